@@ -1,0 +1,107 @@
+// lock.cpp — see lock.hpp; rank checking per lock_rank.hpp.
+#include "runtime/base/lock.hpp"
+
+#include "runtime/base/check.hpp"
+#include "runtime/base/futex.hpp"
+
+namespace weft::base {
+
+const char* lock_rank_name(LockRank r) {
+    switch (r) {
+        case LockRank::kSudog: return "sudog";
+        case LockRank::kSched: return "sched";
+        case LockRank::kAllG: return "allg";
+        case LockRank::kTimers: return "timers";
+        case LockRank::kGFree: return "gfree";
+        case LockRank::kLeaf: return "leaf";
+    }
+    return "?";
+}
+
+#if defined(WEFT_DEBUG_CHECKS)
+namespace {
+// Per OS thread: locks never cross a fiber switch, so this cannot go stale.
+struct Held {
+    const Lock* locks[16];
+    int n = 0;
+};
+thread_local Held t_held;
+
+void push(const Lock* l) {
+    WEFT_CHECK(t_held.n < 16, "too many runtime locks held");
+    t_held.locks[t_held.n++] = l;
+}
+}  // namespace
+
+void rank_acquire(const Lock* l) {
+    for (int i = 0; i < t_held.n; i++) {
+        if (static_cast<int>(t_held.locks[i]->rank()) >= static_cast<int>(l->rank()))
+            fatal("lock order violation: acquiring %s while holding %s", lock_rank_name(l->rank()),
+                  lock_rank_name(t_held.locks[i]->rank()));
+    }
+    push(l);
+}
+
+void rank_acquire_ordered(const Lock* l) {
+    for (int i = 0; i < t_held.n; i++) {
+        const Lock* h = t_held.locks[i];
+        bool ok = static_cast<int>(h->rank()) < static_cast<int>(l->rank()) ||
+                  (h->rank() == l->rank() && h < l);
+        if (!ok)
+            fatal("lock order violation: acquiring %s while holding %s", lock_rank_name(l->rank()),
+                  lock_rank_name(h->rank()));
+    }
+    push(l);
+}
+
+void rank_release(const Lock* l) {
+    for (int i = t_held.n - 1; i >= 0; i--) {
+        if (t_held.locks[i] == l) {
+            for (int j = i; j + 1 < t_held.n; j++) t_held.locks[j] = t_held.locks[j + 1];
+            t_held.n--;
+            return;
+        }
+    }
+    fatal("unlock of a runtime lock (%s) this thread does not hold", lock_rank_name(l->rank()));
+}
+#else
+void rank_acquire(const Lock*) {}
+void rank_release(const Lock*) {}
+void rank_acquire_ordered(const Lock*) {}
+#endif
+
+void Lock::lock() {
+    rank_acquire(this);
+    uint32_t expected = 0;
+    // Acquire on success: the critical section may not move above the lock.
+    if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return;
+    lock_slow();
+}
+
+bool Lock::try_lock() {
+    uint32_t expected = 0;
+    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return false;
+    rank_acquire(this);
+    return true;
+}
+
+void Lock::lock_slow() {
+    // Spin briefly: critical sections are short and the holder is running.
+    for (int i = 0; i < 64; i++) {
+        uint32_t expected = 0;
+        if (state_.load(std::memory_order_relaxed) == 0 &&
+            state_.compare_exchange_weak(expected, 1, std::memory_order_acquire))
+            return;
+        __builtin_ia32_pause();
+    }
+    // Mark "contended" (2) so the unlocker knows to wake someone.
+    while (state_.exchange(2, std::memory_order_acquire) != 0) futex_wait(&state_, 2);
+}
+
+void Lock::unlock() {
+    rank_release(this);
+    // Release: the critical section's writes are visible to the next owner.
+    if (state_.exchange(0, std::memory_order_release) == 2) futex_wake(&state_, 1);
+}
+
+}  // namespace weft::base

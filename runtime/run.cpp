@@ -1,0 +1,75 @@
+// run.cpp — option resolution and the thin public wrappers over sched/.
+#include "runtime/run.hpp"
+
+#include <sched.h>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+
+#include "runtime/base/env.hpp"
+#include "sched/fiber.hpp"
+
+namespace weft {
+namespace {
+
+int online_cpus() {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? static_cast<int>(n) : 1;
+}
+
+constexpr int kMaxProcs = 1024;
+
+}  // namespace
+
+namespace detail {
+
+void run_impl(const Options& opts, sched::Closure main) {
+    sched::RunConfig cfg;
+    if (opts.procs < 0 || opts.procs > kMaxProcs)
+        throw std::invalid_argument("weft::Options::procs: " + std::to_string(opts.procs) + " is not in [0, " +
+                                    std::to_string(kMaxProcs) + "]");
+    cfg.procs = opts.procs;
+    if (cfg.procs == 0) {
+        if (auto v = base::getenv_str("WEFT_PROCS"))
+            cfg.procs = static_cast<int>(base::parse_int("WEFT_PROCS", *v, 1, kMaxProcs));
+        else
+            cfg.procs = online_cpus();
+    }
+    cfg.stack_size = opts.stack_size;
+    if (cfg.stack_size == 0) {
+        if (auto v = base::getenv_str("WEFT_STACK_SIZE"))
+            cfg.stack_size = static_cast<size_t>(
+                base::parse_size("WEFT_STACK_SIZE", *v, sched::kMinStackSize, int64_t{1} << 30));
+        else
+            cfg.stack_size = sched::kDefaultStackSize;
+    }
+    if (cfg.stack_size < sched::kMinStackSize)
+        throw std::invalid_argument("weft::Options::stack_size: " + std::to_string(cfg.stack_size) +
+                                    " is below the minimum of " + std::to_string(sched::kMinStackSize) + " bytes");
+    if (auto v = base::getenv_str("WEFT_STACK_GUARD")) {
+        if (*v == "auto") cfg.guard = sched::StackGuardMode::kAuto;
+        else if (*v == "always") cfg.guard = sched::StackGuardMode::kAlways;
+        else if (*v == "never") cfg.guard = sched::StackGuardMode::kNever;
+        else throw std::invalid_argument("WEFT_STACK_GUARD: '" + *v + "' is not one of auto, always, never");
+    }
+    static const char* const kKnownDebug[] = {"gctrace", "gccheckmark", "gcstoptheworld", "gcpoison", "gcstress",
+                                               "syscallstress", "schedtrace"};
+    base::validate_debug_env(kKnownDebug, static_cast<int>(std::size(kKnownDebug)));
+    sched::run_main(cfg, std::move(main));
+}
+
+void go_impl(sched::Closure fn, const std::source_location& site) { sched::spawn(std::move(fn), site); }
+
+}  // namespace detail
+
+void yield() { sched::gosched(); }
+void preempt_point() { sched::preempt_check(); }
+uint64_t fiber_id() { return sched::fiber_id(); }
+int procs() { return sched::nprocs(); }
+
+}  // namespace weft

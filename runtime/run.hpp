@@ -1,0 +1,90 @@
+// run.hpp — starting the runtime and spawning fibers.
+//
+//   int weft::run(fn)            run fn as the main fiber; its int result (or
+//   int weft::run(options, fn)   0 for void) is returned once it finishes.
+//   void weft::go(fn)            start a fiber running fn().
+//   void weft::yield()           let other fibers run.
+//   void weft::preempt_point()   yield only if the scheduler asked to.
+//
+// Semantics, as Go's:
+//  - When the main fiber returns, run() returns; fibers still alive are
+//    abandoned without unwinding (their destructors do not run).
+//  - An exception escaping any fiber ends the process: "fatal error:
+//    uncaught exception in fiber N: <what()>", then a dump of every fiber,
+//    exit status 2.
+//  - When every fiber is blocked and nothing can wake one (no timer, no
+//    fd): "fatal error: all fibers are asleep - deadlock!" and the dump.
+//  - Preemption is cooperative: a fiber yields at runtime calls (channel and
+//    sync operations, sleeps, yield/preempt_point). A loop that makes none
+//    holds its thread; sysmon flags it after 10 ms so it yields at its next
+//    preempt_point().
+//  - Fibers migrate between OS threads at every switch: do not keep
+//    pointers to thread_local variables (or errno's address) across a
+//    runtime call; use weft::FiberLocal for per-fiber state.
+//
+// run() may be called again after it returns, but not while one is running
+// (fatal). Capture by value in go(): the spawning frame may be gone before
+// the fiber runs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <source_location>
+#include <type_traits>
+#include <utility>
+
+#include "sched/closure.hpp"
+
+namespace weft {
+
+struct Options {
+    // Number of Ps, the fibers that can run in parallel (GOMAXPROCS).
+    // 0: WEFT_PROCS if set, else the CPUs this process may run on.
+    int procs = 0;
+    // Bytes of each fiber stack (committed lazily). 0: WEFT_STACK_SIZE if
+    // set, else 256 KiB.
+    size_t stack_size = 0;
+};
+
+namespace detail {
+// Resolves options against the environment; throws std::invalid_argument
+// on a bad WEFT_* value.
+void run_impl(const Options& opts, sched::Closure main);
+void go_impl(sched::Closure fn, const std::source_location& site);
+}  // namespace detail
+
+template <class F>
+int run(const Options& opts, F&& fn) {
+    int code = 0;
+    if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+        detail::run_impl(opts, sched::Closure([f = std::forward<F>(fn)]() mutable { f(); }));
+    } else {
+        detail::run_impl(opts, sched::Closure([f = std::forward<F>(fn), &code]() mutable { code = static_cast<int>(f()); }));
+    }
+    return code;
+}
+
+template <class F>
+int run(F&& fn) {
+    return run(Options{}, std::forward<F>(fn));
+}
+
+// Starts a fiber. Callable from a fiber, or from any thread while run() is
+// active. `site` is recorded for fiber dumps.
+template <class F>
+void go(F&& fn, const std::source_location& site = std::source_location::current()) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&>, "weft::go takes a callable with no arguments");
+    detail::go_impl(sched::Closure(std::forward<F>(fn)), site);
+}
+
+// From a fiber: lets other runnable fibers run first.
+void yield();
+// From a fiber: yields if sysmon or stop-the-world has asked it to. Cheap
+// (one load); put it in long loops that make no other runtime call.
+void preempt_point();
+// The running fiber's id (1 for the main fiber), 0 outside fibers.
+uint64_t fiber_id();
+// Ps of the running runtime (0 when none runs).
+int procs();
+
+}  // namespace weft

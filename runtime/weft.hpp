@@ -1,0 +1,8 @@
+// weft.hpp — the one header users include.
+//
+// weft gives C++ Go's concurrency: fibers scheduled M:N over OS threads,
+// channels and select, sync primitives and timers. See README.md.
+#pragma once
+
+#include "runtime/fiber_local.hpp"
+#include "runtime/run.hpp"

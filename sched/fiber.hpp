@@ -1,0 +1,48 @@
+// fiber.hpp — what runtime/ builds on: spawning, parking, readying.
+//
+// Callable from a fiber unless noted. These are the scheduler's whole
+// contract with channels, sync primitives and timers:
+//   - park(unlockf, arg, reason): suspend the calling fiber. On the M's g0,
+//     after the fiber is fully suspended, unlockf(g, arg) runs; it typically
+//     releases the lock that protected the wait queue the fiber joined, so
+//     no waker can ready the fiber before it is suspended. If it returns
+//     false the fiber resumes at once. park returns when someone ready()s it.
+//   - ready(g): make a parked fiber runnable (fiber or g0 holding a P).
+#pragma once
+
+#include <cstdint>
+#include <source_location>
+
+#include "sched/closure.hpp"
+#include "sched/g.hpp"
+#include "sched/m.hpp"
+#include "sched/run_config.hpp"
+
+namespace weft::sched {
+
+G* current_g();  // null outside fibers
+void ready(G* g);
+void park(ParkUnlockFn unlockf, void* arg, WaitReason reason);
+// Yields the P to other runnable fibers (to the local run queue's tail).
+void gosched();
+// Yields if sysmon or stop-the-world asked this fiber to.
+void preempt_check();
+
+// Starts a fiber running fn. From a fiber, or from any thread while the
+// runtime runs (then it goes to the global queue).
+void spawn(Closure fn, const std::source_location& site);
+
+// Runs `main_fn` as the main fiber on a fresh runtime and returns when it
+// returns, after stopping every thread. Not re-entrant: fatal if a runtime
+// already runs in this process.
+void run_main(const RunConfig& cfg, Closure main_fn);
+
+bool runtime_running();
+int32_t nprocs();
+uint64_t fiber_id();  // 0 outside fibers
+
+// The running fiber's fiber-local slots (weft::FiberLocal).
+void** fiber_local_slot(uint32_t key);
+uint32_t fiber_local_key_alloc(void (*destroy)(void*));
+
+}  // namespace weft::sched

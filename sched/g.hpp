@@ -1,0 +1,100 @@
+// g.hpp — G, a fiber.
+//
+// A G is allocated once and recycled through the free-G lists; it is never
+// freed while the runtime runs, so a G* stays valid (Go's allgs). Its status
+// is the single source of truth for who may touch it:
+//
+//   status      owner of the G and its stack        on a run queue?
+//   ------      ----------------------------        ---------------
+//   kIdle       the allocator (being set up)         no
+//   kRunnable   the run queue it sits in             yes
+//   kRunning    the M executing it (m_ is set)       no
+//   kSyscall    its M, which has no P                no
+//   kWaiting    whoever will ready() it (a wait      no
+//               queue, a timer, the netpoller)
+//   kDead       the free list                        no
+//
+// Every change goes through cas_status(), which checks the old status.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "sched/closure.hpp"
+#include "sched/context.hpp"
+#include "sched/stack.hpp"
+
+namespace weft::sched {
+
+struct M;
+struct P;
+
+enum class GStatus : uint32_t { kIdle, kRunnable, kRunning, kSyscall, kWaiting, kDead };
+
+enum class WaitReason : uint8_t {
+    kNone,
+    kChanReceive,
+    kChanSend,
+    kSelect,
+    kSelectNoCases,
+    kSleep,
+    kMutexLock,
+    kRWMutexRLock,
+    kRWMutexLock,
+    kWaitGroupWait,
+    kCondWait,
+    kSemacquire,
+    kOnce,
+    kIOWait,
+    kTimerWait,
+    kTestHook,
+};
+
+const char* status_name(GStatus s);
+const char* wait_reason_name(WaitReason r);
+
+struct SourceSite {
+    const char* file = "";
+    const char* function = "";
+    uint32_t line = 0;
+};
+
+struct G {
+    // -- identity and state
+    uint64_t id = 0;
+    std::atomic<GStatus> status{GStatus::kIdle};
+    WaitReason wait_reason = WaitReason::kNone;
+    // When the G last parked (nanotime), for dumps. Written by the G's own M.
+    int64_t wait_since = 0;
+    // Set by sysmon or stop-the-world; checked at safe points. Relaxed: a
+    // late observation only delays the yield to the next safe point.
+    std::atomic<bool> preempt{false};
+
+    // -- execution
+    Context ctx;
+    Stack stack;
+    Closure fn;
+    M* m = nullptr;  // the M running it (kRunning/kSyscall), else null
+
+    // -- links
+    G* schedlink = nullptr;  // run queue / free list; owner per status
+    // Value handed over by the fiber that readies this one (channel
+    // handoffs, select's winning case). Written before ready(), read after
+    // the park returns: ordered by the run-queue hand-off.
+    void* param = nullptr;
+    // Select: set to 1 by the first case to win; others back off.
+    std::atomic<uint32_t> select_done{0};
+
+    // -- diagnostics
+    SourceSite created_at;
+    uint64_t parent_id = 0;
+
+    // -- fiber-local storage (weft::FiberLocal); owned by the running G
+    void** locals = nullptr;
+    uint32_t nlocals = 0;
+};
+
+// Changes g's status from `from` to `to`; fatal if it was not `from`.
+void cas_status(G* g, GStatus from, GStatus to);
+
+}  // namespace weft::sched

@@ -1,0 +1,50 @@
+// m.hpp — M, an OS thread that runs fibers.
+//
+// An M runs the scheduler loop on its own thread stack (g0) and switches
+// into one G at a time. Fields are owned by the M's own thread unless noted.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <pthread.h>
+
+#include "runtime/base/fastrand.hpp"
+#include "runtime/base/note.hpp"
+#include "sched/context.hpp"
+
+namespace weft::sched {
+
+struct G;
+struct P;
+
+// What a G asked its M's g0 to do when it switched to g0 (Go's mcall).
+enum class MAction : uint8_t { kNone, kPark, kYield, kPreempted, kExit };
+
+// Called on g0 right after a G parked; returning false resumes the G at once.
+using ParkUnlockFn = bool (*)(G* g, void* arg);
+
+struct M {
+    int64_t id = 0;
+    Context g0;                        // the scheduler's context on the thread stack
+    std::atomic<G*> curg{nullptr};     // the G running on this M; read by sysmon (relaxed)
+    P* p = nullptr;                    // the P held; null while idle or in a syscall
+    P* nextp = nullptr;                // P handed over by startm (under sched lock)
+    P* oldp = nullptr;                 // the P left in syscall state
+    bool spinning = false;             // looking for work; counted in Sched::nmspinning
+    int locks = 0;                     // >0: no preemption, no park
+    bool inwb = false;                 // the collector's write-barrier reentrancy guard
+    base::Note park;                   // sleeps here while idle
+    M* schedlink = nullptr;            // idle-M list (under sched lock)
+    M* alllink = nullptr;              // every M, for teardown and dumps
+    base::FastRand rand;
+    pthread_t thread{};
+    bool is_m0 = false;
+    void* signal_stack = nullptr;
+
+    // Request from the G that just switched to g0.
+    MAction action = MAction::kNone;
+    ParkUnlockFn unlockf = nullptr;
+    void* unlock_arg = nullptr;
+};
+
+}  // namespace weft::sched

@@ -1,0 +1,61 @@
+// p.hpp — P, the right to run fibers (GOMAXPROCS of them).
+//
+//   status     meaning                                   owner
+//   ------     -------                                   -----
+//   kIdle      on the idle list, no M                    sched lock
+//   kRunning   held by an M running fibers or g0         that M
+//   kSyscall   left by an M in a blocking call (oldp)    CAS race: the M on
+//                                                        return, sysmon, or
+//                                                        stop-the-world
+//   kGCStop    collected by stop-the-world               the stopper
+//   kDead      not in use                                nobody
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "sched/runq.hpp"
+#include "sched/timers.hpp"
+
+namespace weft::sched {
+
+struct M;
+
+enum class PStatus : uint32_t { kIdle, kRunning, kSyscall, kGCStop, kDead };
+const char* pstatus_name(PStatus s);
+
+struct P {
+    int32_t id = 0;
+    std::atomic<PStatus> status{PStatus::kIdle};
+    M* m = nullptr;      // the M holding it (kRunning), owned by that M
+    P* link = nullptr;   // idle list (under sched lock)
+
+    // Incremented on every schedule that does not inherit a time slice.
+    // Read by sysmon to spot a fiber that has run too long (relaxed: sysmon
+    // only needs an eventually-observed change).
+    std::atomic<uint32_t> schedtick{0};
+    std::atomic<uint32_t> syscalltick{0};
+
+    LocalRunQueue runq;
+    // A G readied by the running G, run next and inheriting the time slice.
+    // Stealers CAS it only after spinning a little (see steal_work).
+    std::atomic<G*> runnext{nullptr};
+
+    // Dead Gs (with their stacks), the per-P stack pool.
+    G* gfree = nullptr;
+    int32_t ngfree = 0;
+    // Batch of fiber ids handed out without touching a shared counter.
+    uint64_t goid_next = 0, goid_end = 0;
+
+    TimerHeap timers;
+
+    // sysmon's private view (only sysmon touches these).
+    uint32_t sysmon_tick = 0;
+    int64_t sysmon_when = 0;
+
+    // Slots owned by other subsystems (the collector's caches); sched/ never
+    // interprets them.
+    void* ext[4] = {};
+};
+
+}  // namespace weft::sched

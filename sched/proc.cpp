@@ -1,0 +1,963 @@
+// proc.cpp — the M:N scheduler (as Go's proc.go).
+//
+// Owns: the Sched state, M creation and parking, P hand-over, the run
+// queues' policy, fiber creation/exit, park/ready, and the runtime lifetime.
+//
+// Invariants:
+//   S1. An M runs fibers only while it holds a P; a P is held by at most one
+//       M (p->m == m && m->p == p), or is idle on sched.pidle, or is in
+//       syscall/gcstop state.
+//   S2. A runnable G is in exactly one run queue (a P's runnext or ring, the
+//       global queue, or a list being injected).
+//   S3. nmspinning counts Ms with m->spinning set; at most about half of the
+//       busy Ps' worth of Ms spin (find_runnable's admission check).
+//   S4. No lost wake-ups: whoever makes work runnable calls wakep(), which
+//       starts an M unless one is spinning; a spinning M that gives up
+//       decrements nmspinning *before* re-checking every run queue
+//       (find_runnable step 6), so either it sees the new work or the
+//       producer sees nmspinning == 0 and wakes someone.
+//   S5. No runtime lock is held across a switch to a fiber, except the
+//       lock a parking fiber hands to its unlockf, released on g0.
+//
+// Protocol (a fiber parks; mirrors gopark/park_m):
+//   1. The fiber sets m->action = kPark with its unlockf and switches to g0.
+//   2. On g0 (the fiber is now fully suspended): status running -> waiting.
+//   3. unlockf runs; from here a waker may ready() the fiber on any M.
+//   4. If unlockf returned false: waiting -> runnable, resume it at once.
+//
+// Protocol (find_runnable; mirrors findRunnable):
+//   1. stop-the-world pending: give the P up and wait (gcstopm).
+//   2. run due timers of this P.
+//   3. local run queue (runnext first), then the global queue.
+//   4. netpoll without blocking, if anyone waits on an fd.
+//   5. spin: steal half of another P's ring (their timers and runnext too
+//      on the last pass), if admitted as a spinner (S3).
+//   6. drop the P; if we were spinning, stop spinning, then re-check every
+//      P's queue (S4) and take a P back if work appeared.
+//   7. block in netpoll until the earliest timer if no other M does; else
+//      sleep on m->park until startm hands us a P.
+//
+// Rejected: a single global queue with a mutex (contention at 2+ Ps, no
+// locality); switching directly fiber-to-fiber without g0 (saves one jump
+// but runs the scheduler on a fiber stack that may be stolen mid-decision).
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "runtime/base/check.hpp"
+#include "runtime/base/clock.hpp"
+#include "sched/fiber.hpp"
+#include "sched/sched.hpp"
+
+namespace weft::sched {
+
+Sched* g_sched = nullptr;
+
+namespace {
+
+thread_local M* t_m = nullptr;
+std::atomic<bool> g_running{false};
+
+constexpr int32_t kGFreeLocalMax = 64;
+constexpr int32_t kGoidBatch = 16;
+
+// Fiber-local storage keys (process-wide, never recycled).
+constexpr uint32_t kMaxLocals = 256;
+std::atomic<uint32_t> g_nlocal_keys{0};
+void (*g_local_dtors[kMaxLocals])(void*) = {};
+
+void mloop(M* m);
+
+}  // namespace
+
+// ---------------------------------------------------------------- Gs
+
+// The all-G registry is a lock-free push-only list through a side table so
+// G::schedlink stays free for queues.
+namespace {
+
+struct AllGNode {
+    G* g;
+    AllGNode* next;
+};
+std::atomic<AllGNode*> g_allg{nullptr};
+
+void allg_register(G* g) {
+    auto* n = new AllGNode{g, g_allg.load()};
+    while (!g_allg.compare_exchange_weak(n->next, n)) {
+    }
+    S().ngs.fetch_add(1, std::memory_order_relaxed);  // statistic only
+}
+
+void allg_free_all() {
+    AllGNode* n = g_allg.exchange(nullptr);
+    while (n) {
+        AllGNode* next = n->next;
+        G* g = n->g;
+        g->fn.reset();
+        context_destroy_fiber(g->ctx);
+        if (g->locals) {
+            for (uint32_t k = 0; k < g->nlocals; k++)
+                if (g->locals[k] && g_local_dtors[k]) g_local_dtors[k](g->locals[k]);
+            delete[] g->locals;
+        }
+        delete g;
+        delete n;
+        n = next;
+    }
+}
+
+uint64_t next_goid(P* p) {
+    if (p == nullptr) return S().goid_gen.fetch_add(1) + 1;
+    if (p->goid_next == p->goid_end) {
+        p->goid_next = S().goid_gen.fetch_add(kGoidBatch) + 1;
+        p->goid_end = p->goid_next + kGoidBatch;
+    }
+    return p->goid_next++;
+}
+
+// Dead Gs: per-P list, spilling to / refilling from the global one.
+void gfput(P* p, G* g) {
+    g->schedlink = p->gfree;
+    p->gfree = g;
+    if (++p->ngfree < kGFreeLocalMax) return;
+    Sched& s = S();
+    base::LockGuard l(s.gflock);
+    while (p->ngfree >= kGFreeLocalMax / 2) {
+        G* x = p->gfree;
+        p->gfree = x->schedlink;
+        p->ngfree--;
+        x->schedlink = s.gfree;
+        s.gfree = x;
+        s.ngfree++;
+    }
+}
+
+G* gfget(P* p) {
+    Sched& s = S();
+    if (p->gfree == nullptr && s.ngfree > 0) {
+        base::LockGuard l(s.gflock);
+        while (p->ngfree < kGFreeLocalMax / 2 && s.gfree) {
+            G* x = s.gfree;
+            s.gfree = x->schedlink;
+            s.ngfree--;
+            x->schedlink = p->gfree;
+            p->gfree = x;
+            p->ngfree++;
+        }
+    }
+    G* g = p->gfree;
+    if (g) {
+        p->gfree = g->schedlink;
+        p->ngfree--;
+        g->schedlink = nullptr;
+    }
+    return g;
+}
+
+void free_fiber_locals(G* g) {
+    for (uint32_t k = 0; k < g->nlocals; k++) {
+        if (g->locals[k]) {
+            void* v = g->locals[k];
+            g->locals[k] = nullptr;
+            if (g_local_dtors[k]) g_local_dtors[k](v);
+        }
+    }
+}
+
+// The first code every fiber runs, on its own stack.
+void fiber_main() {
+    G* g = getm()->curg.load(std::memory_order_relaxed);
+    try {
+        g->fn();
+        g->fn.reset();  // captures die on the fiber's stack, where they may block
+        if (g->locals) free_fiber_locals(g);
+    } catch (const std::exception& e) {
+        base::fatal("uncaught exception in fiber %llu: %s", static_cast<unsigned long long>(g->id), e.what());
+    } catch (...) {
+        base::fatal("uncaught exception in fiber %llu (not derived from std::exception)",
+                    static_cast<unsigned long long>(g->id));
+    }
+    M* m = getm();  // may differ from the M we started on
+    m->action = MAction::kExit;
+    switch_to(g->ctx, m->g0, /*from_dying=*/true);
+    WEFT_UNREACHABLE("dead fiber resumed");
+}
+
+}  // namespace
+
+void for_each_g(void (*fn)(G*, void*), void* arg) {
+    for (AllGNode* n = g_allg.load(); n; n = n->next) fn(n->g, arg);
+}
+
+M* getm() { return t_m; }
+
+G* getg() {
+    M* m = t_m;
+    return m ? m->curg.load(std::memory_order_relaxed) : nullptr;
+}
+
+G* current_g() { return getg(); }
+
+uint64_t fiber_id() {
+    G* g = getg();
+    return g ? g->id : 0;
+}
+
+bool runtime_running() { return g_running.load(); }
+int32_t nprocs() { return g_sched ? S().nprocs : 0; }
+
+// ---------------------------------------------------------------- Ps
+
+void acquirep(M* m, P* p) {
+    WEFT_CHECK(m->p == nullptr, "acquirep: M already holds a P");
+    WEFT_CHECK(p->m == nullptr, "acquirep: P already held by an M");
+    PStatus st = p->status.load();
+    WEFT_CHECK(st == PStatus::kIdle, "acquirep: P is not idle");
+    p->status.store(PStatus::kRunning);
+    p->m = m;
+    m->p = p;
+}
+
+P* releasep(M* m) {
+    P* p = m->p;
+    WEFT_CHECK(p != nullptr && p->m == m && p->status.load() == PStatus::kRunning, "releasep: invalid P state");
+    m->p = nullptr;
+    p->m = nullptr;
+    p->status.store(PStatus::kIdle);
+    return p;
+}
+
+void pidleput(P* p) {
+    WEFT_DCHECK(p->runq.empty(), "pidleput: P has runnable fibers");
+    p->status.store(PStatus::kIdle);
+    p->link = S().pidle;
+    S().pidle = p;
+    S().npidle.fetch_add(1);
+}
+
+P* pidleget() {
+    Sched& s = S();
+    P* p = s.pidle;
+    if (p) {
+        s.pidle = p->link;
+        p->link = nullptr;
+        // seq_cst decrement, then seq_cst load of sysmon_idle: pairs with
+        // sysmon's store-then-check (sysmon.cpp) so one of us sees the other.
+        s.npidle.fetch_sub(1);
+        if (s.sysmon_idle.load()) sysmon_wake();
+    }
+    return p;
+}
+
+// ---------------------------------------------------------------- run queues
+
+void globrunqput(G* g) {
+    S().runq.push_back(g);
+    S().runqsize.fetch_add(1, std::memory_order_relaxed);  // hint; the list is under lock
+}
+
+void globrunqput_batch(GQueue& q, int32_t n) {
+    S().runq.append(q);
+    S().runqsize.fetch_add(n, std::memory_order_relaxed);  // hint; the list is under lock
+}
+
+namespace {
+
+// Takes a batch from the global queue (under lock): one to run, some more
+// into p's ring (as globrunqget).
+G* globrunqget(P* p, int32_t max) {
+    Sched& s = S();
+    int32_t size = s.runqsize.load(std::memory_order_relaxed);
+    if (size == 0) return nullptr;
+    int32_t n = std::min(size, size / s.nprocs + 1);
+    if (max > 0 && n > max) n = max;
+    n = std::min<int32_t>(n, LocalRunQueue::kSize / 2);
+    s.runqsize.fetch_sub(n, std::memory_order_relaxed);
+    G* g = s.runq.pop_front();
+    for (int32_t i = 1; i < n; i++) {
+        G* x = s.runq.pop_front();
+        if (!p->runq.push(x)) {
+            // Ring full (cannot happen: we only fill half); keep it global.
+            s.runq.push_front(x);
+            s.runqsize.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    return g;
+}
+
+}  // namespace
+
+void runqput(P* p, G* g, bool next) {
+    if (next) {
+        G* old = p->runnext.exchange(g);
+        if (old == nullptr) return;
+        g = old;  // kick the old runnext to the ring
+    }
+    for (;;) {
+        if (p->runq.push(g)) return;
+        GQueue spill;
+        if (p->runq.spill_half(g, spill)) {
+            base::LockGuard l(S().lock);
+            globrunqput_batch(spill, LocalRunQueue::kSize / 2 + 1);
+            return;
+        }
+    }
+}
+
+G* runqget(P* p, bool* inherit) {
+    G* next = p->runnext.load(std::memory_order_relaxed);
+    // Only the owner clears runnext other than by CAS, so a CAS suffices.
+    if (next && p->runnext.compare_exchange_strong(next, nullptr)) {
+        *inherit = true;
+        return next;
+    }
+    *inherit = false;
+    return p->runq.pop();
+}
+
+namespace {
+
+// Steals half of p2's ring into p's; on `take_runnext`, p2's runnext too.
+G* runqsteal(P* p, P* p2, bool take_runnext) {
+    uint32_t n = p2->runq.steal_into(p->runq);
+    if (n == 0 && take_runnext) {
+        G* next = p2->runnext.load();
+        if (next != nullptr) {
+            // p2's M is about to run it (it readied it a moment ago); give it
+            // a few microseconds before stealing, or we just bounce it.
+            if (p2->status.load() == PStatus::kRunning) usleep(3);
+            next = p2->runnext.load();
+            if (next && p2->runnext.compare_exchange_strong(next, nullptr)) return next;
+        }
+        return nullptr;
+    }
+    if (n == 0) return nullptr;
+    // The stolen Gs sit after our tail, unpublished; run the last, publish the rest.
+    G* g = nullptr;
+    {
+        // Read back the last stolen slot: it is ours (R1).
+        bool inherit;
+        p->runq.publish(n);
+        // Our ring was empty before (we only steal when idle), so pop is FIFO
+        // over what we stole: run the first, keep the rest.
+        g = runqget(p, &inherit);
+    }
+    return g;
+}
+
+bool runq_empty(P* p) { return p->runq.empty() && p->runnext.load() == nullptr; }
+
+}  // namespace
+
+// ---------------------------------------------------------------- Ms
+
+namespace {
+
+void mput(M* m) {
+    Sched& s = S();
+    m->schedlink = s.midle;
+    s.midle = m;
+    s.nmidle++;
+    checkdead();
+}
+
+M* mget() {
+    Sched& s = S();
+    M* m = s.midle;
+    if (m) {
+        s.midle = m->schedlink;
+        m->schedlink = nullptr;
+        s.nmidle--;
+    }
+    return m;
+}
+
+void* mthread(void* arg) {
+    M* m = static_cast<M*>(arg);
+    t_m = m;
+    context_init_thread(m->g0);
+    signals_init_thread(m);
+    P* p = m->nextp;
+    m->nextp = nullptr;
+    acquirep(m, p);
+    mloop(m);
+    signals_fini_thread(m);
+    t_m = nullptr;
+    return nullptr;
+}
+
+// Creates an M that will start holding p (under no lock).
+void newm(P* p, bool spinning) {
+    Sched& s = S();
+    M* m = new M;
+    {
+        base::LockGuard l(s.lock);
+        m->id = s.mnext++;
+        s.mcount++;
+        m->alllink = s.allm;
+        s.allm = m;
+    }
+    m->rand = base::FastRand(static_cast<uint64_t>(base::nanotime()) ^ (static_cast<uint64_t>(m->id) << 32));
+    m->nextp = p;
+    m->spinning = spinning;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    int err = pthread_create(&m->thread, &attr, mthread, m);
+    pthread_attr_destroy(&attr);
+    if (err != 0) base::fatal("cannot create an OS thread for a new M: %s", strerror(err));
+}
+
+}  // namespace
+
+void checkdead() {
+    Sched& s = S();
+    if (s.exiting.load() || s.gcwaiting.load()) return;
+    int32_t run = s.mcount - s.nmidle;
+    if (run > 0) return;
+    if (run < 0) base::fatal("checkdead: inconsistent M counts (mcount %d, idle %d)", s.mcount, s.nmidle);
+    // Nothing runs. A pending timer will wake someone through netpoll... but
+    // nobody is in netpoll (that M would not be idle), so a pending timer
+    // here means an M is about to poll: not dead.
+    if (timers_earliest() != 0) return;
+    if (s.runqsize.load() != 0) return;
+    for (P* p : s.allp)
+        if (!runq_empty(p)) return;
+    if (netpoll_has_waiters()) return;
+    base::fatal("all fibers are asleep - deadlock!");
+}
+
+void startm(P* p, bool spinning) {
+    Sched& s = S();
+    s.lock.lock();
+    if (p == nullptr) {
+        p = pidleget();
+        if (p == nullptr) {
+            s.lock.unlock();
+            if (spinning) {
+                // wakep raised nmspinning for the M we failed to start.
+                if (s.nmspinning.fetch_sub(1) <= 0) base::fatal("startm: negative nmspinning");
+            }
+            return;
+        }
+    }
+    M* m = mget();
+    if (m == nullptr) {
+        s.lock.unlock();
+        newm(p, spinning);
+        return;
+    }
+    WEFT_CHECK(!m->spinning, "startm: idle M is spinning");
+    WEFT_CHECK(m->nextp == nullptr, "startm: idle M has a nextp");
+    m->spinning = spinning;
+    m->nextp = p;
+    m->park.wakeup();
+    s.lock.unlock();
+}
+
+void wakep() {
+    Sched& s = S();
+    // Cheap hints first: no idle P means every P already has an M.
+    if (s.npidle.load() == 0) return;
+    int32_t zero = 0;
+    if (s.nmspinning.load() != 0 || !s.nmspinning.compare_exchange_strong(zero, 1)) return;
+    startm(nullptr, true);
+}
+
+void stopm(M* m) {
+    Sched& s = S();
+    WEFT_CHECK(m->p == nullptr, "stopm: M holds a P");
+    WEFT_CHECK(!m->spinning, "stopm: M is spinning");
+    s.lock.lock();
+    if (s.exiting.load()) {  // shutdown may already have woken every idle M
+        s.lock.unlock();
+        return;
+    }
+    m->park.clear();
+    mput(m);
+    s.lock.unlock();
+    m->park.sleep();
+    P* p = m->nextp;
+    m->nextp = nullptr;
+    if (p) acquirep(m, p);
+}
+
+// Hands off p from an M that will not run fibers (syscall, lock-up) to
+// another M if it has work, else puts it idle (as handoffp).
+void handoffp(P* p) {
+    Sched& s = S();
+    if (!runq_empty(p) || s.runqsize.load() != 0) {
+        startm(p, false);
+        return;
+    }
+    if (s.nmspinning.load() + s.npidle.load() == 0) {
+        int32_t zero = 0;
+        if (s.nmspinning.compare_exchange_strong(zero, 1)) {
+            startm(p, true);
+            return;
+        }
+    }
+    s.lock.lock();
+    if (s.gcwaiting.load()) {
+        p->status.store(PStatus::kGCStop);
+        if (--s.stopwait == 0) s.stopnote.wakeup();
+        s.lock.unlock();
+        return;
+    }
+    if (s.runqsize.load() != 0) {
+        s.lock.unlock();
+        startm(p, false);
+        return;
+    }
+    pidleput(p);
+    s.lock.unlock();
+}
+
+void injectglist(GQueue& q, int32_t n) {
+    if (n == 0) return;
+    Sched& s = S();
+    int32_t idle;
+    {
+        base::LockGuard l(s.lock);
+        globrunqput_batch(q, n);
+        idle = s.npidle.load();
+    }
+    for (int32_t i = 0; i < std::min(n, idle); i++) startm(nullptr, false);
+}
+
+// ---------------------------------------------------------------- schedule
+
+namespace {
+
+void resetspinning(M* m) {
+    Sched& s = S();
+    m->spinning = false;
+    int32_t left = s.nmspinning.fetch_sub(1) - 1;
+    if (left < 0) base::fatal("resetspinning: negative nmspinning");
+    // We were the last spinner and found work: there may be more (S4).
+    wakep();
+}
+
+// Step 5: look in other Ps. Sets *now to the time used for timers.
+G* steal_work(M* m, int64_t& poll_until) {
+    Sched& s = S();
+    P* p = m->p;
+    const int32_t n = s.nprocs;
+    for (int pass = 0; pass < 4; pass++) {
+        bool last = pass == 3;
+        uint32_t start = m->rand.below(static_cast<uint32_t>(n));
+        for (int32_t i = 0; i < n; i++) {
+            if (s.gcwaiting.load() || s.exiting.load()) return nullptr;
+            P* p2 = s.allp[(start + static_cast<uint32_t>(i)) % static_cast<uint32_t>(n)];
+            if (p2 == p) continue;
+            if (last) {
+                // Run their due timers here: an idle P's timers have no M.
+                int64_t w = p2->timers.next_when();
+                if (w != 0 && w <= base::nanotime()) {
+                    int64_t next = p2->timers.run(base::nanotime());
+                    if (next != 0 && (poll_until == 0 || next < poll_until)) poll_until = next;
+                    bool inherit;
+                    if (G* g = runqget(p, &inherit)) return g;
+                }
+            }
+            if (p2->status.load() == PStatus::kIdle) continue;
+            if (G* g = runqsteal(p, p2, last)) return g;
+        }
+    }
+    return nullptr;
+}
+
+G* find_runnable(M* m, bool* inherit) {
+    Sched& s = S();
+top:
+    if (s.exiting.load()) return nullptr;
+    if (s.gcwaiting.load()) {  // step 1
+        gcstopm(m);
+        goto top;
+    }
+    P* p = m->p;
+    int64_t now = base::nanotime();
+    int64_t poll_until = 0;
+    {  // step 2
+        int64_t w = p->timers.next_when();
+        if (w != 0 && w <= now) p->timers.run(now);
+    }
+    if (G* g = runqget(p, inherit)) return g;  // step 3
+    *inherit = false;
+    if (s.runqsize.load(std::memory_order_relaxed) != 0) {
+        base::LockGuard l(s.lock);
+        if (G* g = globrunqget(p, 0)) return g;
+    }
+    if (netpoll_has_waiters() && s.lastpoll.load() != 0) {  // step 4
+        GQueue ready_list;
+        int32_t n = netpoll(0, ready_list);
+        if (n > 0) {
+            G* g = ready_list.pop_front();
+            injectglist(ready_list, n - 1);
+            cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+            return g;
+        }
+    }
+    // step 5
+    int32_t busy = s.nprocs - s.npidle.load();
+    if (m->spinning || 2 * s.nmspinning.load() < busy) {
+        if (!m->spinning) {
+            m->spinning = true;
+            s.nmspinning.fetch_add(1);
+        }
+        if (G* g = steal_work(m, poll_until)) return g;
+        if (s.gcwaiting.load() || s.exiting.load()) goto top;
+    }
+    // step 6
+    s.lock.lock();
+    if (s.gcwaiting.load() || s.exiting.load()) {
+        s.lock.unlock();
+        goto top;
+    }
+    if (s.runqsize.load(std::memory_order_relaxed) != 0) {
+        G* g = globrunqget(p, 0);
+        s.lock.unlock();
+        return g;
+    }
+    if (!runq_empty(p)) {  // a timer we ran, or a late runnext
+        s.lock.unlock();
+        goto top;
+    }
+    releasep(m);
+    pidleput(p);
+    s.lock.unlock();
+
+    bool was_spinning = m->spinning;
+    if (m->spinning) {
+        m->spinning = false;
+        if (s.nmspinning.fetch_sub(1) <= 0) base::fatal("find_runnable: negative nmspinning");
+        // S4: producers that saw us spinning did not wake anyone. Look again.
+        for (P* p2 : s.allp) {
+            if (!runq_empty(p2)) {
+                s.lock.lock();
+                P* pp = pidleget();
+                s.lock.unlock();
+                if (pp) {
+                    acquirep(m, pp);
+                    m->spinning = true;
+                    s.nmspinning.fetch_add(1);
+                    goto top;
+                }
+                break;
+            }
+        }
+    }
+    // step 7
+    int64_t earliest = timers_earliest();
+    if ((netpoll_has_waiters() || earliest != 0) && s.lastpoll.exchange(0) != 0) {
+        int64_t delay = -1;
+        if (earliest != 0) {
+            delay = std::max<int64_t>(earliest - base::nanotime(), 0);
+            s.poll_until.store(earliest);
+        }
+        GQueue ready_list;
+        int32_t n = netpoll(delay, ready_list);
+        s.poll_until.store(0);
+        s.lastpoll.store(base::nanotime());
+        s.lock.lock();
+        P* pp = pidleget();
+        s.lock.unlock();
+        if (pp == nullptr) {
+            injectglist(ready_list, n);
+        } else {
+            acquirep(m, pp);
+            if (n > 0) {
+                G* g = ready_list.pop_front();
+                injectglist(ready_list, n - 1);
+                cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+                return g;
+            }
+            if (was_spinning) {
+                m->spinning = true;
+                s.nmspinning.fetch_add(1);
+            }
+            goto top;
+        }
+    } else if (earliest != 0) {
+        int64_t sleeping_until = s.poll_until.load();
+        if (sleeping_until == 0 || sleeping_until > earliest) netpoll_break();
+    }
+    stopm(m);
+    goto top;
+}
+
+// One round of scheduling (as schedule()): null when the runtime exits.
+G* schedule(M* m, bool* inherit) {
+    Sched& s = S();
+    if (s.exiting.load()) return nullptr;
+    if (s.gcwaiting.load()) gcstopm(m);
+    if (s.exiting.load()) return nullptr;
+    P* p = m->p;
+    G* g = nullptr;
+    *inherit = false;
+    // Fairness: every 61st tick look at the global queue first, so two
+    // fibers handing work back and forth cannot starve it.
+    if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 && s.runqsize.load(std::memory_order_relaxed) > 0) {
+        base::LockGuard l(s.lock);
+        g = globrunqget(p, 1);
+    }
+    if (!g) g = runqget(p, inherit);
+    if (!g) g = find_runnable(m, inherit);
+    if (g && m->spinning) resetspinning(m);
+    return g;
+}
+
+void begin_shutdown() {
+    Sched& s = S();
+    s.exiting.store(true);
+    {
+        base::LockGuard l(s.lock);
+        while (M* m = mget()) {
+            m->nextp = nullptr;
+            m->park.wakeup();
+        }
+        // Hurry running fibers to a safe point so their Ms notice.
+        for (M* m = s.allm; m; m = m->alllink)
+            if (G* g = m->curg.load()) g->preempt.store(true, std::memory_order_relaxed);
+    }
+    netpoll_break();
+    sysmon_wake();
+}
+
+// Runs g on m until it switches back to g0; then carries out its request.
+// Returns a G to run immediately (a park whose unlockf said no), else null.
+G* execute(M* m, G* g, bool inherit) {
+    P* p = m->p;
+    if (!inherit) p->schedtick.fetch_add(1, std::memory_order_relaxed);  // single writer: this M
+    cas_status(g, GStatus::kRunnable, GStatus::kRunning);
+    g->m = m;
+    g->preempt.store(false, std::memory_order_relaxed);
+    if (g->stack.lo == nullptr) {
+        g->stack = stack_alloc();
+        context_create_fiber(g->ctx);
+    }
+    if (g->ctx.fctx == nullptr) context_make(g->ctx, g->stack.lo, g->stack.size, fiber_main);
+    m->curg.store(g, std::memory_order_relaxed);  // read by sysmon as a hint only
+    m->action = MAction::kNone;
+    switch_to(m->g0, g->ctx);
+
+    // Back on g0; g is suspended (or dead).
+    m->curg.store(nullptr, std::memory_order_relaxed);
+    g->m = nullptr;
+    if (!g->stack.canary_intact())
+        base::fatal("fiber stack overflow (G %llu): stack canary overwritten", static_cast<unsigned long long>(g->id));
+    p = m->p;
+    switch (m->action) {
+        case MAction::kPark: {
+            cas_status(g, GStatus::kRunning, GStatus::kWaiting);  // protocol step 2
+            g->wait_since = base::nanotime();
+            ParkUnlockFn f = m->unlockf;
+            void* arg = m->unlock_arg;
+            m->unlockf = nullptr;
+            m->unlock_arg = nullptr;
+            if (f && !f(g, arg)) {  // step 3/4
+                cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+                return g;
+            }
+            return nullptr;
+        }
+        case MAction::kYield:
+            cas_status(g, GStatus::kRunning, GStatus::kRunnable);
+            runqput(p, g, false);
+            return nullptr;
+        case MAction::kPreempted:
+            // To the global queue, as Go's gopreempt_m: a fiber that ran a
+            // whole time slice goes behind everyone, not just this P.
+            cas_status(g, GStatus::kRunning, GStatus::kRunnable);
+            {
+                base::LockGuard l(S().lock);
+                globrunqput(g);
+            }
+            return nullptr;
+        case MAction::kExit: {
+            cas_status(g, GStatus::kRunning, GStatus::kDead);
+            g->ctx.fctx = nullptr;  // restart from scratch when reused
+            g->wait_reason = WaitReason::kNone;
+            g->param = nullptr;
+            bool was_main = g == S().main_g;
+            gfput(p, g);
+            if (was_main) begin_shutdown();
+            return nullptr;
+        }
+        case MAction::kNone: break;
+    }
+    WEFT_UNREACHABLE("fiber switched to g0 without a request");
+}
+
+void mloop(M* m) {
+    for (;;) {
+        bool inherit;
+        G* g = schedule(m, &inherit);
+        if (!g) return;
+        while (g) {
+            g = execute(m, g, inherit);
+            inherit = true;  // a fiber resumed at once keeps its time slice
+        }
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- fiber API
+
+void ready(G* g) {
+    M* m = getm();
+    WEFT_CHECK(m != nullptr && m->p != nullptr, "ready: called without a P");
+    cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+    runqput(m->p, g, true);
+    wakep();
+}
+
+void park(ParkUnlockFn unlockf, void* arg, WaitReason reason) {
+    M* m = getm();
+    G* g = m->curg.load(std::memory_order_relaxed);
+    WEFT_CHECK(g != nullptr, "park: not called from a fiber");
+    WEFT_CHECK(m->locks == 0, "park: fiber holds a runtime lock count");
+    g->wait_reason = reason;
+    m->action = MAction::kPark;
+    m->unlockf = unlockf;
+    m->unlock_arg = arg;
+    switch_to(g->ctx, m->g0);
+    g->wait_reason = WaitReason::kNone;
+}
+
+void gosched() {
+    M* m = getm();
+    G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
+    if (g == nullptr) {
+        sched_yield();
+        return;
+    }
+    m->action = g->preempt.load(std::memory_order_relaxed) ? MAction::kPreempted : MAction::kYield;
+    switch_to(g->ctx, m->g0);
+}
+
+void preempt_check() {
+    G* g = getg();
+    if (g && g->preempt.load(std::memory_order_relaxed)) gosched();
+}
+
+void spawn(Closure fn, const std::source_location& site) {
+    WEFT_CHECK(g_running.load(), "weft::go called while no runtime is running (call it inside weft::run)");
+    M* m = getm();
+    P* p = m ? m->p : nullptr;
+    G* g = p ? gfget(p) : nullptr;
+    if (g == nullptr) {
+        g = new G;
+        g->status.store(GStatus::kDead);
+        allg_register(g);
+    }
+    g->fn = std::move(fn);
+    g->id = next_goid(p);
+    g->created_at = SourceSite{site.file_name(), site.function_name(), site.line()};
+    G* parent = getg();
+    g->parent_id = parent ? parent->id : 0;
+    cas_status(g, GStatus::kDead, GStatus::kRunnable);
+    if (p) {
+        runqput(p, g, true);
+        wakep();
+    } else {
+        {
+            base::LockGuard l(S().lock);
+            globrunqput(g);
+        }
+        startm(nullptr, false);
+    }
+}
+
+uint32_t fiber_local_key_alloc(void (*destroy)(void*)) {
+    uint32_t k = g_nlocal_keys.fetch_add(1);
+    if (k >= kMaxLocals) base::fatal("too many weft::FiberLocal keys (max %u)", kMaxLocals);
+    g_local_dtors[k] = destroy;
+    return k;
+}
+
+void** fiber_local_slot(uint32_t key) {
+    G* g = getg();
+    WEFT_CHECK(g != nullptr, "FiberLocal used outside a fiber");
+    if (key >= g->nlocals) {
+        uint32_t n = std::max<uint32_t>(key + 1, 8);
+        void** slots = new void*[n]();
+        for (uint32_t i = 0; i < g->nlocals; i++) slots[i] = g->locals[i];
+        delete[] g->locals;
+        g->locals = slots;
+        g->nlocals = n;
+    }
+    return &g->locals[key];
+}
+
+// ---------------------------------------------------------------- lifetime
+
+void run_main(const RunConfig& cfg, Closure main_fn) {
+    bool expected = false;
+    if (!g_running.compare_exchange_strong(expected, true))
+        base::fatal("weft::run called while a weft runtime is already running in this process");
+
+    g_sched = new Sched;
+    Sched& s = S();
+    s.config = cfg;
+    s.nprocs = cfg.procs;
+    stack_init(cfg.stack_size, cfg.guard);
+    netpoll_init();
+    for (int32_t i = 0; i < s.nprocs; i++) {
+        P* p = new P;
+        p->id = i;
+        s.allp.push_back(p);
+    }
+    for (int32_t i = s.nprocs - 1; i >= 1; i--) pidleput(s.allp[i]);
+
+    M* m0 = new M;
+    m0->is_m0 = true;
+    m0->id = s.mnext++;
+    s.mcount = 1;
+    s.allm = m0;
+    m0->thread = pthread_self();
+    m0->rand = base::FastRand(static_cast<uint64_t>(base::nanotime()));
+    t_m = m0;
+    context_init_thread(m0->g0);
+    signals_install();
+    signals_init_thread(m0);
+    acquirep(m0, s.allp[0]);
+
+    spawn(std::move(main_fn), std::source_location::current());
+    s.main_g = s.allp[0]->runnext.load();
+    sysmon_start();
+
+    mloop(m0);
+
+    // Shutdown: every other M leaves its loop once it sees `exiting`.
+    sysmon_stop();
+    signals_fini_thread(m0);
+    for (M* m = s.allm; m; m = m->alllink)
+        if (!m->is_m0) pthread_join(m->thread, nullptr);
+    signals_restore();
+    t_m = nullptr;
+
+    for (P* p : s.allp) {
+        p->timers.clear();
+        delete p;
+    }
+    for (M* m = s.allm; m;) {
+        M* next = m->alllink;
+        delete m;
+        m = next;
+    }
+    allg_free_all();
+    stack_release_all();
+    netpoll_close();
+    delete g_sched;
+    g_sched = nullptr;
+    g_running.store(false);
+}
+
+}  // namespace weft::sched

@@ -1,0 +1,18 @@
+// run_config.hpp — settings of one runtime lifetime (weft::run).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sched/stack.hpp"
+
+namespace weft::sched {
+
+struct RunConfig {
+    int32_t procs = 0;                      // Ps; 0: online cores
+    size_t stack_size = kDefaultStackSize;  // bytes per fiber stack
+    StackGuardMode guard = StackGuardMode::kAuto;
+    int64_t preempt_after_ns = 10'000'000;  // sysmon's time slice
+};
+
+}  // namespace weft::sched

@@ -1,0 +1,142 @@
+// sched.hpp — the scheduler's global state and its internal API.
+//
+// Private to sched/ (and tests through tests/support). The public face is
+// sched/fiber.hpp (what runtime/ uses) and runtime/weft.hpp (what users use).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/base/lock.hpp"
+#include "runtime/base/note.hpp"
+#include "sched/g.hpp"
+#include "sched/m.hpp"
+#include "sched/p.hpp"
+#include "sched/run_config.hpp"
+
+namespace weft::sched {
+
+struct Sched {
+    // Lock order: see runtime/base/lock_rank.hpp.
+    base::Lock lock{base::LockRank::kSched};
+
+    // -- Ms (under lock unless atomic)
+    M* midle = nullptr;                  // idle Ms, parked on their notes
+    int32_t nmidle = 0;
+    int32_t mcount = 0;                  // Ms created and not exited
+    int64_t mnext = 0;                   // next M id
+    M* allm = nullptr;                   // every M ever made in this run
+    std::atomic<int32_t> nmspinning{0};  // Ms with spinning == true
+
+    // -- Ps
+    std::vector<P*> allp;
+    int32_t nprocs = 0;
+    P* pidle = nullptr;              // idle Ps (under lock)
+    std::atomic<int32_t> npidle{0};  // written under lock, read racily as a hint
+
+    // -- global run queue (under lock; size read racily as a hint)
+    GQueue runq;
+    std::atomic<int32_t> runqsize{0};
+
+    // -- dead Gs beyond the per-P caches
+    base::Lock gflock{base::LockRank::kGFree};
+    G* gfree = nullptr;
+    int32_t ngfree = 0;
+
+    // -- every G, append-only, walkable without locks (dumps, fatal)
+    std::atomic<G*> allg_head{nullptr};
+    std::atomic<int64_t> ngs{0};
+    std::atomic<uint64_t> goid_gen{0};
+
+    // -- lifetime
+    RunConfig config;
+    G* main_g = nullptr;
+    std::atomic<bool> exiting{false};
+    int exit_code = 0;
+
+    // -- stop-the-world (under lock; gcwaiting also read racily)
+    std::atomic<bool> gcwaiting{false};
+    int32_t stopwait = 0;
+    base::Note stopnote;
+
+    // -- netpoll: lastpoll == 0 while an M blocks in netpoll; poll_until is
+    // the deadline that M sleeps until (0: none / not sleeping).
+    std::atomic<int64_t> lastpoll{1};
+    std::atomic<int64_t> poll_until{0};
+
+    // -- sysmon
+    std::atomic<bool> sysmon_idle{false};     // parked because every P is idle
+    std::atomic<uint32_t> sysmon_kick{0};     // futex word: 1 = wake up
+    pthread_t sysmon_thread{};
+};
+
+extern Sched* g_sched;
+inline Sched& S() { return *g_sched; }
+
+// The current M (null on threads the runtime did not create). Not inlined:
+// a fiber can resume on another thread, so no caller may cache the TLS
+// address across a switch.
+M* getm();
+// The running fiber, or null on g0 / foreign threads. Not inlined (above).
+G* getg();
+
+// -- P handling (proc.cpp)
+void acquirep(M* m, P* p);
+P* releasep(M* m);
+void pidleput(P* p);  // under lock
+P* pidleget();        // under lock
+
+// -- run queues (proc.cpp)
+void runqput(P* p, G* g, bool next);
+G* runqget(P* p, bool* inherit);
+void globrunqput(G* g);                  // under lock
+void globrunqput_batch(GQueue& q, int32_t n);  // under lock
+// Puts a list of runnable Gs on the global queue and starts Ms for them.
+void injectglist(GQueue& q, int32_t n);
+
+// -- Ms (proc.cpp)
+void wakep();
+void startm(P* p, bool spinning);
+void stopm(M* m);
+void handoffp(P* p);
+void checkdead();  // under lock
+
+// -- fibers (proc.cpp)
+void ready(G* g);
+void park(ParkUnlockFn unlockf, void* arg, WaitReason reason);
+void gosched();
+
+// -- stop-the-world (stw.cpp)
+void gcstopm(M* m);
+// Stops every other P (running, idle, in syscall). From a fiber; returns
+// with the world stopped and the caller still running on its P.
+void stop_the_world(const char* reason);
+void start_the_world();
+// Sets the preempt flag of every running fiber (under lock).
+void preempt_all();
+
+// -- sysmon (sysmon.cpp)
+void sysmon_start();
+void sysmon_wake();
+void sysmon_stop();
+
+// -- signals and dumps (signals.cpp, dump.cpp)
+void signals_install();
+void signals_restore();
+void signals_init_thread(M* m);
+void signals_fini_thread(M* m);
+void dump_all_fibers();
+// Walks every G ever created in this run, without locks (proc.cpp).
+void for_each_g(void (*fn)(G*, void*), void* arg);
+
+// -- netpoll (netpoll.cpp)
+void netpoll_init();
+void netpoll_close();
+// Polls for ready fds, sleeping up to delay_ns (< 0 forever, 0 not at all);
+// returns the number of Gs moved to `out`.
+int32_t netpoll(int64_t delay_ns, GQueue& out);
+void netpoll_break();
+bool netpoll_has_waiters();
+
+}  // namespace weft::sched

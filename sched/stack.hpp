@@ -1,0 +1,64 @@
+// stack.hpp — fiber stacks.
+//
+// A stack is a fixed-size region of anonymous memory, committed lazily by
+// the kernel as the fiber touches it, so a parked fiber costs the pages it
+// used, not its size. Default size kDefaultStackSize (WEFT_STACK_SIZE or
+// Options::stack_size change it).
+//
+// Two kinds (invariant: a stack's kind never changes):
+//  - guarded: its own mapping with a PROT_NONE page below it; running off
+//    the end faults on that page and the SIGSEGV handler reports
+//    "fiber stack overflow (G n)". Costs two kernel VMAs.
+//  - canary: carved from a shared chunk mapping (one VMA for many stacks)
+//    with a magic word at its low end, checked each time the fiber switches
+//    out. Detection is after the fact and best effort.
+// The kernel's vm.max_map_count (65530 by default) caps VMAs per process, so
+// guarded stacks are used until about half of that budget is spent; past it
+// new stacks are canary stacks (mode "auto", the default). WEFT_STACK_GUARD=
+// always|never forces one kind ("always" fails with a clear error instead of
+// degrading).
+//
+// Stacks belong to Gs: a dead G keeps its stack on the free-G lists (the
+// per-P stack pool), and stacks are unmapped only when the runtime stops.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace weft::sched {
+
+inline constexpr size_t kDefaultStackSize = 256 * 1024;
+inline constexpr size_t kMinStackSize = 16 * 1024;
+inline constexpr uint64_t kStackCanary = 0x57ef7c0ffeeb0a75ULL;
+
+enum class StackGuardMode { kAuto, kAlways, kNever };
+
+struct Stack {
+    void* lo = nullptr;  // lowest usable address
+    size_t size = 0;     // usable bytes
+    bool guarded = false;
+
+    bool contains(const void* p) const {
+        auto a = reinterpret_cast<uintptr_t>(p), b = reinterpret_cast<uintptr_t>(lo);
+        return a >= b && a < b + size;
+    }
+    // Whether p lies in this stack's guard page.
+    bool in_guard(const void* p) const;
+    bool canary_intact() const { return guarded || *static_cast<const uint64_t*>(lo) == kStackCanary; }
+};
+
+// Configures the allocator for one runtime lifetime. Called by run().
+void stack_init(size_t size, StackGuardMode mode);
+// Allocates a stack; fatal when the OS refuses memory.
+Stack stack_alloc();
+// Unmaps every stack handed out since stack_init (runtime teardown).
+void stack_release_all();
+
+struct StackStats {
+    int64_t guarded = 0;
+    int64_t canary = 0;
+    size_t size = 0;
+};
+StackStats stack_stats();
+
+}  // namespace weft::sched

@@ -1,0 +1,116 @@
+// stw.cpp — stopping and starting the world (as Go's stopTheWorldWithSema).
+//
+// Owns Sched::gcwaiting/stopwait/stopnote.
+//
+// Protocol (stop):
+//   1. Under the sched lock: gcwaiting = true, stopwait = nprocs; flag every
+//      running fiber for preemption.
+//   2. The caller's own P goes to kGCStop (the caller keeps running on it).
+//   3. Idle Ps are taken off the idle list into kGCStop; Ps in kSyscall are
+//      CASed to kGCStop (their M finds it gone when the call returns).
+//   4. Each running M notices gcwaiting at its next schedule (gcstopm),
+//      releases its P into kGCStop and decrements stopwait; the last one
+//      wakes the stopper.
+//   5. The stopper waits on stopnote, re-flagging fibers every 100 µs.
+// Invariant W1: with gcwaiting set, no M acquires a P except through
+// start_the_world (pidleget finds nothing: every P is in kGCStop).
+#include "runtime/base/check.hpp"
+#include "sched/sched.hpp"
+
+namespace weft::sched {
+
+void preempt_all() {
+    for (P* p : S().allp) {
+        if (p->status.load() != PStatus::kRunning || p->m == nullptr) continue;
+        if (G* g = p->m->curg.load(std::memory_order_relaxed)) g->preempt.store(true, std::memory_order_relaxed);
+    }
+}
+
+void gcstopm(M* m) {
+    Sched& s = S();
+    if (m->spinning) {
+        m->spinning = false;
+        if (s.nmspinning.fetch_sub(1) <= 0) base::fatal("gcstopm: negative nmspinning");
+    }
+    P* p = releasep(m);
+    s.lock.lock();
+    p->status.store(PStatus::kGCStop);
+    if (--s.stopwait == 0) s.stopnote.wakeup();
+    s.lock.unlock();
+    stopm(m);
+}
+
+void stop_the_world(const char* reason) {
+    Sched& s = S();
+    M* m = getm();
+    WEFT_CHECK(m != nullptr && m->p != nullptr && getg() != nullptr, "stop_the_world: must be called from a fiber");
+    s.lock.lock();
+    WEFT_CHECK(!s.gcwaiting.load(), "stop_the_world: the world is already stopping");
+    s.stopnote.clear();
+    s.stopwait = s.nprocs;
+    s.gcwaiting.store(true);  // step 1
+    preempt_all();
+    m->p->status.store(PStatus::kGCStop);  // step 2
+    s.stopwait--;
+    for (P* p : s.allp) {  // step 3
+        PStatus st = PStatus::kSyscall;
+        if (p->status.compare_exchange_strong(st, PStatus::kGCStop)) {
+            p->syscalltick.fetch_add(1);
+            s.stopwait--;
+        }
+    }
+    while (P* p = pidleget()) {
+        p->status.store(PStatus::kGCStop);
+        s.stopwait--;
+    }
+    bool wait = s.stopwait > 0;
+    s.lock.unlock();
+    if (wait) {  // step 5
+        while (!s.stopnote.sleep_for(100'000)) {
+            base::LockGuard l(s.lock);
+            preempt_all();
+        }
+    }
+    for (P* p : s.allp)
+        if (p->status.load() != PStatus::kGCStop)
+            base::fatal("stop_the_world (%s): P %d is %s, not stopped", reason, p->id, pstatus_name(p->status.load()));
+}
+
+void start_the_world() {
+    Sched& s = S();
+    M* m = getm();
+    P* mine = m->p;
+    P* with_work[64];
+    int nwork = 0;
+    {
+        base::LockGuard l(s.lock);
+        WEFT_CHECK(s.gcwaiting.load(), "start_the_world: the world is not stopped");
+        s.gcwaiting.store(false);
+        for (P* p : s.allp) {
+            if (p == mine) continue;
+            bool has_work = !p->runq.empty() || p->runnext.load() != nullptr;
+            if (has_work && nwork < 64) {
+                p->status.store(PStatus::kIdle);
+                with_work[nwork++] = p;
+            } else {
+                pidleput(p);
+            }
+        }
+        mine->status.store(PStatus::kRunning);
+    }
+    for (int i = 0; i < nwork; i++) startm(with_work[i], false);
+    wakep();
+}
+
+const char* pstatus_name(PStatus st) {
+    switch (st) {
+        case PStatus::kIdle: return "idle";
+        case PStatus::kRunning: return "running";
+        case PStatus::kSyscall: return "syscall";
+        case PStatus::kGCStop: return "gcstop";
+        case PStatus::kDead: return "dead";
+    }
+    return "?";
+}
+
+}  // namespace weft::sched

@@ -1,0 +1,93 @@
+// sysmon.cpp — the system monitor thread (as Go's sysmon).
+//
+// Runs without a P and never runs fibers. Owns P::sysmon_tick/sysmon_when.
+// Each round it flags fibers that have held their P for longer than the
+// time slice (RunConfig::preempt_after_ns, 10 ms): they yield at their next
+// safe point (cooperative preemption).
+//
+// Protocol (idle parking — an idle program must not wake every 10 ms):
+//   1. If every P is idle: kick = 0; sysmon_idle = true (seq_cst).
+//   2. Re-check npidle == nprocs (seq_cst); if not, clear idle and go on.
+//   3. Sleep on the kick futex. pidleget() decrements npidle (seq_cst) and
+//      then reads sysmon_idle: either sysmon sees the busy P in step 2 or the
+//      taker sees the flag and kicks.
+// Delay between rounds: 20 µs, doubling after 1 ms without work to 10 ms.
+#include <pthread.h>
+
+#include "runtime/base/clock.hpp"
+#include "runtime/base/fatal.hpp"
+#include "runtime/base/futex.hpp"
+#include "sched/sched.hpp"
+
+namespace weft::sched {
+namespace {
+
+void retake(Sched& s, int64_t now, bool& did_work) {
+    for (P* p : s.allp) {
+        if (p->status.load() != PStatus::kRunning) continue;
+        uint32_t tick = p->schedtick.load(std::memory_order_relaxed);
+        if (p->sysmon_tick != tick) {
+            p->sysmon_tick = tick;
+            p->sysmon_when = now;
+            continue;
+        }
+        if (now - p->sysmon_when < s.config.preempt_after_ns) continue;
+        // The same schedule has run a whole slice: ask its fiber to yield.
+        // M and G records are never freed during a run, so a stale read only
+        // flags a fiber that no longer needs it (one spurious yield).
+        M* m = p->m;
+        if (m == nullptr) continue;
+        if (G* g = m->curg.load(std::memory_order_relaxed)) {
+            g->preempt.store(true, std::memory_order_relaxed);
+            p->sysmon_when = now;
+            did_work = true;
+        }
+    }
+}
+
+void* sysmon_main(void*) {
+    Sched& s = S();
+    int64_t delay_us = 20;
+    int idle_rounds = 0;
+    while (!s.exiting.load()) {
+        if (idle_rounds > 50) delay_us = std::min<int64_t>(delay_us * 2, 10'000);
+        else delay_us = 20;
+        base::futex_wait(&s.sysmon_kick, 0, delay_us * 1000);
+        s.sysmon_kick.store(0);
+        if (s.exiting.load()) break;
+        if (s.npidle.load() == s.nprocs && !s.gcwaiting.load()) {
+            s.sysmon_idle.store(true);                 // step 1
+            if (s.npidle.load() == s.nprocs && !s.exiting.load())  // step 2
+                base::futex_wait(&s.sysmon_kick, 0);  // step 3
+            s.sysmon_idle.store(false);
+            s.sysmon_kick.store(0);
+            idle_rounds = 0;
+            continue;
+        }
+        bool did_work = false;
+        retake(s, base::nanotime(), did_work);
+        idle_rounds = did_work ? 0 : idle_rounds + 1;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+void sysmon_start() {
+    Sched& s = S();
+    int err = pthread_create(&s.sysmon_thread, nullptr, sysmon_main, nullptr);
+    if (err != 0) base::fatal("cannot start the sysmon thread: error %d", err);
+}
+
+void sysmon_wake() {
+    Sched& s = S();
+    s.sysmon_kick.store(1);
+    base::futex_wake(&s.sysmon_kick, 1);
+}
+
+void sysmon_stop() {
+    sysmon_wake();
+    pthread_join(S().sysmon_thread, nullptr);
+}
+
+}  // namespace weft::sched

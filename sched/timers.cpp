@@ -1,0 +1,163 @@
+// timers.cpp — see timers.hpp for the heap protocol and invariants T1–T3.
+#include "sched/timers.hpp"
+
+#include "runtime/base/check.hpp"
+#include "runtime/base/clock.hpp"
+#include "sched/sched.hpp"
+
+namespace weft::sched {
+
+namespace {
+constexpr size_t kArity = 4;
+}
+
+void TimerHeap::sift_up(size_t i) {
+    Timer* t = heap_[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / kArity;
+        if (heap_[parent]->when <= t->when) break;
+        heap_[i] = heap_[parent];
+        heap_[i]->index_ = static_cast<int32_t>(i);
+        i = parent;
+    }
+    heap_[i] = t;
+    t->index_ = static_cast<int32_t>(i);
+}
+
+void TimerHeap::sift_down(size_t i) {
+    Timer* t = heap_[i];
+    size_t n = heap_.size();
+    for (;;) {
+        size_t first = i * kArity + 1;
+        if (first >= n) break;
+        size_t best = first;
+        for (size_t c = first + 1; c < first + kArity && c < n; c++)
+            if (heap_[c]->when < heap_[best]->when) best = c;
+        if (heap_[best]->when >= t->when) break;
+        heap_[i] = heap_[best];
+        heap_[i]->index_ = static_cast<int32_t>(i);
+        i = best;
+    }
+    heap_[i] = t;
+    t->index_ = static_cast<int32_t>(i);
+}
+
+void TimerHeap::update_next() { next_when_.store(heap_.empty() ? 0 : heap_[0]->when, std::memory_order_release); }
+
+void TimerHeap::add(Timer* t) {
+    base::LockGuard l(lock_);
+    WEFT_CHECK(t->heap_.load() == nullptr, "timer armed twice");
+    if (t->when <= 0) t->when = 1;  // 0 means "no timer" in next_when_
+    heap_.push_back(t);
+    sift_up(heap_.size() - 1);
+    t->heap_.store(this, std::memory_order_release);  // T1
+    update_next();
+}
+
+void TimerHeap::remove_at(size_t i) {
+    Timer* t = heap_[i];
+    Timer* last = heap_.back();
+    heap_.pop_back();
+    if (t != last) {
+        heap_[i] = last;
+        last->index_ = static_cast<int32_t>(i);
+        sift_down(i);
+        sift_up(static_cast<size_t>(last->index_));
+    }
+    t->index_ = -1;
+    t->heap_.store(nullptr, std::memory_order_release);
+}
+
+bool TimerHeap::remove_if_here(Timer* t) {
+    base::LockGuard l(lock_);
+    if (t->heap_.load(std::memory_order_acquire) != this) return false;
+    remove_at(static_cast<size_t>(t->index_));
+    update_next();
+    return true;
+}
+
+int64_t TimerHeap::run(int64_t now) {
+    // Collected under the lock, run after it (T3). Small fixed batch: more
+    // due timers are picked up by the next pass of the scheduler.
+    constexpr int kBatch = 32;
+    Timer::Fn fns[kBatch];
+    void* args[kBatch];
+    int n = 0;
+    int64_t next;
+    {
+        base::LockGuard l(lock_);
+        while (!heap_.empty() && heap_[0]->when <= now && n < kBatch) {
+            Timer* t = heap_[0];
+            fns[n] = t->fn;
+            args[n] = t->arg;
+            n++;
+            if (t->period > 0) {
+                // Skip missed periods rather than firing a burst.
+                int64_t behind = now - t->when;
+                t->when += t->period * (1 + behind / t->period);
+                sift_down(0);
+            } else {
+                remove_at(0);
+            }
+        }
+        update_next();
+        next = heap_.empty() ? 0 : heap_[0]->when;
+    }
+    for (int i = 0; i < n; i++) fns[i](args[i]);
+    return next;
+}
+
+size_t TimerHeap::size() {
+    base::LockGuard l(lock_);
+    return heap_.size();
+}
+
+void TimerHeap::clear() {
+    base::LockGuard l(lock_);
+    for (Timer* t : heap_) {
+        t->index_ = -1;
+        t->heap_.store(nullptr);
+    }
+    heap_.clear();
+    update_next();
+}
+
+void timer_add(Timer* t) {
+    M* m = getm();
+    WEFT_CHECK(m != nullptr && m->p != nullptr, "timer_add: called without a P");
+    m->p->timers.add(t);
+    // Wake a poller that sleeps past this timer (as wakeNetPoller).
+    Sched& s = S();
+    if (s.lastpoll.load() == 0) {
+        int64_t until = s.poll_until.load();
+        if (until == 0 || until > t->when) netpoll_break();
+    } else {
+        wakep();
+    }
+}
+
+bool timer_stop(Timer* t) {
+    for (;;) {
+        TimerHeap* h = t->heap_.load(std::memory_order_acquire);
+        if (h == nullptr) return false;
+        if (h->remove_if_here(t)) return true;
+    }
+}
+
+bool timer_reset(Timer* t, int64_t when) {
+    bool was = timer_stop(t);
+    t->when = when;
+    timer_add(t);
+    return was;
+}
+
+int64_t timers_earliest() {
+    int64_t best = 0;
+    for (P* p : S().allp) {
+        int64_t w = p->timers.next_when();
+        if (w != 0 && (best == 0 || w < best)) best = w;
+    }
+    return best;
+}
+
+}  // namespace weft::sched

@@ -1,0 +1,88 @@
+// timers.hpp — per-P timer heaps (as Go's time.go, per-P since 1.14).
+//
+// Each P owns a 4-ary min-heap of timers keyed by `when`, guarded by the
+// heap's lock. A timer sits in at most one heap; `heap_` names it and is
+// changed only with that heap's lock held.
+//
+// Invariants:
+//   T1. t->heap_ == h  <=>  t is in h at index t->index_ (under h's lock).
+//   T2. h->next_when_ is 0 when h is empty, else the root's when (written
+//       under the lock, read without it as a hint: a stale read only makes
+//       an idle M wake early or a spinning M look once more).
+//   T3. A timer's callback runs without any heap lock held, on an M that
+//       holds a P (so it may ready fibers), and never after a successful
+//       stop() of the same arming.
+//
+// Protocol (stop):
+//   1. h = t->heap_ (acquire); if null the timer is not armed: false.
+//   2. lock h; if t->heap_ is still h, remove it, clear heap_: true.
+//   3. else unlock and retry from 1 (it moved or fired meanwhile).
+// Protocol (run due timers of h at `now`):
+//   1. lock h; while root.when <= now: pop it (heap_ = null), or for a
+//      periodic timer re-insert at the next period; collect the callback.
+//   2. unlock h; run the collected callbacks in order (T3).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/base/lock.hpp"
+
+namespace weft::sched {
+
+class TimerHeap;
+
+struct Timer {
+    using Fn = void (*)(void* arg);
+
+    int64_t when = 0;    // nanotime() at which it fires
+    int64_t period = 0;  // > 0: re-arm every period
+    Fn fn = nullptr;
+    void* arg = nullptr;
+
+    // Internal: the heap holding it (T1).
+    std::atomic<TimerHeap*> heap_{nullptr};
+    int32_t index_ = -1;
+};
+
+class TimerHeap {
+public:
+    TimerHeap() = default;
+    TimerHeap(const TimerHeap&) = delete;
+    TimerHeap& operator=(const TimerHeap&) = delete;
+
+    void add(Timer* t);
+    // Removes t if it is in this heap (caller read t->heap_ == this).
+    bool remove_if_here(Timer* t);
+    // Runs timers due at `now` (protocol above). Returns the next when, or 0.
+    int64_t run(int64_t now);
+    int64_t next_when() const { return next_when_.load(std::memory_order_acquire); }
+    size_t size();
+    // Empties the heap at teardown, disarming every timer.
+    void clear();
+
+private:
+    void sift_up(size_t i);
+    void sift_down(size_t i);
+    void remove_at(size_t i);
+    void update_next();
+
+    base::Lock lock_{base::LockRank::kTimers};
+    std::vector<Timer*> heap_;
+    std::atomic<int64_t> next_when_{0};
+};
+
+// Arms t at t->when on the current M's P (fiber or g0 holding a P). If the
+// new timer is earlier than what a sleeping poller waits for, wakes it.
+void timer_add(Timer* t);
+// Disarms t. True if it was armed (its callback will not run for this
+// arming); false if it had already fired or was never armed.
+bool timer_stop(Timer* t);
+// stop + re-arm at `when`. Returns what stop returned.
+bool timer_reset(Timer* t, int64_t when);
+
+// Scheduler internals: the earliest when over all Ps (0 if none).
+int64_t timers_earliest();
+
+}  // namespace weft::sched
