@@ -78,6 +78,13 @@ void Lock::lock() {
     lock_slow();
 }
 
+void Lock::lock_ordered() {
+    rank_acquire_ordered(this);
+    uint32_t expected = 0;
+    if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return;
+    lock_slow();
+}
+
 bool Lock::try_lock() {
     uint32_t expected = 0;
     if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return false;

@@ -20,6 +20,9 @@ public:
     Lock& operator=(const Lock&) = delete;
 
     void lock();
+    // For several locks of one rank taken in increasing address order
+    // (select over channels); the rank check allows equal ranks then.
+    void lock_ordered();
     void unlock();
     bool try_lock();
     LockRank rank() const { return rank_; }
