@@ -26,7 +26,9 @@ using ParkUnlockFn = bool (*)(G* g, void* arg);
 struct M {
     int64_t id = 0;
     Context g0;                        // the scheduler's context on the thread stack
-    std::atomic<G*> curg{nullptr};     // the G running on this M; read by sysmon (relaxed)
+    // The G running on this M. Stored with release by its M; other threads
+    // (sysmon, stop-the-world) load it with acquire before touching the G.
+    std::atomic<G*> curg{nullptr};
     P* p = nullptr;                    // the P held; null while idle or in a syscall
     P* nextp = nullptr;                // P handed over by startm (under sched lock)
     P* oldp = nullptr;                 // the P left in syscall state

@@ -27,7 +27,10 @@ const char* pstatus_name(PStatus s);
 struct P {
     int32_t id = 0;
     std::atomic<PStatus> status{PStatus::kIdle};
-    M* m = nullptr;      // the M holding it (kRunning), owned by that M
+    // The M holding it (kRunning). Written by that M in acquirep/releasep;
+    // sysmon and stop-the-world read it as a hint (relaxed: M records are
+    // never freed during a run, so a stale M only misdirects a preempt flag).
+    std::atomic<M*> m{nullptr};
     P* link = nullptr;   // idle list (under sched lock)
 
     // Incremented on every schedule that does not inherit a time slice.

@@ -215,19 +215,20 @@ int32_t nprocs() { return g_sched ? S().nprocs : 0; }
 
 void acquirep(M* m, P* p) {
     WEFT_CHECK(m->p == nullptr, "acquirep: M already holds a P");
-    WEFT_CHECK(p->m == nullptr, "acquirep: P already held by an M");
+    WEFT_CHECK(p->m.load(std::memory_order_relaxed) == nullptr, "acquirep: P already held by an M");
     PStatus st = p->status.load();
     WEFT_CHECK(st == PStatus::kIdle, "acquirep: P is not idle");
     p->status.store(PStatus::kRunning);
-    p->m = m;
+    p->m.store(m, std::memory_order_relaxed);  // hint for sysmon (p.hpp)
     m->p = p;
 }
 
 P* releasep(M* m) {
     P* p = m->p;
-    WEFT_CHECK(p != nullptr && p->m == m && p->status.load() == PStatus::kRunning, "releasep: invalid P state");
+    WEFT_CHECK(p != nullptr && p->m.load(std::memory_order_relaxed) == m && p->status.load() == PStatus::kRunning,
+               "releasep: invalid P state");
     m->p = nullptr;
-    p->m = nullptr;
+    p->m.store(nullptr, std::memory_order_relaxed);  // hint for sysmon (p.hpp)
     p->status.store(PStatus::kIdle);
     return p;
 }
@@ -723,7 +724,7 @@ void begin_shutdown() {
         }
         // Hurry running fibers to a safe point so their Ms notice.
         for (M* m = s.allm; m; m = m->alllink)
-            if (G* g = m->curg.load()) g->preempt.store(true, std::memory_order_relaxed);
+            if (G* g = m->curg.load(std::memory_order_acquire)) g->preempt.store(true, std::memory_order_relaxed);
     }
     netpoll_break();
     sysmon_wake();
@@ -742,7 +743,9 @@ G* execute(M* m, G* g, bool inherit) {
         context_create_fiber(g->ctx);
     }
     if (g->ctx.fctx == nullptr) context_make(g->ctx, g->stack.lo, g->stack.size, fiber_main);
-    m->curg.store(g, std::memory_order_relaxed);  // read by sysmon as a hint only
+    // Release: sysmon and stop-the-world acquire curg and write g->preempt;
+    // this orders the G's creation before their access.
+    m->curg.store(g, std::memory_order_release);
     m->action = MAction::kNone;
     switch_to(m->g0, g->ctx);
 
@@ -847,7 +850,11 @@ void preempt_check() {
     if (g && g->preempt.load(std::memory_order_relaxed)) gosched();
 }
 
-void spawn(Closure fn, const std::source_location& site) {
+namespace {
+
+// Creates a runnable G (as newproc). `wake`: start an M for it if one is
+// idle; run_main passes false so no other thread exists before main_g is set.
+G* newproc(Closure fn, const std::source_location& site, bool wake) {
     WEFT_CHECK(g_running.load(), "weft::go called while no runtime is running (call it inside weft::run)");
     M* m = getm();
     P* p = m ? m->p : nullptr;
@@ -865,7 +872,7 @@ void spawn(Closure fn, const std::source_location& site) {
     cas_status(g, GStatus::kDead, GStatus::kRunnable);
     if (p) {
         runqput(p, g, true);
-        wakep();
+        if (wake) wakep();
     } else {
         {
             base::LockGuard l(S().lock);
@@ -873,7 +880,12 @@ void spawn(Closure fn, const std::source_location& site) {
         }
         startm(nullptr, false);
     }
+    return g;
 }
+
+}  // namespace
+
+void spawn(Closure fn, const std::source_location& site) { newproc(std::move(fn), site, true); }
 
 uint32_t fiber_local_key_alloc(void (*destroy)(void*)) {
     uint32_t k = g_nlocal_keys.fetch_add(1);
@@ -929,8 +941,7 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     signals_init_thread(m0);
     acquirep(m0, s.allp[0]);
 
-    spawn(std::move(main_fn), std::source_location::current());
-    s.main_g = s.allp[0]->runnext.load();
+    s.main_g = newproc(std::move(main_fn), std::source_location::current(), /*wake=*/false);
     sysmon_start();
 
     mloop(m0);

@@ -21,8 +21,10 @@ namespace weft::sched {
 
 void preempt_all() {
     for (P* p : S().allp) {
-        if (p->status.load() != PStatus::kRunning || p->m == nullptr) continue;
-        if (G* g = p->m->curg.load(std::memory_order_relaxed)) g->preempt.store(true, std::memory_order_relaxed);
+        if (p->status.load() != PStatus::kRunning) continue;
+        M* m = p->m.load(std::memory_order_relaxed);  // hint (p.hpp)
+        if (m == nullptr) continue;
+        if (G* g = m->curg.load(std::memory_order_acquire)) g->preempt.store(true, std::memory_order_relaxed);
     }
 }
 

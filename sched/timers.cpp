@@ -5,6 +5,8 @@
 #include "runtime/base/clock.hpp"
 #include "sched/sched.hpp"
 
+#include <sched.h>
+
 namespace weft::sched {
 
 namespace {
@@ -82,6 +84,7 @@ int64_t TimerHeap::run(int64_t now) {
     constexpr int kBatch = 32;
     Timer::Fn fns[kBatch];
     void* args[kBatch];
+    Timer* owned[kBatch];  // null for detached timers (T4)
     int n = 0;
     int64_t next;
     {
@@ -90,6 +93,8 @@ int64_t TimerHeap::run(int64_t now) {
             Timer* t = heap_[0];
             fns[n] = t->fn;
             args[n] = t->arg;
+            owned[n] = t->detached ? nullptr : t;
+            if (owned[n]) t->firing_.fetch_add(1);  // T4, under the lock
             n++;
             if (t->period > 0) {
                 // Skip missed periods rather than firing a burst.
@@ -103,7 +108,10 @@ int64_t TimerHeap::run(int64_t now) {
         update_next();
         next = heap_.empty() ? 0 : heap_[0]->when;
     }
-    for (int i = 0; i < n; i++) fns[i](args[i]);
+    for (int i = 0; i < n; i++) {
+        fns[i](args[i]);
+        if (owned[i]) owned[i]->firing_.fetch_sub(1);  // last touch of the timer
+    }
     return next;
 }
 
@@ -137,11 +145,20 @@ void timer_add(Timer* t) {
 }
 
 bool timer_stop(Timer* t) {
+    WEFT_DCHECK(!t->detached, "timer_stop on a detached timer");
+    bool removed = false;
     for (;;) {
         TimerHeap* h = t->heap_.load(std::memory_order_acquire);
-        if (h == nullptr) return false;
-        if (h->remove_if_here(t)) return true;
+        if (h == nullptr) break;
+        if (h->remove_if_here(t)) {
+            removed = true;
+            break;
+        }
     }
+    // T4: a callback popped before our removal may still be running on
+    // another M. Callbacks are short (ready a fiber, try_send), so wait.
+    while (t->firing_.load() != 0) sched_yield();
+    return removed;
 }
 
 bool timer_reset(Timer* t, int64_t when) {

@@ -12,6 +12,12 @@
 //   T3. A timer's callback runs without any heap lock held, on an M that
 //       holds a P (so it may ready fibers), and never after a successful
 //       stop() of the same arming.
+//   T4. When timer_stop() returns, no callback of that timer is running:
+//       run() counts callbacks in flight in firing_ (raised under the heap
+//       lock, lowered after the callback) and stop waits for zero, so the
+//       owner may free the timer right after stopping it. A `detached`
+//       timer is never stopped: its callback owns (and may free) it, and
+//       run() does not touch it after calling the callback.
 //
 // Protocol (stop):
 //   1. h = t->heap_ (acquire); if null the timer is not armed: false.
@@ -40,10 +46,12 @@ struct Timer {
     int64_t period = 0;  // > 0: re-arm every period
     Fn fn = nullptr;
     void* arg = nullptr;
+    bool detached = false;  // T4: the callback owns the timer
 
     // Internal: the heap holding it (T1).
     std::atomic<TimerHeap*> heap_{nullptr};
     int32_t index_ = -1;
+    std::atomic<int32_t> firing_{0};  // T4
 };
 
 class TimerHeap {
@@ -77,7 +85,8 @@ private:
 // new timer is earlier than what a sleeping poller waits for, wakes it.
 void timer_add(Timer* t);
 // Disarms t. True if it was armed (its callback will not run for this
-// arming); false if it had already fired or was never armed.
+// arming); false if it had already fired or was never armed. On return no
+// callback of t is running (T4). Not for detached timers.
 bool timer_stop(Timer* t);
 // stop + re-arm at `when`. Returns what stop returned.
 bool timer_reset(Timer* t, int64_t when);

@@ -1,21 +1,118 @@
+// Runtime lifetime and options.
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
 
 #include "runtime/weft.hpp"
+#include "support/death.hpp"
 
-TEST_CASE("run returns the main fiber's result") {
+TEST_CASE("run returns the main fiber's result and can run again") {
     CHECK(weft::run([] { return 7; }) == 7);
     CHECK(weft::run([] {}) == 0);
+    CHECK(weft::run([] { return weft::fiber_id() == 1 ? 11 : 0; }) == 11);
 }
 
-TEST_CASE("fibers run and yield") {
+TEST_CASE("fibers run and yield at several proc counts") {
     for (int procs : {1, 2, 4}) {
         std::atomic<int> n{0};
+        int seen_procs = 0;
         weft::run(weft::Options{.procs = procs}, [&] {
-            for (int i = 0; i < 1000; i++) weft::go([&] { n++; weft::yield(); n++; });
+            seen_procs = weft::procs();
+            for (int i = 0; i < 1000; i++)
+                weft::go([&] {
+                    n++;
+                    weft::yield();
+                    n++;
+                });
             while (n.load() < 2000) weft::yield();
         });
+        CHECK(seen_procs == procs);
         CHECK(n.load() == 2000);
     }
+}
+
+TEST_CASE("bad WEFT_PROCS and options are reported before anything starts") {
+    setenv("WEFT_PROCS", "lots", 1);
+    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_PROCS: 'lots' is not an integer in [1, 1024]", std::invalid_argument);
+    unsetenv("WEFT_PROCS");
+    CHECK_THROWS_WITH_AS(weft::run(weft::Options{.procs = -1}, [] {}),
+                         "weft::Options::procs: -1 is not in [0, 1024]", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(weft::run(weft::Options{.procs = 1, .stack_size = 100}, [] {}),
+                         "weft::Options::stack_size: 100 is below the minimum of 16384 bytes", std::invalid_argument);
+    setenv("WEFT_STACK_GUARD", "sometimes", 1);
+    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_STACK_GUARD: 'sometimes' is not one of auto, always, never",
+                         std::invalid_argument);
+    unsetenv("WEFT_STACK_GUARD");
+    setenv("WEFT_DEBUG", "gctrace=1,bogus=2", 1);
+    CHECK_THROWS_WITH_AS(weft::run([] {}),
+                         "WEFT_DEBUG: unknown option 'bogus' (known: gctrace, gccheckmark, gcstoptheworld, gcpoison, "
+                         "gcstress, syscallstress, schedtrace)",
+                         std::invalid_argument);
+    unsetenv("WEFT_DEBUG");
+    setenv("WEFT_PROCS", "3", 1);
+    CHECK(weft::run([] { return weft::procs(); }) == 3);
+    unsetenv("WEFT_PROCS");
+}
+
+TEST_CASE("fiber ids are unique and the main fiber is 1") {
+    std::set<uint64_t> ids;
+    std::atomic<int> done{0};
+    std::mutex mu;
+    weft::run(weft::Options{.procs = 2}, [&] {
+        ids.insert(weft::fiber_id());
+        for (int i = 0; i < 200; i++)
+            weft::go([&] {
+                {
+                    std::lock_guard<std::mutex> l(mu);
+                    ids.insert(weft::fiber_id());
+                }
+                done++;
+            });
+        while (done.load() < 200) weft::yield();
+    });
+    CHECK(ids.size() == 201);
+    CHECK(*ids.begin() == 1);
+}
+
+TEST_CASE("go from a foreign thread while the runtime runs") {
+    std::atomic<bool> ran{false};
+    weft::run(weft::Options{.procs = 2}, [&] {
+        std::thread t([&] { weft::go([&] { ran = true; }); });
+        t.join();
+        while (!ran.load()) weft::yield();
+    });
+    CHECK(ran.load());
+}
+
+namespace {
+std::atomic<int> g_tracked_live{0};
+struct Tracked {
+    int value = 0;
+    Tracked() { g_tracked_live++; }
+    ~Tracked() { g_tracked_live--; }
+};
+}  // namespace
+
+TEST_CASE("FiberLocal values are per fiber and destroyed at fiber exit") {
+    static weft::FiberLocal<Tracked> local;
+    std::atomic<int> ok{0}, done{0};
+    weft::run(weft::Options{.procs = 2}, [&] {
+        for (int i = 0; i < 100; i++)
+            weft::go([&, i] {
+                local->value = i;
+                for (int k = 0; k < 5; k++) weft::yield();  // migrate, interleave
+                if (local->value == i) ok++;
+                done++;
+            });
+        while (done.load() < 100) weft::yield();
+        for (int k = 0; k < 10; k++) weft::yield();  // let the last fibers exit
+    });
+    CHECK(ok.load() == 100);
+    CHECK(g_tracked_live.load() == 0);
 }

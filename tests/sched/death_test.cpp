@@ -1,0 +1,75 @@
+// Every fatal path ends the process with status 2 and a precise message.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <stdexcept>
+#include <string>
+
+#include "runtime/weft.hpp"
+#include "support/death.hpp"
+#include "support/sched_hooks.hpp"
+
+using weft::testing::run_in_child;
+
+namespace {
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("all fibers asleep is a deadlock, with every fiber listed") {
+    for (int procs : {1, 2}) {
+        auto r = run_in_child([procs] {
+            weft::run(weft::Options{.procs = procs}, [] {
+                weft::go([] { weft::testing::park_forever(); });
+                weft::testing::park_forever();
+            });
+        });
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
+        CHECK(contains(r.err, "fiber 1 [test hook"));
+        CHECK(contains(r.err, "fiber 2 [test hook"));
+        CHECK(contains(r.err, "created by fiber 1 at death_test.cpp"));
+    }
+}
+
+TEST_CASE("an uncaught exception in a fiber names the fiber and what()") {
+    auto r = run_in_child([] {
+        weft::run(weft::Options{.procs = 2}, [] {
+            weft::go([] { throw std::runtime_error("boom at the fiber"); });
+            weft::testing::park_forever();
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: uncaught exception in fiber 2: boom at the fiber"));
+}
+
+TEST_CASE("an exception that is not a std::exception is reported too") {
+    auto r = run_in_child([] { weft::run(weft::Options{.procs = 1}, [] { throw 42; }); });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: uncaught exception in fiber 1 (not derived from std::exception)"));
+}
+
+TEST_CASE("weft::go outside a runtime is fatal") {
+    auto r = run_in_child([] { weft::go([] {}); });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: weft::go called while no runtime is running"));
+}
+
+TEST_CASE("weft::run inside a running runtime is fatal") {
+    auto r = run_in_child([] { weft::run([] { weft::run([] {}); }); });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: weft::run called while a weft runtime is already running"));
+}
+
+TEST_CASE("SIGQUIT dumps every fiber and exits with status 2") {
+    auto r = run_in_child([] {
+        weft::run(weft::Options{.procs = 2}, [] {
+            for (int i = 0; i < 3; i++) weft::go([] { weft::testing::park_forever(); });
+            for (int i = 0; i < 10; i++) weft::yield();
+            raise(SIGQUIT);
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "SIGQUIT: quit"));
+    CHECK(contains(r.err, "fiber 1 [running]"));
+    CHECK(contains(r.err, "fiber 4 [test hook"));
+}

@@ -1,0 +1,97 @@
+// Fiber stacks: overflow detection, canary fallback, degrading past the VMA budget.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "runtime/weft.hpp"
+#include "sched/sanitizers.hpp"
+#include "support/death.hpp"
+#include "support/sched_hooks.hpp"
+
+using weft::testing::run_in_child;
+
+namespace {
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// Recurses with a 1 KiB frame the compiler cannot elide.
+__attribute__((noinline)) int deep(int n, volatile char* prev) {
+    volatile char frame[1024];
+    frame[0] = static_cast<char>(n);
+    frame[1023] = prev ? prev[0] : 0;
+    if (n == 0) return frame[0];
+    return deep(n - 1, frame) + frame[1023];
+}
+
+}  // namespace
+
+#if !defined(WEFT_ASAN)  // ASan reports the overflow itself, before our handler
+TEST_CASE("running off a guarded stack reports a fiber stack overflow") {
+    auto r = run_in_child([] {
+        weft::run(weft::Options{.procs = 2, .stack_size = 64 * 1024}, [] {
+            weft::go([] { deep(1 << 20, nullptr); });
+            weft::testing::park_forever();
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: fiber stack overflow (G 2)"));
+}
+#endif
+
+TEST_CASE("a clobbered canary on an unguarded stack is fatal at the next switch") {
+    auto r = run_in_child([] {
+        setenv("WEFT_STACK_GUARD", "never", 1);
+        weft::run(weft::Options{.procs = 1}, [] {
+            weft::go([] {
+                auto* g = weft::sched::current_g();
+                std::memset(g->stack.lo, 0, 8);  // what an overflow would do
+                weft::yield();
+            });
+            weft::testing::park_forever();
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: fiber stack overflow (G 2): stack canary overwritten"));
+}
+
+TEST_CASE("WEFT_STACK_GUARD=never hands out canary stacks only") {
+    setenv("WEFT_STACK_GUARD", "never", 1);
+    weft::sched::StackStats st;
+    weft::run(weft::Options{.procs = 1}, [&] {
+        std::atomic<int> done{0};
+        for (int i = 0; i < 10; i++) weft::go([&] { done++; });
+        while (done.load() < 10) weft::yield();
+        st = weft::testing::stack_stats();
+    });
+    unsetenv("WEFT_STACK_GUARD");
+    CHECK(st.guarded == 0);
+    CHECK(st.canary >= 1);
+}
+
+TEST_CASE("past the vm.max_map_count budget new stacks degrade to canary stacks") {
+    // More parked fibers than guarded stacks fit in half of the default
+    // vm.max_map_count (65530): every one must still run.
+    constexpr int kFibers = 40000;
+    std::atomic<int> parked{0}, released{0};
+    weft::sched::StackStats st;
+    weft::run(weft::Options{.procs = 2, .stack_size = 32 * 1024}, [&] {
+        std::atomic<bool> open{false};
+        for (int i = 0; i < kFibers; i++)
+            weft::go([&] {
+                parked++;
+                while (!open.load()) weft::yield();
+                released++;
+            });
+        while (parked.load() < kFibers) weft::yield();
+        st = weft::testing::stack_stats();
+        open = true;
+        while (released.load() < kFibers) weft::yield();
+    });
+    CHECK(released.load() == kFibers);
+    CHECK(st.guarded > 0);
+    CHECK(st.canary > 0);
+    CHECK(st.guarded + st.canary >= kFibers);
+}
