@@ -1,1 +1,395 @@
-// placeholder: replaced by the owner of this file
+// select: readiness, default, fairness, exact wake-ups, closed channels,
+// duplicate channels, value lifetimes, select{}.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/chan.hpp"
+#include "runtime/select.hpp"
+#include "runtime/weft.hpp"
+#include "sched/sanitizers.hpp"
+#include "support/death.hpp"
+
+namespace {
+
+constexpr int kScale = weft::sched::kSanitized ? 10 : 1;
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+void settle() {
+    for (int i = 0; i < 8; i++) weft::yield();
+}
+
+// Counts live objects; catches double destruction.
+struct Tracked {
+    static constexpr uint32_t kAlive = 0xa11e;
+    static inline std::atomic<int> live{0};
+    static inline std::atomic<int> errors{0};
+    int v;
+    uint32_t magic = kAlive;
+    explicit Tracked(int x) : v(x) { live++; }
+    Tracked(Tracked&& o) noexcept : v(o.v) {
+        if (o.magic != kAlive) errors++;
+        live++;
+    }
+    ~Tracked() {
+        if (magic != kAlive) errors++;
+        magic = 0;
+        live--;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("select: the ready case runs, with its value, and its index is returned") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> a(1), b(1), out(1);
+        b.send(5);
+        int got = 0;
+        int i = weft::select(
+            weft::recv_case(a, [&](std::optional<int>) { FAIL("a is empty"); }),
+            weft::recv_case(b, [&](std::optional<int> v) { got = v.value_or(-1); }),
+            weft::default_case([] { FAIL("b was ready"); }));
+        CHECK(i == 1);
+        CHECK(got == 5);
+
+        bool sent = false;
+        i = weft::select(weft::recv_case(a), weft::send_case(out, 9, [&] { sent = true; }));
+        CHECK(i == 1);
+        CHECK(sent);
+        CHECK(out.recv() == 9);
+
+        // Default in the middle keeps its argument index.
+        bool dflt = false;
+        i = weft::select(weft::recv_case(a), weft::default_case([&] { dflt = true; }), weft::recv_case(b));
+        CHECK(i == 1);
+        CHECK(dflt);
+
+        // Only a default.
+        CHECK(weft::select(weft::default_case()) == 0);
+    });
+}
+
+TEST_CASE("select with default never blocks") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::Chan<int> a, b(1);
+        b.send(0);  // b full: a send case on it would block
+        int defaults = 0;
+        for (int n = 0; n < 1000; n++)
+            defaults += weft::select(weft::recv_case(a), weft::send_case(a, 1), weft::send_case(b, 2),
+                                     weft::default_case()) == 3;
+        CHECK(defaults == 1000);
+        CHECK(b.len() == 1);
+    });
+}
+
+TEST_CASE("select: a blocking case completes with a plain partner") {
+    for (int procs : {1, 2, 4}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            weft::Chan<int> a, b;
+            // Plain send wakes a blocked select recv.
+            weft::go([b]() mutable { b.send(11); });
+            int got = 0;
+            int i = weft::select(weft::recv_case(a), weft::recv_case(b, [&](std::optional<int> v) { got = *v; }));
+            CHECK(i == 1);
+            CHECK(got == 11);
+            // Plain recv takes a blocked select send's value straight from it.
+            weft::Chan<int> result(1);
+            weft::go([a, result]() mutable { result.send(*a.recv()); });
+            i = weft::select(weft::send_case(a, 12), weft::recv_case(b));
+            CHECK(i == 0);
+            CHECK(result.recv() == 12);
+        });
+    }
+}
+
+TEST_CASE("select: full buffer, the receiver takes the head and the select's value joins the tail") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> ch(2);
+        ch.send(1);
+        ch.send(2);
+        weft::Chan<int> other;
+        weft::Chan<int> done(1);
+        weft::go([ch, other, done]() mutable { done.send(weft::select(weft::send_case(ch, 3), weft::recv_case(other))); });
+        settle();
+        CHECK(ch.recv() == 1);
+        CHECK(done.recv() == 0);
+        CHECK(ch.recv() == 2);
+        CHECK(ch.recv() == 3);
+    });
+}
+
+TEST_CASE("select: fairness among ready cases") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> a(1), b(1);
+        a.send(0);
+        b.send(0);
+        constexpr int kRounds = 10000;
+        int picks[2] = {0, 0};
+        for (int n = 0; n < kRounds; n++) {
+            int i = weft::select(weft::recv_case(a), weft::recv_case(b));
+            picks[i]++;
+            (i == 0 ? a : b).send(0);  // both stay ready
+        }
+        CAPTURE(picks[0]);
+        CHECK(picks[0] + picks[1] == kRounds);
+        CHECK(picks[0] > kRounds * 40 / 100);
+        CHECK(picks[0] < kRounds * 60 / 100);
+
+        // Three send cases: each within [25%, 42%] of 9000.
+        weft::Chan<int> x(1), y(1), z(1);
+        int sends[3] = {0, 0, 0};
+        weft::Chan<int>* chans[3] = {&x, &y, &z};
+        for (int n = 0; n < 9000; n++) {
+            int i = weft::select(weft::send_case(x, 0), weft::send_case(y, 0), weft::send_case(z, 0));
+            sends[i]++;
+            chans[i]->recv();
+        }
+        for (int s : sends) {
+            CHECK(s > 9000 * 25 / 100);
+            CHECK(s < 9000 * 42 / 100);
+        }
+    });
+}
+
+TEST_CASE("select: a blocked select is woken exactly once when two channels become ready together") {
+    for (int procs : {1, 2, 4}) {
+        CAPTURE(procs);
+        const int kPerProducer = 5000 / kScale;
+        std::vector<int> seen(2 * kPerProducer, 0);
+        int total = 0;
+        weft::run(weft::Options{.procs = procs}, [&] {
+            weft::Chan<int> a, b;
+            weft::Chan<int> done(2);
+            // Two producers race to hand a value to the one selecting fiber.
+            weft::go([a, done, kPerProducer]() mutable {
+                for (int i = 0; i < kPerProducer; i++) a.send(i);
+                done.send(0);
+            });
+            weft::go([b, done, kPerProducer]() mutable {
+                for (int i = 0; i < kPerProducer; i++) b.send(kPerProducer + i);
+                done.send(0);
+            });
+            while (total < 2 * kPerProducer) {
+                int v = -1;
+                weft::select(weft::recv_case(a, [&](std::optional<int> x) { v = *x; }),
+                             weft::recv_case(b, [&](std::optional<int> x) { v = *x; }));
+                REQUIRE(v >= 0);
+                seen[v]++;
+                total++;
+            }
+            done.recv();
+            done.recv();
+            // Nothing left over: both producers finished with every value taken.
+            int x = 0;
+            CHECK(a.try_recv(x) == weft::RecvStatus::kEmpty);
+            CHECK(b.try_recv(x) == weft::RecvStatus::kEmpty);
+        });
+        int wrong = 0;
+        for (int s : seen) wrong += s != 1;
+        CHECK(wrong == 0);
+    }
+}
+
+TEST_CASE("select stress: selecting senders and receivers on shared channels, every value once") {
+    for (int procs : {2, 4}) {
+        CAPTURE(procs);
+        constexpr int kSenders = 4;
+        constexpr int kReceivers = 4;
+        const int per_sender = 4000 / kScale;
+        std::vector<std::atomic<int>> seen(kSenders * per_sender);
+        weft::run(weft::Options{.procs = procs}, [&] {
+            weft::Chan<int> a, b(4);
+            weft::Chan<int> quit;
+            weft::Chan<int> done(kSenders + kReceivers);
+            for (int s = 0; s < kSenders; s++)
+                weft::go([=]() mutable {
+                    for (int i = 0; i < per_sender; i++) {
+                        int v = s * per_sender + i;
+                        weft::select(weft::send_case(a, v), weft::send_case(b, v));
+                    }
+                    done.send(0);
+                });
+            for (int r = 0; r < kReceivers; r++)
+                weft::go([&, a, b, quit, done]() mutable {
+                    bool running = true;
+                    while (running) {
+                        weft::select(weft::recv_case(a, [&](std::optional<int> v) { seen[*v]++; }),
+                                     weft::recv_case(b, [&](std::optional<int> v) { seen[*v]++; }),
+                                     weft::recv_case(quit, [&](std::optional<int>) { running = false; }));
+                    }
+                    done.send(0);
+                });
+            for (int s = 0; s < kSenders; s++) done.recv();
+            // Senders are done, but b may still hold values: drain before quitting.
+            while (b.len() > 0) weft::yield();
+            quit.close();
+            for (int r = 0; r < kReceivers; r++) done.recv();
+            CHECK(b.len() == 0);
+        });
+        int wrong = 0;
+        for (auto& s : seen) wrong += s.load() != 1;
+        CHECK(wrong == 0);
+    }
+}
+
+TEST_CASE("select: the same channel in several cases") {
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            // Two recv cases on one channel: exactly one fires per value.
+            weft::Chan<int> ch;
+            weft::go([ch]() mutable {
+                for (int i = 0; i < 100; i++) ch.send(i);
+            });
+            int sum = 0;
+            for (int n = 0; n < 100; n++) {
+                int got = -1;
+                weft::select(weft::recv_case(ch, [&](std::optional<int> v) { got = *v; }),
+                             weft::recv_case(ch, [&](std::optional<int> v) { got = *v; }));
+                REQUIRE(got == n);
+                sum += got;
+            }
+            CHECK(sum == 4950);
+
+            // Send and recv on one unbuffered channel: pairs with a partner
+            // doing either operation, never with itself.
+            weft::Chan<int> u;
+            weft::Chan<int> got(1);
+            weft::go([u, got]() mutable { got.send(*u.recv()); });
+            int i = weft::select(weft::send_case(u, 21), weft::recv_case(u));
+            CHECK(i == 0);
+            CHECK(got.recv() == 21);
+            weft::go([u]() mutable { u.send(22); });
+            int r = 0;
+            i = weft::select(weft::send_case(u, 23), weft::recv_case(u, [&](std::optional<int> v) { r = *v; }));
+            CHECK(i == 1);
+            CHECK(r == 22);
+        });
+    }
+}
+
+TEST_CASE("select: closed channels") {
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            weft::Chan<int> open_ch, closed_ch(1);
+            closed_ch.close();
+            // A recv case on a closed channel is ready and gets nullopt.
+            bool was_null = false;
+            int i = weft::select(weft::recv_case(open_ch),
+                                 weft::recv_case(closed_ch, [&](std::optional<int> v) { was_null = !v; }));
+            CHECK(i == 1);
+            CHECK(was_null);
+            // A send case on a closed channel throws out of select.
+            try {
+                weft::select(weft::recv_case(open_ch), weft::send_case(closed_ch, 1));
+                FAIL("select sent on a closed channel");
+            } catch (const weft::ChannelClosed& e) {
+                CHECK(std::string(e.what()) == "send on closed channel");
+            }
+
+            // Closing wakes a blocked select: recv case with nullopt...
+            weft::Chan<int> c1;
+            weft::Chan<int> res(1);
+            weft::go([c1, open_ch, res]() mutable {
+                int r = -1;
+                weft::select(weft::recv_case(open_ch), weft::recv_case(c1, [&](std::optional<int> v) {
+                                 r = v ? 1 : 0;
+                             }));
+                res.send(r);
+            });
+            settle();
+            c1.close();
+            CHECK(res.recv() == 0);
+            // ... and a send case with ChannelClosed.
+            weft::Chan<int> c2;
+            weft::Chan<std::string> err(1);
+            weft::go([c2, open_ch, err]() mutable {
+                try {
+                    weft::select(weft::recv_case(open_ch), weft::send_case(c2, 5));
+                    err.send("no throw");
+                } catch (const weft::ChannelClosed& e) {
+                    err.send(e.what());
+                }
+            });
+            settle();
+            c2.close();
+            CHECK(err.recv() == "send on closed channel");
+        });
+    }
+}
+
+TEST_CASE("select: values of losing send cases are destroyed, received values once") {
+    Tracked::live = 0;
+    Tracked::errors = 0;
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::Chan<Tracked> full(1), empty(1), ready(1);
+        full.send(Tracked(0));
+        ready.send(Tracked(1));
+        for (int n = 0; n < 100; n++) {
+            int got = -1;
+            int i = weft::select(weft::send_case(full, Tracked(10)),  // blocked: loses
+                                 weft::recv_case(ready, [&](std::optional<Tracked> t) { got = t->v; }),
+                                 weft::recv_case(empty));
+            CHECK(i == 1);
+            CHECK(got == 1);
+            ready.send(Tracked(1));
+        }
+        CHECK(Tracked::live == 2);  // one in full, one in ready
+        // A blocked select whose send case loses to a recv case.
+        weft::Chan<Tracked> unbuf;
+        weft::Chan<int> sender_done(1);
+        weft::go([unbuf, sender_done]() mutable {
+            unbuf.send(Tracked(7));
+            sender_done.send(0);  // its moved-from temporary is gone by now
+        });
+        int got = 0;
+        weft::select(weft::send_case(full, Tracked(11)),
+                     weft::recv_case(unbuf, [&](std::optional<Tracked> t) { got = t->v; }));
+        CHECK(got == 7);
+        sender_done.recv();
+        // Received with no callback: destroyed by select.
+        weft::select(weft::recv_case(ready), weft::send_case(full, Tracked(12)));
+        CHECK(Tracked::live == 1);
+    });
+    CHECK(Tracked::live == 0);
+    CHECK(Tracked::errors == 0);
+}
+
+TEST_CASE("select: move-only values") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<std::unique_ptr<int>> ch(1);
+        int i = weft::select(weft::send_case(ch, std::make_unique<int>(4)), weft::default_case());
+        CHECK(i == 0);
+        std::unique_ptr<int> out;
+        weft::select(weft::recv_case(ch, [&](std::optional<std::unique_ptr<int>> v) { out = std::move(*v); }));
+        REQUIRE(out != nullptr);
+        CHECK(*out == 4);
+    });
+}
+
+TEST_CASE("select with no cases blocks forever: a deadlock when nothing else runs") {
+    auto r = weft::testing::run_in_child([] { weft::run(weft::Options{.procs = 1}, [] { weft::select(); }); });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
+    CHECK(contains(r.err, "select (no cases)"));
+}
+
+TEST_CASE("deadlock in a blocking select shows as select") {
+    auto r = weft::testing::run_in_child([] {
+        weft::run(weft::Options{.procs = 2}, [] {
+            weft::Chan<int> a, b;
+            weft::select(weft::recv_case(a), weft::send_case(b, 1));
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
+    CHECK(contains(r.err, "[select"));
+}

@@ -1,0 +1,210 @@
+// chan.hpp — weft::Chan<T>, Go's channels.
+//
+//   weft::Chan<int> ch;           // unbuffered: a send waits for a receiver
+//   weft::Chan<int> jobs(64);     // buffered: up to 64 values wait inside
+//   weft::go([ch] { ch.send(1); ch.close(); });
+//   for (int v : ch) use(v);      // receives until closed and drained
+//
+// Semantics are the Go specification's:
+//  - Values are handed over in FIFO order; blocked senders and receivers
+//    are served first come, first served. An unbuffered send completes only
+//    when a receiver has taken the value.
+//  - close() wakes every blocked receiver (they get nullopt once the buffer
+//    is drained) and every blocked sender (they throw ChannelClosed). Values
+//    buffered before close() are still received.
+//  - Errors are exceptions of type ChannelClosed, what() exactly:
+//      "send on closed channel"   send/try_send/select on a closed channel
+//      "close of closed channel"  close() twice
+//
+// Contexts:
+//  - send, recv and range-for may block: call them from a fiber. They are
+//    preemption points.
+//  - try_send, try_recv, close, len and cap never block: call them from a
+//    fiber, or from the scheduler (g0 holding a P, e.g. a timer callback).
+//
+// Handles: a Chan is a cheap, copyable handle with shared ownership (an
+// atomic reference count); copies refer to the same channel and == compares
+// identity. Copy it into fibers (go([ch] {...})) rather than capturing a
+// reference to a local. A moved-from handle may only be assigned or
+// destroyed. Values still buffered when the last handle goes away are
+// destroyed then.
+//
+// T must be nothrow move-constructible and nothrow destructible (elements
+// are moved while a runtime lock is held); move-only types work.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "runtime/chan_core.hpp"
+
+namespace weft {
+
+// A user error on a closed channel (what(): see above).
+class ChannelClosed : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+enum class RecvStatus {
+    kOk,      // a value was received
+    kEmpty,   // nothing to receive now; the channel is open
+    kClosed,  // closed and drained
+};
+
+template <class T>
+class Chan;
+
+namespace detail {
+// How select.hpp reaches a handle's core without widening Chan's interface.
+struct ChanAccess {
+    template <class T>
+    static ChanCore* core(const Chan<T>& ch) noexcept {
+        return ch.core_;
+    }
+};
+}  // namespace detail
+
+template <class T>
+class Chan {
+    static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_array_v<T>,
+                  "weft::Chan<T>: T must be a non-const, non-array object type");
+    static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
+                  "weft::Chan<T>: T must be nothrow move-constructible and destructible");
+
+public:
+    using value_type = T;
+
+    // Unbuffered. Allocates; from any context.
+    Chan() : Chan(0) {}
+    // Buffered with room for cap values (0: unbuffered). Throws
+    // std::length_error if the buffer cannot be sized.
+    explicit Chan(size_t cap) : core_(detail::ChanCore::make(&detail::kElemOps<T>, cap)) {}
+
+    Chan(const Chan& o) noexcept : core_(o.core_) {
+        if (core_) core_->retain();
+    }
+    Chan(Chan&& o) noexcept : core_(std::exchange(o.core_, nullptr)) {}
+    Chan& operator=(const Chan& o) noexcept {
+        Chan(o).swap(*this);
+        return *this;
+    }
+    Chan& operator=(Chan&& o) noexcept {
+        Chan(std::move(o)).swap(*this);
+        return *this;
+    }
+    ~Chan() {
+        if (core_) core_->release();
+    }
+    void swap(Chan& o) noexcept { std::swap(core_, o.core_); }
+
+    // Same channel?
+    friend bool operator==(const Chan& a, const Chan& b) noexcept { return a.core_ == b.core_; }
+
+    // From a fiber. Blocks until a receiver takes v (unbuffered) or v is
+    // buffered. Throws ChannelClosed if the channel is closed, or is closed
+    // while this send waits; v is then not sent.
+    void send(T v) { core_->send(&v); }
+
+    // From a fiber. Blocks until a value arrives; nullopt once the channel
+    // is closed and its buffer drained.
+    std::optional<T> recv() {
+        detail::Slot<T> s;
+        std::optional<T> r;
+        if (core_->recv(s.ptr())) {
+            r.emplace(std::move(s.get()));
+            s.destroy();
+        }
+        return r;
+    }
+
+    // Never blocks. True if v was sent (v is then moved-from); false if a
+    // send would block (v untouched). Throws ChannelClosed if closed.
+    bool try_send(T& v) { return core_->try_send(&v); }
+
+    // Never blocks. kOk: out was assigned the value; kEmpty: nothing to
+    // receive yet; kClosed: closed and drained. out untouched unless kOk.
+    RecvStatus try_recv(T& out) {
+        detail::Slot<T> s;
+        RecvStatus st = core_->try_recv(s.ptr());
+        if (st == RecvStatus::kOk) {
+            out = std::move(s.get());
+            s.destroy();
+        }
+        return st;
+    }
+
+    // Never blocks. Wakes every blocked receiver and sender (see above).
+    // Throws ChannelClosed("close of closed channel") if already closed.
+    void close() { core_->close(); }
+
+    // Values buffered now (a snapshot), and the buffer's capacity.
+    size_t len() const noexcept { return core_->len(); }
+    size_t cap() const noexcept { return core_->cap(); }
+
+    // Range-for: `for (T v : ch)` receives until closed and drained. An
+    // input iterator; *it yields the received value as an rvalue (bind it
+    // by value or auto&&). begin() blocks for the first value.
+    class iterator {
+    public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = T;
+        using difference_type = std::ptrdiff_t;
+        using reference = T&&;
+
+        iterator() = default;
+        explicit iterator(Chan* ch) : ch_(ch) { next(); }
+        iterator(iterator&& o) noexcept : ch_(o.ch_) { take(o); }
+        iterator& operator=(iterator&& o) noexcept {
+            if (this != &o) {
+                drop();
+                ch_ = o.ch_;
+                take(o);
+            }
+            return *this;
+        }
+        iterator(const iterator&) = delete;
+        iterator& operator=(const iterator&) = delete;
+        ~iterator() { drop(); }
+
+        T&& operator*() const noexcept { return std::move(slot_.get()); }
+        iterator& operator++() {
+            drop();
+            next();
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.has_; }
+
+    private:
+        void next() { has_ = ch_->core_->recv(slot_.ptr()); }
+        void drop() noexcept {
+            if (has_) slot_.destroy();
+            has_ = false;
+        }
+        void take(iterator& o) noexcept {
+            has_ = o.has_;
+            if (has_) {
+                ::new (slot_.ptr()) T(std::move(o.slot_.get()));
+                o.drop();
+            }
+        }
+
+        Chan* ch_ = nullptr;
+        mutable detail::Slot<T> slot_;
+        bool has_ = false;
+    };
+
+    iterator begin() { return iterator(this); }
+    std::default_sentinel_t end() noexcept { return {}; }
+
+private:
+    friend struct detail::ChanAccess;
+    detail::ChanCore* core_;
+};
+
+}  // namespace weft

@@ -1,0 +1,206 @@
+// select.hpp — weft::select, Go's select statement.
+//
+//   int i = weft::select(
+//       weft::recv_case(in, [&](std::optional<Job> j) { ... }),  // nullopt: closed
+//       weft::send_case(out, result, [&] { ... }),
+//       weft::default_case([&] { ... }));                          // optional
+//
+// select waits until one case can proceed, performs its channel operation,
+// runs that case's callback (if any) and returns the case's index, 0-based
+// in argument order (a default_case counts too). Semantics are Go's:
+//  - Among several ready cases one is chosen uniformly at random.
+//  - With a default_case, select never blocks: default runs when no other
+//    case is ready. At most one default_case.
+//  - With no case at all, select blocks forever (a fiber dump shows
+//    "select (no cases)"; if nothing else can run, that is a deadlock).
+//  - A recv case on a closed channel is ready and receives nullopt. A send
+//    case on a closed channel, when chosen, throws ChannelClosed("send on
+//    closed channel") from select.
+//  - The same channel may appear in several cases.
+//  - The value of a send case that is not chosen is destroyed with the case
+//    object, like any other temporary.
+//  - Callbacks run after every channel lock is released; an exception from
+//    a callback propagates out of select.
+//
+// Contexts: from a fiber (a select without default_case may block and is a
+// preemption point). Every channel in a case must outlive the select call.
+// Case objects hold their callback and (send) value; build them in the
+// select call itself.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "runtime/chan.hpp"
+#include "runtime/chan_core.hpp"
+
+namespace weft {
+
+namespace detail {
+
+enum class CaseKind : uint8_t { kRecv, kSend };
+
+// One channel case as select_impl sees it: lives in select's frame, and so
+// does its waiter (pass 2 queues it on the channel).
+struct SelectCase {
+    ChanCore* c = nullptr;
+    void* elem = nullptr;  // send: the value; recv: raw room for the value
+    CaseKind kind = CaseKind::kRecv;
+    Waiter w;
+};
+
+// Runs Go's selectgo over cases[0..n) (n >= 1). scratch holds 2n entries.
+// Returns the chosen case's index, or -1 if !block and none was ready.
+// *recv_ok: for a recv case, whether a value was constructed at its elem.
+// Throws ChannelClosed if the chosen case sends on a closed channel.
+int select_impl(SelectCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok);
+
+// select with no cases: parks the fiber for good.
+[[noreturn]] void select_no_cases();
+
+struct NoCallback {
+    template <class... A>
+    void operator()(A&&...) const noexcept {}
+};
+
+template <class T, class F>
+class RecvCase {
+public:
+    static constexpr bool kDefault = false;
+    RecvCase(ChanCore* c, F f) : c_(c), f_(std::move(f)) {}
+    void bind(SelectCase& sc) noexcept {
+        sc.c = c_;
+        sc.elem = slot_.ptr();
+        sc.kind = CaseKind::kRecv;
+    }
+    void complete(bool ok) {
+        if (!ok) {
+            std::invoke(f_, std::optional<T>());
+            return;
+        }
+        std::optional<T> v(std::in_place, std::move(slot_.get()));
+        slot_.destroy();
+        std::invoke(f_, std::move(v));
+    }
+
+private:
+    ChanCore* c_;
+    F f_;
+    Slot<T> slot_;
+};
+
+template <class T, class F>
+class SendCase {
+public:
+    static constexpr bool kDefault = false;
+    SendCase(ChanCore* c, T v, F f) : c_(c), value_(std::move(v)), f_(std::move(f)) {}
+    void bind(SelectCase& sc) noexcept {
+        sc.c = c_;
+        sc.elem = &value_;
+        sc.kind = CaseKind::kSend;
+    }
+    void complete(bool) { std::invoke(f_); }
+
+private:
+    ChanCore* c_;
+    T value_;
+    F f_;
+};
+
+template <class F>
+class DefaultCase {
+public:
+    static constexpr bool kDefault = true;
+    explicit DefaultCase(F f) : f_(std::move(f)) {}
+    void complete(bool) { std::invoke(f_); }
+
+private:
+    F f_;
+};
+
+// For argument i: its index among the channel cases, or -1 for default.
+template <size_t N>
+constexpr std::array<int, N> channel_indices(const std::array<bool, N>& is_default) {
+    std::array<int, N> idx{};
+    int j = 0;
+    for (size_t i = 0; i < N; i++) idx[i] = is_default[i] ? -1 : j++;
+    return idx;
+}
+
+template <class... Cases, size_t... I>
+int select_finish(int chosen, bool ok, std::index_sequence<I...>, Cases&... cases) {
+    constexpr std::array<int, sizeof...(Cases)> kIdx =
+        channel_indices<sizeof...(Cases)>({std::remove_cvref_t<Cases>::kDefault...});
+    int result = -1;
+    // Exactly one argument matches: the chosen channel case, or default (-1).
+    (void)((kIdx[I] == chosen ? (cases.complete(ok), result = static_cast<int>(I), true) : false) || ...);
+    return result;
+}
+
+}  // namespace detail
+
+// A case that receives from ch; on_recv(std::optional<T>) gets the value,
+// or nullopt if ch is closed.
+template <class T, class F>
+detail::RecvCase<T, std::decay_t<F>> recv_case(Chan<T>& ch, F&& on_recv) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>&&>,
+                  "recv_case: the callback must accept a std::optional<T>");
+    return {detail::ChanAccess::core(ch), std::forward<F>(on_recv)};
+}
+template <class T>
+detail::RecvCase<T, detail::NoCallback> recv_case(Chan<T>& ch) {
+    return {detail::ChanAccess::core(ch), detail::NoCallback{}};
+}
+
+// A case that sends value on ch, then runs on_sent().
+template <class T, class F>
+detail::SendCase<T, std::decay_t<F>> send_case(Chan<T>& ch, std::type_identity_t<T> value, F&& on_sent) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&>, "send_case: the callback takes no arguments");
+    return {detail::ChanAccess::core(ch), std::move(value), std::forward<F>(on_sent)};
+}
+template <class T>
+detail::SendCase<T, detail::NoCallback> send_case(Chan<T>& ch, std::type_identity_t<T> value) {
+    return {detail::ChanAccess::core(ch), std::move(value), detail::NoCallback{}};
+}
+
+// The case taken when no other case is ready.
+template <class F>
+detail::DefaultCase<std::decay_t<F>> default_case(F&& f) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&>, "default_case: the callback takes no arguments");
+    return detail::DefaultCase<std::decay_t<F>>(std::forward<F>(f));
+}
+inline detail::DefaultCase<detail::NoCallback> default_case() { return detail::DefaultCase<detail::NoCallback>({}); }
+
+// See the top of this file. From a fiber.
+template <class... Cases>
+int select(Cases&&... cases) {
+    constexpr size_t kN = sizeof...(Cases);
+    if constexpr (kN == 0) {
+        detail::select_no_cases();
+    } else {
+        constexpr size_t kDefaults = (size_t{0} + ... + (std::remove_cvref_t<Cases>::kDefault ? 1 : 0));
+        static_assert(kDefaults <= 1, "select: at most one default_case");
+        constexpr size_t kM = kN - kDefaults;  // channel cases
+        static_assert(kM <= 65535, "select: too many cases");
+        bool ok = false;
+        int chosen = -1;
+        if constexpr (kM > 0) {
+            detail::SelectCase sc[kM];
+            uint16_t scratch[2 * kM];
+            size_t j = 0;
+            auto bind = [&](auto& c) {
+                if constexpr (!std::remove_cvref_t<decltype(c)>::kDefault) c.bind(sc[j++]);
+            };
+            (bind(cases), ...);
+            chosen = detail::select_impl(sc, scratch, static_cast<int>(kM), kDefaults == 0, &ok);
+        }
+        return detail::select_finish(chosen, ok, std::index_sequence_for<Cases...>{}, cases...);
+    }
+}
+
+}  // namespace weft
