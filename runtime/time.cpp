@@ -1,1 +1,141 @@
-// placeholder: replaced by the owner of this file
+// time.cpp — see time.hpp. Owns nothing beyond each Timer/Ticker's state;
+// arming, firing and stopping follow sched/timers.hpp (T1–T4).
+//
+// Sleep protocol (as Go's timeSleep/resetForSleep):
+//   1. The fiber puts a timer on its own stack whose callback readies it.
+//   2. It parks; the unlockf (on g0, the fiber now suspended) arms the timer,
+//      so the callback can never ready a fiber that is still running.
+//   3. The callback (on some M's g0) readies the fiber, FIFO rather than as
+//      runnext, so sleepers due in one batch run in deadline order; the
+//      timer left the heap when it fired, so the stack frame may go away.
+#include "runtime/time.hpp"
+
+#include <stdexcept>
+
+#include "runtime/base/check.hpp"
+#include "runtime/base/clock.hpp"
+#include "sched/fiber.hpp"
+
+namespace weft {
+namespace {
+
+int64_t deadline_after(Duration d) {
+    int64_t now = base::nanotime();
+    int64_t ns = d.count();
+    if (ns <= 0) return now;
+    if (ns > INT64_MAX - now) return INT64_MAX;
+    return now + ns;
+}
+
+// nanotime() and steady_clock both read CLOCK_MONOTONIC on Linux.
+TimePoint now_point() { return TimePoint(std::chrono::nanoseconds(base::nanotime())); }
+
+}  // namespace
+
+void sleep(Duration d) {
+    sched::preempt_check();
+    if (d.count() <= 0) {
+        sched::gosched();
+        return;
+    }
+    sched::Timer t;  // step 1
+    t.when = deadline_after(d);
+    t.fn = [](void* g) { sched::ready(static_cast<sched::G*>(g), /*next=*/false); };
+    t.arg = sched::current_g();
+    WEFT_CHECK(t.arg != nullptr, "weft::sleep called outside a fiber");
+    sched::park(  // step 2
+        [](sched::G*, void* timer) {
+            sched::timer_add(static_cast<sched::Timer*>(timer));
+            return true;
+        },
+        &t, sched::WaitReason::kSleep);
+}
+
+Chan<TimePoint> after(Duration d) {
+    struct Box {
+        sched::Timer t;
+        Chan<TimePoint> ch{1};
+    };
+    auto* box = new Box;
+    Chan<TimePoint> ch = box->ch;
+    box->t.detached = true;
+    box->t.when = deadline_after(d);
+    box->t.arg = box;
+    box->t.fn = [](void* p) {
+        std::unique_ptr<Box> b(static_cast<Box*>(p));
+        TimePoint now = now_point();
+        b->ch.try_send(now);
+    };
+    sched::timer_add(&box->t);
+    return ch;
+}
+
+void detail::after_detached(Duration d, void (*fn)(void*), void* arg) {
+    struct Box {
+        sched::Timer t;
+        void (*fn)(void*);
+        void* arg;
+    };
+    auto* box = new Box{{}, fn, arg};
+    box->t.detached = true;
+    box->t.when = deadline_after(d);
+    box->t.arg = box;
+    box->t.fn = [](void* p) {
+        std::unique_ptr<Box> b(static_cast<Box*>(p));
+        b->fn(b->arg);
+    };
+    sched::timer_add(&box->t);
+}
+
+// ---------------------------------------------------------------- Timer
+
+Timer::Timer(Duration d) {
+    t_.fn = fire;
+    t_.arg = this;
+    t_.when = deadline_after(d);
+    sched::timer_add(&t_);
+}
+
+Timer::~Timer() { sched::timer_stop(&t_); }
+
+void Timer::fire(void* self) {
+    TimePoint now = now_point();
+    static_cast<Timer*>(self)->ch_.try_send(now);
+}
+
+bool Timer::stop() { return sched::timer_stop(&t_); }
+
+bool Timer::reset(Duration d) { return sched::timer_reset(&t_, deadline_after(d)); }
+
+// ---------------------------------------------------------------- Ticker
+
+Ticker::Ticker(Duration period) {
+    if (period.count() <= 0)
+        throw std::invalid_argument("weft::Ticker: period must be positive, got " + std::to_string(period.count()) + " ns");
+    t_.fn = fire;
+    t_.arg = this;
+    t_.period = period.count();
+    t_.when = deadline_after(period);
+    sched::timer_add(&t_);
+}
+
+Ticker::~Ticker() { sched::timer_stop(&t_); }
+
+void Ticker::fire(void* self) {
+    TimePoint now = now_point();
+    static_cast<Ticker*>(self)->ch_.try_send(now);
+}
+
+void Ticker::stop() { sched::timer_stop(&t_); }
+
+void Ticker::reset(Duration period) {
+    if (period.count() <= 0)
+        throw std::invalid_argument("weft::Ticker::reset: period must be positive, got " +
+                                    std::to_string(period.count()) + " ns");
+    sched::timer_stop(&t_);
+    t_.period = period.count();
+    t_.when = deadline_after(period);
+    sched::timer_add(&t_);
+}
+
+}  // namespace weft

@@ -4,5 +4,8 @@
 // channels and select, sync primitives and timers. See README.md.
 #pragma once
 
+#include "runtime/chan.hpp"
 #include "runtime/fiber_local.hpp"
 #include "runtime/run.hpp"
+#include "runtime/select.hpp"
+#include "runtime/time.hpp"

@@ -42,7 +42,10 @@ void context_make(Context& c, void* lo, size_t size, ContextEntry entry) {
     c.fctx = bctx::make_fcontext(static_cast<char*>(lo) + size, size, trampoline);
 }
 
-void switch_to(Context& from, Context& to, bool from_dying) {
+// no_sanitize_address: with detect_stack_use_after_return, ASan would put
+// the SwitchRecord on its per-thread fake stack, which the resumed side
+// (possibly on another thread) cannot read.
+__attribute__((no_sanitize_address)) void switch_to(Context& from, Context& to, bool from_dying) {
     WEFT_DCHECK(to.fctx != nullptr, "switch to a context that is running or empty");
     void* target = to.fctx;
     to.fctx = nullptr;

@@ -39,7 +39,7 @@ void dump_one(G* g, void* now_p) {
 }  // namespace
 
 void dump_all_fibers() {
-    int64_t now = base::nanotime();
+    int64_t now = base::nanotime_coarse();  // wait_since uses the coarse clock
     base::print_err("\n");
     for_each_g(dump_one, &now);
 }

@@ -21,7 +21,10 @@
 namespace weft::sched {
 
 G* current_g();  // null outside fibers
-void ready(G* g);
+// next=true (a handoff: the readied fiber runs next on this P, inheriting
+// the time slice); next=false queues it FIFO behind the P's other work, as
+// for timer wake-ups, which keep their deadline order that way.
+void ready(G* g, bool next = true);
 void park(ParkUnlockFn unlockf, void* arg, WaitReason reason);
 // Yields the P to other runnable fibers (to the local run queue's tail).
 void gosched();

@@ -59,7 +59,9 @@ Sched* g_sched = nullptr;
 
 namespace {
 
-thread_local M* t_m = nullptr;
+// initial-exec: libweft is loaded at startup, so the static TLS model is
+// available and saves a __tls_get_addr call per access.
+__attribute__((tls_model("initial-exec"))) thread_local M* t_m = nullptr;
 std::atomic<bool> g_running{false};
 
 constexpr int32_t kGFreeLocalMax = 64;
@@ -194,9 +196,12 @@ void for_each_g(void (*fn)(G*, void*), void* arg) {
     for (AllGNode* n = g_allg.load(); n; n = n->next) fn(n->g, arg);
 }
 
-M* getm() { return t_m; }
+// noinline: see sched.hpp. GCC treats a TLS address as invariant within a
+// function, so an inlined accessor could hand back the old thread's M after
+// a switch resumed the fiber elsewhere.
+__attribute__((noinline)) M* getm() { return t_m; }
 
-G* getg() {
+__attribute__((noinline)) G* getg() {
     M* m = t_m;
     return m ? m->curg.load(std::memory_order_relaxed) : nullptr;
 }
@@ -522,6 +527,13 @@ void handoffp(P* p) {
 void injectglist(GQueue& q, int32_t n) {
     if (n == 0) return;
     Sched& s = S();
+    // Whoever took them off their wait (the netpoller) hands them over here.
+    GQueue runnable;
+    while (G* g = q.pop_front()) {
+        cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+        runnable.push_back(g);
+    }
+    q.append(runnable);
     int32_t idle;
     {
         base::LockGuard l(s.lock);
@@ -582,11 +594,13 @@ top:
         goto top;
     }
     P* p = m->p;
-    int64_t now = base::nanotime();
     int64_t poll_until = 0;
-    {  // step 2
+    {  // step 2: read the clock only if this P has timers
         int64_t w = p->timers.next_when();
-        if (w != 0 && w <= now) p->timers.run(now);
+        if (w != 0) {
+            int64_t now = base::nanotime();
+            if (w <= now) p->timers.run(now);
+        }
     }
     if (G* g = runqget(p, inherit)) return g;  // step 3
     *inherit = false;
@@ -758,7 +772,7 @@ G* execute(M* m, G* g, bool inherit) {
     switch (m->action) {
         case MAction::kPark: {
             cas_status(g, GStatus::kRunning, GStatus::kWaiting);  // protocol step 2
-            g->wait_since = base::nanotime();
+            g->wait_since = base::nanotime_coarse();  // for dumps only
             ParkUnlockFn f = m->unlockf;
             void* arg = m->unlock_arg;
             m->unlockf = nullptr;
@@ -813,11 +827,11 @@ void mloop(M* m) {
 
 // ---------------------------------------------------------------- fiber API
 
-void ready(G* g) {
+void ready(G* g, bool next) {
     M* m = getm();
     WEFT_CHECK(m != nullptr && m->p != nullptr, "ready: called without a P");
     cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
-    runqput(m->p, g, true);
+    runqput(m->p, g, next);
     wakep();
 }
 
@@ -919,7 +933,7 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     Sched& s = S();
     s.config = cfg;
     s.nprocs = cfg.procs;
-    stack_init(cfg.stack_size, cfg.guard);
+    stack_init(cfg.stack_size, cfg.guard, cfg.guard_budget);
     netpoll_init();
     for (int32_t i = 0; i < s.nprocs; i++) {
         P* p = new P;

@@ -13,6 +13,9 @@ struct RunConfig {
     size_t stack_size = kDefaultStackSize;  // bytes per fiber stack
     StackGuardMode guard = StackGuardMode::kAuto;
     int64_t preempt_after_ns = 10'000'000;  // sysmon's time slice
+    // Guarded stacks allowed before degrading to canary stacks; < 0: half
+    // of vm.max_map_count less a reserve. Tests lower it.
+    int64_t guard_budget = -1;
 };
 
 }  // namespace weft::sched

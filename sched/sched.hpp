@@ -92,7 +92,8 @@ void runqput(P* p, G* g, bool next);
 G* runqget(P* p, bool* inherit);
 void globrunqput(G* g);                  // under lock
 void globrunqput_batch(GQueue& q, int32_t n);  // under lock
-// Puts a list of runnable Gs on the global queue and starts Ms for them.
+// Makes a list of waiting Gs runnable, puts them on the global queue and
+// starts Ms for them.
 void injectglist(GQueue& q, int32_t n);
 
 // -- Ms (proc.cpp)
@@ -103,7 +104,7 @@ void handoffp(P* p);
 void checkdead();  // under lock
 
 // -- fibers (proc.cpp)
-void ready(G* g);
+void ready(G* g, bool next);
 void park(ParkUnlockFn unlockf, void* arg, WaitReason reason);
 void gosched();
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/base/check.hpp"
+#include "sched/sanitizers.hpp"
 
 namespace weft::sched {
 namespace {
@@ -58,12 +59,12 @@ bool Stack::in_guard(const void* p) const {
     return a >= b - kPage && a < b;
 }
 
-void stack_init(size_t size, StackGuardMode mode) {
+void stack_init(size_t size, StackGuardMode mode, int64_t budget) {
     std::lock_guard<std::mutex> l(g_mu);
     g_size = (size + kPage - 1) & ~(kPage - 1);
     g_mode = mode;
     // Keep half of the VMA budget for everything else in the process.
-    g_guard_budget = (read_max_map_count() - 8192) / 2;
+    g_guard_budget = budget >= 0 ? budget : (read_max_map_count() - 8192) / 2;
     if (g_guard_budget < 0) g_guard_budget = 0;
     g_guarded = g_canary = 0;
     g_chunk = nullptr;
@@ -99,6 +100,9 @@ Stack stack_alloc() {
         *static_cast<uint64_t*>(s.lo) = kStackCanary;
         g_canary++;
     }
+    // A mapping reused from a previous run may still carry ASan poison from
+    // fibers that were abandoned mid-call.
+    WEFT_ASAN_UNPOISON(s.lo, s.size);
     return s;
 }
 

@@ -48,7 +48,8 @@ struct Stack {
 };
 
 // Configures the allocator for one runtime lifetime. Called by run().
-void stack_init(size_t size, StackGuardMode mode);
+// budget < 0: derive the guarded-stack budget from vm.max_map_count.
+void stack_init(size_t size, StackGuardMode mode, int64_t budget = -1);
 // Allocates a stack; fatal when the OS refuses memory.
 Stack stack_alloc();
 // Unmaps every stack handed out since stack_init (runtime teardown).

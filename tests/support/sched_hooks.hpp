@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
@@ -59,5 +60,11 @@ private:
 };
 
 inline sched::StackStats stack_stats() { return sched::stack_stats(); }
+
+// weft::run with internal settings (RunConfig) that users cannot reach.
+template <class F>
+void run_with(const sched::RunConfig& cfg, F&& fn) {
+    sched::run_main(cfg, sched::Closure(std::forward<F>(fn)));
+}
 
 }  // namespace weft::testing

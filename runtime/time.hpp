@@ -1,0 +1,92 @@
+// time.hpp — sleeping and timers for fibers (Go's time.Sleep, After, Timer,
+// Ticker, AfterFunc).
+//
+// Timers live in per-P heaps driven by the scheduler (sched/timers.hpp): a
+// sleeping fiber costs no CPU and no thread, and an idle program sleeps in
+// the kernel until the earliest timer.
+//
+// Channel semantics are Go's before 1.23: a Timer's or Ticker's channel has
+// capacity 1; a tick that finds it full is dropped (a slow reader sees
+// fewer ticks, never a burst); stop() does not drain a value already
+// delivered. Call everything here from a fiber.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <source_location>
+
+#include "runtime/chan.hpp"
+#include "runtime/run.hpp"
+#include "sched/timers.hpp"
+
+namespace weft {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Duration = std::chrono::nanoseconds;
+
+// Blocks the calling fiber for at least d (d <= 0: just yields).
+void sleep(Duration d);
+// A channel that receives the current time once, after d.
+Chan<TimePoint> after(Duration d);
+
+// A one-shot timer: chan() receives the fire time once, after d.
+class Timer {
+public:
+    explicit Timer(Duration d);
+    ~Timer();  // stops it
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+
+    Chan<TimePoint>& chan() { return ch_; }
+    // True if this call stopped the timer before it fired.
+    bool stop();
+    // Re-arms for d from now. True if it had been armed (Go's Reset).
+    bool reset(Duration d);
+
+private:
+    static void fire(void* self);
+    Chan<TimePoint> ch_{1};
+    sched::Timer t_;
+};
+
+// Delivers the time on chan() every period, dropping ticks nobody takes.
+class Ticker {
+public:
+    explicit Ticker(Duration period);  // period > 0, else std::invalid_argument
+    ~Ticker();
+    Ticker(const Ticker&) = delete;
+    Ticker& operator=(const Ticker&) = delete;
+
+    Chan<TimePoint>& chan() { return ch_; }
+    void stop();
+    void reset(Duration period);
+
+private:
+    static void fire(void* self);
+    Chan<TimePoint> ch_{1};
+    sched::Timer t_;
+};
+
+namespace detail {
+// Calls fn on g0 of some M with a P after d; fn must not block. The timer
+// frees itself after firing.
+void after_detached(Duration d, void (*fn)(void*), void* arg);
+}  // namespace detail
+
+// Runs f in a new fiber after d (Go's AfterFunc, without Stop).
+template <class F>
+void after_func(Duration d, F&& f, const std::source_location& site = std::source_location::current()) {
+    struct Box {
+        std::decay_t<F> f;
+        std::source_location site;
+    };
+    auto* box = new Box{std::forward<F>(f), site};
+    detail::after_detached(d, [](void* p) {
+        std::unique_ptr<Box> b(static_cast<Box*>(p));
+        go(std::move(b->f), b->site);
+    }, box);
+}
+
+}  // namespace weft
