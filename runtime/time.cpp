@@ -39,6 +39,10 @@ void sleep(Duration d) {
         return;
     }
     sched::Timer t;  // step 1
+    // Detached (timers.hpp T4): nobody stops a sleep, and once the callback
+    // readies the fiber this frame may be gone, so run() must not touch the
+    // timer after the callback.
+    t.detached = true;
     t.when = deadline_after(d);
     t.fn = [](void* g) { sched::ready(static_cast<sched::G*>(g), /*next=*/false); };
     t.arg = sched::current_g();

@@ -715,6 +715,13 @@ G* schedule(M* m, bool* inherit) {
     P* p = m->p;
     G* g = nullptr;
     *inherit = false;
+    // Due timers first, on every round (as checkTimers): a P whose queue
+    // never empties would otherwise never reach find_runnable's step 2.
+    // One load when the P has no timers.
+    if (int64_t w = p->timers.next_when(); w != 0) {
+        int64_t now = base::nanotime();
+        if (w <= now) p->timers.run(now);
+    }
     // Fairness: every 61st tick look at the global queue first, so two
     // fibers handing work back and forth cannot starve it.
     if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 && s.runqsize.load(std::memory_order_relaxed) > 0) {

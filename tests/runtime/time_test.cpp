@@ -161,6 +161,34 @@ TEST_CASE("after_func runs its function in a new fiber") {
     CHECK(ran_in.load() != 0);
 }
 
+TEST_CASE("timers fire on a P whose run queue never empties") {
+    // Two fibers keep one P busy yielding to each other; a timer armed on
+    // that P must still fire (checked on every schedule, not only when idle).
+    std::atomic<bool> gave_up{false};
+    weft::run(weft::Options{.procs = 1}, [&] {
+        std::atomic<bool> stop{false};
+        std::atomic<int> done{0};
+        auto give_up_at = Clock::now() + 5s;
+        for (int i = 0; i < 2; i++)
+            weft::go([&] {
+                while (!stop.load()) {
+                    if (Clock::now() > give_up_at) {
+                        gave_up = true;  // the P went idle only now
+                        break;
+                    }
+                    weft::yield();
+                }
+                done++;
+            });
+        weft::Timer t(2ms);
+        auto got = t.chan().recv();  // parks main; the P stays busy
+        CHECK(got.has_value());
+        stop = true;
+        while (done.load() < 2) weft::yield();
+    });
+    CHECK_FALSE(gave_up.load());
+}
+
 TEST_CASE("many sleepers across Ps all wake") {
     const int n = weft::sched::kSanitized ? 2000 : 20000;
     std::atomic<int> woke{0};

@@ -86,8 +86,10 @@ TEST_CASE("sysmon preempts a fiber that holds its P past its time slice") {
                 weft::preempt_point();
             }
         });
-        weft::yield();  // let the hog start
-        stop = true;    // reached only after a preemption
+        // Once the hog has started, it never yields by itself: the main
+        // fiber gets its P back only if sysmon preempts the hog.
+        while (spins.load() == 0) weft::yield();
+        stop = true;
     });
     CHECK(stop.load());
     CHECK(spins.load() > 0);
