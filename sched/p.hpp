@@ -44,9 +44,15 @@ struct P {
     // Stealers CAS it only after spinning a little (see steal_work).
     std::atomic<G*> runnext{nullptr};
 
-    // Dead Gs (with their stacks), the per-P stack pool.
+    // Dead Gs, without stacks (a G needs one only once it runs).
     G* gfree = nullptr;
     int32_t ngfree = 0;
+    // Free stacks (as Go's per-P stackcache): a G takes one when it first
+    // runs and gives it back when it exits, so a program that spawns faster
+    // than fibers finish still reuses a handful of stacks.
+    static constexpr int32_t kStackCacheMax = 32;
+    Stack stack_cache[kStackCacheMax];
+    int32_t nstack_cache = 0;
     // Batch of fiber ids handed out without touching a shared counter.
     uint64_t goid_next = 0, goid_end = 0;
 

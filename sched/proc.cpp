@@ -161,6 +161,30 @@ G* gfget(P* p) {
     return g;
 }
 
+// Free stacks: per-P cache, spilling half to / refilling half from the
+// global list, as gfput/gfget do for Gs.
+Stack stack_get(P* p) {
+    if (p->nstack_cache == 0) {
+        Sched& s = S();
+        base::LockGuard l(s.gflock);
+        while (p->nstack_cache < P::kStackCacheMax / 2 && !s.free_stacks.empty()) {
+            p->stack_cache[p->nstack_cache++] = s.free_stacks.back();
+            s.free_stacks.pop_back();
+        }
+    }
+    if (p->nstack_cache > 0) return p->stack_cache[--p->nstack_cache];
+    return stack_alloc();
+}
+
+void stack_put(P* p, const Stack& st) {
+    if (p->nstack_cache == P::kStackCacheMax) {
+        Sched& s = S();
+        base::LockGuard l(s.gflock);
+        while (p->nstack_cache > P::kStackCacheMax / 2) s.free_stacks.push_back(p->stack_cache[--p->nstack_cache]);
+    }
+    p->stack_cache[p->nstack_cache++] = st;
+}
+
 void free_fiber_locals(G* g) {
     for (uint32_t k = 0; k < g->nlocals; k++) {
         if (g->locals[k]) {
@@ -760,8 +784,8 @@ G* execute(M* m, G* g, bool inherit) {
     g->m = m;
     g->preempt.store(false, std::memory_order_relaxed);
     if (g->stack.lo == nullptr) {
-        g->stack = stack_alloc();
-        context_create_fiber(g->ctx);
+        g->stack = stack_get(p);
+        context_create_fiber(g->ctx);  // no-op once the G has a TSan fiber
     }
     if (g->ctx.fctx == nullptr) context_make(g->ctx, g->stack.lo, g->stack.size, fiber_main);
     // Release: sysmon and stop-the-world acquire curg and write g->preempt;
@@ -806,6 +830,8 @@ G* execute(M* m, G* g, bool inherit) {
         case MAction::kExit: {
             cas_status(g, GStatus::kRunning, GStatus::kDead);
             g->ctx.fctx = nullptr;  // restart from scratch when reused
+            stack_put(p, g->stack);
+            g->stack = Stack{};
             g->wait_reason = WaitReason::kNone;
             g->param = nullptr;
             bool was_main = g == S().main_g;

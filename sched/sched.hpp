@@ -39,10 +39,11 @@ struct Sched {
     GQueue runq;
     std::atomic<int32_t> runqsize{0};
 
-    // -- dead Gs beyond the per-P caches
+    // -- dead Gs and free stacks beyond the per-P caches (under gflock)
     base::Lock gflock{base::LockRank::kGFree};
     G* gfree = nullptr;
     int32_t ngfree = 0;
+    std::vector<Stack> free_stacks;
 
     // -- every G, append-only, walkable without locks (dumps, fatal)
     std::atomic<G*> allg_head{nullptr};

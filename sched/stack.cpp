@@ -96,8 +96,7 @@ Stack stack_alloc() {
         s.lo = g_chunk;
         g_chunk += g_size;
         g_chunk_left--;
-        s.guarded = false;
-        *static_cast<uint64_t*>(s.lo) = kStackCanary;
+        s.guarded = false;  // canary: the zero bottom of fresh memory (stack.hpp)
         g_canary++;
     }
     // A mapping reused from a previous run may still carry ASan poison from

@@ -9,17 +9,23 @@
 //  - guarded: its own mapping with a PROT_NONE page below it; running off
 //    the end faults on that page and the SIGSEGV handler reports
 //    "fiber stack overflow (G n)". Costs two kernel VMAs.
-//  - canary: carved from a shared chunk mapping (one VMA for many stacks)
-//    with a magic word at its low end, checked each time the fiber switches
-//    out. Detection is after the fact and best effort.
+//  - canary: carved from a shared chunk mapping (one VMA for many stacks).
+//    Its lowest kCanaryBytes must stay zero; they are checked each time the
+//    fiber switches out. The canary is never written: fresh anonymous
+//    memory is zero, and reading an untouched page maps the kernel's shared
+//    zero page, so the check commits no memory (writing a magic word would
+//    cost every fiber a second resident page). A fiber that really uses its
+//    stack down to the last 64 bytes is reported as overflowing too.
+//    Detection is after the fact and best effort.
 // The kernel's vm.max_map_count (65530 by default) caps VMAs per process, so
 // guarded stacks are used until about half of that budget is spent; past it
 // new stacks are canary stacks (mode "auto", the default). WEFT_STACK_GUARD=
 // always|never forces one kind ("always" fails with a clear error instead of
 // degrading).
 //
-// Stacks belong to Gs: a dead G keeps its stack on the free-G lists (the
-// per-P stack pool), and stacks are unmapped only when the runtime stops.
+// A G holds a stack only from its first run to its exit; free stacks wait
+// in per-P caches and a global list (proc.cpp) and are unmapped only when
+// the runtime stops.
 #pragma once
 
 #include <cstddef>
@@ -29,7 +35,7 @@ namespace weft::sched {
 
 inline constexpr size_t kDefaultStackSize = 256 * 1024;
 inline constexpr size_t kMinStackSize = 16 * 1024;
-inline constexpr uint64_t kStackCanary = 0x57ef7c0ffeeb0a75ULL;
+inline constexpr size_t kCanaryWords = 8;  // 64 bytes
 
 enum class StackGuardMode { kAuto, kAlways, kNever };
 
@@ -44,7 +50,13 @@ struct Stack {
     }
     // Whether p lies in this stack's guard page.
     bool in_guard(const void* p) const;
-    bool canary_intact() const { return guarded || *static_cast<const uint64_t*>(lo) == kStackCanary; }
+    bool canary_intact() const {
+        if (guarded) return true;
+        const auto* w = static_cast<const uint64_t*>(lo);
+        uint64_t any = 0;
+        for (size_t i = 0; i < kCanaryWords; i++) any |= w[i];
+        return any == 0;
+    }
 };
 
 // Configures the allocator for one runtime lifetime. Called by run().

@@ -47,7 +47,7 @@ TEST_CASE("a clobbered canary on an unguarded stack is fatal at the next switch"
         weft::run(weft::Options{.procs = 1}, [] {
             weft::go([] {
                 auto* g = weft::sched::current_g();
-                std::memset(g->stack.lo, 0, 8);  // what an overflow would do
+                std::memset(g->stack.lo, 0xab, 8);  // what an overflow would do
                 weft::yield();
             });
             weft::testing::park_forever();
