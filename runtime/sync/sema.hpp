@@ -1,0 +1,70 @@
+// sema.hpp — the runtime semaphore every sync primitive builds on (the role
+// of Go's runtime_SemacquireMutex / runtime_Semrelease in runtime/sema.go).
+//
+// weft::detail::Sema is a count of units plus a queue of fibers waiting for
+// one. It is an internal building block (weft::Mutex, RWMutex and WaitGroup
+// embed one), not a user-facing semaphore: see weft::Semaphore for that.
+//
+//   acquire(reason, lifo)  take a unit, parking the calling fiber until one is
+//                          handed to it; `lifo` queues it at the front (a
+//                          Mutex waiter that already waited once).
+//   try_acquire()          take a unit if one is available now.
+//   release(handoff)       give a unit to the front waiter, or bank it if none
+//                          waits; `handoff` also yields the P so that waiter
+//                          runs next (a Mutex in starvation mode).
+//
+// Call acquire and release from a fiber (acquire outside a fiber is fatal
+// when it would block). Constant-initialisable; not copyable or movable.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/base/lock.hpp"
+#include "sched/g.hpp"
+
+namespace weft::detail {
+
+class Sema {
+public:
+    constexpr Sema() = default;
+    explicit constexpr Sema(uint32_t units) : count_(units) {}
+    Sema(const Sema&) = delete;
+    Sema& operator=(const Sema&) = delete;
+
+    // Takes one unit. If none is banked, parks the calling fiber with
+    // `reason` (shown in fiber dumps) at the back of the queue, or at the
+    // front when `lifo`, until release() hands it one.
+    void acquire(sched::WaitReason reason, bool lifo = false);
+    // Takes one unit if one is banked; never blocks.
+    bool try_acquire();
+    // Hands one unit to the front waiter and readies it, or banks the unit
+    // when nobody waits. With `handoff`, the caller then yields so the woken
+    // fiber runs at once (skipped while an exception is in flight or being
+    // handled: the C++ runtime's per-thread exception state must not follow
+    // a fiber that might resume on another thread).
+    void release(bool handoff = false);
+
+    // Diagnostics and tests: fibers queued / units banked at this instant.
+    uint32_t waiters();
+    uint32_t units();
+
+    struct Waiter;  // one parked fiber; lives on that fiber's stack
+
+private:
+    void push(Waiter* w, bool front);
+    Waiter* pop_front();
+
+    base::Lock lock_{base::LockRank::kSudog};
+    uint32_t count_ = 0;      // banked units; guarded by lock_
+    uint32_t nwait_ = 0;      // fibers in the queue; guarded by lock_
+    Waiter* tail_ = nullptr;  // circular list, tail_->next is the front; guarded by lock_
+};
+
+// Shared by the sync primitives' parks: an unlockf (sched/fiber.hpp) that
+// releases the base::Lock passed as `arg` once the fiber is suspended.
+bool unlock_after_park(sched::G* g, void* lock);
+
+// The calling fiber; fatal, naming `what`, when called outside a fiber.
+sched::G* current_fiber(const char* what);
+
+}  // namespace weft::detail
