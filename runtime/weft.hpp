@@ -8,4 +8,5 @@
 #include "runtime/fiber_local.hpp"
 #include "runtime/run.hpp"
 #include "runtime/select.hpp"
+#include "runtime/sync.hpp"
 #include "runtime/time.hpp"

@@ -18,7 +18,9 @@ const char* short_file(const char* f) {
     return last;
 }
 
-void dump_one(G* g, void* now_p) {
+// no_sanitize("thread"): the racy reads above are the design (a dying
+// process cannot take locks it may already hold), not a bug to report.
+__attribute__((no_sanitize("thread"))) void dump_one(G* g, void* now_p) {
     int64_t now = *static_cast<int64_t*>(now_p);
     GStatus st = g->status.load(std::memory_order_relaxed);
     if (st == GStatus::kDead || st == GStatus::kIdle) return;

@@ -30,6 +30,11 @@ void park(ParkUnlockFn unlockf, void* arg, WaitReason reason);
 void gosched();
 // Yields if sysmon or stop-the-world asked this fiber to.
 void preempt_check();
+// Whether a fiber about to block on a sync primitive should spin a little
+// first (as Go's sync_runtime_canSpin): only for a few rounds, on a
+// multicore machine, when another P is busy (the holder may be running)
+// and this P has no other work waiting.
+bool can_spin(int iter);
 
 // Starts a fiber running fn. From a fiber, or from any thread while the
 // runtime runs (then it goes to the global queue).

@@ -14,14 +14,21 @@
 //               queue, a timer, the netpoller)
 //   kDead       the free list                        no
 //
-// Every change goes through cas_status(), which checks the old status.
+// Every change checks the old status: cas_status() where another thread may
+// race the change (ready: two wakers would be a bug), set_status() for the
+// owner's own transitions on its M (running -> anything, runnable ->
+// running), where no one else writes the status: a release store, with the
+// old status checked in debug builds (an atomic RMW on every switch would
+// cost ~20 cycles each for a check that cannot fail without a runtime bug).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "runtime/base/check.hpp"
 #include "sched/closure.hpp"
 #include "sched/context.hpp"
+#include "sched/eh_state.hpp"
 #include "sched/stack.hpp"
 
 namespace weft::sched {
@@ -72,6 +79,7 @@ struct G {
 
     // -- execution
     Context ctx;
+    EhState eh;  // exception state while switched out (eh_state.hpp)
     Stack stack;
     Closure fn;
     M* m = nullptr;  // the M running it (kRunning/kSyscall), else null
@@ -96,5 +104,13 @@ struct G {
 
 // Changes g's status from `from` to `to`; fatal if it was not `from`.
 void cas_status(G* g, GStatus from, GStatus to);
+
+// The owner's transition (see above): debug-checked, then a release store
+// (publishes the G's state to whoever next reads the status with acquire).
+inline void set_status(G* g, GStatus from, GStatus to) {
+    WEFT_DCHECK(g->status.load(std::memory_order_relaxed) == from, "bad G status transition (owner)");
+    (void)from;
+    g->status.store(to, std::memory_order_release);
+}
 
 }  // namespace weft::sched

@@ -11,6 +11,7 @@
 #include "runtime/base/fastrand.hpp"
 #include "runtime/base/note.hpp"
 #include "sched/context.hpp"
+#include "sched/eh_state.hpp"
 
 namespace weft::sched {
 
@@ -42,6 +43,10 @@ struct M {
     pthread_t thread{};
     bool is_m0 = false;
     void* signal_stack = nullptr;
+    // This thread's C++ exception state (eh_state.hpp), looked up once: the
+    // lookup goes through __tls_get_addr, and the address is fixed for the
+    // thread's life.
+    EhState* eh = nullptr;
 
     // Request from the G that just switched to g0.
     MAction action = MAction::kNone;

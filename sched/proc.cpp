@@ -410,6 +410,7 @@ M* mget() {
 void* mthread(void* arg) {
     M* m = static_cast<M*>(arg);
     t_m = m;
+    m->eh = thread_eh_state();
     context_init_thread(m->g0);
     signals_init_thread(m);
     P* p = m->nextp;
@@ -779,8 +780,11 @@ void begin_shutdown() {
 // Returns a G to run immediately (a park whose unlockf said no), else null.
 G* execute(M* m, G* g, bool inherit) {
     P* p = m->p;
-    if (!inherit) p->schedtick.fetch_add(1, std::memory_order_relaxed);  // single writer: this M
-    cas_status(g, GStatus::kRunnable, GStatus::kRunning);
+    if (!inherit) {
+        // Single writer (this M); sysmon only reads it, so no RMW is needed.
+        p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    set_status(g, GStatus::kRunnable, GStatus::kRunning);
     g->m = m;
     g->preempt.store(false, std::memory_order_relaxed);
     if (g->stack.lo == nullptr) {
@@ -792,9 +796,13 @@ G* execute(M* m, G* g, bool inherit) {
     // this orders the G's creation before their access.
     m->curg.store(g, std::memory_order_release);
     m->action = MAction::kNone;
+    EhState* eh = m->eh;
+    *eh = g->eh;  // the fiber's caught exceptions travel with it
     switch_to(m->g0, g->ctx);
 
     // Back on g0; g is suspended (or dead).
+    g->eh = *eh;
+    *eh = EhState{};
     m->curg.store(nullptr, std::memory_order_relaxed);
     g->m = nullptr;
     if (!g->stack.canary_intact())
@@ -802,33 +810,33 @@ G* execute(M* m, G* g, bool inherit) {
     p = m->p;
     switch (m->action) {
         case MAction::kPark: {
-            cas_status(g, GStatus::kRunning, GStatus::kWaiting);  // protocol step 2
+            set_status(g, GStatus::kRunning, GStatus::kWaiting);  // protocol step 2
             g->wait_since = base::nanotime_coarse();  // for dumps only
             ParkUnlockFn f = m->unlockf;
             void* arg = m->unlock_arg;
             m->unlockf = nullptr;
             m->unlock_arg = nullptr;
             if (f && !f(g, arg)) {  // step 3/4
-                cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+                set_status(g, GStatus::kWaiting, GStatus::kRunnable);  // unlockf kept it ours
                 return g;
             }
             return nullptr;
         }
         case MAction::kYield:
-            cas_status(g, GStatus::kRunning, GStatus::kRunnable);
+            set_status(g, GStatus::kRunning, GStatus::kRunnable);
             runqput(p, g, false);
             return nullptr;
         case MAction::kPreempted:
             // To the global queue, as Go's gopreempt_m: a fiber that ran a
             // whole time slice goes behind everyone, not just this P.
-            cas_status(g, GStatus::kRunning, GStatus::kRunnable);
+            set_status(g, GStatus::kRunning, GStatus::kRunnable);
             {
                 base::LockGuard l(S().lock);
                 globrunqput(g);
             }
             return nullptr;
         case MAction::kExit: {
-            cas_status(g, GStatus::kRunning, GStatus::kDead);
+            set_status(g, GStatus::kRunning, GStatus::kDead);
             g->ctx.fctx = nullptr;  // restart from scratch when reused
             stack_put(p, g->stack);
             g->stack = Stack{};
@@ -890,6 +898,15 @@ void gosched() {
     }
     m->action = g->preempt.load(std::memory_order_relaxed) ? MAction::kPreempted : MAction::kYield;
     switch_to(g->ctx, m->g0);
+}
+
+bool can_spin(int iter) {
+    constexpr int kActiveSpin = 4;
+    M* m = getm();
+    if (iter >= kActiveSpin || m == nullptr || m->p == nullptr) return false;
+    Sched& s = S();
+    if (s.ncpu <= 1 || s.nprocs <= s.npidle.load() + s.nmspinning.load() + 1) return false;
+    return runq_empty(m->p);
 }
 
 void preempt_check() {
@@ -966,6 +983,8 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     Sched& s = S();
     s.config = cfg;
     s.nprocs = cfg.procs;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    s.ncpu = ncpu > 0 ? static_cast<int32_t>(ncpu) : 1;
     stack_init(cfg.stack_size, cfg.guard, cfg.guard_budget);
     netpoll_init();
     for (int32_t i = 0; i < s.nprocs; i++) {
@@ -983,6 +1002,7 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     m0->thread = pthread_self();
     m0->rand = base::FastRand(static_cast<uint64_t>(base::nanotime()));
     t_m = m0;
+    m0->eh = thread_eh_state();
     context_init_thread(m0->g0);
     signals_install();
     signals_init_thread(m0);

@@ -52,6 +52,7 @@ struct Sched {
 
     // -- lifetime
     RunConfig config;
+    int32_t ncpu = 1;  // CPUs this process may run on
     G* main_g = nullptr;
     std::atomic<bool> exiting{false};
     int exit_code = 0;

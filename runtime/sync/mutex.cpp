@@ -98,20 +98,11 @@ using detail::kMutexWaiterShift;
 using detail::kMutexWoken;
 
 constexpr int64_t kStarvationThresholdNs = 1'000'000;
-constexpr int kActiveSpin = 4;        // spin rounds before queueing (Go's active_spin)
 constexpr int kActiveSpinPauses = 30;  // pause instructions per round (active_spin_cnt)
 
-// As Go's sync_runtime_canSpin: a few rounds, only on a multicore machine
-// with more than one P, since the holder must be running elsewhere for a
-// spin to pay. Go also requires another busy P (npidle + nmspinning + 1 <
-// GOMAXPROCS) and an empty local run queue; those are scheduler internals
-// that sched/fiber.hpp does not export, so here the bound on rounds alone
-// limits a useless spin (4 x 30 pauses, about a microsecond).
-bool can_spin(int iter) {
-    if (iter >= kActiveSpin) return false;
-    static const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    return ncpu > 1 && sched::nprocs() > 1;
-}
+// Go's sync_runtime_canSpin, from the scheduler (sched/fiber.hpp): a few
+// rounds, multicore, another P busy, nothing else queued on this P.
+bool can_spin(int iter) { return sched::can_spin(iter); }
 
 void spin_pause() {
     for (int i = 0; i < kActiveSpinPauses; i++) {

@@ -23,7 +23,8 @@ TEST_CASE("all fibers asleep is a deadlock, with every fiber listed") {
                 weft::testing::park_forever();
             });
         });
-        CHECK(r.exit_code == 2);
+        INFO(r.err);
+    CHECK(r.exit_code == 2);
         CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
         CHECK(contains(r.err, "fiber 1 [test hook"));
         CHECK(contains(r.err, "fiber 2 [test hook"));
@@ -38,24 +39,28 @@ TEST_CASE("an uncaught exception in a fiber names the fiber and what()") {
             weft::testing::park_forever();
         });
     });
+    INFO(r.err);
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: uncaught exception in fiber 2: boom at the fiber"));
 }
 
 TEST_CASE("an exception that is not a std::exception is reported too") {
     auto r = run_in_child([] { weft::run(weft::Options{.procs = 1}, [] { throw 42; }); });
+    INFO(r.err);
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: uncaught exception in fiber 1 (not derived from std::exception)"));
 }
 
 TEST_CASE("weft::go outside a runtime is fatal") {
     auto r = run_in_child([] { weft::go([] {}); });
+    INFO(r.err);
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: weft::go called while no runtime is running"));
 }
 
 TEST_CASE("weft::run inside a running runtime is fatal") {
     auto r = run_in_child([] { weft::run([] { weft::run([] {}); }); });
+    INFO(r.err);
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: weft::run called while a weft runtime is already running"));
 }
@@ -68,6 +73,7 @@ TEST_CASE("SIGQUIT dumps every fiber and exits with status 2") {
             raise(SIGQUIT);
         });
     });
+    INFO(r.err);
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "SIGQUIT: quit"));
     CHECK(contains(r.err, "fiber 1 [running]"));

@@ -116,3 +116,31 @@ TEST_CASE("FiberLocal values are per fiber and destroyed at fiber exit") {
     CHECK(ok.load() == 100);
     CHECK(g_tracked_live.load() == 0);
 }
+
+TEST_CASE("a fiber may block inside a catch block and resume on another thread") {
+    // Each fiber switches (and likely migrates) while handling its own
+    // exception; the per-thread C++ exception state must travel with it.
+    constexpr int kFibers = 64;
+    std::atomic<int> ok{0}, done{0};
+    weft::run(weft::Options{.procs = 4}, [&] {
+        for (int i = 0; i < kFibers; i++)
+            weft::go([&, i] {
+                const std::string mine = "fiber " + std::to_string(i);
+                try {
+                    throw std::runtime_error(mine);
+                } catch (const std::exception& outer) {
+                    for (int k = 0; k < 20; k++) weft::yield();
+                    bool same = std::current_exception() != nullptr && outer.what() == mine &&
+                                std::uncaught_exceptions() == 0;
+                    try {
+                        throw;  // rethrows the exception this fiber is handling
+                    } catch (const std::runtime_error& again) {
+                        if (same && again.what() == mine) ok++;
+                    }
+                }
+                done++;
+            });
+        while (done.load() < kFibers) weft::yield();
+    });
+    CHECK(ok.load() == kFibers);
+}
