@@ -83,6 +83,9 @@ struct G {
     Stack stack;
     Closure fn;
     M* m = nullptr;  // the M running it (kRunning/kSyscall), else null
+    // Stack pointer recorded by entersyscall (registers spilled below it);
+    // 0 when not in a system call. For stack scans of fibers in syscalls.
+    uintptr_t syscall_sp = 0;
 
     // -- links
     G* schedlink = nullptr;  // run queue / free list; owner per status

@@ -19,7 +19,7 @@ struct G;
 struct P;
 
 // What a G asked its M's g0 to do when it switched to g0 (Go's mcall).
-enum class MAction : uint8_t { kNone, kPark, kYield, kPreempted, kExit };
+enum class MAction : uint8_t { kNone, kPark, kYield, kPreempted, kExit, kExitSyscall };
 
 // Called on g0 right after a G parked; returning false resumes the G at once.
 using ParkUnlockFn = bool (*)(G* g, void* arg);

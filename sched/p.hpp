@@ -61,6 +61,8 @@ struct P {
     // sysmon's private view (only sysmon touches these).
     uint32_t sysmon_tick = 0;
     int64_t sysmon_when = 0;
+    uint32_t sysmon_syscalltick = 0;
+    int64_t sysmon_syscallwhen = 0;
 
     // Slots owned by other subsystems (the collector's caches); sched/ never
     // interprets them.

@@ -380,9 +380,9 @@ G* runqsteal(P* p, P* p2, bool take_runnext) {
     return g;
 }
 
-bool runq_empty(P* p) { return p->runq.empty() && p->runnext.load() == nullptr; }
-
 }  // namespace
+
+bool runq_empty(P* p) { return p->runq.empty() && p->runnext.load() == nullptr; }
 
 // ---------------------------------------------------------------- Ms
 
@@ -847,6 +847,21 @@ G* execute(M* m, G* g, bool inherit) {
             if (was_main) begin_shutdown();
             return nullptr;
         }
+        case MAction::kExitSyscall: {
+            // syscall.cpp exitsyscall step 4; this M holds no P (Y2, Y3).
+            set_status(g, GStatus::kSyscall, GStatus::kRunnable);
+            Sched& s = S();
+            s.lock.lock();
+            P* idle = s.gcwaiting.load() ? nullptr : pidleget();
+            if (idle == nullptr) {
+                globrunqput(g);
+                s.lock.unlock();
+                return nullptr;  // mloop stops this M
+            }
+            s.lock.unlock();
+            acquirep(m, idle);
+            return g;
+        }
         case MAction::kNone: break;
     }
     WEFT_UNREACHABLE("fiber switched to g0 without a request");
@@ -854,6 +869,13 @@ G* execute(M* m, G* g, bool inherit) {
 
 void mloop(M* m) {
     for (;;) {
+        if (m->p == nullptr) {  // back from a syscall with no P to take
+            stopm(m);
+            if (m->p == nullptr) {
+                if (S().exiting.load()) return;
+                continue;
+            }
+        }
         bool inherit;
         G* g = schedule(m, &inherit);
         if (!g) return;

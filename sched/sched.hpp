@@ -104,6 +104,7 @@ void startm(P* p, bool spinning);
 void stopm(M* m);
 void handoffp(P* p);
 void checkdead();  // under lock
+bool runq_empty(P* p);
 
 // -- fibers (proc.cpp)
 void ready(G* g, bool next);

@@ -1,9 +1,14 @@
 // sysmon.cpp — the system monitor thread (as Go's sysmon).
 //
-// Runs without a P and never runs fibers. Owns P::sysmon_tick/sysmon_when.
-// Each round it flags fibers that have held their P for longer than the
-// time slice (RunConfig::preempt_after_ns, 10 ms): they yield at their next
-// safe point (cooperative preemption).
+// Runs without a P and never runs fibers. Owns P::sysmon_*. Each round it
+//  - retakes Ps left in kSyscall by Ms blocked in system calls (as Go's
+//    retake): once the same call has been seen for a whole round (>= 20 µs),
+//    if the P has work or no P is idle or spinning to pick work up — else
+//    only after 10 ms — it CASes the P kSyscall -> kIdle (syscall.cpp Y1)
+//    and hands it off (handoffp), so a blocked call never idles a core;
+//  - flags fibers that have held their P for longer than the time slice
+//    (RunConfig::preempt_after_ns, 10 ms): they yield at their next safe
+//    point (cooperative preemption).
 //
 // Protocol (idle parking — an idle program must not wake every 10 ms):
 //   1. If every P is idle: kick = 0; sysmon_idle = true (seq_cst).
@@ -22,9 +27,29 @@
 namespace weft::sched {
 namespace {
 
+constexpr int64_t kSyscallIdleRetakeNs = 10'000'000;
+
 void retake(Sched& s, int64_t now, bool& did_work) {
     for (P* p : s.allp) {
-        if (p->status.load() != PStatus::kRunning) continue;
+        PStatus st = p->status.load();
+        if (st == PStatus::kSyscall) {
+            uint32_t t = p->syscalltick.load(std::memory_order_relaxed);
+            if (p->sysmon_syscalltick != t) {  // a new call: watch it one round
+                p->sysmon_syscalltick = t;
+                p->sysmon_syscallwhen = now;
+                continue;
+            }
+            bool others_can_work = s.nmspinning.load() + s.npidle.load() > 0;
+            if (runq_empty(p) && others_can_work && now - p->sysmon_syscallwhen < kSyscallIdleRetakeNs) continue;
+            PStatus expected = PStatus::kSyscall;
+            if (p->status.compare_exchange_strong(expected, PStatus::kIdle)) {  // Y1
+                p->syscalltick.store(t + 1, std::memory_order_relaxed);
+                did_work = true;
+                handoffp(p);
+            }
+            continue;
+        }
+        if (st != PStatus::kRunning) continue;
         uint32_t tick = p->schedtick.load(std::memory_order_relaxed);
         if (p->sysmon_tick != tick) {
             p->sysmon_tick = tick;

@@ -1,0 +1,123 @@
+// syscall.cpp — entering and leaving blocking system calls (as Go's
+// entersyscall / exitsyscall in proc.go).
+//
+// Owns the hand-off of a P between an M blocked in a call, sysmon (which
+// retakes it, sysmon.cpp) and stop-the-world (stw.cpp).
+//
+// Invariants:
+//   Y1. A P in kSyscall belongs to whoever moves it out of kSyscall first,
+//       by CAS: the returning M (-> kRunning), sysmon (-> kIdle, then
+//       handoffp) or stop-the-world (-> kGCStop). Everyone else backs off.
+//   Y2. Between entersyscall and the re-acquisition of a P, the M holds no
+//       P and runs nothing that needs one. In particular these paths make
+//       no write barrier: nothing here stores a GC reference, and (once the
+//       collector exists) a barrier on an M without a P is fatal ("write
+//       barrier without P"). Each step below only touches scheduler words.
+//   Y3. While gcwaiting is set, exitsyscall takes no P: stop-the-world has
+//       moved the old P to kGCStop (so the fast CAS fails) and every other
+//       P as well (so pidleget finds none, stw.cpp W1). The fiber waits in
+//       the global queue, its M sleeps, and it runs after start_the_world.
+//
+// Protocol (entersyscall):
+//   1. m->locks++: no preemption or parking from here.
+//   2. Spill callee-saved registers to the stack and record the stack
+//      pointer in g->syscall_sp: a stack scan of a fiber in a syscall must
+//      see every reference the call's caller still holds.
+//   3. g: running -> syscall.
+//   4. p->syscalltick++; m->oldp = p; unwire m and p; p: running -> syscall
+//      (seq_cst store: pairs with the CAS in Y1).
+//   5. If a stop-the-world is pending, hand it the P at once (CAS kSyscall
+//      -> kGCStop under the sched lock, count it in stopwait).
+//   6. Wake sysmon if it sleeps: it must watch this P.
+//   7. m->locks--.
+// Protocol (exitsyscall):
+//   1. m->locks++.
+//   2. Fast path: CAS oldp kSyscall -> kRunning; rewire; g: syscall ->
+//      running. Return.
+//   3. Second chance: unless the world is stopping, take an idle P.
+//   4. Slow path: switch to g0 (MAction::kExitSyscall). There, g: syscall
+//      -> runnable; under the sched lock, an idle P if the world is not
+//      stopping (then run g at once) else put g on the global queue; the M,
+//      without a P, stops (proc.cpp mloop).
+//
+// Rejected: keeping the P attached and letting sysmon preempt the call
+// (a thread blocked in the kernel cannot be preempted); a thread per
+// blocking call from a pool (the fiber would still need to migrate back
+// and the pool bound is the same problem as WEFT_MAXTHREADS).
+#include "sched/syscall.hpp"
+
+#include "runtime/base/check.hpp"
+#include "sched/sched.hpp"
+
+namespace weft::sched {
+
+__attribute__((noinline)) void entersyscall() {
+    M* m = getm();
+    G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
+    WEFT_CHECK(g != nullptr, "entersyscall: not called from a fiber");
+    WEFT_CHECK(m->p != nullptr, "entersyscall: the fiber's M holds no P (nested entersyscall?)");
+    m->locks++;  // step 1
+    // Step 2: a local's address approximates the stack pointer of this
+    // frame; everything the caller keeps live is at or above it once the
+    // callee-saved registers are spilled.
+    __builtin_unwind_init();
+    volatile char marker = 0;
+    g->syscall_sp = reinterpret_cast<uintptr_t>(&marker);
+    set_status(g, GStatus::kRunning, GStatus::kSyscall);  // step 3
+    P* p = m->p;  // step 4
+    p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    m->oldp = p;
+    m->p = nullptr;
+    p->m.store(nullptr, std::memory_order_relaxed);
+    p->status.store(PStatus::kSyscall);
+    Sched& s = S();
+    if (s.gcwaiting.load()) {  // step 5
+        base::LockGuard l(s.lock);
+        PStatus st = PStatus::kSyscall;
+        if (s.stopwait > 0 && p->status.compare_exchange_strong(st, PStatus::kGCStop)) {
+            if (--s.stopwait == 0) s.stopnote.wakeup();
+        }
+    }
+    if (s.sysmon_idle.load()) sysmon_wake();  // step 6
+    m->locks--;                               // step 7
+}
+
+__attribute__((noinline)) void exitsyscall() {
+    M* m = getm();
+    G* g = m->curg.load(std::memory_order_relaxed);
+    WEFT_CHECK(g != nullptr && g->status.load(std::memory_order_relaxed) == GStatus::kSyscall,
+               "exitsyscall: the fiber is not in a system call");
+    m->locks++;  // step 1
+    g->syscall_sp = 0;
+    P* oldp = m->oldp;
+    m->oldp = nullptr;
+    PStatus st = PStatus::kSyscall;
+    if (oldp && oldp->status.compare_exchange_strong(st, PStatus::kRunning)) {  // step 2 (Y1)
+        m->p = oldp;
+        oldp->m.store(m, std::memory_order_relaxed);
+        set_status(g, GStatus::kSyscall, GStatus::kRunning);
+        m->locks--;
+        return;
+    }
+    Sched& s = S();
+    if (!s.gcwaiting.load() && s.npidle.load() > 0) {  // step 3
+        P* p;
+        {
+            base::LockGuard l(s.lock);
+            p = s.gcwaiting.load() ? nullptr : pidleget();
+        }
+        if (p) {
+            acquirep(m, p);
+            set_status(g, GStatus::kSyscall, GStatus::kRunning);
+            m->locks--;
+            return;
+        }
+    }
+    // Step 4: on g0 (proc.cpp, MAction::kExitSyscall). We come back running,
+    // holding whatever P the M that resumes us holds.
+    m->locks--;
+    m->action = MAction::kExitSyscall;
+    switch_to(g->ctx, m->g0);
+}
+
+}  // namespace weft::sched

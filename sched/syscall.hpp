@@ -1,0 +1,26 @@
+// syscall.hpp — bracketing blocking system calls (as Go's entersyscall /
+// exitsyscall).
+//
+// A fiber about to make a call that may block its thread calls
+// entersyscall(); when the call returns, exitsyscall(). In between the
+// fiber's M holds no P: the P waits in state kSyscall as the M's oldp, and
+// sysmon hands it to another M if the call takes more than ~20 µs (or at
+// once when there is runnable work and no idle P), so a blocked call never
+// idles a core. exitsyscall re-takes the old P if it is still in kSyscall,
+// else any idle P; otherwise the fiber goes to the global run queue and its
+// M stops. While the world is stopped, a returning fiber waits: it takes no
+// P until start_the_world.
+//
+// Between the two calls the fiber must not touch the runtime (no channel,
+// lock, allocation from the GC heap, write barrier): it has no P.
+//
+// Call from a fiber only. Use weft::blocking(fn) or the syscall/ wrappers
+// rather than these directly.
+#pragma once
+
+namespace weft::sched {
+
+void entersyscall();
+void exitsyscall();
+
+}  // namespace weft::sched
