@@ -51,12 +51,17 @@ void run_impl(const Options& opts, sched::Closure main) {
     if (cfg.stack_size < sched::kMinStackSize)
         throw std::invalid_argument("weft::Options::stack_size: " + std::to_string(cfg.stack_size) +
                                     " is below the minimum of " + std::to_string(sched::kMinStackSize) + " bytes");
+    if (auto v = base::getenv_str("WEFT_MAXTHREADS"))
+        cfg.max_threads = static_cast<int32_t>(base::parse_int("WEFT_MAXTHREADS", *v, 2, 1'000'000));
     if (auto v = base::getenv_str("WEFT_STACK_GUARD")) {
         if (*v == "auto") cfg.guard = sched::StackGuardMode::kAuto;
         else if (*v == "always") cfg.guard = sched::StackGuardMode::kAlways;
         else if (*v == "never") cfg.guard = sched::StackGuardMode::kNever;
         else throw std::invalid_argument("WEFT_STACK_GUARD: '" + *v + "' is not one of auto, always, never");
     }
+    if (cfg.max_threads < cfg.procs)
+        throw std::invalid_argument("WEFT_MAXTHREADS: " + std::to_string(cfg.max_threads) +
+                                    " is below the number of Ps (" + std::to_string(cfg.procs) + ")");
     static const char* const kKnownDebug[] = {"gctrace", "gccheckmark", "gcstoptheworld", "gcpoison", "gcstress",
                                                "syscallstress", "schedtrace"};
     base::validate_debug_env(kKnownDebug, static_cast<int>(std::size(kKnownDebug)));

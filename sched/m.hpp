@@ -42,6 +42,8 @@ struct M {
     base::FastRand rand;
     pthread_t thread{};
     bool is_m0 = false;
+    int64_t idle_since = 0;       // when it last went idle (under sched lock)
+    bool exit_requested = false;  // sysmon reclaims it (under sched lock)
     void* signal_stack = nullptr;
     // This thread's C++ exception state (eh_state.hpp), looked up once: the
     // lookup goes through __tls_get_addr, and the address is fixed for the

@@ -427,9 +427,8 @@ void newm(P* p, bool spinning) {
     Sched& s = S();
     M* m = new M;
     {
-        base::LockGuard l(s.lock);
+        base::LockGuard l(s.lock);  // mcount was reserved by startm
         m->id = s.mnext++;
-        s.mcount++;
         m->alllink = s.allm;
         s.allm = m;
     }
@@ -463,6 +462,27 @@ void checkdead() {
     base::fatal("all fibers are asleep - deadlock!");
 }
 
+int32_t reclaim_idle_ms(int64_t now) {
+    Sched& s = S();
+    base::LockGuard l(s.lock);
+    int32_t keep = s.nprocs;  // enough to run every P at once
+    M** link = &s.midle;
+    while (*link && s.nmidle > keep) {
+        M* m = *link;
+        if (!m->is_m0 && now - m->idle_since >= s.config.idle_m_timeout_ns) {
+            *link = m->schedlink;  // off the idle list and out of the count,
+            m->schedlink = nullptr;  // together, so checkdead's sum holds
+            s.nmidle--;
+            s.mcount--;
+            m->exit_requested = true;
+            m->park.wakeup();  // its thread leaves mloop and ends
+            continue;
+        }
+        link = &m->schedlink;
+    }
+    return s.nmidle > keep ? s.nmidle - keep : 0;
+}
+
 void startm(P* p, bool spinning) {
     Sched& s = S();
     s.lock.lock();
@@ -479,6 +499,23 @@ void startm(P* p, bool spinning) {
     }
     M* m = mget();
     if (m == nullptr) {
+        if (s.mcount >= s.config.max_threads) {
+            // No thread to give p to: it waits idle until a call returns.
+            bool report = !s.maxthreads_reported;
+            s.maxthreads_reported = true;
+            // An idle P must have an empty queue (nobody steals from idle
+            // Ps): its fibers go where any M with a P will find them.
+            bool inherit;
+            while (G* g = runqget(p, &inherit)) globrunqput(g);
+            pidleput(p);
+            s.lock.unlock();
+            if (spinning && s.nmspinning.fetch_sub(1) <= 0) base::fatal("startm: negative nmspinning");
+            if (report)
+                base::print_err("weft: WEFT_MAXTHREADS (%d) reached: further blocking calls wait for a thread\n",
+                                s.config.max_threads);
+            return;
+        }
+        s.mcount++;  // reserve it under the lock; newm registers the M
         s.lock.unlock();
         newm(p, spinning);
         return;
@@ -510,9 +547,11 @@ void stopm(M* m) {
         return;
     }
     m->park.clear();
+    m->idle_since = base::nanotime();
     mput(m);
     s.lock.unlock();
     m->park.sleep();
+    if (m->exit_requested) return;  // reclaimed by sysmon (reclaim_idle_ms)
     P* p = m->nextp;
     m->nextp = nullptr;
     if (p) acquirep(m, p);
@@ -613,7 +652,8 @@ G* steal_work(M* m, int64_t& poll_until) {
 G* find_runnable(M* m, bool* inherit) {
     Sched& s = S();
 top:
-    if (s.exiting.load()) return nullptr;
+    // No P after stopm: the runtime is exiting or sysmon reclaimed this M.
+    if (s.exiting.load() || m->p == nullptr) return nullptr;
     if (s.gcwaiting.load()) {  // step 1
         gcstopm(m);
         goto top;
@@ -736,7 +776,7 @@ G* schedule(M* m, bool* inherit) {
     Sched& s = S();
     if (s.exiting.load()) return nullptr;
     if (s.gcwaiting.load()) gcstopm(m);
-    if (s.exiting.load()) return nullptr;
+    if (s.exiting.load() || m->p == nullptr) return nullptr;  // see find_runnable
     P* p = m->p;
     G* g = nullptr;
     *inherit = false;
@@ -872,13 +912,16 @@ void mloop(M* m) {
         if (m->p == nullptr) {  // back from a syscall with no P to take
             stopm(m);
             if (m->p == nullptr) {
-                if (S().exiting.load()) return;
+                if (S().exiting.load() || m->exit_requested) return;
                 continue;
             }
         }
         bool inherit;
         G* g = schedule(m, &inherit);
-        if (!g) return;
+        if (!g) {
+            if (m->p == nullptr && !m->exit_requested && !S().exiting.load()) continue;
+            return;
+        }
         while (g) {
             g = execute(m, g, inherit);
             inherit = true;  // a fiber resumed at once keeps its time slice

@@ -16,6 +16,13 @@ struct RunConfig {
     // Guarded stacks allowed before degrading to canary stacks; < 0: half
     // of vm.max_map_count less a reserve. Tests lower it.
     int64_t guard_budget = -1;
+    // At most this many Ms (OS threads running fibers, including ones
+    // blocked in system calls). Past it, a P whose M blocks is not handed
+    // to a new thread: other fibers wait for a call to return. Reported
+    // once. WEFT_MAXTHREADS; Go's default is 10000.
+    int32_t max_threads = 10000;
+    // An M idle for this long is ended when more Ms than Ps are idle.
+    int64_t idle_m_timeout_ns = 10'000'000'000;
 };
 
 }  // namespace weft::sched

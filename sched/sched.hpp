@@ -25,6 +25,7 @@ struct Sched {
     M* midle = nullptr;                  // idle Ms, parked on their notes
     int32_t nmidle = 0;
     int32_t mcount = 0;                  // Ms created and not exited
+    bool maxthreads_reported = false;    // WEFT_MAXTHREADS reached (once)
     int64_t mnext = 0;                   // next M id
     M* allm = nullptr;                   // every M ever made in this run
     std::atomic<int32_t> nmspinning{0};  // Ms with spinning == true
@@ -119,6 +120,10 @@ void stop_the_world(const char* reason);
 void start_the_world();
 // Sets the preempt flag of every running fiber (under lock).
 void preempt_all();
+
+// -- Ms (proc.cpp): ends idle Ms beyond the Ps' needs (sysmon calls it).
+// Returns how many Ms are still idle beyond what is kept.
+int32_t reclaim_idle_ms(int64_t now);
 
 // -- sysmon (sysmon.cpp)
 void sysmon_start();

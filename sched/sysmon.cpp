@@ -17,6 +17,7 @@
 //      then reads sysmon_idle: either sysmon sees the busy P in step 2 or the
 //      taker sees the flag and kicks.
 // Delay between rounds: 20 µs, doubling after 1 ms without work to 10 ms.
+#include <algorithm>
 #include <pthread.h>
 
 #include "runtime/base/clock.hpp"
@@ -74,7 +75,14 @@ void* sysmon_main(void*) {
     Sched& s = S();
     int64_t delay_us = 20;
     int idle_rounds = 0;
+    int64_t last_reclaim = base::nanotime();
+    const int64_t reclaim_every = std::max<int64_t>(s.config.idle_m_timeout_ns / 4, 1'000'000);
     while (!s.exiting.load()) {
+        int64_t now = base::nanotime();
+        if (now - last_reclaim >= reclaim_every) {
+            last_reclaim = now;
+            reclaim_idle_ms(now);
+        }
         if (idle_rounds > 50) delay_us = std::min<int64_t>(delay_us * 2, 10'000);
         else delay_us = 20;
         base::futex_wait(&s.sysmon_kick, 0, delay_us * 1000);
@@ -82,8 +90,12 @@ void* sysmon_main(void*) {
         if (s.exiting.load()) break;
         if (s.npidle.load() == s.nprocs && !s.gcwaiting.load()) {
             s.sysmon_idle.store(true);                 // step 1
-            if (s.npidle.load() == s.nprocs && !s.exiting.load())  // step 2
-                base::futex_wait(&s.sysmon_kick, 0);  // step 3
+            if (s.npidle.load() == s.nprocs && !s.exiting.load()) {  // step 2
+                // Step 3. While idle Ms remain to be reclaimed, wake for that
+                // now and then; otherwise sleep until kicked.
+                bool reclaim_pending = reclaim_idle_ms(base::nanotime()) > 0;
+                base::futex_wait(&s.sysmon_kick, 0, reclaim_pending ? reclaim_every : -1);
+            }
             s.sysmon_idle.store(false);
             s.sysmon_kick.store(0);
             idle_rounds = 0;

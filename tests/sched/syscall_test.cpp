@@ -1,0 +1,172 @@
+// entersyscall/exitsyscall: P hand-off, stop-the-world, thread cap, reclaim.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <string>
+#include <thread>
+
+#include "runtime/weft.hpp"
+#include "sched/sanitizers.hpp"
+#include "sched/syscall.hpp"
+#include "support/death.hpp"
+#include "support/sched_hooks.hpp"
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A raw blocking sleep bracketed the way the syscall/ wrappers do it.
+void blocking_sleep(std::chrono::milliseconds d) {
+    weft::sched::entersyscall();
+    timespec ts{static_cast<time_t>(d.count() / 1000), static_cast<long>((d.count() % 1000) * 1'000'000)};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    weft::sched::exitsyscall();
+}
+
+int32_t mcount() {
+    weft::base::LockGuard l(weft::sched::S().lock);
+    return weft::sched::S().mcount;
+}
+
+}  // namespace
+
+TEST_CASE("a fiber blocked in a system call does not hold the only P") {
+    // One P: without hand-off, the ticker could not run during the call.
+    std::atomic<int> ticks_during{0};
+    weft::run(weft::Options{.procs = 1}, [&] {
+        std::atomic<bool> in_call{false}, call_done{false};
+        weft::go([&] {
+            in_call = true;
+            blocking_sleep(200ms);
+            call_done = true;
+        });
+        while (!in_call.load()) weft::yield();
+        while (!call_done.load()) {
+            weft::sleep(1ms);
+            if (!call_done.load()) ticks_during++;
+        }
+    });
+    CHECK(ticks_during.load() >= 30);  // ~200 possible; generous for loaded machines
+}
+
+TEST_CASE("blocking calls in many fibers overlap instead of queueing on the Ps") {
+    constexpr int kFibers = 20;
+    auto t0 = Clock::now();
+    weft::run(weft::Options{.procs = 1}, [&] {
+        std::atomic<int> done{0};
+        for (int i = 0; i < kFibers; i++)
+            weft::go([&] {
+                blocking_sleep(50ms);
+                done++;
+            });
+        while (done.load() < kFibers) weft::sleep(1ms);
+    });
+    // Serially this is 1 s; with hand-off about 50 ms.
+    CHECK(Clock::now() - t0 < 500ms);
+}
+
+TEST_CASE("a fiber returning from a system call while the world is stopped waits and takes no P") {
+    for (int procs : {1, 2}) {
+        std::atomic<bool> returned_to_fiber{false};
+        bool ran_during_stw = true, all_stopped = false, resumed_after = false;
+        weft::run(weft::Options{.procs = procs}, [&] {
+            std::atomic<bool> in_call{false};
+            weft::go([&] {
+                in_call = true;
+                blocking_sleep(30ms);  // returns while the world is stopped
+                returned_to_fiber = true;
+            });
+            while (!in_call.load()) weft::yield();
+            weft::sleep(5ms);  // the fiber is now inside nanosleep
+            weft::sched::stop_the_world("syscall test");
+            std::this_thread::sleep_for(100ms);  // the call returns meanwhile
+            ran_during_stw = returned_to_fiber.load();
+            all_stopped = true;
+            for (weft::sched::P* p : weft::sched::S().allp)
+                if (p->status.load() != weft::sched::PStatus::kGCStop) all_stopped = false;
+            weft::sched::start_the_world();
+            auto deadline = Clock::now() + 5s;
+            while (!returned_to_fiber.load() && Clock::now() < deadline) weft::sleep(1ms);
+            resumed_after = returned_to_fiber.load();
+        });
+        CHECK_FALSE(ran_during_stw);
+        CHECK(all_stopped);
+        CHECK(resumed_after);
+    }
+}
+
+TEST_CASE("stop-the-world takes a P left in a system call without waiting for the call") {
+    weft::run(weft::Options{.procs = 2}, [&] {
+        std::atomic<bool> in_call{false}, done{false};
+        weft::go([&] {
+            in_call = true;
+            blocking_sleep(300ms);
+            done = true;
+        });
+        while (!in_call.load()) weft::yield();
+        weft::sleep(5ms);
+        auto t0 = Clock::now();
+        weft::sched::stop_the_world("syscall test");
+        auto took = Clock::now() - t0;
+        weft::sched::start_the_world();
+        CHECK(took < 150ms);  // far less than the 300 ms call
+        while (!done.load()) weft::sleep(1ms);
+    });
+}
+
+TEST_CASE("past WEFT_MAXTHREADS blocking calls wait for a thread, reported once") {
+    auto r = weft::testing::run_in_child([] {
+        setenv("WEFT_MAXTHREADS", "3", 1);
+        weft::run(weft::Options{.procs = 1}, [] {
+            std::atomic<int> done{0};
+            for (int i = 0; i < 12; i++)
+                weft::go([&] {
+                    blocking_sleep(20ms);
+                    done++;
+                });
+            while (done.load() < 12) weft::sleep(1ms);
+            if (mcount() > 3) _exit(3);
+        });
+    });
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    auto first = r.err.find("weft: WEFT_MAXTHREADS (3) reached");
+    CHECK(first != std::string::npos);
+    CHECK(r.err.find("weft: WEFT_MAXTHREADS", first + 1) == std::string::npos);
+}
+
+TEST_CASE("bad WEFT_MAXTHREADS values are rejected") {
+    setenv("WEFT_MAXTHREADS", "1", 1);
+    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_MAXTHREADS: '1' is not an integer in [2, 1000000]",
+                         std::invalid_argument);
+    setenv("WEFT_MAXTHREADS", "2", 1);
+    CHECK_THROWS_WITH_AS(weft::run(weft::Options{.procs = 4}, [] {}),
+                         "WEFT_MAXTHREADS: 2 is below the number of Ps (4)", std::invalid_argument);
+    unsetenv("WEFT_MAXTHREADS");
+}
+
+TEST_CASE("idle Ms beyond the Ps are reclaimed") {
+    weft::sched::RunConfig cfg;
+    cfg.procs = 1;
+    cfg.idle_m_timeout_ns = 20'000'000;  // 20 ms
+    int32_t peak = 0, after = 0;
+    weft::testing::run_with(cfg, [&] {
+        std::atomic<int> done{0};
+        for (int i = 0; i < 16; i++)
+            weft::go([&] {
+                blocking_sleep(30ms);
+                done++;
+            });
+        while (done.load() < 16) weft::sleep(1ms);
+        peak = mcount();
+        auto deadline = Clock::now() + 5s;
+        while (mcount() > 2 && Clock::now() < deadline) weft::sleep(5ms);
+        after = mcount();
+    });
+    CHECK(peak > 4);
+    CHECK(after <= 2);
+}
