@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# compare.sh — weft against Go, side by side: the workloads W1-W5 (shared
+# BENCHMARKS.md) as weft's examples/ and as the Go programs in bench/go/,
+# same sizes, same procs, run alternately, medians compared.
+#
+#   scripts/compare.sh [--runs N] [--quick]
+#
+#   --runs N   runs of each program per case (default 5); medians over them
+#   --quick    small sizes, to test the script (the figures mean little)
+#
+# Steps:
+#  1. Install what is missing: weft's packages and golang-go (scripts/lib.sh).
+#  2. Configure and build build/release (-Dbuildtype=release -Dtests=false),
+#     as scripts/tour.sh does.
+#  3. Build bench/go/* into build/compare/bin/ with `go build`, offline
+#     (GOPROXY=off, GOFLAGS=-mod=mod; standard library only), GOCACHE and
+#     GOPATH inside build/compare/.
+#  4. For each case (W1 spawn 2 Ps, W2 park 2 Ps, W3 yield 1 P, W4 pingpong
+#     1 P and 2 Ps, W5 sieve 2 Ps) run the weft and the Go program N times
+#     each, alternating, and swapping which goes first on every run, so
+#     noise and warm-up hit both. Every run gets the same explicit --n and
+#     --procs. Outputs are kept in build/compare/out/.
+#  5. Print the table (scripts/compare_table.py): per figure the weft and Go
+#     medians and ranges and the ratio Go/weft (> 1: weft faster/smaller);
+#     write every run's JSON line to build/compare/results.jsonl.
+#
+# Exit status 0 iff every run passed its own check and both runtimes did the
+# same work (same procs, n, last prime) in every case.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+    cat <<'USAGE'
+usage: scripts/compare.sh [--runs N] [--quick]
+  Runs W1-W5 as weft's examples and as bench/go's Go programs, alternately,
+  and prints the medians side by side (Go/weft > 1: weft faster/smaller).
+  --runs N   runs of each program per case (default 5)
+  --quick    small sizes, to test the script (the figures mean little)
+USAGE
+}
+
+runs=5
+quick=0
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --runs)
+        [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || weft_die "--runs takes a positive integer"
+        runs=$2
+        shift 2
+        ;;
+    --runs=*)
+        runs=${1#--runs=}
+        [[ $runs =~ ^[1-9][0-9]*$ ]] || weft_die "--runs takes a positive integer"
+        shift
+        ;;
+    --quick)
+        quick=1
+        shift
+        ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *) weft_die "unknown argument '$1' (usage: scripts/compare.sh [--runs N] [--quick])" ;;
+    esac
+done
+
+# A run that takes longer than this (seconds) is killed and counts as failed.
+RUN_TIMEOUT=${COMPARE_RUN_TIMEOUT:-300}
+
+weft_cd_root
+root=$PWD
+WEFT_PACKAGES+=(golang-go)
+weft_ensure_packages
+command -v go >/dev/null 2>&1 || weft_die "no 'go' command after installing golang-go"
+
+dir=build/release
+weft_banner "building $dir"
+weft_configure "$dir" -Dbuildtype=release -Dtests=false
+programs=(spawn park yield pingpong sieve)
+if ! weft_build "$dir"; then
+    # Only the five workload programs matter here; something else in the tree
+    # failing to build should not stop the comparison, but must be visible.
+    weft_log "WARNING: the full build of $dir failed; building only the examples compared here"
+    ninja -C "$dir" -j "$WEFT_JOBS" "${programs[@]/#/examples/}" ||
+        weft_die "cannot build the weft examples in $dir"
+fi
+
+out=build/compare
+gobin=$out/bin
+weft_banner "building bench/go into $gobin"
+mkdir -p "$gobin"
+(
+    cd bench/go
+    export GOCACHE=$root/$out/gocache GOPATH=$root/$out/gopath GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on
+    go build -o "$root/$gobin/" ./...
+) || weft_die "go build failed"
+
+# Each case: label | program | flags (both runtimes get exactly these).
+# Full sizes are BENCHMARKS.md's defaults, passed explicitly.
+if [[ $quick -eq 1 ]]; then
+    n_spawn=100000 n_park=10000 n_yield=200000 n_pingpong=100000 n_sieve=1000
+else
+    n_spawn=1000000 n_park=100000 n_yield=5000000 n_pingpong=1000000 n_sieve=5000
+fi
+cases=(
+    "W1 spawn|spawn|--n $n_spawn --procs 2"
+    "W2 park|park|--n $n_park --procs 2"
+    "W3 yield|yield|--n $n_yield --procs 1"
+    "W4 pingpong 1P|pingpong|--n $n_pingpong --procs 1"
+    "W4 pingpong 2P|pingpong|--n $n_pingpong --procs 2"
+    "W5 sieve|sieve|--n $n_sieve --procs 2"
+)
+
+weft_banner "machine"
+echo "nproc: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "go: $(go version)"
+echo "weft: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)'), $(c++ --version | head -1)"
+echo "runs per program per case: $runs$([[ $quick -eq 1 ]] && echo ' (--quick sizes)')"
+
+rm -rf "$out/out"
+table_args=()
+failed=0
+
+# run_one CASE RUNTIME RUN BINARY FLAGS... — one run, stdout kept in a file.
+run_one() {
+    local label=$1 rt=$2 i=$3 bin=$4
+    shift 4
+    local file
+    file=$out/out/${label// /_}/$rt-$i.out
+    mkdir -p "$(dirname "$file")"
+    local status=0
+    timeout "$RUN_TIMEOUT" "$bin" "$@" >"$file" || status=$?
+    [[ $status -eq 0 ]] || failed=$((failed + 1))
+    table_args+=("$label=$rt=$i=$status=$file")
+    local last
+    last=$(tail -n 1 "$file" 2>/dev/null || true)
+    printf '  run %d %-4s %s\n' "$i" "$rt" "$([[ $status -eq 0 ]] && echo "$last" || echo "FAILED (status $status): $last")"
+}
+
+for c in "${cases[@]}"; do
+    IFS='|' read -r label prog flags <<<"$c"
+    read -r -a argv <<<"$flags"
+    weft_banner "$label: $prog $flags"
+    for ((i = 1; i <= runs; i++)); do
+        if ((i % 2 == 1)); then
+            run_one "$label" weft "$i" "$dir/examples/$prog" "${argv[@]}"
+            run_one "$label" go "$i" "$gobin/$prog" "${argv[@]}"
+        else
+            run_one "$label" go "$i" "$gobin/$prog" "${argv[@]}"
+            run_one "$label" weft "$i" "$dir/examples/$prog" "${argv[@]}"
+        fi
+    done
+done
+
+weft_banner "weft vs Go ($(nproc) CPUs, $(go version | cut -d' ' -f3), $runs runs each; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+status=0
+"$(weft_python)" scripts/compare_table.py --jsonl "$out/results.jsonl" "${table_args[@]}" || status=$?
+echo "raw JSON lines: $out/results.jsonl; outputs: $out/out/"
+if [[ $failed -ne 0 ]]; then
+    weft_log "$failed run(s) failed"
+    exit 1
+fi
+exit "$status"

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""compare_table.py — the weft-vs-Go table at the end of scripts/compare.sh.
+
+Usage: compare_table.py [--jsonl OUT] CASE=RUNTIME=RUN=STATUS=OUTPUT_FILE ...
+
+Each argument is one run: CASE names the workload case ("W4 pingpong 2P"),
+RUNTIME is weft or go, RUN its index (1..N), STATUS its exit status and
+OUTPUT_FILE its captured stdout, whose last line is the workload's JSON
+object (shared BENCHMARKS.md).
+
+Prints, per case and figure, the median over the successful runs of each
+runtime, the min..max range, and the ratio Go/weft. Every figure here is
+lower-is-better (times, bytes, KiB), so a ratio above 1 means weft is
+faster or smaller, below 1 means Go is.
+
+With --jsonl OUT, writes every run's JSON object to OUT, one per line, with
+three keys added: "runtime" (if the program did not print it: weft's
+examples do not), "case" and "run".
+
+Exit status 1 if any run failed or the two runtimes did not do the same
+work in a case (different procs, n or last_prime); else 0.
+"""
+import json
+import statistics
+import sys
+
+# The figures BENCHMARKS.md names for each workload, all lower-is-better.
+FIGURES = {
+    "spawn": ("wall_ms", "ns_per_fiber", "peak_rss_kb"),
+    "park": ("wall_ms", "bytes_per_parked_fiber", "peak_rss_kb"),
+    "yield": ("ns_per_yield",),
+    "pingpong": ("ns_per_roundtrip",),
+    "sieve": ("wall_ms",),
+}
+# Keys that must be equal across both runtimes' runs of a case: the same work.
+SAME_WORK = ("workload", "procs", "n", "last_prime")
+RUNTIMES = ("weft", "go")
+
+
+def last_json(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = [l for l in f.read().splitlines() if l.strip()]
+        rec = json.loads(lines[-1]) if lines else None
+        return rec if isinstance(rec, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def fmt_num(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.1f}"
+
+
+def main(argv) -> int:
+    jsonl = None
+    if len(argv) >= 2 and argv[0] == "--jsonl":
+        jsonl, argv = argv[1], argv[2:]
+
+    cases = {}  # case -> {"runs": [(runtime, run, status, rec)], }
+    order = []
+    for arg in argv:
+        case, runtime, run, status, path = arg.split("=", 4)
+        if case not in cases:
+            cases[case] = []
+            order.append(case)
+        rec = last_json(path)
+        if rec is not None:
+            rec.setdefault("runtime", runtime)
+            rec["case"] = case
+            rec["run"] = int(run)
+        cases[case].append((runtime, int(run), status, rec))
+
+    bad = 0
+    rows = [("case", "procs", "n", "figure", "weft median", "weft min..max", "Go median", "Go min..max",
+             "Go/weft")]
+    notes = []
+    for case in order:
+        runs = cases[case]
+        ok = {rt: [rec for r, _, st, rec in runs if r == rt and st == "0" and rec is not None] for rt in RUNTIMES}
+        total = {rt: sum(1 for r, *_ in runs if r == rt) for rt in RUNTIMES}
+        for rt in RUNTIMES:
+            if len(ok[rt]) != total[rt]:
+                bad += 1
+                notes.append(f"{case}: {total[rt] - len(ok[rt])} of {total[rt]} {rt} run(s) failed "
+                             "(left out of the medians)")
+        all_ok = ok["weft"] + ok["go"]
+        if not all_ok:
+            rows.append((case, "-", "-", "(no successful run)", "-", "-", "-", "-", "-"))
+            continue
+        for key in SAME_WORK:
+            seen = {json.dumps(rec.get(key)) for rec in all_ok}
+            if len(seen) > 1:
+                bad += 1
+                notes.append(f"{case}: NOT THE SAME WORK: {key} differs between runs: {', '.join(sorted(seen))}")
+        first = all_ok[0]
+        for fig in FIGURES.get(first.get("workload"), ("wall_ms",)):
+            med, rng = {}, {}
+            for rt in RUNTIMES:
+                vals = [float(rec[fig]) for rec in ok[rt] if isinstance(rec.get(fig), (int, float))]
+                med[rt] = statistics.median(vals) if vals else None
+                rng[rt] = f"{fmt_num(min(vals))}..{fmt_num(max(vals))}" if vals else "-"
+            ratio = (f"{med['go'] / med['weft']:.2f}"
+                     if med["weft"] and med["go"] is not None else "-")
+            rows.append((case, str(first.get("procs", "-")), str(first.get("n", "-")), fig,
+                         fmt_num(med["weft"]), rng["weft"], fmt_num(med["go"]), rng["go"], ratio))
+
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        cells = [c.ljust(widths[j]) if j in (0, 3) else c.rjust(widths[j]) for j, c in enumerate(r)]
+        print("  ".join(cells).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print()
+    print("Medians over each runtime's successful runs. Every figure is lower-is-better, so")
+    print("Go/weft > 1 means weft is faster (times) or smaller (memory); < 1 means Go is.")
+    for note in notes:
+        print(f"NOTE: {note}")
+
+    if jsonl is not None:
+        with open(jsonl, "w", encoding="utf-8") as f:
+            for case in order:
+                for _, _, _, rec in cases[case]:
+                    if rec is not None:
+                        f.write(json.dumps(rec) + "\n")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
