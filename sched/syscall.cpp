@@ -82,6 +82,21 @@ __attribute__((noinline)) void entersyscall() {
     m->locks--;                               // step 7
 }
 
+// As Go's entersyscallblock: entersyscall, then take the P out of kSyscall
+// ourselves (Y1: if the CAS loses, stop-the-world already has it) and hand
+// it off, without waiting for sysmon to notice the call. Still no barrier
+// and no P needed (Y2): handoffp only touches scheduler state.
+__attribute__((noinline)) void entersyscallblock() {
+    entersyscall();
+    M* m = getm();
+    P* p = m->oldp;
+    PStatus st = PStatus::kSyscall;
+    if (p && p->status.compare_exchange_strong(st, PStatus::kIdle)) {
+        p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        handoffp(p);
+    }
+}
+
 __attribute__((noinline)) void exitsyscall() {
     M* m = getm();
     G* g = m->curg.load(std::memory_order_relaxed);

@@ -21,6 +21,9 @@
 namespace weft::sched {
 
 void entersyscall();
+// As entersyscall, for a call known to block for a while (a sleep, waiting
+// for a child): the P is handed off at once instead of after a sysmon round.
+void entersyscallblock();
 void exitsyscall();
 
 }  // namespace weft::sched

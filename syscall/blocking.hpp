@@ -1,0 +1,91 @@
+// blocking.hpp — running a call that may block its OS thread.
+//
+//   ssize_t n = weft::blocking([&] { return ::recvmsg(fd, &msg, 0); });
+//
+// weft::blocking(f) runs f() between sched::entersyscall() and
+// sched::exitsyscall() (sched/syscall.hpp): while f blocks its thread, the
+// fiber's P is handed to another thread, so the other fibers keep running.
+// It returns what f returns and rethrows what f throws. Outside a fiber it
+// simply calls f.
+//
+// Contract for f (the fiber holds no P while f runs):
+//  - f must not touch the runtime: no channel, select, sync primitive,
+//    sleep, go(), yield, FiberLocal, weft::sys call or nested
+//    weft::blocking (entersyscall is fatal when nested: "the fiber's M
+//    holds no P"). Plain C/C++ code and system calls are fine; so is
+//    malloc/new.
+//  - f runs on one OS thread from start to end: thread_local state, errno
+//    included, is coherent inside f. errno as f left it is carried to the
+//    thread the fiber continues on, so `if (blocking(...) < 0) use(errno)`
+//    works. Do not keep errno's address (or any thread_local's) across the
+//    call.
+//  - An exception from f is caught inside the bracket, the fiber leaves the
+//    system call, and only then is the exception rethrown: unwinding never
+//    straddles a thread switch, and no context switch happens inside a
+//    catch block (STYLE.md, traps). The catch (...) swallows no forced
+//    unwind: weft abandons fibers rather than unwinding them, and no M
+//    thread is ever cancelled.
+//
+// Callable from a fiber or from any plain thread. The syscall/sys.hpp
+// wrappers are built on the same bracket; prefer them for the calls they
+// cover (they retry EINTR and report errors as std::system_error).
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace weft {
+
+namespace detail {
+// entersyscall() if the caller is a fiber; false (and nothing done) on a
+// plain thread. will_block: the call is known to block for a while (a
+// sleep, a wait for a child), so the P is handed off at once
+// (entersyscallblock) instead of after a sysmon round.
+bool blocking_enter(bool will_block = false) noexcept;
+// exitsyscall(), carrying this thread's errno to the thread the fiber
+// continues on. Only after blocking_enter() returned true.
+void blocking_exit() noexcept;
+}  // namespace detail
+
+template <class F>
+auto blocking(F&& f) -> std::invoke_result_t<F&> {
+    using R = std::invoke_result_t<F&>;
+    if (!detail::blocking_enter()) return f();
+    std::exception_ptr error;
+    if constexpr (std::is_void_v<R>) {
+        try {
+            f();
+        } catch (...) {
+            error = std::current_exception();
+        }
+        detail::blocking_exit();
+        if (error) std::rethrow_exception(std::move(error));
+    } else if constexpr (std::is_reference_v<R>) {
+        std::remove_reference_t<R>* result = nullptr;
+        try {
+            auto&& r = f();
+            result = std::addressof(r);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        detail::blocking_exit();
+        if (error) std::rethrow_exception(std::move(error));
+        return static_cast<R>(*result);
+    } else {
+        static_assert(std::is_move_constructible_v<R>, "weft::blocking: f's result must be movable");
+        std::optional<R> result;
+        try {
+            result.emplace(f());
+        } catch (...) {
+            error = std::current_exception();
+        }
+        detail::blocking_exit();
+        if (error) std::rethrow_exception(std::move(error));
+        return std::move(*result);
+    }
+}
+
+}  // namespace weft
