@@ -6,6 +6,8 @@
 //    if the P has work or no P is idle or spinning to pick work up — else
 //    only after 10 ms — it CASes the P kSyscall -> kIdle (syscall.cpp Y1)
 //    and hands it off (handoffp), so a blocked call never idles a core;
+//  - polls the network when no M has for 10 ms (lastpoll), injecting the
+//    fibers it readies into the global queue;
 //  - flags fibers that have held their P for longer than the time slice
 //    (RunConfig::preempt_after_ns, 10 ms): they yield at their next safe
 //    point (cooperative preemption).
@@ -30,6 +32,7 @@ namespace weft::sched {
 namespace {
 
 constexpr int64_t kSyscallIdleRetakeNs = 10'000'000;
+constexpr int64_t kNetpollStaleNs = 10'000'000;
 
 void retake(Sched& s, int64_t now, bool& did_work) {
     for (P* p : s.allp) {
@@ -106,7 +109,21 @@ void* sysmon_main(void*) {
             continue;
         }
         bool did_work = false;
-        retake(s, base::nanotime(), did_work);
+        now = base::nanotime();
+        // Poll the network if nobody has for 10 ms (as Go's sysmon): with
+        // every P always busy, find_runnable never reaches its netpoll step
+        // and fibers waiting on fds would starve.
+        int64_t last = s.lastpoll.load();
+        if (netpoll_has_waiters() && last != 0 && now - last > kNetpollStaleNs &&
+            s.lastpoll.compare_exchange_strong(last, now)) {
+            GQueue ready_list;
+            int32_t n = netpoll(0, ready_list);
+            if (n > 0) {
+                injectglist(ready_list, n);
+                did_work = true;
+            }
+        }
+        retake(s, now, did_work);
         idle_rounds = did_work ? 0 : idle_rounds + 1;
     }
     return nullptr;

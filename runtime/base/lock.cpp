@@ -9,6 +9,7 @@ namespace weft::base {
 const char* lock_rank_name(LockRank r) {
     switch (r) {
         case LockRank::kSudog: return "sudog";
+        case LockRank::kPollDesc: return "polldesc";
         case LockRank::kSched: return "sched";
         case LockRank::kAllG: return "allg";
         case LockRank::kTimers: return "timers";

@@ -14,6 +14,8 @@
 //                                                 select locks several in
 //                                                 address order (same rank,
 //                                                 checked separately)
+//   kPollDesc       a netpoll descriptor's lock   its wait slots, deadlines
+//                                                 (takes timer heap locks)
 //   kTimers         a P's timer heap              heap order and timer.heap_
 //   kGFree          global free-G / stack lists   recycled Gs and stacks
 //   kLeaf           leaf locks                    nothing else taken inside
@@ -23,6 +25,7 @@ namespace weft::base {
 
 enum class LockRank : int {
     kSudog = 10,  // taken by fibers, before any scheduler lock
+    kPollDesc = 15,
     kSched = 20,
     kAllG = 30,
     kTimers = 40,

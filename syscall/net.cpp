@@ -1,0 +1,243 @@
+// net.cpp — listen and dial, and the Conn/Listener handles (as Go's
+// net/dial.go, sock_posix.go and tcpsock_posix.go).
+//
+// Owns no state beyond the handles: each Conn/Listener owns one NetFd
+// (net_fd.hpp), which owns the descriptor and its PollDesc.
+//
+// Protocol (dial; as Go's netFD.connect):
+//   1. Resolve the address (numeric and "localhost" locally; other names
+//      through weft::sys::getaddrinfo, off the P).
+//   2. socket(SOCK_NONBLOCK | SOCK_CLOEXEC); TCP_NODELAY for tcp.
+//   3. connect(2): done, or EINPROGRESS (EINTR, EALREADY: the same); any
+//      other errno fails the dial.
+//   4. Register with the poller only now: registering an unconnected TCP
+//      socket reports it writable/hung-up at once (the initial edge), which
+//      would look like a finished connect.
+//   5. Wait writable with the dial deadline as the write deadline, then
+//      SO_ERROR (NetFd::wait_connected); the deadline is cleared after.
+//
+// Protocol (listen): socket, SO_REUSEADDR (and SO_REUSEPORT on request),
+// IPV6_V6ONLY off for "tcp" (one socket serves IPv4 and IPv6) and on for
+// "tcp6", bind, listen(2), register.
+#include "syscall/net.hpp"
+
+#include <cerrno>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <system_error>
+#include <unistd.h>
+
+#include "runtime/base/clock.hpp"
+#include "sched/fiber.hpp"
+#include "syscall/net_fd.hpp"
+
+namespace weft::net {
+namespace {
+
+using detail::Network;
+
+int64_t to_when(TimePoint t) {
+    if (t == TimePoint{}) return 0;  // none
+    int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    return ns > 0 ? ns : 1;  // before the epoch: long past
+}
+
+std::string op_context(const char* op, Network net, const std::string& address) {
+    return fmt::format("{} {} {}", op, detail::network_name(net), address);
+}
+
+[[noreturn]] void fail(int err, int fd, const std::string& context) {
+    if (fd >= 0) ::close(fd);
+    throw std::system_error(err, std::generic_category(), context);
+}
+
+int family_of(const Addr& a) {
+    switch (a.family()) {
+        case Addr::Family::kIPv4: return AF_INET;
+        case Addr::Family::kIPv6: return AF_INET6;
+        case Addr::Family::kUnix: return AF_UNIX;
+        case Addr::Family::kNone: break;
+    }
+    return AF_UNSPEC;
+}
+
+bool is_v6_wildcard(const Addr& a) {
+    if (a.family() != Addr::Family::kIPv6) return false;
+    for (uint8_t b : a.ip_bytes())
+        if (b != 0) return false;
+    return true;
+}
+
+void set_int_opt(int fd, int level, int name, int value, const std::string& context) {
+    if (::setsockopt(fd, level, name, &value, sizeof value) != 0) fail(errno, fd, context);
+}
+
+Addr sockname(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return Addr{};
+    return Addr::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
+}
+
+// The listening socket of listen(); returns the fd, bound and listening.
+int listen_socket(Network net, Addr& a, const ListenOptions& opts, const std::string& context) {
+    bool dual = net == Network::kTcp && is_v6_wildcard(a);
+    int fd = ::socket(family_of(a), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && dual && errno == EAFNOSUPPORT) {
+        a = Addr::ipv4({0, 0, 0, 0}, static_cast<uint16_t>(a.port()));  // no IPv6 on this host
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0) fail(errno, -1, context);
+    if (net != Network::kUnix) {
+        set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1, context);
+        if (opts.reuse_port) set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1, context);
+        if (a.family() == Addr::Family::kIPv6)
+            set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, net == Network::kTcp6 ? 1 : 0, context);
+    }
+    sockaddr_storage ss;
+    socklen_t len = a.to_sockaddr(ss);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail(errno, fd, context);
+    if (::listen(fd, opts.backlog) != 0) fail(errno, fd, context);
+    return fd;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ listen, dial
+
+Listener listen(std::string_view network, std::string_view address, const ListenOptions& options) {
+    sched::preempt_check();
+    Network net = detail::parse_network("listen", network);
+    Addr a = detail::resolve("listen", net, address);
+    std::string context = op_context("listen", net, net == Network::kUnix ? a.path() : a.to_string());
+    int fd = listen_socket(net, a, options, context);
+    Addr local = sockname(fd);
+    if (local.family() == Addr::Family::kNone) local = a;
+    auto nfd = std::make_unique<detail::NetFd>(fd, net, local, Addr{}, "listen");
+    std::string unlink_path;
+    if (net == Network::kUnix && a.path()[0] != '@') unlink_path = a.path();
+    return Listener(std::move(nfd), std::move(unlink_path));
+}
+
+Conn dial(std::string_view network, std::string_view address, Duration timeout) {
+    sched::preempt_check();
+    Network net = detail::parse_network("dial", network);
+    int64_t deadline = 0;
+    if (timeout > Duration::zero()) {
+        int64_t now = base::nanotime();
+        deadline = timeout.count() > INT64_MAX - now ? INT64_MAX : now + timeout.count();
+    }
+    Addr ra = detail::resolve("dial", net, address);  // step 1
+    std::string context = op_context("dial", net, ra.to_string());
+    int fd = ::socket(family_of(ra), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);  // step 2
+    if (fd < 0) fail(errno, -1, context);
+    if (net != Network::kUnix) set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1, context);
+    sockaddr_storage ss;
+    socklen_t len = ra.to_sockaddr(ss);
+    bool pending = false;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {  // step 3
+        int err = errno;
+        if (err == EINPROGRESS || err == EALREADY || err == EINTR) pending = true;
+        else if (err != EISCONN) fail(err, fd, context);
+    }
+    auto nfd = std::make_unique<detail::NetFd>(fd, net, Addr{}, ra, "dial");  // step 4
+    if (pending) nfd->wait_connected(deadline);                                // step 5
+    Addr local = sockname(fd);
+    if (local.family() == Addr::Family::kNone && net == Network::kUnix) local = Addr::unix_path("");
+    nfd->set_local(local);
+    return Conn(std::move(nfd));
+}
+
+// ------------------------------------------------------------ Conn
+
+Conn::Conn() noexcept = default;
+Conn::Conn(std::unique_ptr<detail::NetFd> fd) noexcept : fd_(std::move(fd)) {}
+Conn::~Conn() = default;  // NetFd's destructor closes
+Conn::Conn(Conn&& other) noexcept = default;
+
+Conn& Conn::operator=(Conn&& other) noexcept {
+    if (this != &other) fd_ = std::move(other.fd_);  // the old NetFd closes as it goes
+    return *this;
+}
+
+detail::NetFd& Conn::get(const char* op) const {
+    if (!fd_) throw ClosedError(op);
+    return *fd_;
+}
+
+size_t Conn::read(std::span<std::byte> buf) { return get("read").read(buf.data(), buf.size()); }
+
+size_t Conn::read_full(std::span<std::byte> buf) {
+    size_t got = 0;
+    while (got < buf.size()) {
+        size_t n = read(buf.subspan(got));
+        if (n == 0) break;
+        got += n;
+    }
+    return got;
+}
+
+size_t Conn::write(std::span<const std::byte> buf) { return get("write").write(buf.data(), buf.size()); }
+void Conn::write_all(std::span<const std::byte> buf) { get("write").write_all(buf.data(), buf.size()); }
+void Conn::shutdown_read() { get("shutdown read").shutdown(SHUT_RD); }
+void Conn::shutdown_write() { get("shutdown write").shutdown(SHUT_WR); }
+
+void Conn::close() {
+    if (fd_) fd_->close();  // keeps the NetFd: other fibers may still be returning from it
+}
+
+void Conn::set_deadline(TimePoint t) { get("set deadline").set_deadline(to_when(t), sched::PollMode::kReadWrite); }
+void Conn::set_read_deadline(TimePoint t) { get("set deadline").set_deadline(to_when(t), sched::PollMode::kRead); }
+void Conn::set_write_deadline(TimePoint t) { get("set deadline").set_deadline(to_when(t), sched::PollMode::kWrite); }
+
+Addr Conn::local_addr() const { return fd_ ? fd_->local() : Addr{}; }
+Addr Conn::remote_addr() const { return fd_ ? fd_->remote() : Addr{}; }
+int Conn::fd() const { return fd_ ? fd_->fd() : -1; }
+Conn::operator bool() const { return fd_ != nullptr && fd_->fd() >= 0; }
+
+// ------------------------------------------------------------ Listener
+
+Listener::Listener() noexcept = default;
+Listener::Listener(std::unique_ptr<detail::NetFd> fd, std::string unlink_path) noexcept
+    : fd_(std::move(fd)), unlink_path_(std::move(unlink_path)) {}
+
+Listener::~Listener() { close(); }
+
+Listener::Listener(Listener&& other) noexcept
+    : fd_(std::move(other.fd_)), unlink_path_(std::move(other.unlink_path_)) {}
+
+Listener& Listener::operator=(Listener&& other) noexcept {
+    if (this != &other) {
+        close();
+        fd_ = std::move(other.fd_);
+        unlink_path_ = std::move(other.unlink_path_);
+    }
+    return *this;
+}
+
+detail::NetFd& Listener::get(const char* op) const {
+    if (!fd_) throw ClosedError(op);
+    return *fd_;
+}
+
+Conn Listener::accept() {
+    detail::NetFd& l = get("accept");
+    Addr peer;
+    int fd = l.accept(&peer);
+    Addr local = sockname(fd);
+    if (l.network() == Network::kUnix && peer.family() == Addr::Family::kNone) peer = Addr::unix_path("");
+    return Conn(std::make_unique<detail::NetFd>(fd, l.network(), local, peer, "accept"));
+}
+
+void Listener::close() {
+    if (fd_ && fd_->close() && !unlink_path_.empty()) ::unlink(unlink_path_.c_str());  // as Go's unlinkOnClose
+}
+
+Addr Listener::addr() const { return fd_ ? fd_->local() : Addr{}; }
+void Listener::set_deadline(TimePoint t) { get("set deadline").set_deadline(to_when(t), sched::PollMode::kRead); }
+int Listener::fd() const { return fd_ ? fd_->fd() : -1; }
+Listener::operator bool() const { return fd_ != nullptr && fd_->fd() >= 0; }
+
+}  // namespace weft::net

@@ -1,0 +1,299 @@
+// net_fd.cpp — NetFd: blocking-style socket calls on a non-blocking fd
+// (as Go's internal/poll/fd_unix.go and net/fd_unix.go).
+//
+// Owns one socket descriptor, its PollDesc, and the reference state that
+// keeps the descriptor number alive while any operation may still use it.
+//
+// Invariants:
+//   F1. state_ = closed bit | 2 * (operations in flight). An operation
+//       holds a reference from entry to exit; incref fails once the closed
+//       bit is set, so no operation starts after close() began.
+//   F2. The descriptor number stays open until every reference is gone:
+//       close() sets the bit, wakes the waiters (poll_unblock), and if
+//       references remained, parks on close_sema_ until the decref that
+//       brings state_ to exactly "closed, none in flight" releases it.
+//       Only then poll_close and close(2). Without this, a fiber between
+//       its poll_wait and its read(2) could read from an unrelated socket
+//       that reused the number (Go's fdMutex exists for the same reason).
+//   F3. At most one fiber waits per direction: readers and accepts hold
+//       rmu_ across their wait, writers and connect hold wmu_.
+//
+// Protocol (one read; write and accept are the same shape):
+//   1. preempt_check; take a reference (F1) or throw ClosedError.
+//   2. lock rmu_ (F3); poll_prepare: closed/deadline passed -> throw.
+//   3. read(2): data or EOF -> return; EINTR -> again; EAGAIN -> 4;
+//      any other errno -> throw std::system_error naming the connection.
+//   4. poll_wait(kRead): kReady -> 3; kTimeout -> TimeoutError; kClosed ->
+//      ClosedError.
+//   5. Unlock, drop the reference (unwinding does both on a throw).
+//
+// Rejected: closing the descriptor in close() at once and letting in-flight
+// calls fail with EBADF (the number may be reused by then: F2); Go's full
+// fdMutex with its own reader/writer wait queues (weft::Mutex gives the
+// same serialisation, and waking them is done by the holder, which close()
+// wakes first).
+#include "syscall/net_fd.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <fmt/format.h>
+#include <mutex>
+#include <sys/socket.h>
+#include <system_error>
+#include <unistd.h>
+
+#include "runtime/base/fatal.hpp"
+#include "runtime/time.hpp"
+#include "sched/fiber.hpp"
+#include "syscall/net_error.hpp"
+
+namespace weft::net::detail {
+namespace {
+
+// Bytes per system call, as Go's maxRW: larger buffers are split.
+constexpr size_t kMaxRW = size_t{1} << 30;
+constexpr uint32_t kClosed = 1;
+constexpr uint32_t kRefOne = 2;
+
+// accept's backoff after EMFILE and friends, as Go's http.Server.
+constexpr Duration kBackoffMin = std::chrono::milliseconds(5);
+constexpr Duration kBackoffMax = std::chrono::seconds(1);
+// The sleep is cut in slices so close() and deadlines are noticed soon.
+constexpr Duration kBackoffSlice = std::chrono::milliseconds(50);
+
+[[noreturn]] void throw_errno(int err, const std::string& context) {
+    throw std::system_error(err, std::generic_category(), context);
+}
+
+}  // namespace
+
+class NetFd::Ref {
+public:
+    Ref(NetFd* fd, const char* op) : fd_(fd) {
+        if (!fd_->incref()) throw ClosedError(fd_->context(op));
+    }
+    ~Ref() { fd_->decref(); }
+    Ref(const Ref&) = delete;
+    Ref& operator=(const Ref&) = delete;
+
+private:
+    NetFd* fd_;
+};
+
+NetFd::NetFd(int fd, Network net, const Addr& local, const Addr& remote, const char* op)
+    : fd_(fd), pd_(nullptr), net_(net), local_(local), remote_(remote) {
+    pd_ = sched::poll_open(fd);
+    if (pd_ == nullptr) {
+        int err = errno;
+        ::close(fd);
+        fd_.store(-1, std::memory_order_relaxed);
+        throw_errno(err, context(op));
+    }
+}
+
+NetFd::~NetFd() { close(); }
+
+bool NetFd::incref() {
+    uint32_t s = state_.load();
+    do {
+        if (s & kClosed) return false;
+    } while (!state_.compare_exchange_weak(s, s + kRefOne));
+    return true;
+}
+
+void NetFd::decref() {
+    uint32_t s = state_.fetch_sub(kRefOne) - kRefOne;
+    if (s == kClosed) close_sema_.release();  // F2: the closer may go on
+}
+
+bool NetFd::close() {
+    if (pd_ == nullptr) return false;  // the constructor failed
+    uint32_t s = state_.load();
+    do {
+        if (s & kClosed) return false;
+    } while (!state_.compare_exchange_weak(s, s | kClosed));
+    sched::poll_unblock(pd_);  // waiters wake with kClosed
+    if (s >= kRefOne) close_sema_.acquire(sched::WaitReason::kSemacquire);  // F2
+    sched::poll_close(pd_);
+    // Relaxed: see fd(). EINTR from close(2) still closes on Linux.
+    ::close(fd_.exchange(-1, std::memory_order_relaxed));
+    return true;
+}
+
+std::string NetFd::context(const char* op) const {
+    std::string s = fmt::format("{} {}", op, network_name(net_));
+    bool has_local = local_.family() != Addr::Family::kNone;
+    bool has_remote = remote_.family() != Addr::Family::kNone;
+    if (has_local && has_remote) return s + fmt::format(" {}->{}", local_.to_string(), remote_.to_string());
+    if (has_remote) return s + " " + remote_.to_string();
+    if (has_local) return s + " " + local_.to_string();
+    return s;
+}
+
+void NetFd::check(sched::PollResult r, const char* op) const {
+    switch (r) {
+        case sched::PollResult::kReady: return;
+        case sched::PollResult::kTimeout: throw TimeoutError(context(op));
+        case sched::PollResult::kClosed: throw ClosedError(context(op));
+    }
+}
+
+size_t NetFd::read(void* buf, size_t n) {
+    sched::preempt_check();                  // step 1
+    Ref ref(this, "read");
+    std::lock_guard<weft::Mutex> lock(rmu_);  // step 2
+    if (n == 0) return 0;
+    check(sched::poll_prepare(pd_, sched::PollMode::kRead), "read");
+    n = std::min(n, kMaxRW);
+    for (;;) {
+        ssize_t r = ::read(fd(), buf, n);  // step 3
+        if (r >= 0) return static_cast<size_t>(r);
+        int err = errno;
+        if (err == EINTR) continue;
+        if (err != EAGAIN) throw_errno(err, context("read"));
+        check(sched::poll_wait(pd_, sched::PollMode::kRead), "read");  // step 4
+    }
+}
+
+size_t NetFd::write_locked(const void* buf, size_t n) {
+    n = std::min(n, kMaxRW);
+    for (;;) {
+        // MSG_NOSIGNAL: a peer that went away is EPIPE here, never SIGPIPE.
+        ssize_t r = ::send(fd(), buf, n, MSG_NOSIGNAL);
+        if (r >= 0) return static_cast<size_t>(r);
+        int err = errno;
+        if (err == EINTR) continue;
+        if (err != EAGAIN) throw_errno(err, context("write"));
+        check(sched::poll_wait(pd_, sched::PollMode::kWrite), "write");
+    }
+}
+
+size_t NetFd::write(const void* buf, size_t n) {
+    sched::preempt_check();
+    Ref ref(this, "write");
+    std::lock_guard<weft::Mutex> lock(wmu_);
+    if (n == 0) return 0;
+    check(sched::poll_prepare(pd_, sched::PollMode::kWrite), "write");
+    return write_locked(buf, n);
+}
+
+void NetFd::write_all(const void* buf, size_t n) {
+    sched::preempt_check();
+    Ref ref(this, "write");
+    std::lock_guard<weft::Mutex> lock(wmu_);
+    if (n == 0) return;
+    check(sched::poll_prepare(pd_, sched::PollMode::kWrite), "write");
+    auto* p = static_cast<const std::byte*>(buf);
+    while (n > 0) {
+        // A socket that never fills would not notice close() in poll_wait.
+        if (state_.load() & kClosed) throw ClosedError(context("write"));
+        size_t w = write_locked(p, n);
+        p += w;
+        n -= w;
+        if (n > 0) sched::preempt_check();
+    }
+}
+
+int NetFd::accept(Addr* peer) {
+    sched::preempt_check();
+    Ref ref(this, "accept");
+    std::lock_guard<weft::Mutex> lock(rmu_);
+    check(sched::poll_prepare(pd_, sched::PollMode::kRead), "accept");
+    Duration delay{0};
+    for (;;) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        int nfd = ::accept4(fd(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (nfd >= 0) {
+            *peer = Addr::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
+            return nfd;
+        }
+        int err = errno;
+        switch (err) {
+            case EAGAIN: check(sched::poll_wait(pd_, sched::PollMode::kRead), "accept"); continue;
+            // The connection died in the queue, or (accept(2), "Error
+            // handling") a network error pending on it: take the next one.
+            case EINTR:
+            case ECONNABORTED:
+            case EPROTO:
+            case ENETDOWN:
+            case ENOPROTOOPT:
+            case EHOSTDOWN:
+            case ENONET:
+            case EHOSTUNREACH:
+            case ENETUNREACH:
+                continue;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM: {
+                // Out of descriptors or memory: the connection waits in the
+                // queue while we back off (as Go's http.Server), so a server
+                // at its limit slows down instead of spinning or dying.
+                if (!emfile_reported_) {
+                    emfile_reported_ = true;
+                    const char* what = err == EMFILE || err == ENFILE ? "too many open files" : "out of memory";
+                    std::string ctx = context("accept");
+                    base::print_err("weft: %s: %s; retrying with backoff (reported once per listener)\n",
+                                    ctx.c_str(), what);
+                }
+                delay = delay == Duration::zero() ? kBackoffMin : std::min(delay * 2, kBackoffMax);
+                for (Duration left = delay; left > Duration::zero(); left -= kBackoffSlice) {
+                    weft::sleep(std::min(left, kBackoffSlice));
+                    check(sched::poll_prepare(pd_, sched::PollMode::kRead), "accept");
+                }
+                continue;
+            }
+            default: throw_errno(err, context("accept"));
+        }
+    }
+}
+
+void NetFd::wait_connected(int64_t deadline_ns) {
+    sched::preempt_check();
+    Ref ref(this, "dial");
+    std::lock_guard<weft::Mutex> lock(wmu_);
+    struct ClearDeadline {
+        sched::PollDesc* pd;
+        bool armed;
+        ~ClearDeadline() {
+            if (armed) sched::poll_set_deadline(pd, 0, sched::PollMode::kWrite);
+        }
+    } clear{pd_, deadline_ns != 0};
+    if (deadline_ns != 0) sched::poll_set_deadline(pd_, deadline_ns, sched::PollMode::kWrite);
+    for (;;) {
+        // As Go's netFD.connect: after the poller says writable, SO_ERROR
+        // tells how the connect ended; a wake-up with no error yet may be
+        // spurious, so getpeername confirms.
+        check(sched::poll_wait(pd_, sched::PollMode::kWrite), "dial");
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (::getsockopt(fd(), SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) throw_errno(errno, context("dial"));
+        switch (soerr) {
+            case EINPROGRESS:
+            case EALREADY:
+            case EINTR: continue;
+            case EISCONN: return;
+            case 0: {
+                sockaddr_storage ss{};
+                socklen_t sl = sizeof ss;
+                if (::getpeername(fd(), reinterpret_cast<sockaddr*>(&ss), &sl) == 0) return;
+                continue;
+            }
+            default: throw_errno(soerr, context("dial"));
+        }
+    }
+}
+
+void NetFd::shutdown(int how) {
+    Ref ref(this, how == SHUT_RD ? "shutdown read" : "shutdown write");
+    if (::shutdown(fd(), how) != 0) throw_errno(errno, context(how == SHUT_RD ? "shutdown read" : "shutdown write"));
+}
+
+void NetFd::set_deadline(int64_t when_ns, sched::PollMode mode) {
+    Ref ref(this, "set deadline");
+    sched::poll_set_deadline(pd_, when_ns, mode);
+}
+
+}  // namespace weft::net::detail

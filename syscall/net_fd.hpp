@@ -1,0 +1,93 @@
+// net_fd.hpp — NetFd, a socket registered with the netpoller (the role of
+// Go's internal/poll.FD plus net.netFD). Internal to syscall/: the public
+// face is weft::net::Conn and Listener (net.hpp), which own one each.
+//
+// Contract (callers are Conn/Listener, always on a fiber):
+//  - read/write/accept/connect/shutdown/set_deadline may run concurrently
+//    from several fibers; reads (and accepts) are serialised among
+//    themselves, writes among themselves, so at most one fiber waits per
+//    direction (netpoll.hpp's rule).
+//  - close() may be called from any fiber at any time, also while others
+//    are blocked: they wake and throw ClosedError. It returns once the
+//    descriptor is really closed (after every operation in flight ended).
+//    Closing twice is a no-op (returns false).
+//  - The NetFd must outlive every call on it (Conn's destructor closes,
+//    then frees it: destroying a Conn other fibers still use is a bug).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <sys/socket.h>
+
+#include "runtime/sync/mutex.hpp"
+#include "runtime/sync/sema.hpp"
+#include "sched/netpoll.hpp"
+#include "syscall/net_addr.hpp"
+
+namespace weft::net::detail {
+
+class NetFd {
+public:
+    // Takes ownership of fd (a non-blocking, close-on-exec socket) and
+    // registers it with the poller. On failure closes fd and throws
+    // std::system_error naming `op` and the address.
+    NetFd(int fd, Network net, const Addr& local, const Addr& remote, const char* op);
+    ~NetFd();
+    NetFd(const NetFd&) = delete;
+    NetFd& operator=(const NetFd&) = delete;
+
+    // Relaxed: the number is written once by the constructor (published
+    // with the NetFd itself) and once by close(), after which no operation
+    // uses it (F2); a racing fd() caller only learns "closed" late.
+    int fd() const { return fd_.load(std::memory_order_relaxed); }
+    Network network() const { return net_; }
+    const Addr& local() const { return local_; }
+    const Addr& remote() const { return remote_; }
+    void set_local(const Addr& a) { local_ = a; }  // before sharing the NetFd
+    void set_remote(const Addr& a) { remote_ = a; }
+
+    // One read(2): >= 1 byte, 0 at end of stream (or for n == 0).
+    size_t read(void* buf, size_t n);
+    // One send(2) (MSG_NOSIGNAL): >= 1 byte (0 for n == 0).
+    size_t write(const void* buf, size_t n);
+    // Writes all n bytes, holding the write side throughout (concurrent
+    // write_all calls do not interleave).
+    void write_all(const void* buf, size_t n);
+    // accept4(SOCK_NONBLOCK | SOCK_CLOEXEC); fills *peer. Survives EMFILE
+    // and friends with a backoff (net.hpp, Listener::accept).
+    int accept(Addr* peer);
+    // After a non-blocking connect(2) said EINPROGRESS: waits until the
+    // connection is established or failed, or until deadline_ns (0: none).
+    void wait_connected(int64_t deadline_ns);
+    void shutdown(int how);
+    // when_ns: 0 none, else base::nanotime() time.
+    void set_deadline(int64_t when_ns, sched::PollMode mode);
+    bool close();
+
+    // "read tcp 127.0.0.1:1->127.0.0.1:2" (op, network, addresses).
+    std::string context(const char* op) const;
+
+private:
+    // An operation in flight; see the reference protocol in net_fd.cpp.
+    class Ref;
+    bool incref();
+    void decref();
+    void check(sched::PollResult r, const char* op) const;
+    size_t write_locked(const void* buf, size_t n);
+
+    std::atomic<int> fd_;
+    sched::PollDesc* pd_;
+    const Network net_;
+    Addr local_;
+    Addr remote_;
+    // bit 0: closed; bits 1..31: operations in flight (F1, net_fd.cpp).
+    std::atomic<uint32_t> state_{0};
+    weft::detail::Sema close_sema_;  // the closer waits here for the last op
+    weft::Mutex rmu_;                // serialises readers and accepts
+    weft::Mutex wmu_;                // serialises writers and connect
+    bool emfile_reported_ = false;   // under rmu_: accept's report-once
+};
+
+}  // namespace weft::net::detail

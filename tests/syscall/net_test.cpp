@@ -1,0 +1,892 @@
+// weft::net over loopback (127.0.0.1, ::1, Unix sockets) and the netpoller
+// under it: echo, many connections, errors, deadlines, close, EMFILE.
+//
+// Every test checks that the process has as many descriptors after its
+// weft::run as before (no leaked sockets) and that no fiber is left
+// counted as an IO waiter.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <dirent.h>
+#include <fcntl.h>
+#include <mutex>
+#include <netinet/in.h>
+#include <random>
+#include <string>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "runtime/weft.hpp"
+#include "sched/netpoll.hpp"
+#include "sched/sanitizers.hpp"
+#include "support/death.hpp"
+#include "syscall/net.hpp"
+
+using namespace std::chrono_literals;
+using weft::net::Addr;
+using weft::net::ClosedError;
+using weft::net::Conn;
+using weft::net::Listener;
+using weft::net::TimeoutError;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+int fd_count() {
+    int n = 0;
+    DIR* d = opendir("/proc/self/fd");
+    REQUIRE(d != nullptr);
+    while (dirent* e = readdir(d))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1;  // the DIR's own descriptor
+}
+
+// Aborts the process if a test hangs, naming it (bounded tests).
+class Watchdog {
+public:
+    Watchdog(const char* what, std::chrono::seconds limit) : what_(what) {
+        thread_ = std::thread([this, limit] {
+            std::unique_lock<std::mutex> l(mu_);
+            if (!cv_.wait_for(l, limit, [this] { return done_; })) {
+                std::fprintf(stderr, "net_test: '%s' did not finish in time\n", what_);
+                std::abort();
+            }
+        });
+    }
+    ~Watchdog() {
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            done_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+
+private:
+    const char* what_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;
+};
+
+// Runs body as the main fiber at `procs`, bounded by a watchdog, and
+// checks for leaked descriptors and IO waiters afterwards.
+template <class F>
+void run_checked(int procs, F&& body) {
+    Watchdog dog("a weft::net test", std::chrono::seconds(120));
+    int before = fd_count();
+    weft::run(weft::Options{.procs = procs}, [&] {
+        body();
+        CHECK(weft::sched::netpoll_waiters() == 0);
+    });
+    CHECK(fd_count() == before);
+}
+
+// First error seen inside fibers (an exception escaping a fiber would end
+// the process; tests record it and check it in the main fiber).
+class Errors {
+public:
+    void add(const std::string& e) {
+        std::lock_guard<std::mutex> l(mu_);
+        if (first_.empty()) first_ = e;
+        n_++;
+    }
+    int count() {
+        std::lock_guard<std::mutex> l(mu_);
+        return n_;
+    }
+    std::string first() {
+        std::lock_guard<std::mutex> l(mu_);
+        return first_;
+    }
+
+private:
+    std::mutex mu_;
+    std::string first_;
+    int n_ = 0;
+};
+
+std::string read_string(Conn& c, size_t n) {
+    std::string s(n, '\0');
+    size_t got = c.read_full(std::as_writable_bytes(std::span<char>(s.data(), s.size())));
+    s.resize(got);
+    return s;
+}
+
+// Echoes until end of stream, then closes.
+void echo(Conn& c) {
+    std::byte buf[16384];
+    while (size_t n = c.read(buf)) c.write_all({buf, n});
+}
+
+// The dial address for a listener's address (its own host, port).
+std::string dial_target(const Listener& ln) { return ln.addr().to_string(); }
+
+// One echo exchange over (network, address); checks both ends' addresses.
+void echo_roundtrip(const char* network, const char* address, const char* dial_network = nullptr,
+                    const std::string& dial_address = "") {
+    Listener ln = weft::net::listen(network, address);
+    Addr server_local, server_remote;
+    Errors errors;
+    weft::WaitGroup wg;
+    wg.add(1);
+    weft::go([&] {
+        try {
+            Conn c = ln.accept();
+            server_local = c.local_addr();
+            server_remote = c.remote_addr();
+            echo(c);
+        } catch (const std::exception& e) {
+            errors.add(e.what());
+        }
+        wg.done();
+    });
+    std::string target = dial_address.empty() ? dial_target(ln) : dial_address;
+    Conn c = weft::net::dial(dial_network ? dial_network : network, target);
+    const std::string msg = std::string("hello over ") + network;
+    c.write_all(msg);
+    CHECK(read_string(c, msg.size()) == msg);
+    c.write_all(std::string_view("second"));
+    CHECK(read_string(c, 6) == "second");
+    c.shutdown_write();
+    std::byte b[1];
+    CHECK(c.read(b) == 0);  // the server saw EOF and closed
+    wg.wait();
+    CHECK(errors.first() == "");
+    // Addresses: each side's local is the other's remote.
+    CHECK(server_local == ln.addr());
+    CHECK(c.remote_addr() == ln.addr());
+    CHECK(server_remote == c.local_addr());
+    c.close();
+    CHECK(c.fd() == -1);
+    c.close();  // idempotent
+}
+
+bool have_ipv6_loopback() {
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+std::string temp_socket_path(const char* tag) {
+    return "/tmp/weft-net-test-" + std::to_string(getpid()) + "-" + tag + ".sock";
+}
+
+// Waits (bounded) until n fibers are parked in the poller.
+void wait_for_io_waiters(int n) {
+    for (int i = 0; i < 1000 && weft::sched::netpoll_waiters() != n; i++) weft::sleep(5ms);
+    CHECK(weft::sched::netpoll_waiters() == n);
+}
+
+double cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+TEST_CASE("echo over tcp4 at 1, 2 and 4 procs") {
+    for (int procs : {1, 2, 4}) {
+        CAPTURE(procs);
+        run_checked(procs, [] {
+            echo_roundtrip("tcp4", "127.0.0.1:0");
+            echo_roundtrip("tcp", "localhost:0");
+        });
+    }
+}
+
+TEST_CASE("addresses print as Go prints them") {
+    run_checked(1, [] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        Addr a = ln.addr();
+        CHECK(a.family() == Addr::Family::kIPv4);
+        CHECK(a.port() > 0);
+        CHECK(a.to_string() == "127.0.0.1:" + std::to_string(a.port()));
+        CHECK(a.ip_string() == "127.0.0.1");
+    });
+    CHECK(Addr::ipv6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 80).to_string() == "[::1]:80");
+    CHECK(Addr::unix_path("/tmp/s.sock").to_string() == "/tmp/s.sock");
+    CHECK(Addr::unix_path("/tmp/s.sock").port() == 0);
+    CHECK(Addr{}.to_string() == "");
+}
+
+TEST_CASE("echo over tcp6") {
+    if (!have_ipv6_loopback()) {
+        MESSAGE("skipped: ::1 is not available on this host");
+        return;
+    }
+    run_checked(2, [] {
+        echo_roundtrip("tcp6", "[::1]:0");
+        Listener ln = weft::net::listen("tcp6", "[::1]:0");
+        CHECK(ln.addr().to_string() == "[::1]:" + std::to_string(ln.addr().port()));
+    });
+}
+
+TEST_CASE("a tcp listener on :port serves IPv4 and IPv6 clients") {
+    if (!have_ipv6_loopback()) {
+        MESSAGE("skipped: ::1 is not available on this host");
+        return;
+    }
+    run_checked(2, [] {
+        Listener ln = weft::net::listen("tcp", ":0");
+        int port = ln.addr().port();
+        weft::WaitGroup wg;
+        wg.add(1);
+        weft::go([&] {
+            for (int i = 0; i < 2; i++) {
+                Conn c = ln.accept();
+                echo(c);
+            }
+            wg.done();
+        });
+        for (const char* host : {"127.0.0.1", "[::1]"}) {
+            Conn c = weft::net::dial("tcp", std::string(host) + ":" + std::to_string(port));
+            c.write_all(std::string_view("x"));
+            CHECK(read_string(c, 1) == "x");
+            c.shutdown_write();
+            std::byte b[1];
+            CHECK(c.read(b) == 0);
+        }
+        wg.wait();
+    });
+}
+
+TEST_CASE("echo over unix sockets, path and abstract") {
+    std::string path = temp_socket_path("echo");
+    run_checked(2, [&] {
+        echo_roundtrip("unix", path.c_str());
+        CHECK(access(path.c_str(), F_OK) != 0);  // the listener removed its file
+        std::string abstract = "@weft-net-test-" + std::to_string(getpid());
+        echo_roundtrip("unix", abstract.c_str());
+        // Listening on an existing path fails, as Go.
+        Listener ln = weft::net::listen("unix", path);
+        CHECK(ln.addr().to_string() == path);
+        try {
+            Listener ln2 = weft::net::listen("unix", path);
+            FAIL("listening twice on one path succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code().value() == EADDRINUSE);
+            CHECK(std::string(e.what()) == "listen unix " + path + ": Address already in use");
+        }
+    });
+}
+
+TEST_CASE("many concurrent loopback connections, every byte checked") {
+    const int kConns = weft::sched::kSanitized ? 200 : 2000;
+    run_checked(2, [&] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        std::string target = dial_target(ln);
+        Errors errors;
+        std::atomic<int64_t> verified{0};
+        weft::WaitGroup servers;
+        weft::WaitGroup acceptor;
+        acceptor.add(1);
+        weft::go([&] {
+            for (;;) {
+                Conn c;
+                try {
+                    c = ln.accept();
+                } catch (const ClosedError&) {
+                    break;
+                } catch (const std::exception& e) {
+                    errors.add(std::string("accept: ") + e.what());
+                    break;
+                }
+                servers.add(1);
+                weft::go([&, c = std::move(c)]() mutable {
+                    try {
+                        echo(c);
+                    } catch (const std::exception& e) {
+                        errors.add(std::string("server: ") + e.what());
+                    }
+                    servers.done();
+                });
+            }
+            acceptor.done();
+        });
+
+        auto t0 = SteadyClock::now();
+        weft::WaitGroup clients;
+        clients.add(kConns);
+        for (int i = 0; i < kConns; i++) {
+            weft::go([&, i] {
+                try {
+                    std::mt19937 rng(static_cast<uint32_t>(i) * 7919u + 1);
+                    size_t size = 1 + rng() % (64 * 1024);
+                    auto pattern = [i](size_t j) { return static_cast<std::byte>((j * 131 + static_cast<size_t>(i) * 17) & 0xff); };
+                    Conn c = weft::net::dial("tcp4", target);
+                    weft::WaitGroup writer;
+                    writer.add(1);
+                    weft::go([&] {
+                        try {
+                            std::vector<std::byte> out(size);
+                            for (size_t j = 0; j < size; j++) out[j] = pattern(j);
+                            c.write_all(out);
+                            c.shutdown_write();
+                        } catch (const std::exception& e) {
+                            errors.add(std::string("client write: ") + e.what());
+                        }
+                        writer.done();
+                    });
+                    std::vector<std::byte> in(8192);
+                    size_t got = 0;
+                    bool ok = true;
+                    while (size_t n = c.read(in)) {
+                        for (size_t k = 0; k < n; k++)
+                            if (in[k] != pattern(got + k)) ok = false;
+                        got += n;
+                    }
+                    writer.wait();
+                    if (!ok || got != size) errors.add("client " + std::to_string(i) + ": echoed bytes differ");
+                    else verified.fetch_add(static_cast<int64_t>(got));
+                } catch (const std::exception& e) {
+                    errors.add(std::string("client: ") + e.what());
+                }
+                clients.done();
+            });
+        }
+        clients.wait();
+        servers.wait();
+        ln.close();
+        acceptor.wait();
+        auto took = SteadyClock::now() - t0;
+        MESSAGE(kConns << " connections in " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                       << " ms");
+        CHECK(errors.count() == 0);
+        CHECK(errors.first() == "");
+        CHECK(verified.load() > 0);
+        CHECK(took < 90s);
+    });
+}
+
+TEST_CASE("a peer reset is ECONNRESET with a clear message; writes never raise SIGPIPE") {
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        run_checked(procs, [] {
+            Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+            Conn c = weft::net::dial("tcp4", dial_target(ln));
+            Conn s = ln.accept();
+            weft::WaitGroup wg;
+            wg.add(1);
+            std::string read_error;
+            int read_errno = 0;
+            weft::go([&] {  // blocks in read until the reset arrives
+                try {
+                    std::byte b[16];
+                    c.read(b);
+                } catch (const std::system_error& e) {
+                    read_errno = e.code().value();
+                    read_error = e.what();
+                }
+                wg.done();
+            });
+            weft::sleep(20ms);
+            linger lg{1, 0};  // close sends RST
+            REQUIRE(setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+            s.close();
+            wg.wait();
+            CHECK(read_errno == ECONNRESET);
+            CHECK(read_error == "read tcp4 " + c.local_addr().to_string() + "->" + c.remote_addr().to_string() +
+                                    ": Connection reset by peer");
+            // Writing to the dead connection fails with an error, not SIGPIPE.
+            int write_errno = 0;
+            for (int i = 0; i < 100 && write_errno == 0; i++) {
+                try {
+                    c.write_all(std::string_view("data after reset"));
+                } catch (const std::system_error& e) {
+                    write_errno = e.code().value();
+                    CHECK(contains(e.what(), "write tcp4 "));
+                }
+            }
+            CHECK((write_errno == EPIPE || write_errno == ECONNRESET));
+        });
+    }
+}
+
+TEST_CASE("half-close: the peer reads EOF and can still answer") {
+    run_checked(2, [] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        weft::WaitGroup wg;
+        wg.add(1);
+        std::string server_got;
+        weft::go([&] {
+            Conn s = ln.accept();
+            std::string all;
+            std::byte buf[64];
+            while (size_t n = s.read(buf)) all.append(reinterpret_cast<const char*>(buf), n);
+            server_got = all;
+            s.write_all(std::string_view("got ") );
+            s.write_all(all);
+            wg.done();
+        });  // s closes here
+        Conn c = weft::net::dial("tcp4", dial_target(ln));
+        c.write_all(std::string_view("request"));
+        c.shutdown_write();
+        std::string reply;
+        std::byte buf[64];
+        while (size_t n = c.read(buf)) reply.append(reinterpret_cast<const char*>(buf), n);
+        wg.wait();
+        CHECK(server_got == "request");
+        CHECK(reply == "got request");
+        // Writing after shutdown_write is EPIPE (no SIGPIPE).
+        try {
+            c.write_all(std::string_view("late"));
+            FAIL("write after shutdown_write succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code().value() == EPIPE);
+        }
+    });
+}
+
+TEST_CASE("read deadline: TimeoutError, then the Conn works again") {
+    run_checked(2, [] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        Conn c = weft::net::dial("tcp4", dial_target(ln));
+        Conn s = ln.accept();
+        auto t0 = SteadyClock::now();
+        c.set_read_deadline(t0 + 50ms);
+        std::byte b[8];
+        try {
+            c.read(b);
+            FAIL("read returned before its deadline with no data");
+        } catch (const TimeoutError& e) {
+            CHECK(e.code() == std::errc::timed_out);
+            CHECK(std::string(e.what()) == "read tcp4 " + c.local_addr().to_string() + "->" +
+                                               c.remote_addr().to_string() + ": i/o timeout");
+        }
+        CHECK(SteadyClock::now() - t0 >= 50ms);
+        // The deadline stays passed: the next read fails at once, even with
+        // data waiting.
+        s.write_all(std::string_view("abc"));
+        weft::sleep(10ms);
+        CHECK_THROWS_AS(c.read(b), TimeoutError);
+        c.set_read_deadline(weft::TimePoint{});  // cleared
+        CHECK(read_string(c, 3) == "abc");
+        // A deadline in the past wakes a blocked reader at once.
+        weft::WaitGroup wg;
+        wg.add(1);
+        bool timed_out = false;
+        weft::go([&] {
+            try {
+                std::byte x[1];
+                c.read(x);
+            } catch (const TimeoutError&) {
+                timed_out = true;
+            }
+            wg.done();
+        });
+        wait_for_io_waiters(1);
+        c.set_read_deadline(weft::Clock::now() - 1s);
+        wg.wait();
+        CHECK(timed_out);
+        // A later deadline replaces an earlier one.
+        c.set_read_deadline(weft::Clock::now() + 10ms);
+        c.set_read_deadline(weft::Clock::now() + 10s);
+        weft::go([&] {
+            weft::sleep(50ms);
+            s.write_all(std::string_view("z"));
+        });
+        CHECK(read_string(c, 1) == "z");
+    });
+}
+
+TEST_CASE("a deadline racing data wakes the reader exactly once") {
+    // Each round arms a deadline about when the peer's byte lands; the read
+    // gets either the byte or a timeout. A second wake-up of the parked
+    // fiber would be fatal (cas_status) or leave the waiter count off.
+    for (int procs : {1, 2, 4}) {
+        CAPTURE(procs);
+        run_checked(procs, [] {
+            Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+            Conn c = weft::net::dial("tcp4", dial_target(ln));
+            Conn s = ln.accept();
+            int data = 0, timeouts = 0;
+            const int kRounds = weft::sched::kSanitized ? 100 : 300;
+            for (int i = 0; i < kRounds; i++) {
+                auto delay = std::chrono::microseconds(200 + (i % 7) * 100);
+                weft::WaitGroup wg;
+                wg.add(1);
+                weft::go([&, delay] {
+                    weft::sleep(delay);
+                    s.write_all(std::string_view("x"));
+                    wg.done();
+                });
+                c.set_read_deadline(weft::Clock::now() + std::chrono::microseconds(500));
+                std::byte b[1];
+                size_t n = 0;
+                try {
+                    n = c.read(b);
+                    data++;
+                } catch (const TimeoutError&) {
+                    timeouts++;
+                    c.set_read_deadline(weft::TimePoint{});
+                    n = c.read(b);
+                }
+                CHECK(n == 1);
+                wg.wait();
+                c.set_read_deadline(weft::TimePoint{});
+            }
+            MESSAGE("data first: " << data << ", deadline first: " << timeouts);
+            CHECK(data + timeouts == kRounds);
+        });
+    }
+}
+
+TEST_CASE("write deadline: a full socket buffer times out, then writes resume") {
+    run_checked(2, [] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        Conn c = weft::net::dial("tcp4", dial_target(ln));
+        Conn s = ln.accept();
+        int small = 4096;
+        setsockopt(c.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        setsockopt(s.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        std::vector<std::byte> chunk(64 * 1024, std::byte{7});
+        auto t0 = SteadyClock::now();
+        c.set_write_deadline(t0 + 100ms);
+        size_t sent = 0;
+        bool timed_out = false;
+        for (int i = 0; i < 10000 && !timed_out; i++) {  // the peer never reads
+            try {
+                sent += c.write(chunk);
+            } catch (const TimeoutError& e) {
+                timed_out = true;
+                CHECK(contains(e.what(), "write tcp4 "));
+                CHECK(contains(e.what(), ": i/o timeout"));
+            }
+        }
+        REQUIRE(timed_out);
+        CHECK(SteadyClock::now() - t0 >= 100ms);
+        // Clear it; drain on the other side; writing works again.
+        c.set_write_deadline(weft::TimePoint{});
+        weft::WaitGroup wg;
+        wg.add(1);
+        size_t drained = 0;
+        weft::go([&] {
+            std::vector<std::byte> buf(65536);
+            while (size_t n = s.read(buf)) drained += n;
+            wg.done();
+        });
+        c.write_all(chunk);
+        c.shutdown_write();
+        wg.wait();
+        CHECK(drained == sent + chunk.size());
+    });
+}
+
+TEST_CASE("accept deadline and accept after clearing it") {
+    run_checked(2, [] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        auto t0 = SteadyClock::now();
+        ln.set_deadline(t0 + 30ms);
+        try {
+            ln.accept();
+            FAIL("accept returned without a client");
+        } catch (const TimeoutError& e) {
+            CHECK(std::string(e.what()) == "accept tcp4 " + ln.addr().to_string() + ": i/o timeout");
+        }
+        CHECK(SteadyClock::now() - t0 >= 30ms);
+        ln.set_deadline(weft::TimePoint{});
+        Conn c = weft::net::dial("tcp4", dial_target(ln));
+        Conn s = ln.accept();
+        CHECK(s.remote_addr() == c.local_addr());
+    });
+}
+
+TEST_CASE("close from another fiber wakes blocked readers and accepts") {
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        run_checked(procs, [] {
+            Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+            Conn c = weft::net::dial("tcp4", dial_target(ln));
+            Conn s = ln.accept();
+            weft::WaitGroup wg;
+            std::atomic<int> closed_errors{0};
+            std::string message;
+            std::mutex mu;
+            // Two readers: one parked in the poller, one waiting its turn.
+            for (int i = 0; i < 2; i++) {
+                wg.add(1);
+                weft::go([&] {
+                    try {
+                        std::byte b[4];
+                        c.read(b);
+                    } catch (const ClosedError& e) {
+                        closed_errors++;
+                        std::lock_guard<std::mutex> l(mu);
+                        message = e.what();
+                    }
+                    wg.done();
+                });
+            }
+            wg.add(1);
+            bool accept_closed = false;
+            weft::go([&] {
+                try {
+                    ln.accept();
+                } catch (const ClosedError&) {
+                    accept_closed = true;
+                }
+                wg.done();
+            });
+            wait_for_io_waiters(2);  // a reader and the accept; the other reader queues
+            std::string expect = "read tcp4 " + c.local_addr().to_string() + "->" + c.remote_addr().to_string() +
+                                 ": use of closed network connection";
+            c.close();  // returns once the readers are out
+            CHECK(c.fd() == -1);
+            ln.close();
+            wg.wait();
+            CHECK(closed_errors.load() == 2);
+            CHECK(message == expect);
+            CHECK(accept_closed);
+            // Operations after close throw the same error.
+            std::byte b[1];
+            CHECK_THROWS_AS(c.read(b), ClosedError);
+            CHECK_THROWS_AS(c.write(std::string_view("x")), ClosedError);
+            CHECK_THROWS_AS(c.set_deadline(weft::Clock::now()), ClosedError);
+            // The peer sees end of stream.
+            CHECK(s.read(b) == 0);
+        });
+    }
+}
+
+TEST_CASE("close wakes a writer blocked on a full socket buffer") {
+    run_checked(2, [] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        Conn c = weft::net::dial("tcp4", dial_target(ln));
+        Conn s = ln.accept();
+        int small = 4096;
+        setsockopt(c.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        weft::WaitGroup wg;
+        wg.add(1);
+        std::string error;
+        weft::go([&] {
+            std::vector<std::byte> chunk(1 << 20);
+            try {
+                for (int i = 0; i < 1000; i++) c.write_all(chunk);  // s never reads
+            } catch (const ClosedError& e) {
+                error = e.what();
+            }
+            wg.done();
+        });
+        wait_for_io_waiters(1);
+        c.close();
+        wg.wait();
+        CHECK(contains(error, "write tcp4 "));
+        CHECK(contains(error, ": use of closed network connection"));
+    });
+}
+
+TEST_CASE("dial to a closed port is ECONNREFUSED") {
+    run_checked(2, [] {
+        int port;
+        {
+            Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+            port = ln.addr().port();
+        }
+        std::string addr = "127.0.0.1:" + std::to_string(port);
+        try {
+            weft::net::dial("tcp4", addr);
+            FAIL("dial to a closed port succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code().value() == ECONNREFUSED);
+            CHECK(std::string(e.what()) == "dial tcp4 " + addr + ": Connection refused");
+        }
+        try {
+            weft::net::dial("unix", temp_socket_path("nobody"));
+            FAIL("dial to a missing unix socket succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code().value() == ENOENT);
+        }
+    });
+}
+
+TEST_CASE("dial timeout against a listener whose backlog is full") {
+    // Linux drops a SYN when the accept queue is full, so the client waits
+    // in SYN_SENT (retrying after 1 s) and the dial timeout fires first.
+    run_checked(2, [] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0", {.backlog = 1});
+        std::vector<Conn> queued;
+        bool timed_out = false;
+        for (int i = 0; i < 16 && !timed_out; i++) {
+            auto t0 = SteadyClock::now();
+            try {
+                queued.push_back(weft::net::dial("tcp4", dial_target(ln), 150ms));
+            } catch (const TimeoutError& e) {
+                timed_out = true;
+                CHECK(std::string(e.what()) == "dial tcp4 " + dial_target(ln) + ": i/o timeout");
+                CHECK(SteadyClock::now() - t0 >= 150ms);
+                CHECK(SteadyClock::now() - t0 < 5s);
+            }
+        }
+        MESSAGE(queued.size() << " dials got through before the queue was full");
+        CHECK(timed_out);
+        // A very short timeout: connects or times out, never hangs or leaks.
+        Listener open = weft::net::listen("tcp4", "127.0.0.1:0");
+        try {
+            Conn c = weft::net::dial("tcp4", dial_target(open), 1ns);
+        } catch (const TimeoutError&) {
+        }
+    });
+}
+
+TEST_CASE("malformed addresses are invalid_argument with precise messages") {
+    auto msg = [](auto&& f) -> std::string {
+        try {
+            f();
+        } catch (const std::invalid_argument& e) {
+            return e.what();
+        }
+        return "no invalid_argument";
+    };
+    run_checked(1, [&] {
+        CHECK(msg([] { weft::net::listen("tcp", "127.0.0.1"); }) == "listen tcp: '127.0.0.1' has no port");
+        CHECK(msg([] { weft::net::dial("tcp", "127.0.0.1:"); }) == "dial tcp: '127.0.0.1:' has no port");
+        CHECK(msg([] { weft::net::listen("udp", ":0"); }) ==
+              "listen udp: unknown network 'udp' (use tcp, tcp4, tcp6 or unix)");
+        CHECK(msg([] { weft::net::dial("tcp", "::1:80"); }) ==
+              "dial tcp: '::1:80' has too many colons (write IPv6 addresses in brackets: [::1]:80)");
+        CHECK(msg([] { weft::net::dial("tcp", "[::1:80"); }) == "dial tcp: '[::1:80' is missing ']'");
+        CHECK(msg([] { weft::net::dial("tcp", "127.0.0.1:70000"); }) ==
+              "dial tcp: port 70000 in '127.0.0.1:70000' is out of range (0-65535)");
+        CHECK(msg([] { weft::net::dial("tcp", "127.0.0.1:http"); }) ==
+              "dial tcp: port 'http' in '127.0.0.1:http' is not a number (service names are not resolved)");
+        CHECK(msg([] { weft::net::dial("tcp4", "[::1]:80"); }) == "dial tcp4: '::1' in '[::1]:80' is not an IPv4 address");
+        CHECK(msg([] { weft::net::listen("unix", ""); }) == "listen unix: empty socket path");
+        CHECK(contains(msg([] { weft::net::listen("unix", std::string(200, 'a')); }), "is too long (200 bytes, at most 107)"));
+    });
+}
+
+TEST_CASE("a fiber blocked on a socket costs no CPU") {
+    run_checked(2, [] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        Conn c = weft::net::dial("tcp4", dial_target(ln));
+        Conn s = ln.accept();
+        weft::WaitGroup wg;
+        wg.add(1);
+        weft::go([&] {
+            std::byte b[1];
+            CHECK(c.read(b) == 1);
+            wg.done();
+        });
+        wait_for_io_waiters(1);
+        double cpu0 = cpu_seconds();
+        // The main fiber sleeps too: every P is idle, one M sleeps in epoll.
+        weft::sleep(300ms);
+        double used = cpu_seconds() - cpu0;
+        CHECK(used < 0.1);
+        s.write_all(std::string_view("!"));
+        wg.wait();
+    });
+}
+
+TEST_CASE("accept survives EMFILE: backs off, reports once, keeps serving") {
+    auto r = weft::testing::run_in_child([] {
+        weft::run(weft::Options{.procs = 2}, [] {
+            Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+            std::string target = dial_target(ln);
+            weft::WaitGroup served;
+            served.add(2);
+            weft::go([&] {
+                for (int i = 0; i < 2; i++) {
+                    Conn c = ln.accept();
+                    weft::go([&, c = std::move(c)]() mutable {
+                        echo(c);
+                        served.done();
+                    });
+                }
+            });
+            // Leave exactly one free descriptor: the client's socket takes
+            // it, so the server's accept4 finds none.
+            rlimit rl{};
+            getrlimit(RLIMIT_NOFILE, &rl);
+            rl.rlim_cur = static_cast<rlim_t>(fd_count() + 32);
+            setrlimit(RLIMIT_NOFILE, &rl);
+            std::vector<int> filler;
+            for (int i = 0; i < 100; i++) {
+                int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd < 0) break;
+                filler.push_back(fd);
+            }
+            close(filler.back());
+            filler.pop_back();
+            Conn c1 = weft::net::dial("tcp4", target);
+            weft::sleep(300ms);  // the server hits EMFILE and backs off
+            std::printf("filler=%zu\n", filler.size());
+            for (int i = 0; i < 4; i++) {
+                close(filler.back());
+                filler.pop_back();
+            }
+            c1.set_deadline(weft::Clock::now() + 10s);
+            c1.write_all(std::string_view("ping1"));
+            std::printf("echo1=%s\n", read_string(c1, 5).c_str());
+            Conn c2 = weft::net::dial("tcp4", target);
+            c2.set_deadline(weft::Clock::now() + 10s);
+            c2.write_all(std::string_view("ping2"));
+            std::printf("echo2=%s\n", read_string(c2, 5).c_str());
+            c1.close();
+            c2.close();
+            served.wait();
+            for (int fd : filler) close(fd);
+            std::fflush(stdout);
+        });
+    }, 60);
+    INFO(r.err);
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "echo1=ping1"));
+    CHECK(contains(r.out, "echo2=ping2"));
+    size_t reports = 0;
+    for (size_t pos = 0; (pos = r.err.find("too many open files", pos)) != std::string::npos; pos++) reports++;
+    CHECK(reports == 1);
+    CHECK(contains(r.err, "weft: accept tcp4 127.0.0.1:"));
+}
+
+TEST_CASE("a fiber waiting on a socket wakes while every P stays busy") {
+    // One P kept busy by a yielding fiber: find_runnable never gets to its
+    // netpoll step, so only sysmon's poll (once lastpoll is 10 ms stale) can
+    // wake the reader. Without it the reader waits for the hog to give up.
+    run_checked(1, [] {
+        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        Conn c = weft::net::dial("tcp4", dial_target(ln));
+        Conn s = ln.accept();
+        std::atomic<bool> stop{false};
+        std::atomic<int> done{0};
+        auto give_up = SteadyClock::now() + 5s;
+        weft::go([&] {
+            while (!stop.load() && SteadyClock::now() < give_up) weft::yield();
+            done++;
+        });
+        std::thread writer([fd = s.fd()] {
+            std::this_thread::sleep_for(50ms);
+            (void)::send(fd, "x", 1, MSG_NOSIGNAL);
+        });
+        auto t0 = SteadyClock::now();
+        CHECK(read_string(c, 1) == "x");
+        auto waited = SteadyClock::now() - t0;
+        stop = true;
+        writer.join();
+        while (done.load() < 1) weft::yield();
+        CHECK(waited < 1s);
+    });
+}
