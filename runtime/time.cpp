@@ -70,23 +70,30 @@ Chan<TimePoint> after(Duration d) {
         TimePoint now = now_point();
         b->ch.try_send(now);
     };
+    box->t.drop = [](void* p) { delete static_cast<Box*>(p); };  // run() ended first
     sched::timer_add(&box->t);
     return ch;
 }
 
-void detail::after_detached(Duration d, void (*fn)(void*), void* arg) {
+void detail::after_detached(Duration d, void (*fn)(void*), void (*drop)(void*), void* arg) {
     struct Box {
         sched::Timer t;
         void (*fn)(void*);
+        void (*drop)(void*);
         void* arg;
     };
-    auto* box = new Box{{}, fn, arg};
+    auto* box = new Box{{}, fn, drop, arg};
     box->t.detached = true;
     box->t.when = deadline_after(d);
     box->t.arg = box;
     box->t.fn = [](void* p) {
         std::unique_ptr<Box> b(static_cast<Box*>(p));
         b->fn(b->arg);
+    };
+    box->t.drop = [](void* p) {
+        auto* b = static_cast<Box*>(p);
+        if (b->drop) b->drop(b->arg);
+        delete b;
     };
     sched::timer_add(&box->t);
 }

@@ -70,9 +70,10 @@ private:
 };
 
 namespace detail {
-// Calls fn on g0 of some M with a P after d; fn must not block. The timer
-// frees itself after firing.
-void after_detached(Duration d, void (*fn)(void*), void* arg);
+// Calls fn(arg) on g0 of some M with a P after d; fn must not block. The
+// timer frees itself after firing; if the runtime stops first, drop(arg)
+// runs instead (at teardown).
+void after_detached(Duration d, void (*fn)(void*), void (*drop)(void*), void* arg);
 }  // namespace detail
 
 // Runs f in a new fiber after d (Go's AfterFunc, without Stop).
@@ -83,10 +84,13 @@ void after_func(Duration d, F&& f, const std::source_location& site = std::sourc
         std::source_location site;
     };
     auto* box = new Box{std::forward<F>(f), site};
-    detail::after_detached(d, [](void* p) {
-        std::unique_ptr<Box> b(static_cast<Box*>(p));
-        go(std::move(b->f), b->site);
-    }, box);
+    detail::after_detached(
+        d,
+        [](void* p) {
+            std::unique_ptr<Box> b(static_cast<Box*>(p));
+            go(std::move(b->f), b->site);
+        },
+        [](void* p) { delete static_cast<Box*>(p); }, box);
 }
 
 }  // namespace weft

@@ -71,6 +71,7 @@ struct Sched {
     // -- sysmon
     std::atomic<bool> sysmon_idle{false};     // parked because every P is idle
     std::atomic<uint32_t> sysmon_kick{0};     // futex word: 1 = wake up
+    std::atomic<bool> sysmon_syscall_wake{false};
     pthread_t sysmon_thread{};
 };
 
@@ -127,7 +128,9 @@ int32_t reclaim_idle_ms(int64_t now);
 
 // -- sysmon (sysmon.cpp)
 void sysmon_start();
-void sysmon_wake();
+// syscall: woken by a fiber entering a system call, which sysmon must now
+// watch closely (resets its back-off, as Go's syscallWake).
+void sysmon_wake(bool syscall = false);
 void sysmon_stop();
 
 // -- signals and dumps (signals.cpp, dump.cpp)

@@ -78,7 +78,7 @@ __attribute__((noinline)) void entersyscall() {
             if (--s.stopwait == 0) s.stopnote.wakeup();
         }
     }
-    if (s.sysmon_idle.load()) sysmon_wake();  // step 6
+    if (s.sysmon_idle.load()) sysmon_wake(/*syscall=*/true);  // step 6
     m->locks--;                               // step 7
 }
 

@@ -121,13 +121,18 @@ size_t TimerHeap::size() {
 }
 
 void TimerHeap::clear() {
-    base::LockGuard l(lock_);
-    for (Timer* t : heap_) {
-        t->index_ = -1;
-        t->heap_.store(nullptr);
+    std::vector<Timer*> dropped;
+    {
+        base::LockGuard l(lock_);
+        for (Timer* t : heap_) {
+            t->index_ = -1;
+            t->heap_.store(nullptr);
+            if (t->detached && t->drop) dropped.push_back(t);
+        }
+        heap_.clear();
+        update_next();
     }
-    heap_.clear();
-    update_next();
+    for (Timer* t : dropped) t->drop(t->arg);  // outside the lock (T3)
 }
 
 void timer_add(Timer* t) {

@@ -47,6 +47,10 @@ struct Timer {
     Fn fn = nullptr;
     void* arg = nullptr;
     bool detached = false;  // T4: the callback owns the timer
+    // Detached timers only: frees what the callback would have freed, when
+    // the runtime stops before the timer fires. Null: nothing to free (a
+    // sleep's timer lives on its fiber's stack).
+    Fn drop = nullptr;
 
     // Internal: the heap holding it (T1).
     std::atomic<TimerHeap*> heap_{nullptr};
@@ -67,7 +71,8 @@ public:
     int64_t run(int64_t now);
     int64_t next_when() const { return next_when_.load(std::memory_order_acquire); }
     size_t size();
-    // Empties the heap at teardown, disarming every timer.
+    // Empties the heap at teardown, disarming every timer and dropping
+    // detached ones that have a drop hook.
     void clear();
 
 private:

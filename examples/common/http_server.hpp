@@ -1,0 +1,53 @@
+// http_server.hpp — W8's HTTP/1.1 connection handler, shared by
+// examples/httpd and its test.
+//
+//   ex::HttpCounters counters;                 // outlives the server
+//   auto srv = std::make_shared<ex::Server>(weft::net::listen("tcp", addr),
+//       [&counters](ex::Session& s) { ex::serve_http(s, {}, counters); });
+//
+// What it answers (shared BENCHMARKS.md, W8):
+//   GET / (a query string is ignored)  200, text/plain, "Hello, World!"
+//   GET of any other path              404
+//   any other method                   405, with Allow: GET
+//   a malformed request                400, then the connection is closed
+//   a header block over max_header     431, then closed
+//   a body over max_body               413, then closed
+//   HTTP/1.1 without Host              400, then closed
+// Keep-alive follows the request (HTTP/1.1 unless "Connection: close";
+// HTTP/1.0 only with "Connection: keep-alive", echoed back). Pipelined
+// requests are answered in order, all the answers to one read in one write.
+// A request body (on GET or anything else) is read and discarded.
+// A connection idle for idle_timeout is closed without an answer.
+//
+// Parsing is Boost.Beast's basic_parser (header-only, Debian's
+// libboost1.74-dev), driven over a per-connection buffer; nothing is
+// allocated per request.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "common/server.hpp"
+#include "runtime/time.hpp"
+
+namespace ex {
+
+struct HttpOptions {
+    weft::Duration idle_timeout = std::chrono::seconds(60);
+    uint32_t max_header = 8192;  // request line and header fields, bytes
+    uint64_t max_body = 1 << 20;
+};
+
+struct HttpCounters {  // statistics only: relaxed
+    std::atomic<int64_t> requests{0};      // answered, any status
+    std::atomic<int64_t> bad_requests{0};  // answered 4xx and closed (400, 413, 431)
+};
+
+// Serves one connection until the peer closes, a request asks to close, a
+// bad request, the idle timeout, or the server's shutdown. Throws
+// std::system_error on a reset (the Server counts it).
+void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters);
+
+}  // namespace ex

@@ -1,0 +1,133 @@
+// signals.cpp — turning SIGINT/SIGTERM into a channel close.
+//
+// Owns: the watcher thread, its signalfd and eventfd, and the stop channel.
+//
+// Invariants:
+//   S1. SIGINT and SIGTERM are blocked in every thread of the process
+//       (block_stop_signals ran in main() before weft::run started any), so
+//       they stay pending until the watcher reads them from its signalfd;
+//       no handler ever runs on a fiber's stack.
+//   S2. The watcher calls weft::go only while run() is active: the main
+//       fiber owns the StopSignals, and its destructor joins the watcher
+//       before that fiber can return from run().
+//   S3. While a StopSignals lives, a timer is armed (a 24 h Ticker nobody
+//       reads). The runtime's deadlock check knows timers, run queues and
+//       netpoll waiters, not foreign threads that may call weft::go: with
+//       every fiber blocked (say, the main fiber in chan().recv()) it would
+//       declare a deadlock that a signal could still break. A pending timer
+//       rules that out, at the cost of one wake-up a day.
+//
+// Protocol:
+//   1. block_stop_signals() (main thread, before run) blocks the two
+//      signals and ignores SIGPIPE.
+//   2. StopSignals() opens a signalfd for the two signals and an eventfd,
+//      and starts the watcher, which poll()s both.
+//   3. First stop signal: the watcher stores its number and calls
+//      weft::go(close chan) — go() is callable from a foreign thread while
+//      run() is active; chan.close() itself must run in a fiber (or on the
+//      scheduler), hence the fiber. Every fiber in chan.recv() wakes.
+//   4. Second stop signal: the shutdown is taking too long for the user;
+//      the watcher prints a line and ends the process, 128 + signal.
+//   5. ~StopSignals writes the eventfd; the watcher returns; join.
+//
+// Rejected:
+//  - Reading the signalfd from a fiber through the netpoller: the net API
+//    deals in sockets (Conn reads may use recv, which a signalfd refuses)
+//    and has no "wrap this fd" entry point; a thread costs nothing here.
+//  - A self-pipe written by a signal handler: the same fiber-side problem,
+//    plus async-signal-safety, plus a handler that could run on any fiber's
+//    stack.
+//  - sigwait() in the watcher: it cannot be woken to shut down except by
+//    sending ourselves a signal, mixing real and fake stop requests.
+//  - A plain atomic flag polled by the accept loop: accept() blocks, so
+//    the loop would need a timeout to look at it; closing the listener
+//    from a fiber wakes it at once.
+#include "common/signals.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <poll.h>
+#include <pthread.h>
+#include <stdexcept>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <system_error>
+#include <unistd.h>
+
+#include "runtime/run.hpp"
+
+namespace ex {
+namespace {
+
+sigset_t stop_set() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return set;
+}
+
+}  // namespace
+
+void block_stop_signals() {
+    sigset_t set = stop_set();
+    if (int rc = pthread_sigmask(SIG_BLOCK, &set, nullptr); rc != 0)
+        throw std::system_error(rc, std::generic_category(), "pthread_sigmask");
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+StopSignals::StopSignals() {
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, nullptr, &cur);  // query only
+    if (!sigismember(&cur, SIGINT) || !sigismember(&cur, SIGTERM))
+        throw std::logic_error("ex::StopSignals: call ex::block_stop_signals() in main() before weft::run");
+    sigset_t set = stop_set();
+    sigfd_ = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sigfd_ < 0) throw std::system_error(errno, std::generic_category(), "signalfd");
+    wakefd_ = eventfd(0, EFD_CLOEXEC);
+    if (wakefd_ < 0) {
+        int e = errno;
+        ::close(sigfd_);
+        throw std::system_error(e, std::generic_category(), "eventfd");
+    }
+    watcher_ = std::thread([this] { watch(); });  // step 2
+}
+
+StopSignals::~StopSignals() {
+    uint64_t one = 1;  // step 5
+    while (::write(wakefd_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+    watcher_.join();  // S2; the watcher is back from poll() at once
+    ::close(sigfd_);
+    ::close(wakefd_);
+}
+
+void StopSignals::watch() {
+    for (;;) {
+        pollfd fds[2] = {{sigfd_, POLLIN, 0}, {wakefd_, POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            std::fprintf(stderr, "ex::StopSignals: poll failed: %s\n", std::strerror(errno));
+            return;
+        }
+        if (fds[1].revents != 0) return;  // step 5
+        if (fds[0].revents == 0) continue;
+        signalfd_siginfo info;
+        if (::read(sigfd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) continue;
+        int sig = static_cast<int>(info.ssi_signo);
+        int expected = 0;
+        if (signal_.compare_exchange_strong(expected, sig)) {  // step 3
+            weft::go([ch = chan_]() mutable { ch.close(); });
+            continue;
+        }
+        std::fprintf(stderr, "\n%s again: exiting without waiting for the shutdown\n", strsignal(sig));  // step 4
+        std::fflush(stderr);
+        std::_Exit(128 + sig);
+    }
+}
+
+}  // namespace ex

@@ -1,0 +1,360 @@
+// W8's HTTP server core (examples/common/http_server.*, server.*), run
+// in-process on loopback with raw-socket clients. Expected answers are
+// spelled out byte for byte here, independently of the server's table.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <dirent.h>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/http_server.hpp"
+#include "common/server.hpp"
+#include "runtime/weft.hpp"
+#include "syscall/net.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kHello =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+const std::string kHelloClose =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nHello, World!";
+const std::string kHelloKeep10 =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: keep-alive\r\n\r\nHello, World!";
+const std::string kNotFound =
+    "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nNot Found\n";
+const std::string kBadMethod =
+    "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n\r\n"
+    "Method Not Allowed\n";
+const std::string kBadRequest =
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
+    "Bad Request\n";
+const std::string kHeaderTooLarge =
+    "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\nContent-Length: 32\r\n"
+    "Connection: close\r\n\r\nRequest Header Fields Too Large\n";
+
+const std::string kGet = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+
+int open_fds() {
+    DIR* d = opendir("/proc/self/fd");
+    REQUIRE(d != nullptr);
+    int n = 0;
+    while (dirent* e = readdir(d))
+        if (e->d_name[0] != '.') ++n;
+    closedir(d);
+    return n - 1;  // the DIR's own descriptor
+}
+
+// An HTTP server on 127.0.0.1:<ephemeral>, serving in its own fiber.
+struct HttpFixture {
+    std::shared_ptr<ex::HttpCounters> counters = std::make_shared<ex::HttpCounters>();
+    std::shared_ptr<ex::Server> srv;
+    weft::Chan<ex::ServerStats> done{1};
+    std::string addr;
+
+    explicit HttpFixture(ex::HttpOptions ho = {}, ex::ServerOptions so = {}) {
+        auto c = counters;
+        srv = std::make_shared<ex::Server>(weft::net::listen("tcp", "127.0.0.1:0"),
+                                           [c, ho](ex::Session& s) { ex::serve_http(s, ho, *c); }, so);
+        addr = srv->addr().to_string();
+        weft::go([s = srv, d = done]() mutable { d.send(s->serve()); });
+    }
+    ex::ServerStats stop() {
+        srv->shutdown();
+        return *done.recv();
+    }
+};
+
+weft::net::Conn connect(const std::string& addr) {
+    weft::net::Conn c = weft::net::dial("tcp", addr, 5s);
+    c.set_deadline(weft::Clock::now() + 20s);  // every test read and write is bounded
+    return c;
+}
+
+void send(weft::net::Conn& c, std::string_view s) { c.write_all(std::as_bytes(std::span(s))); }
+
+// Reads exactly n bytes (fewer if the peer closes first).
+std::string read_n(weft::net::Conn& c, size_t n) {
+    std::string s(n, '\0');
+    size_t got = 0;
+    while (got < n) {
+        size_t k = c.read(std::as_writable_bytes(std::span(s)).subspan(got));
+        if (k == 0) break;
+        got += k;
+    }
+    s.resize(got);
+    return s;
+}
+
+// Reads until the peer closes (bounded by the connection's deadline).
+std::string read_to_eof(weft::net::Conn& c) {
+    std::string s;
+    std::byte buf[4096];
+    for (size_t k; (k = c.read(buf)) > 0;) s.append(reinterpret_cast<const char*>(buf), k);
+    return s;
+}
+
+// One request, one answer of the expected length, on an open connection.
+std::string roundtrip(weft::net::Conn& c, std::string_view req, size_t answer_len) {
+    send(c, req);
+    return read_n(c, answer_len);
+}
+
+// Runs body against a fresh server at procs 2, then checks that the server
+// ended cleanly and that no descriptor leaked.
+template <class F>
+void with_server(F body, ex::HttpOptions ho = {}) {
+    weft::run(weft::Options{.procs = 2}, [&] {
+        const int fds = open_fds();
+        {
+            HttpFixture f(ho);
+            body(f);
+            ex::ServerStats st = f.stop();
+            CHECK(st.forced == 0);
+            CHECK(st.abandoned == 0);
+        }
+        CHECK(open_fds() == fds);
+    });
+}
+
+}  // namespace
+
+TEST_CASE("httpd: GET / answers exactly the expected status line, headers and body") {
+    with_server([](HttpFixture& f) {
+        weft::net::Conn c = connect(f.addr);
+        CHECK(roundtrip(c, kGet, kHello.size()) == kHello);
+        // A query string is ignored; the connection stays open.
+        CHECK(roundtrip(c, "GET /?x=1 HTTP/1.1\r\nHost: t\r\n\r\n", kHello.size()) == kHello);
+        c.shutdown_write();
+        CHECK(read_to_eof(c).empty());  // nothing more was sent
+        CHECK(f.counters->requests.load() == 2);
+    });
+}
+
+TEST_CASE("httpd: keep-alive, 100 requests on one connection") {
+    with_server([](HttpFixture& f) {
+        weft::net::Conn c = connect(f.addr);
+        int ok = 0;
+        for (int i = 0; i < 100; ++i) ok += roundtrip(c, kGet, kHello.size()) == kHello;
+        CHECK(ok == 100);
+        c.close();
+    });
+}
+
+TEST_CASE("httpd: 10 pipelined requests in one write get 10 answers in order") {
+    with_server([](HttpFixture& f) {
+        weft::net::Conn c = connect(f.addr);
+        std::string reqs, want;
+        for (int i = 0; i < 10; ++i) {
+            if (i % 3 == 0) {
+                reqs += kGet;
+                want += kHello;
+            } else if (i % 3 == 1) {
+                reqs += "GET /nope/" + std::to_string(i) + " HTTP/1.1\r\nHost: t\r\n\r\n";
+                want += kNotFound;
+            } else {
+                reqs += "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n";
+                want += kBadMethod;
+            }
+        }
+        CHECK(roundtrip(c, reqs, want.size()) == want);
+        // The connection is still usable afterwards.
+        CHECK(roundtrip(c, kGet, kHello.size()) == kHello);
+    });
+}
+
+TEST_CASE("httpd: 404 for other paths, 405 for other methods") {
+    with_server([](HttpFixture& f) {
+        weft::net::Conn c = connect(f.addr);
+        CHECK(roundtrip(c, "GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n", kNotFound.size()) == kNotFound);
+        CHECK(roundtrip(c, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", kBadMethod.size()) ==
+              kBadMethod);
+        CHECK(roundtrip(c, "HEAD / HTTP/1.1\r\nHost: t\r\n\r\n", kBadMethod.size()) == kBadMethod);
+        CHECK(roundtrip(c, "BREW / HTTP/1.1\r\nHost: t\r\n\r\n", kBadMethod.size()) == kBadMethod);
+        CHECK(roundtrip(c, kGet, kHello.size()) == kHello);  // still open after all of them
+    });
+}
+
+TEST_CASE("httpd: a malformed request gets 400 and a close; another connection keeps working") {
+    const std::vector<std::string> bad = {
+        "GARBAGE\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: t\r\nthis is not a header line\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n",  // HTTP/1.1 without Host
+        "GET / HTTP/1.1 trailing\r\nHost: t\r\n\r\n",
+        "GET / HTTP/9.9\r\nHost: t\r\n\r\n",
+    };
+    with_server([&](HttpFixture& f) {
+        weft::net::Conn good = connect(f.addr);
+        for (const std::string& req : bad) {
+            // No CAPTURE/INFO/CHECK_MESSAGE around a blocking call in a fiber:
+            // doctest keeps those scopes in a thread_local, and the fiber may
+            // resume on another thread.
+            CHECK(roundtrip(good, kGet, kHello.size()) == kHello);
+            weft::net::Conn c = connect(f.addr);
+            send(c, req);
+            std::string got = read_to_eof(c);
+            CHECK_MESSAGE(got == kBadRequest, req);  // the answer, then EOF: closed
+            CHECK(roundtrip(good, kGet, kHello.size()) == kHello);
+        }
+        CHECK(f.counters->bad_requests.load() == static_cast<int64_t>(bad.size()));
+    });
+}
+
+TEST_CASE("httpd: requests after a bad one in the same write are not answered") {
+    with_server([](HttpFixture& f) {
+        weft::net::Conn c = connect(f.addr);
+        send(c, kGet + "GARBAGE\r\n\r\n" + kGet);
+        CHECK(read_to_eof(c) == kHello + kBadRequest);
+    });
+}
+
+TEST_CASE("httpd: an oversized header block gets 431 and a close") {
+    with_server([](HttpFixture& f) {
+        weft::net::Conn good = connect(f.addr);
+        weft::net::Conn c = connect(f.addr);
+        send(c, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n");
+        CHECK(read_to_eof(c) == kHeaderTooLarge);
+        // Many small fields adding up to more than 8 KiB, too.
+        weft::net::Conn c2 = connect(f.addr);
+        std::string req = "GET / HTTP/1.1\r\nHost: t\r\n";
+        for (int i = 0; i < 600; ++i) req += "X-F" + std::to_string(i) + ": 0123456789\r\n";
+        send(c2, req + "\r\n");
+        CHECK(read_to_eof(c2) == kHeaderTooLarge);
+        // Just under the limit is fine.
+        std::string ok = "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(7000, 'b') + "\r\n\r\n";
+        CHECK(roundtrip(good, ok, kHello.size()) == kHello);
+    });
+}
+
+TEST_CASE("httpd: Connection: close and HTTP/1.0 semantics") {
+    with_server([](HttpFixture& f) {
+        weft::net::Conn c = connect(f.addr);
+        send(c, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" + kGet);
+        CHECK(read_to_eof(c) == kHelloClose);  // the request after it is not answered
+
+        weft::net::Conn c10 = connect(f.addr);
+        send(c10, "GET / HTTP/1.0\r\n\r\n");
+        CHECK(read_to_eof(c10) == kHelloClose);
+
+        weft::net::Conn k10 = connect(f.addr);
+        std::string req = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+        CHECK(roundtrip(k10, req, kHelloKeep10.size()) == kHelloKeep10);
+        CHECK(roundtrip(k10, req, kHelloKeep10.size()) == kHelloKeep10);
+    });
+}
+
+TEST_CASE("httpd: a body on GET is read and discarded; requests split across writes") {
+    with_server([](HttpFixture& f) {
+        weft::net::Conn c = connect(f.addr);
+        send(c, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello" + kGet);
+        CHECK(read_n(c, 2 * kHello.size()) == kHello + kHello);
+        // Chunked body.
+        send(c, "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        CHECK(read_n(c, kHello.size()) == kHello);
+        // A request trickling in: a header in pieces, a body in pieces.
+        const std::string req = "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789";
+        for (size_t cut : {size_t{3}, size_t{20}, req.size() - 12, req.size() - 4}) {
+            send(c, req.substr(0, cut));
+            weft::sleep(5ms);
+            send(c, req.substr(cut));
+            std::string got = read_n(c, kHello.size());
+            CHECK_MESSAGE(got == kHello, "cut at " << cut);
+        }
+        std::string bytewise = kGet;
+        for (char ch : bytewise) send(c, std::string_view(&ch, 1));
+        CHECK(read_n(c, kHello.size()) == kHello);
+    });
+}
+
+TEST_CASE("httpd: an idle connection is closed after the idle timeout") {
+    ex::HttpOptions ho;
+    ho.idle_timeout = 300ms;
+    with_server([](HttpFixture& f) {
+        weft::net::Conn c = connect(f.addr);
+        CHECK(roundtrip(c, kGet, kHello.size()) == kHello);
+        auto t0 = weft::Clock::now();
+        CHECK(read_to_eof(c).empty());  // the server closes it
+        auto idle = weft::Clock::now() - t0;
+        CHECK(idle >= 250ms);
+        CHECK(idle < 5s);
+    }, ho);
+}
+
+TEST_CASE("httpd: shutdown closes idle keep-alive connections at once") {
+    weft::run(weft::Options{.procs = 2}, [&] {
+        const int fds = open_fds();
+        {
+            HttpFixture f({}, ex::ServerOptions{.grace = 10s});
+            std::vector<weft::net::Conn> conns;
+            for (int i = 0; i < 20; ++i) {
+                conns.push_back(connect(f.addr));
+                CHECK(roundtrip(conns.back(), kGet, kHello.size()) == kHello);
+            }
+            auto t0 = weft::Clock::now();
+            ex::ServerStats st = f.stop();
+            CHECK(weft::Clock::now() - t0 < 2s);  // well before the grace period
+            CHECK(st.connections == 20);
+            CHECK(st.forced == 0);
+            for (auto& c : conns) CHECK(read_to_eof(c).empty());
+            CHECK(f.counters->requests.load() == 20);
+        }
+        CHECK(open_fds() == fds);
+    });
+}
+
+TEST_CASE("httpd: shutdown lets a request in progress finish, answered with Connection: close") {
+    weft::run(weft::Options{.procs = 2}, [&] {
+        const int fds = open_fds();
+        {
+            HttpFixture f({}, ex::ServerOptions{.grace = 10s});
+            weft::net::Conn c = connect(f.addr);
+            send(c, "GET / HTTP/1.1\r\nHo");  // half a request: the session is busy, not idle
+            weft::sleep(20ms);
+            weft::Chan<ex::ServerStats> stopped(1);
+            weft::go([&f, stopped]() mutable { stopped.send(f.stop()); });
+            weft::sleep(20ms);
+            CHECK(f.srv->stopping());
+            send(c, "st: t\r\n\r\n" + kGet);  // the rest, and one more that must not be answered
+            CHECK(read_to_eof(c) == kHelloClose);
+            ex::ServerStats st = *stopped.recv();
+            CHECK(st.forced == 0);
+            CHECK(st.connections == 1);
+        }
+        CHECK(open_fds() == fds);
+    });
+}
+
+TEST_CASE("httpd: many concurrent keep-alive clients (procs 2)") {
+    constexpr int kClients = 50, kRequests = 200;
+    with_server([](HttpFixture& f) {
+        std::atomic<int> ok{0};
+        weft::WaitGroup wg;
+        wg.add(kClients);
+        for (int i = 0; i < kClients; ++i) {
+            weft::go([&ok, &wg, addr = f.addr] {
+                {
+                    weft::net::Conn c = connect(addr);
+                    // Pipelines 4 at a time.
+                    std::string four = kGet + kGet + kGet + kGet, want = kHello + kHello + kHello + kHello;
+                    int n = 0;
+                    for (int r = 0; r < kRequests / 4; ++r) n += roundtrip(c, four, want.size()) == want;
+                    ok.fetch_add(n);
+                }  // closed before done(): the fd count is checked after wait()
+                wg.done();
+            });
+        }
+        wg.wait();
+        CHECK(ok.load() == kClients * kRequests / 4);
+        CHECK(f.counters->requests.load() == kClients * kRequests);
+    });
+}
