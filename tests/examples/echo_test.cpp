@@ -21,21 +21,12 @@
 #include "runtime/weft.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 #include "syscall/net.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
-
-int open_fds() {
-    DIR* d = opendir("/proc/self/fd");
-    REQUIRE(d != nullptr);
-    int n = 0;
-    while (dirent* e = readdir(d))
-        if (e->d_name[0] != '.') ++n;
-    closedir(d);
-    return n - 1;  // the DIR's own descriptor
-}
 
 // An echo server on 127.0.0.1:<ephemeral>, serving in its own fiber.
 struct EchoFixture {
@@ -77,7 +68,7 @@ TEST_CASE("echo: concurrent connections, every byte checked (procs 2)") {
     const int64_t conns = weft::sched::kSanitized ? 100 : 500;
     const int64_t bytes = 65536;
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = open_fds();
+        const int fds = weft::testing::open_fd_count();
         {
             EchoFixture f;
             ex::EchoClientOptions o;
@@ -97,13 +88,13 @@ TEST_CASE("echo: concurrent connections, every byte checked (procs 2)") {
             CHECK(st.errors == 0);
             CHECK(f.counters->bytes.load() == conns * bytes);
         }
-        CHECK(open_fds() == fds);
+        CHECK(weft::testing::open_fd_count() == fds);
     });
 }
 
 TEST_CASE("echo: the client reports a corrupted byte") {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = open_fds();
+        const int fds = weft::testing::open_fd_count();
         {
             EchoFixture f({}, /*corrupt=*/true);
             ex::EchoClientOptions o;
@@ -118,7 +109,7 @@ TEST_CASE("echo: the client reports a corrupted byte") {
             CHECK(r.first_error.find("byte 999 came back as") != std::string::npos);
             f.stop();
         }
-        CHECK(open_fds() == fds);
+        CHECK(weft::testing::open_fd_count() == fds);
     });
 }
 
@@ -143,7 +134,7 @@ TEST_CASE("echo: the client reports a refused connection") {
 
 TEST_CASE("echo: shutdown waits for open connections, then forces them after the grace period") {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = open_fds();
+        const int fds = weft::testing::open_fd_count();
         {
             EchoFixture f(ex::ServerOptions{.grace = 200ms, .force_wait = 2s});
             weft::net::Conn c = weft::net::dial("tcp", f.addr, 5s);
@@ -167,7 +158,7 @@ TEST_CASE("echo: shutdown waits for open connections, then forces them after the
             // The listener is closed: nobody accepts any more.
             CHECK_THROWS_AS(weft::net::dial("tcp", f.addr, 2s), std::system_error);
         }
-        CHECK(open_fds() == fds);
+        CHECK(weft::testing::open_fd_count() == fds);
     });
 }
 

@@ -18,6 +18,7 @@
 #include "common/server.hpp"
 #include "runtime/weft.hpp"
 #include "syscall/net.hpp"
+#include "support/test_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -42,16 +43,6 @@ const std::string kHeaderTooLarge =
     "Connection: close\r\n\r\nRequest Header Fields Too Large\n";
 
 const std::string kGet = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
-
-int open_fds() {
-    DIR* d = opendir("/proc/self/fd");
-    REQUIRE(d != nullptr);
-    int n = 0;
-    while (dirent* e = readdir(d))
-        if (e->d_name[0] != '.') ++n;
-    closedir(d);
-    return n - 1;  // the DIR's own descriptor
-}
 
 // An HTTP server on 127.0.0.1:<ephemeral>, serving in its own fiber.
 struct HttpFixture {
@@ -113,7 +104,7 @@ std::string roundtrip(weft::net::Conn& c, std::string_view req, size_t answer_le
 template <class F>
 void with_server(F body, ex::HttpOptions ho = {}) {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = open_fds();
+        const int fds = weft::testing::open_fd_count();
         {
             HttpFixture f(ho);
             body(f);
@@ -121,7 +112,7 @@ void with_server(F body, ex::HttpOptions ho = {}) {
             CHECK(st.forced == 0);
             CHECK(st.abandoned == 0);
         }
-        CHECK(open_fds() == fds);
+        CHECK(weft::testing::open_fd_count() == fds);
     });
 }
 
@@ -292,7 +283,7 @@ TEST_CASE("httpd: an idle connection is closed after the idle timeout") {
 
 TEST_CASE("httpd: shutdown closes idle keep-alive connections at once") {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = open_fds();
+        const int fds = weft::testing::open_fd_count();
         {
             HttpFixture f({}, ex::ServerOptions{.grace = 10s});
             std::vector<weft::net::Conn> conns;
@@ -308,13 +299,13 @@ TEST_CASE("httpd: shutdown closes idle keep-alive connections at once") {
             for (auto& c : conns) CHECK(read_to_eof(c).empty());
             CHECK(f.counters->requests.load() == 20);
         }
-        CHECK(open_fds() == fds);
+        CHECK(weft::testing::open_fd_count() == fds);
     });
 }
 
 TEST_CASE("httpd: shutdown lets a request in progress finish, answered with Connection: close") {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = open_fds();
+        const int fds = weft::testing::open_fd_count();
         {
             HttpFixture f({}, ex::ServerOptions{.grace = 10s});
             weft::net::Conn c = connect(f.addr);
@@ -330,7 +321,7 @@ TEST_CASE("httpd: shutdown lets a request in progress finish, answered with Conn
             CHECK(st.forced == 0);
             CHECK(st.connections == 1);
         }
-        CHECK(open_fds() == fds);
+        CHECK(weft::testing::open_fd_count() == fds);
     });
 }
 

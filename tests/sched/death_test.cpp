@@ -7,12 +7,14 @@
 
 #include "runtime/weft.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 #include "support/sched_hooks.hpp"
 
 using weft::testing::run_in_child;
 
+using namespace weft::testing;
+
 namespace {
-bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 }  // namespace
 
 TEST_CASE("all fibers asleep is a deadlock, with every fiber listed") {

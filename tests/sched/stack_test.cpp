@@ -9,13 +9,14 @@
 #include "runtime/weft.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 #include "support/sched_hooks.hpp"
 
 using weft::testing::run_in_child;
 
-namespace {
+using namespace weft::testing;
 
-bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+namespace {
 
 // Recurses with a 1 KiB frame the compiler cannot elide.
 __attribute__((noinline)) int deep(int n, volatile char* prev) {

@@ -17,25 +17,17 @@
 
 #include "runtime/weft.hpp"
 #include "syscall/file.hpp"
+#include "support/test_util.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-int count_fds() {
-    DIR* d = ::opendir("/proc/self/fd");
-    if (d == nullptr) return -1;
-    int n = 0;
-    while (::readdir(d) != nullptr) n++;
-    ::closedir(d);
-    return n;  // includes ".", ".." and the DIR's own descriptor: a constant offset
-}
-
 // A fresh directory, removed with its contents at scope exit; and the
 // descriptor count, checked then too.
 class Scratch {
 public:
-    Scratch() : fds_(count_fds()) {
+    Scratch() : fds_(weft::testing::open_fd_count()) {
         std::string tmpl = (fs::temp_directory_path() / "weft-file-test-XXXXXX").string();
         REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
         dir_ = tmpl;
@@ -43,7 +35,7 @@ public:
     ~Scratch() {
         std::error_code ec;
         fs::remove_all(dir_, ec);
-        CHECK_MESSAGE(count_fds() == fds_, "the test leaked (or closed) file descriptors");
+        CHECK_MESSAGE(weft::testing::open_fd_count() == fds_, "the test leaked (or closed) file descriptors");
     }
     fs::path operator/(const char* name) const { return dir_ / name; }
 

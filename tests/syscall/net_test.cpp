@@ -29,6 +29,7 @@
 #include "sched/netpoll.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 #include "syscall/net.hpp"
 
 using namespace std::chrono_literals;
@@ -43,16 +44,6 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
-
-int fd_count() {
-    int n = 0;
-    DIR* d = opendir("/proc/self/fd");
-    REQUIRE(d != nullptr);
-    while (dirent* e = readdir(d))
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n - 1;  // the DIR's own descriptor
-}
 
 // Aborts the process if a test hangs, naming it (bounded tests).
 class Watchdog {
@@ -88,12 +79,12 @@ private:
 template <class F>
 void run_checked(int procs, F&& body) {
     Watchdog dog("a weft::net test", std::chrono::seconds(120));
-    int before = fd_count();
+    int before = weft::testing::open_fd_count();
     weft::run(weft::Options{.procs = procs}, [&] {
         body();
         CHECK(weft::sched::netpoll_waiters() == 0);
     });
-    CHECK(fd_count() == before);
+    CHECK(weft::testing::open_fd_count() == before);
 }
 
 // First error seen inside fibers (an exception escaping a fiber would end
@@ -820,7 +811,7 @@ TEST_CASE("accept survives EMFILE: backs off, reports once, keeps serving") {
             // it, so the server's accept4 finds none.
             rlimit rl{};
             getrlimit(RLIMIT_NOFILE, &rl);
-            rl.rlim_cur = static_cast<rlim_t>(fd_count() + 32);
+            rl.rlim_cur = static_cast<rlim_t>(weft::testing::open_fd_count() + 32);
             setrlimit(RLIMIT_NOFILE, &rl);
             std::vector<int> filler;
             for (int i = 0; i < 100; i++) {

@@ -32,8 +32,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"weftbench/internal/bench"
 )
 
 const shown = 5 // primes shown at each end unless --print-all
@@ -80,14 +81,11 @@ func printPrimes(primes []int32, all bool) {
 }
 
 func main() {
-	n := flag.Int64("n", 5000, "primes to find, in [1, 100000]")
-	procs := flag.Int64("procs", 0, "Ps (GOMAXPROCS), 0 = all cores, in [0, 1024]")
+	n := bench.Int64("n", 5000, 1, 100_000, "primes to find")
+	procs := bench.Procs(0)
 	printAll := flag.Bool("print-all", false, "print every prime, one per line")
-	flag.Parse()
-	checkArgs()
-	checkRange("n", *n, 1, 100_000)
-	checkRange("procs", *procs, 0, 1024)
-	setProcs(*procs)
+	bench.Parse()
+	bench.SetProcs(*procs)
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -123,7 +121,7 @@ func main() {
 		}(head, next, prime)
 		head = next
 	}
-	wallMs := msSince(start)
+	wallMs := bench.MsSince(start)
 
 	shutdown := time.Now()
 	stop.Store(true)
@@ -132,7 +130,7 @@ func main() {
 		drained++
 	}
 	wg.Wait()
-	shutdownMs := msSince(shutdown)
+	shutdownMs := bench.MsSince(shutdown)
 
 	printPrimes(primes, *printAll)
 	expected := sequentialPrimes(int(*n))
@@ -149,95 +147,10 @@ func main() {
 	}
 	fmt.Printf("sieve: %d primes on %d Ps in %.1f ms, last %d (checked); shutdown of %d goroutines in %.1f ms "+
 		"(%d in-flight values drained)\n", *n, runtime.GOMAXPROCS(0), wallMs, last, *n+1, shutdownMs, drained)
-	jsonLine("sieve",
-		kv{"procs", runtime.GOMAXPROCS(0)},
-		kv{"n", *n},
-		kv{"last_prime", last},
-		kv{"wall_ms", fixed(wallMs, 3)},
-		kv{"shutdown_ms", fixed(shutdownMs, 3)})
-}
-
-// ---- shared by the five programs (copied, so each stays one file) ----
-
-type kv struct {
-	key   string
-	value interface{}
-}
-
-type fixedFloat struct {
-	v        float64
-	decimals int
-}
-
-func fixed(v float64, decimals int) fixedFloat { return fixedFloat{v, decimals} }
-
-// jsonLine prints the result line in the weft examples' format, plus
-// "runtime": "go".
-func jsonLine(workload string, kvs ...kv) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "{\"workload\": %q, \"runtime\": \"go\"", workload)
-	for _, p := range kvs {
-		switch v := p.value.(type) {
-		case fixedFloat:
-			fmt.Fprintf(&b, ", %q: %.*f", p.key, v.decimals, v.v)
-		default:
-			fmt.Fprintf(&b, ", %q: %v", p.key, v)
-		}
-	}
-	b.WriteString("}\n")
-	os.Stdout.WriteString(b.String())
-}
-
-func checkArgs() {
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "%s: unexpected argument '%s'\n", os.Args[0], flag.Arg(0))
-		flag.Usage()
-		os.Exit(2)
-	}
-}
-
-func checkRange(name string, v, lo, hi int64) {
-	if v < lo || v > hi {
-		fmt.Fprintf(os.Stderr, "%s: --%s: '%d' is not an integer in [%d, %d]\n", os.Args[0], name, v, lo, hi)
-		os.Exit(2)
-	}
-}
-
-// setProcs is weft's --procs: 0 means all cores.
-func setProcs(procs int64) {
-	if procs == 0 {
-		procs = int64(runtime.NumCPU())
-	}
-	runtime.GOMAXPROCS(int(procs))
-}
-
-func msSince(t time.Time) float64 { return float64(time.Since(t).Nanoseconds()) / 1e6 }
-
-// currentRSSBytes reads the resident set from /proc/self/statm (pages), as
-// examples/common/rss.cpp does.
-func currentRSSBytes() int64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return -1
-	}
-	var size, resident int64
-	if got, _ := fmt.Sscan(string(data), &size, &resident); got != 2 {
-		return -1
-	}
-	return resident * int64(os.Getpagesize())
-}
-
-// peakRSSKB is getrusage's ru_maxrss (KiB on Linux), or the current RSS if
-// that is higher (the kernel updates the high-water mark lazily), as
-// examples/common/rss.cpp does.
-func peakRSSKB() int64 {
-	var ru syscall.Rusage
-	peak := int64(-1)
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		peak = ru.Maxrss
-	}
-	if now := currentRSSBytes() / 1024; now > peak {
-		return now
-	}
-	return peak
+	bench.JSONLine("sieve",
+		bench.KV("procs", runtime.GOMAXPROCS(0)),
+		bench.KV("n", *n),
+		bench.KV("last_prime", last),
+		bench.KV("wall_ms", bench.Fixed(wallMs, 3)),
+		bench.KV("shutdown_ms", bench.Fixed(shutdownMs, 3)))
 }

@@ -8,25 +8,21 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"weftbench/internal/bench"
 )
 
 func main() {
-	n := flag.Int64("n", 1_000_000, "fibers (goroutines) to spawn, in [1, 100000000]")
-	procs := flag.Int64("procs", 0, "Ps (GOMAXPROCS), 0 = all cores, in [0, 1024]")
-	flag.Parse()
-	checkArgs()
-	checkRange("n", *n, 1, 100_000_000)
-	checkRange("procs", *procs, 0, 1024)
-	setProcs(*procs)
+	n := bench.Int64("n", 1_000_000, 1, 100_000_000, "fibers (goroutines) to spawn")
+	procs := bench.Procs(0)
+	bench.Parse()
+	bench.SetProcs(*procs)
 
 	var counter atomic.Int64
 	var wg sync.WaitGroup
@@ -39,105 +35,20 @@ func main() {
 		}()
 	}
 	wg.Wait()
-	wallMs := msSince(start)
+	wallMs := bench.MsSince(start)
 
 	if got := counter.Load(); got != *n {
 		fmt.Fprintf(os.Stderr, "spawn: FAILED: counter is %d after %d goroutines\n", got, *n)
 		os.Exit(1)
 	}
 	nsPerFiber := wallMs * 1e6 / float64(*n)
-	peak := peakRSSKB()
+	peak := bench.PeakRSSKB()
 	fmt.Printf("spawn: %d goroutines on %d Ps in %.1f ms: %.1f ns per goroutine, peak RSS %d KiB; counter ok\n",
 		*n, runtime.GOMAXPROCS(0), wallMs, nsPerFiber, peak)
-	jsonLine("spawn",
-		kv{"procs", runtime.GOMAXPROCS(0)},
-		kv{"n", *n},
-		kv{"wall_ms", fixed(wallMs, 3)},
-		kv{"ns_per_fiber", fixed(nsPerFiber, 1)},
-		kv{"peak_rss_kb", peak})
-}
-
-// ---- shared by the five programs (copied, so each stays one file) ----
-
-type kv struct {
-	key   string
-	value interface{}
-}
-
-type fixedFloat struct {
-	v        float64
-	decimals int
-}
-
-func fixed(v float64, decimals int) fixedFloat { return fixedFloat{v, decimals} }
-
-// jsonLine prints the result line in the weft examples' format, plus
-// "runtime": "go".
-func jsonLine(workload string, kvs ...kv) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "{\"workload\": %q, \"runtime\": \"go\"", workload)
-	for _, p := range kvs {
-		switch v := p.value.(type) {
-		case fixedFloat:
-			fmt.Fprintf(&b, ", %q: %.*f", p.key, v.decimals, v.v)
-		default:
-			fmt.Fprintf(&b, ", %q: %v", p.key, v)
-		}
-	}
-	b.WriteString("}\n")
-	os.Stdout.WriteString(b.String())
-}
-
-func checkArgs() {
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "%s: unexpected argument '%s'\n", os.Args[0], flag.Arg(0))
-		flag.Usage()
-		os.Exit(2)
-	}
-}
-
-func checkRange(name string, v, lo, hi int64) {
-	if v < lo || v > hi {
-		fmt.Fprintf(os.Stderr, "%s: --%s: '%d' is not an integer in [%d, %d]\n", os.Args[0], name, v, lo, hi)
-		os.Exit(2)
-	}
-}
-
-// setProcs is weft's --procs: 0 means all cores.
-func setProcs(procs int64) {
-	if procs == 0 {
-		procs = int64(runtime.NumCPU())
-	}
-	runtime.GOMAXPROCS(int(procs))
-}
-
-func msSince(t time.Time) float64 { return float64(time.Since(t).Nanoseconds()) / 1e6 }
-
-// currentRSSBytes reads the resident set from /proc/self/statm (pages), as
-// examples/common/rss.cpp does.
-func currentRSSBytes() int64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return -1
-	}
-	var size, resident int64
-	if got, _ := fmt.Sscan(string(data), &size, &resident); got != 2 {
-		return -1
-	}
-	return resident * int64(os.Getpagesize())
-}
-
-// peakRSSKB is getrusage's ru_maxrss (KiB on Linux), or the current RSS if
-// that is higher (the kernel updates the high-water mark lazily), as
-// examples/common/rss.cpp does.
-func peakRSSKB() int64 {
-	var ru syscall.Rusage
-	peak := int64(-1)
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		peak = ru.Maxrss
-	}
-	if now := currentRSSBytes() / 1024; now > peak {
-		return now
-	}
-	return peak
+	bench.JSONLine("spawn",
+		bench.KV("procs", runtime.GOMAXPROCS(0)),
+		bench.KV("n", *n),
+		bench.KV("wall_ms", bench.Fixed(wallMs, 3)),
+		bench.KV("ns_per_fiber", bench.Fixed(nsPerFiber, 1)),
+		bench.KV("peak_rss_kb", peak))
 }

@@ -11,26 +11,13 @@
 #include "runtime/sync.hpp"
 #include "runtime/weft.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
+
+using namespace weft::testing;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-constexpr int kProcs[] = {1, 2, 4};
-
-bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
-
-// Yields until pred() holds or the timeout passes; returns pred().
-template <class Pred>
-bool wait_until(Pred pred, Clock::duration timeout = 20s) {
-    auto deadline = Clock::now() + timeout;
-    while (!pred()) {
-        if (Clock::now() > deadline) return pred();
-        weft::yield();
-    }
-    return true;
-}
 
 void busy_for(Clock::duration d) {
     auto end = Clock::now() + d;

@@ -12,38 +12,13 @@
 #include "runtime/sync.hpp"
 #include "runtime/weft.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
+
+using namespace weft::testing;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-constexpr int kProcs[] = {1, 2, 4};
-
-bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
-
-template <class Pred>
-bool wait_until(Pred pred, Clock::duration timeout = 20s) {
-    auto deadline = Clock::now() + timeout;
-    while (!pred()) {
-        if (Clock::now() > deadline) return pred();
-        weft::yield();
-    }
-    return true;
-}
-
-// Yields for at least `d` and `min_yields` switches: the window in which
-// something that must not happen gets every chance to.
-void linger(Clock::duration d, int min_yields = 100) {
-    auto end = Clock::now() + d;
-    for (int i = 0; i < min_yields || Clock::now() < end; i++) weft::yield();
-}
-
-void raise_max(std::atomic<int>& max, int v) {
-    int m = max.load();
-    while (v > m && !max.compare_exchange_weak(m, v)) {
-    }
-}
 
 constinit weft::RWMutex g_static_rw;
 

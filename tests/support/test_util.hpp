@@ -1,0 +1,57 @@
+// test_util.hpp — small helpers the suites share.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <dirent.h>
+#include <string>
+
+#include "runtime/run.hpp"
+
+namespace weft::testing {
+
+using Clock = std::chrono::steady_clock;
+
+// The proc counts concurrency tests run at.
+inline constexpr int kProcs[] = {1, 2, 4};
+
+inline bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// From a fiber: yields until pred() holds or `timeout` passes; returns pred().
+template <class Pred>
+bool wait_until(Pred pred, Clock::duration timeout = std::chrono::seconds(20)) {
+    auto deadline = Clock::now() + timeout;
+    while (!pred()) {
+        if (Clock::now() > deadline) return pred();
+        weft::yield();
+    }
+    return true;
+}
+
+// From a fiber: yields for at least `d` and `min_yields` switches, the
+// window in which something that must not happen gets every chance to.
+inline void linger(Clock::duration d, int min_yields = 100) {
+    auto end = Clock::now() + d;
+    for (int i = 0; i < min_yields || Clock::now() < end; i++) weft::yield();
+}
+
+// Raises `max` to at least v.
+template <class T>
+void raise_max(std::atomic<T>& max, T v) {
+    T m = max.load();
+    while (v > m && !max.compare_exchange_weak(m, v)) {
+    }
+}
+
+// Open file descriptors of this process (for leak checks), or -1.
+inline int open_fd_count() {
+    DIR* d = opendir("/proc/self/fd");
+    if (d == nullptr) return -1;
+    int n = 0;
+    while (dirent* e = readdir(d))
+        if (e->d_name[0] != '.') ++n;
+    closedir(d);
+    return n - 1;  // the DIR's own descriptor
+}
+
+}  // namespace weft::testing
