@@ -5,8 +5,9 @@
 //   1. The fiber puts a timer on its own stack whose callback readies it.
 //   2. It parks; the unlockf (on g0, the fiber now suspended) arms the timer,
 //      so the callback can never ready a fiber that is still running.
-//   3. The callback (on some M's g0) readies the fiber, FIFO rather than as
-//      runnext, so sleepers due in one batch run in deadline order; the
+//   3. The callback (on some M's g0) readies the fiber into runnext if that
+//      is free, else FIFO: a sleeper does not wait behind a long run queue,
+//      and sleepers due in one batch still run in deadline order; the
 //      timer left the heap when it fired, so the stack frame may go away.
 #include "runtime/time.hpp"
 
@@ -44,7 +45,7 @@ void sleep(Duration d) {
     // timer after the callback.
     t.detached = true;
     t.when = deadline_after(d);
-    t.fn = [](void* g) { sched::ready(static_cast<sched::G*>(g), /*next=*/false); };
+    t.fn = [](void* g) { sched::ready(static_cast<sched::G*>(g), sched::ReadyAt::kNextIfFree); };
     t.arg = sched::current_g();
     WEFT_CHECK(t.arg != nullptr, "weft::sleep called outside a fiber");
     sched::park(  // step 2

@@ -21,10 +21,15 @@
 namespace weft::sched {
 
 G* current_g();  // null outside fibers
-// next=true (a handoff: the readied fiber runs next on this P, inheriting
-// the time slice); next=false queues it FIFO behind the P's other work, as
-// for timer wake-ups, which keep their deadline order that way.
-void ready(G* g, bool next = true);
+// Where ready() puts the fiber on the current P:
+enum class ReadyAt {
+    kNext,        // a handoff: runs next, inheriting the time slice (channels, sync)
+    kNextIfFree,  // runs next unless another fiber already will; else FIFO.
+                  // Timer wake-ups: the earliest of a batch runs first and
+                  // the rest keep their deadline order behind it.
+    kBack,        // FIFO behind the P's other work
+};
+void ready(G* g, ReadyAt at = ReadyAt::kNext);
 void park(ParkUnlockFn unlockf, void* arg, WaitReason reason);
 // Yields the P to other runnable fibers (to the local run queue's tail).
 void gosched();

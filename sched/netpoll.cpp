@@ -240,8 +240,8 @@ bool block(PollDesc* pd, PollMode mode) {
 }
 
 void ready_all(G* a, G* b) {
-    if (a) ready(a, /*next=*/false);
-    if (b) ready(b, /*next=*/false);
+    if (a) ready(a, ReadyAt::kBack);
+    if (b) ready(b, ReadyAt::kBack);
 }
 
 void* timer_arg(uint32_t index, uint32_t seq) {

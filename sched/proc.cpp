@@ -933,11 +933,20 @@ void mloop(M* m) {
 
 // ---------------------------------------------------------------- fiber API
 
-void ready(G* g, bool next) {
+void ready(G* g, ReadyAt at) {
     M* m = getm();
     WEFT_CHECK(m != nullptr && m->p != nullptr, "ready: called without a P");
     cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
-    runqput(m->p, g, next);
+    P* p = m->p;
+    switch (at) {
+        case ReadyAt::kNext: runqput(p, g, true); break;
+        case ReadyAt::kNextIfFree: {
+            G* none = nullptr;
+            if (!p->runnext.compare_exchange_strong(none, g)) runqput(p, g, false);
+            break;
+        }
+        case ReadyAt::kBack: runqput(p, g, false); break;
+    }
     wakep();
 }
 

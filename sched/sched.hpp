@@ -10,6 +10,7 @@
 
 #include "runtime/base/lock.hpp"
 #include "runtime/base/note.hpp"
+#include "sched/fiber.hpp"
 #include "sched/g.hpp"
 #include "sched/m.hpp"
 #include "sched/p.hpp"
@@ -108,10 +109,7 @@ void handoffp(P* p);
 void checkdead();  // under lock
 bool runq_empty(P* p);
 
-// -- fibers (proc.cpp)
-void ready(G* g, bool next);
-void park(ParkUnlockFn unlockf, void* arg, WaitReason reason);
-void gosched();
+// -- fibers (proc.cpp): ready, park, gosched are declared in fiber.hpp.
 
 // -- stop-the-world (stw.cpp)
 void gcstopm(M* m);
