@@ -33,9 +33,9 @@ usage() {
 # example servers' cores (tests/examples) and every example must compile
 # under the sanitizers.
 declare -A BUILD_OPTS=(
-    [debug]="-Dbuildtype=debug"
-    [asan]="-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false"
-    [tsan]="-Dbuildtype=debug -Db_sanitize=thread"
+    [debug]="-Dbuildtype=debug -Dexamples=true"
+    [asan]="-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dexamples=true"
+    [tsan]="-Dbuildtype=debug -Db_sanitize=thread -Dexamples=true"
 )
 builds=(debug asan tsan)
 
