@@ -1,6 +1,7 @@
 // Every fatal path ends the process with status 2 and a precise message.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <csignal>
 #include <stdexcept>
 #include <string>
@@ -70,8 +71,21 @@ TEST_CASE("weft::run inside a running runtime is fatal") {
 TEST_CASE("SIGQUIT dumps every fiber and exits with status 2") {
     auto r = run_in_child([] {
         weft::run(weft::Options{.procs = 2}, [] {
-            for (int i = 0; i < 3; i++) weft::go([] { weft::testing::park_forever(); });
-            for (int i = 0; i < 10; i++) weft::yield();
+            std::atomic<weft::sched::G*> gs[3] = {};
+            for (int i = 0; i < 3; i++)
+                weft::go([&gs, i] {
+                    gs[i] = weft::sched::current_g();
+                    weft::testing::park_forever();
+                });
+            // Dump only once all three are parked (not merely started).
+            auto parked = [&] {
+                for (auto& g : gs) {
+                    weft::sched::G* x = g.load();
+                    if (x == nullptr || x->status.load() != weft::sched::GStatus::kWaiting) return false;
+                }
+                return true;
+            };
+            wait_until(parked);
             raise(SIGQUIT);
         });
     });
