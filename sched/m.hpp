@@ -29,6 +29,8 @@ struct M {
     Context g0;                        // the scheduler's context on the thread stack
     // The G running on this M. Stored with release by its M; other threads
     // (sysmon, stop-the-world) load it with acquire before touching the G.
+    // The M's own loads, and its store of null, are relaxed: a thread
+    // always sees its own writes, and null publishes nothing.
     std::atomic<G*> curg{nullptr};
     P* p = nullptr;                    // the P held; null while idle or in a syscall
     P* nextp = nullptr;                // P handed over by startm (under sched lock)

@@ -340,8 +340,9 @@ void runqput(P* p, G* g, bool next) {
 }
 
 G* runqget(P* p, bool* inherit) {
+    // Relaxed: only a hint for the CAS below, which (seq_cst) is what
+    // claims the G and orders its state before we run it.
     G* next = p->runnext.load(std::memory_order_relaxed);
-    // Only the owner clears runnext other than by CAS, so a CAS suffices.
     if (next && p->runnext.compare_exchange_strong(next, nullptr)) {
         *inherit = true;
         return next;
@@ -367,17 +368,7 @@ G* runqsteal(P* p, P* p2, bool take_runnext) {
         return nullptr;
     }
     if (n == 0) return nullptr;
-    // The stolen Gs sit after our tail, unpublished; run the last, publish the rest.
-    G* g = nullptr;
-    {
-        // Read back the last stolen slot: it is ours (R1).
-        bool inherit;
-        p->runq.publish(n);
-        // Our ring was empty before (we only steal when idle), so pop is FIFO
-        // over what we stole: run the first, keep the rest.
-        g = runqget(p, &inherit);
-    }
-    return g;
+    return p->runq.take_last_stolen(n);  // run one, publish the rest (as runqsteal)
 }
 
 }  // namespace

@@ -100,15 +100,14 @@ public:
     }
     bool empty() const { return size() == 0; }
 
-    // Owner only: places `g` right after the current tail in the ring
-    // without publishing; used by steal to append a stolen runnext.
-    void push_unpublished(uint32_t offset, G* g) {
-        uint32_t t = tail_.load(std::memory_order_relaxed);
-        slots_[(t + offset) % kSize].store(g, std::memory_order_relaxed);
-    }
-    void publish(uint32_t n) {
-        uint32_t t = tail_.load(std::memory_order_relaxed);
-        tail_.store(t + n, std::memory_order_release);
+    // Owner, right after steal_into returned n > 0: keeps the last stolen G
+    // (to run it at once) and publishes the other n - 1. The kept slot was
+    // never published, so no consumer can have claimed it (R1).
+    G* take_last_stolen(uint32_t n) {
+        uint32_t t = tail_.load(std::memory_order_relaxed);  // only we store tail_
+        G* g = slots_[(t + n - 1) % kSize].load(std::memory_order_relaxed);
+        if (n > 1) tail_.store(t + n - 1, std::memory_order_release);  // publishes the slots
+        return g;
     }
 
 private:
