@@ -46,12 +46,22 @@ public:
         if (ops_) ops_->destroy(buf_);
         ops_ = nullptr;
     }
+    // The callable's bytes (its captures), wherever they live; for the
+    // collector's conservative scan of fibers that hold references in
+    // their entry closure. {nullptr, 0} when empty.
+    std::pair<const void*, size_t> captures() const {
+        if (!ops_) return {nullptr, 0};
+        if (ops_->heap) return {*reinterpret_cast<void* const*>(buf_), ops_->size};
+        return {buf_, ops_->size};
+    }
 
 private:
     struct Ops {
         void (*invoke)(void*);
         void (*move)(void* dst, void* src);  // move-construct dst, destroy src
         void (*destroy)(void*);
+        size_t size;  // sizeof the callable
+        bool heap;    // buf_ holds a pointer to it
     };
     template <class D>
     static constexpr Ops kInlineOps{
@@ -60,12 +70,16 @@ private:
             ::new (dst) D(std::move(*static_cast<D*>(src)));
             static_cast<D*>(src)->~D();
         },
-        [](void* p) { static_cast<D*>(p)->~D(); }};
+        [](void* p) { static_cast<D*>(p)->~D(); },
+        sizeof(D),
+        false};
     template <class D>
     static constexpr Ops kHeapOps{
         [](void* p) { (**static_cast<D**>(p))(); },
         [](void* dst, void* src) { *static_cast<D**>(dst) = *static_cast<D**>(src); },
-        [](void* p) { delete *static_cast<D**>(p); }};
+        [](void* p) { delete *static_cast<D**>(p); },
+        sizeof(D),
+        true};
 
     void take(Closure& o) {
         ops_ = o.ops_;

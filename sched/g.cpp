@@ -1,10 +1,20 @@
 #include "sched/g.hpp"
 
+#include <sched.h>
+
 #include "runtime/base/fatal.hpp"
 
 namespace weft::sched {
 
 const char* status_name(GStatus s) {
+    if (static_cast<uint32_t>(s) & kScanBit) {
+        switch (static_cast<GStatus>(static_cast<uint32_t>(s) & ~kScanBit)) {
+            case GStatus::kRunnable: return "runnable (being scanned)";
+            case GStatus::kWaiting: return "waiting (being scanned)";
+            case GStatus::kSyscall: return "syscall (being scanned)";
+            default: return "? (scan bit on a status that cannot be scanned)";
+        }
+    }
     switch (s) {
         case GStatus::kIdle: return "idle";
         case GStatus::kRunnable: return "runnable";
@@ -34,16 +44,42 @@ const char* wait_reason_name(WaitReason r) {
         case WaitReason::kIOWait: return "IO wait";
         case WaitReason::kTimerWait: return "timer wait";
         case WaitReason::kTestHook: return "test hook";
+        case WaitReason::kGCWorkerIdle: return "GC worker (idle)";
+        case WaitReason::kGCCollect: return "gc::collect";
     }
     return "?";
 }
 
 void cas_status(G* g, GStatus from, GStatus to) {
-    GStatus old = from;
-    // seq_cst: status changes publish the G to other Ms (dumps, sysmon).
-    if (!g->status.compare_exchange_strong(old, to))
-        base::fatal("bad G status transition for G %llu: %s -> %s, but it was %s",
-                    static_cast<unsigned long long>(g->id), status_name(from), status_name(to), status_name(old));
+    // seq_cst: status changes publish the G to other Ms (dumps, sysmon, a
+    // stack scanner, whose CAS acquires what the G wrote before it stopped).
+    for (int spins = 0;; ++spins) {
+        GStatus old = from;
+        if (g->status.compare_exchange_strong(old, to)) return;
+        if (old != with_scan(from))
+            base::fatal("bad G status transition for G %llu: %s -> %s, but it was %s",
+                        static_cast<unsigned long long>(g->id), status_name(from), status_name(to), status_name(old));
+        // A scanner holds the G; scans take microseconds.
+        if (spins < 64) __builtin_ia32_pause();
+        else sched_yield();
+    }
+}
+
+bool try_begin_scan(G* g, GStatus* was) {
+    GStatus s = g->status.load(std::memory_order_relaxed);
+    if (!is_scannable(s)) return false;
+    // seq_cst CAS: acquires the stack contents the G's M wrote before it
+    // published s (release store or CAS); see cas_status.
+    if (!g->status.compare_exchange_strong(s, with_scan(s))) return false;
+    *was = s;
+    return true;
+}
+
+void end_scan(G* g, GStatus was) {
+    GStatus cur = with_scan(was);
+    if (!g->status.compare_exchange_strong(cur, was))
+        base::fatal("end_scan: G %llu changed status while being scanned (%s)", static_cast<unsigned long long>(g->id),
+                    status_name(cur));
 }
 
 }  // namespace weft::sched

@@ -15,11 +15,17 @@
 //   kDead       the free list                        no
 //
 // Every change checks the old status: cas_status() where another thread may
-// race the change (ready: two wakers would be a bug), set_status() for the
-// owner's own transitions on its M (running -> anything, runnable ->
-// running), where no one else writes the status: a release store, with the
-// old status checked in debug builds (an atomic RMW on every switch would
-// cost ~20 cycles each for a check that cannot fail without a runtime bug).
+// race the change, set_status() for the owner's transitions out of kRunning,
+// where no one else writes the status: a release store, with the old status
+// checked in debug builds.
+//
+// The scan bit (as Go's _Gscan): a stack scanner owns a G that is not
+// running by setting kScanBit on top of kRunnable, kWaiting or kSyscall
+// (try_begin_scan, by CAS), reads its stack and closure, and clears the bit
+// (end_scan). While the bit is set nobody may move the G out of that status:
+// every transition out of kRunnable, kWaiting and kSyscall is a cas_status(),
+// which waits for the scan to end. Transitions out of kRunning need no CAS:
+// a scanner never takes a running G.
 #pragma once
 
 #include <atomic>
@@ -38,6 +44,14 @@ struct P;
 
 enum class GStatus : uint32_t { kIdle, kRunnable, kRunning, kSyscall, kWaiting, kDead };
 
+// Set on top of kRunnable, kWaiting or kSyscall while a scanner reads the
+// G's stack (see above).
+inline constexpr uint32_t kScanBit = 0x100;
+inline GStatus with_scan(GStatus s) { return static_cast<GStatus>(static_cast<uint32_t>(s) | kScanBit); }
+inline bool is_scannable(GStatus s) {
+    return s == GStatus::kRunnable || s == GStatus::kWaiting || s == GStatus::kSyscall;
+}
+
 enum class WaitReason : uint8_t {
     kNone,
     kChanReceive,
@@ -55,6 +69,8 @@ enum class WaitReason : uint8_t {
     kIOWait,
     kTimerWait,
     kTestHook,
+    kGCWorkerIdle,
+    kGCCollect,
 };
 
 const char* status_name(GStatus s);
@@ -86,6 +102,7 @@ struct G {
     // Stack pointer recorded by entersyscall (registers spilled below it);
     // 0 when not in a system call. For stack scans of fibers in syscalls.
     uintptr_t syscall_sp = 0;
+    void* syscall_fake_stack = nullptr;  // ASan builds: the fake stack then
 
     // -- links
     G* schedlink = nullptr;  // run queue / free list; owner per status
@@ -103,17 +120,32 @@ struct G {
     // -- fiber-local storage (weft::FiberLocal); owned by the running G
     void** locals = nullptr;
     uint32_t nlocals = 0;
+
+    // -- run tracking for the collector (proc.cpp track_run). The M that
+    // runs or creates the G writes run_epoch; tracklink is owned by the
+    // tracked list until it is drained with the world stopped.
+    uint32_t run_epoch = 0;
+    G* tracklink = nullptr;
 };
 
-// Changes g's status from `from` to `to`; fatal if it was not `from`.
+// Changes g's status from `from` to `to`, waiting while a scanner holds the
+// scan bit on `from`; fatal if it was anything else.
 void cas_status(G* g, GStatus from, GStatus to);
 
-// The owner's transition (see above): debug-checked, then a release store
-// (publishes the G's state to whoever next reads the status with acquire).
+// The owner's transition out of kRunning (see above): debug-checked, then a
+// release store (publishes the G's state to whoever next reads the status
+// with acquire).
 inline void set_status(G* g, GStatus from, GStatus to) {
+    WEFT_DCHECK(from == GStatus::kRunning || from == GStatus::kIdle, "set_status: only kRunning is the owner's");
     WEFT_DCHECK(g->status.load(std::memory_order_relaxed) == from, "bad G status transition (owner)");
     (void)from;
     g->status.store(to, std::memory_order_release);
 }
+
+// Scanning (see above). try_begin_scan sets the scan bit if g is runnable,
+// waiting or in a system call and returns that status in *was; false if g
+// is running, dead or already being scanned. end_scan clears the bit.
+bool try_begin_scan(G* g, GStatus* was);
+void end_scan(G* g, GStatus was);
 
 }  // namespace weft::sched

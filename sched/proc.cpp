@@ -50,10 +50,32 @@
 
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
+#include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
+
+namespace {
+CollectorHooks g_collector;
+// Run tracking (collector_support.hpp). Relaxed epoch: it is set with the
+// world stopped and start_the_world orders it before any M runs a fiber.
+std::atomic<uint32_t> g_track_epoch{0};
+std::atomic<G*> g_tracked{nullptr};
+
+}  // namespace
+
+// Pushes g on the tracked list once per epoch. Called by the M that is
+// about to run g, has just created it, or runs it again after a system
+// call, so run_epoch has one writer. Touches scheduler words only (Y2).
+void track_run(G* g) {
+    uint32_t e = g_track_epoch.load(std::memory_order_relaxed);
+    if (e == 0 || g->run_epoch == e) return;
+    g->run_epoch = e;
+    G* head = g_tracked.load(std::memory_order_relaxed);
+    do g->tracklink = head;
+    while (!g_tracked.compare_exchange_weak(head, g, std::memory_order_release, std::memory_order_relaxed));
+}
 
 Sched* g_sched = nullptr;
 
@@ -218,6 +240,50 @@ void fiber_main() {
 
 void for_each_g(void (*fn)(G*, void*), void* arg) {
     for (AllGNode* n = g_allg.load(); n; n = n->next) fn(n->g, arg);
+}
+
+// ---------------------------------------------------------------- collector support
+
+void set_collector_hooks(const CollectorHooks& hooks) {
+    WEFT_CHECK(!g_running.load(), "set_collector_hooks: the runtime is running");
+    g_collector = hooks;
+}
+
+void set_track_epoch(uint32_t epoch) { g_track_epoch.store(epoch, std::memory_order_relaxed); }
+
+G* take_tracked() { return g_tracked.exchange(nullptr, std::memory_order_acquire); }
+
+MemRange g_stack_range(const G* g, GStatus was) {
+    if (g->stack.lo == nullptr) return {};
+    auto hi = reinterpret_cast<uintptr_t>(g->stack.lo) + g->stack.size;
+    uintptr_t sp = 0;
+    if (was == GStatus::kSyscall) sp = g->syscall_sp;
+    else if (g->ctx.fctx != nullptr) sp = reinterpret_cast<uintptr_t>(g->ctx.fctx);
+    if (sp == 0) return {};
+    WEFT_CHECK(sp >= reinterpret_cast<uintptr_t>(g->stack.lo) && sp <= hi, "g_stack_range: saved sp outside the stack");
+    return {sp & ~uintptr_t{7}, hi};
+}
+
+void* g_fake_stack(const G* g, GStatus was) {
+    return was == GStatus::kSyscall ? g->syscall_fake_stack : g->ctx.asan_fake_stack;
+}
+
+MemRange g_closure_range(const G* g) {
+    auto [p, n] = g->fn.captures();
+    auto lo = reinterpret_cast<uintptr_t>(p);
+    return {lo, lo + n};
+}
+
+P* current_p() {
+    M* m = getm();
+    return m ? m->p : nullptr;
+}
+
+int32_t nprocs_now() { return g_sched ? S().nprocs : 0; }
+P* p_at(int32_t i) { return S().allp[static_cast<size_t>(i)]; }
+
+void wake_idle_p() {
+    if (S().npidle.load() > 0 && S().nmspinning.load() == 0) wakep();
 }
 
 // noinline: see sched.hpp. GCC treats a TLS address as invariant within a
@@ -684,6 +750,9 @@ top:
         if (G* g = steal_work(m, poll_until)) return g;
         if (s.gcwaiting.load() || s.exiting.load()) goto top;
     }
+    // step 5b: nothing to run; give the P to the collector's idle-priority
+    // work for a bounded slice (as findRunnable's idle mark worker).
+    if (g_collector.idle_work && g_collector.idle_work(p)) goto top;
     // step 6
     s.lock.lock();
     if (s.gcwaiting.load() || s.exiting.load()) {
@@ -815,7 +884,8 @@ G* execute(M* m, G* g, bool inherit) {
         // Single writer (this M); sysmon only reads it, so no RMW is needed.
         p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
-    set_status(g, GStatus::kRunnable, GStatus::kRunning);
+    cas_status(g, GStatus::kRunnable, GStatus::kRunning);  // waits out a stack scan
+    track_run(g);
     g->m = m;
     g->preempt.store(false, std::memory_order_relaxed);
     if (g->stack.lo == nullptr) {
@@ -848,7 +918,7 @@ G* execute(M* m, G* g, bool inherit) {
             m->unlockf = nullptr;
             m->unlock_arg = nullptr;
             if (f && !f(g, arg)) {  // step 3/4
-                set_status(g, GStatus::kWaiting, GStatus::kRunnable);  // unlockf kept it ours
+                cas_status(g, GStatus::kWaiting, GStatus::kRunnable);  // unlockf kept it ours
                 return g;
             }
             return nullptr;
@@ -880,7 +950,8 @@ G* execute(M* m, G* g, bool inherit) {
         }
         case MAction::kExitSyscall: {
             // syscall.cpp exitsyscall step 4; this M holds no P (Y2, Y3).
-            set_status(g, GStatus::kSyscall, GStatus::kRunnable);
+            cas_status(g, GStatus::kSyscall, GStatus::kRunnable);  // waits out a stack scan
+            g->syscall_sp = 0;
             Sched& s = S();
             s.lock.lock();
             P* idle = s.gcwaiting.load() ? nullptr : pidleget();
@@ -999,6 +1070,7 @@ G* newproc(Closure fn, const std::source_location& site, bool wake) {
     G* parent = getg();
     g->parent_id = parent ? parent->id : 0;
     cas_status(g, GStatus::kDead, GStatus::kRunnable);
+    track_run(g);
     if (p) {
         runqput(p, g, true);
         if (wake) wakep();
@@ -1073,6 +1145,7 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     signals_init_thread(m0);
     acquirep(m0, s.allp[0]);
 
+    if (g_collector.on_start) g_collector.on_start();
     s.main_g = newproc(std::move(main_fn), std::source_location::current(), /*wake=*/false);
     sysmon_start();
 
@@ -1084,6 +1157,7 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     for (M* m = s.allm; m; m = m->alllink)
         if (!m->is_m0) pthread_join(m->thread, nullptr);
     signals_restore();
+    if (g_collector.on_stop) g_collector.on_stop();
     t_m = nullptr;
 
     for (P* p : s.allp) {

@@ -92,6 +92,9 @@ P* releasep(M* m);
 void pidleput(P* p);  // under lock
 P* pidleget();        // under lock
 
+// -- the collector's run tracking (proc.cpp; collector_support.hpp)
+void track_run(G* g);
+
 // -- run queues (proc.cpp)
 void runqput(P* p, G* g, bool next);
 G* runqget(P* p, bool* inherit);

@@ -33,7 +33,8 @@
 // Protocol (exitsyscall):
 //   1. m->locks++.
 //   2. Fast path: CAS oldp kSyscall -> kRunning; rewire; g: syscall ->
-//      running. Return.
+//      running (a CAS that waits while a collector scans the stack: the
+//      frames above syscall_sp must not change under the scanner). Return.
 //   3. Second chance: unless the world is stopping, take an idle P.
 //   4. Slow path: switch to g0 (MAction::kExitSyscall). There, g: syscall
 //      -> runnable; under the sched lock, an idle P if the world is not
@@ -47,6 +48,7 @@
 #include "sched/syscall.hpp"
 
 #include "runtime/base/check.hpp"
+#include "sched/sanitizers.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
@@ -63,6 +65,9 @@ __attribute__((noinline)) void entersyscall() {
     __builtin_unwind_init();
     volatile char marker = 0;
     g->syscall_sp = reinterpret_cast<uintptr_t>(&marker);
+#if defined(WEFT_ASAN)
+    g->syscall_fake_stack = __asan_get_current_fake_stack();  // locals ASan moved off the stack
+#endif
     set_status(g, GStatus::kRunning, GStatus::kSyscall);  // step 3
     P* p = m->p;  // step 4
     p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -103,14 +108,15 @@ __attribute__((noinline)) void exitsyscall() {
     WEFT_CHECK(g != nullptr && g->status.load(std::memory_order_relaxed) == GStatus::kSyscall,
                "exitsyscall: the fiber is not in a system call");
     m->locks++;  // step 1
-    g->syscall_sp = 0;
     P* oldp = m->oldp;
     m->oldp = nullptr;
     PStatus st = PStatus::kSyscall;
     if (oldp && oldp->status.compare_exchange_strong(st, PStatus::kRunning)) {  // step 2 (Y1)
         m->p = oldp;
         oldp->m.store(m, std::memory_order_relaxed);
-        set_status(g, GStatus::kSyscall, GStatus::kRunning);
+        cas_status(g, GStatus::kSyscall, GStatus::kRunning);  // waits out a stack scan
+        g->syscall_sp = 0;  // only now: a scanner may be reading it until the CAS
+        track_run(g);       // it runs again without execute(): its stack may change
         m->locks--;
         return;
     }
@@ -123,7 +129,9 @@ __attribute__((noinline)) void exitsyscall() {
         }
         if (p) {
             acquirep(m, p);
-            set_status(g, GStatus::kSyscall, GStatus::kRunning);
+            cas_status(g, GStatus::kSyscall, GStatus::kRunning);
+            g->syscall_sp = 0;
+            track_run(g);
             m->locks--;
             return;
         }

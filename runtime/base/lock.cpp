@@ -14,6 +14,10 @@ const char* lock_rank_name(LockRank r) {
         case LockRank::kAllG: return "allg";
         case LockRank::kTimers: return "timers";
         case LockRank::kGFree: return "gfree";
+        case LockRank::kGCRoots: return "gc roots";
+        case LockRank::kGCWork: return "gc work";
+        case LockRank::kMCentral: return "mcentral";
+        case LockRank::kMHeap: return "mheap";
         case LockRank::kLeaf: return "leaf";
     }
     return "?";

@@ -18,6 +18,12 @@
 //                                                 (takes timer heap locks)
 //   kTimers         a P's timer heap              heap order and timer.heap_
 //   kGFree          global free-G / stack lists   recycled Gs and stacks
+//   kGCRoots        the collector's root sets     gc::Root handles, root
+//                                                 scanners, the rescan list
+//   kGCWork         the collector's work lists    full/empty mark buffers
+//   kMCentral       one size class's span lists   partial/full spans of a class
+//   kMHeap          the page heap                 free page runs, span map,
+//                                                 large spans, scavenger state
 //   kLeaf           leaf locks                    nothing else taken inside
 #pragma once
 
@@ -30,6 +36,10 @@ enum class LockRank : int {
     kAllG = 30,
     kTimers = 40,
     kGFree = 50,
+    kGCRoots = 52,
+    kGCWork = 54,
+    kMCentral = 56,
+    kMHeap = 58,
     kLeaf = 100,
 };
 

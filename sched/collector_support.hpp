@@ -1,0 +1,63 @@
+// collector_support.hpp — what the scheduler offers a garbage collector.
+//
+// sched/ knows nothing of gc/ (DESIGN.md, layering): the collector installs
+// hooks here and reads fibers through these calls. Everything is
+// runtime-internal.
+//
+// Run tracking (for Dijkstra stack re-scans): while a non-zero epoch is set,
+// every G that starts running (execute) or is created (newproc) is pushed,
+// once per epoch, onto a lock-free list. The collector sets the epoch with
+// the world stopped before it scans stacks, and drains the list with the
+// world stopped in mark termination: exactly the fibers whose stacks may
+// have changed since they were scanned.
+#pragma once
+
+#include <cstdint>
+
+#include "sched/g.hpp"
+#include "sched/p.hpp"
+
+namespace weft::sched {
+
+struct CollectorHooks {
+    // After the Ps exist, before main runs (on the thread calling weft::run).
+    void (*on_start)() = nullptr;
+    // At shutdown, after every other M has stopped, before the Ps are freed.
+    void (*on_stop)() = nullptr;
+    // An M about to idle with P p: do a bounded slice of background work
+    // (on g0, holding p); true if it did any (the M then looks for fibers
+    // again instead of sleeping).
+    bool (*idle_work)(P* p) = nullptr;
+};
+// Before weft::run starts the scheduler (runtime/run.cpp).
+void set_collector_hooks(const CollectorHooks& hooks);
+
+// -- run tracking (above); both with the world stopped.
+void set_track_epoch(uint32_t epoch);  // 0: off
+G* take_tracked();                     // list linked through G::tracklink
+
+// The stack range [lo, hi) a scanner must read for a G it holds with the
+// scan bit (try_begin_scan), `was` being the status it had: from the saved
+// context of a parked or runnable fiber (Boost.Context spills the callee-
+// saved registers there), from syscall_sp for one in a system call; empty
+// for a fiber that has not started. Also the bytes of its entry closure.
+struct MemRange {
+    uintptr_t lo = 0;
+    uintptr_t hi = 0;
+};
+MemRange g_stack_range(const G* g, GStatus was);
+MemRange g_closure_range(const G* g);
+// ASan builds: the fiber's fake stack (locals moved off the real stack
+// that the scan must follow), else null.
+void* g_fake_stack(const G* g, GStatus was);
+
+// The P the calling M holds (null without one).
+P* current_p();
+// Every P of this run, for code that runs with the world stopped.
+int32_t nprocs_now();
+P* p_at(int32_t i);
+
+// Wakes an idle P if there is one (new background work appeared).
+void wake_idle_p();
+
+}  // namespace weft::sched
