@@ -6,6 +6,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "gc/collector.hpp"
 #include "runtime/base/env.hpp"
 #include "sched/fiber.hpp"
 
@@ -65,6 +66,7 @@ void run_impl(const Options& opts, sched::Closure main) {
     static const char* const kKnownDebug[] = {"gctrace", "gccheckmark", "gcstoptheworld", "gcpoison", "gcstress",
                                                "syscallstress", "schedtrace"};
     base::validate_debug_env(kKnownDebug, static_cast<int>(std::size(kKnownDebug)));
+    gc::detail::install_hooks();
     sched::run_main(cfg, std::move(main));
 }
 

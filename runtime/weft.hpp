@@ -4,6 +4,7 @@
 // channels and select, sync primitives and timers. See README.md.
 #pragma once
 
+#include "gc/gc.hpp"
 #include "runtime/chan.hpp"
 #include "runtime/fiber_local.hpp"
 #include "runtime/run.hpp"

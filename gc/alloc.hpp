@@ -1,0 +1,69 @@
+// alloc.hpp — allocation's inline fast path (weft::gc::detail).
+//
+// From a fiber only (the caller's P owns the cache, heap.hpp H1):
+//   1. header + object rounded to a size class; larger ones: alloc_large;
+//   2. the next free slot of the P's span for that class (alloc_cache);
+//   3. zero it if the span may hold old bytes, write the header;
+//   4. publish the slot to scanners (release store of freeindex);
+//   5. while marking, the object is born black (mark bit set, not queued);
+//   6. otherwise refill (alloc_refill): sweep/reuse/grow a span, pay the
+//      mark-assist debt, maybe start a cycle.
+#pragma once
+
+#include <cstring>
+
+#include "gc/heap.hpp"
+#include "gc/phase.hpp"
+#include "sched/collector_support.hpp"
+
+namespace weft::gc::detail {
+
+[[noreturn]] void alloc_without_p();
+
+// Slot index of the next free slot in s, or s->nelems (owner only, H1).
+inline uint32_t next_free_fast(Span* s) {
+    uint64_t c = s->alloc_cache;
+    if (c == 0) return s->nelems;
+    // Relaxed: the owner is the only writer of freeindex.
+    uint32_t fi = s->freeindex.load(std::memory_order_relaxed);
+    auto tz = static_cast<uint32_t>(__builtin_ctzll(c));
+    uint32_t idx = fi + tz;
+    if (idx >= s->nelems) return s->nelems;
+    s->alloc_cache = tz == 63 ? 0 : c >> (tz + 1);
+    return idx;
+}
+
+inline void* allocate(size_t size, const TypeInfo* type, bool noscan) {
+    size_t bytes = size + kHeaderSize;
+    sched::P* p = sched::current_p();
+    if (p == nullptr) [[unlikely]]
+        alloc_without_p();
+    auto* c = static_cast<MCache*>(p->ext[kExtCache]);
+    uintptr_t slot;
+    if (bytes <= kMaxSmallSize) [[likely]] {
+        size_t spc = size_to_class(bytes) * 2 + (noscan ? 1 : 0);
+        Span* s = c->alloc[spc];
+        uint32_t idx = s ? next_free_fast(s) : 0;
+        if (s == nullptr || idx >= s->nelems) [[unlikely]] {
+            slot = reinterpret_cast<uintptr_t>(alloc_refill(c, spc));
+            s = c->alloc[spc];
+            idx = s->index_of(slot);
+        } else {
+            slot = s->slot_addr(idx);
+        }
+        if (s->needzero) std::memset(reinterpret_cast<void*>(slot), 0, s->elemsize);
+        // Relaxed header store, ordered before the release of freeindex.
+        reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
+        s->freeindex.store(idx + 1, std::memory_order_release);
+        s->allocated++;
+        c->local_alloc += s->elemsize;
+        if (phase_is_marking()) [[unlikely]]
+            mark_new_object(s, idx);
+    } else {
+        slot = reinterpret_cast<uintptr_t>(alloc_large(bytes, noscan));
+        reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
+    }
+    return object_of(slot);
+}
+
+}  // namespace weft::gc::detail

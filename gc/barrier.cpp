@@ -1,0 +1,73 @@
+// barrier.cpp — the write barrier's slow path (DESIGN.md, Collector).
+//
+// Reached only while g_barrier_on (GCmark, GCmarktermination):
+//   1. no P on this M -> fatal "write barrier without P". A thread without
+//      a P is in a system call, returning from one, stopped for a stop-the-
+//      world, or not a runtime thread at all: shading there could mark an
+//      object after mark termination has decided it is done (the race
+//      issue #5 defends against). Always on, not only in debug builds.
+//   2. inwb already set (a barrier inside a barrier: a hook, a signal
+//      handler): shade directly, without running anything that could
+//      barrier again — the shade is not lost, the recursion is.
+//   3. else set inwb, shade the new value unconditionally (no "is the slot
+//      already shaded" test: without a StoreLoad fence that test is racy
+//      under concurrent marking), clear inwb. The caller then stores.
+#include "gc/barrier.hpp"
+
+#include "gc/collector.hpp"
+#include "gc/mark.hpp"
+#include "gc/phase.hpp"
+#include "runtime/base/fatal.hpp"
+#include "sched/collector_support.hpp"
+#include "sched/sched.hpp"
+
+namespace weft::gc::detail {
+
+std::atomic<bool> g_barrier_on{false};
+void (*g_barrier_test_hook)() = nullptr;
+
+namespace {
+
+// Steps 1 and 2; returns the M and the P's work, or fatal.
+inline GCWork* barrier_work(sched::M*& m) {
+    m = sched::getm();
+    if (m == nullptr || m->p == nullptr) [[unlikely]]
+        base::fatal("write barrier without P (M %lld, phase %s): a GC reference was stored on a thread that holds no "
+                    "processor",
+                    m ? static_cast<long long>(m->id) : -1LL, phase_name(phase()));
+    return static_cast<GCWork*>(m->p->ext[kExtWork]);
+}
+
+inline bool skip_for_test() {
+    if (g_skip_barrier_shades.load(std::memory_order_relaxed) <= 0) return false;
+    return g_skip_barrier_shades.fetch_sub(1, std::memory_order_relaxed) > 0;
+}
+
+}  // namespace
+
+void barrier_slow(const void* obj) {
+    sched::M* m;
+    GCWork* w = barrier_work(m);
+    if (obj == nullptr) return;
+    if (m->inwb) {  // step 2
+        shade(w, obj);
+        return;
+    }
+    m->inwb = true;  // step 3
+    if (g_barrier_test_hook) [[unlikely]]
+        g_barrier_test_hook();
+    if (!skip_for_test()) shade(w, obj);
+    m->inwb = false;
+}
+
+void barrier_range_slow(const void* p, size_t n) {
+    sched::M* m;
+    GCWork* w = barrier_work(m);
+    auto lo = reinterpret_cast<uintptr_t>(p);
+    bool nested = m->inwb;
+    m->inwb = true;
+    scan_range(w, lo, lo + n);
+    m->inwb = nested;
+}
+
+}  // namespace weft::gc::detail

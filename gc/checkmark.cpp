@@ -1,0 +1,103 @@
+// checkmark.cpp — verify the concurrent marking (as Go's gccheckmark).
+//
+// A second, stop-the-world traversal from the same roots with its own bits
+// (one bitmap per span, indexed like the mark bits). Every object it reaches
+// must already carry a mark bit; the first that does not is reported with
+// the parent it was reached from ("a root" for stacks and Roots), then the
+// process dies. The traversal keeps (object, parent) pairs on an explicit
+// stack, so deep structures do not recurse.
+#include "gc/checkmark.hpp"
+
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "gc/heap.hpp"
+#include "gc/mark.hpp"
+#include "gc/roots.hpp"
+#include "runtime/base/fatal.hpp"
+#include "sched/collector_support.hpp"
+#include "sched/sched.hpp"
+
+namespace weft::gc::detail {
+
+namespace {
+
+struct Checker final : Visitor {
+    std::unordered_map<Span*, std::vector<uint64_t>> bits;
+    std::vector<std::pair<const void*, const void*>> stack;  // (object, parent)
+    const void* parent = nullptr;
+
+    void reach(Span* s, uint32_t i, const void* from) {
+        auto& b = bits[s];
+        if (b.empty()) b.resize((s->nelems + 63) / 64);
+        uint64_t bit = uint64_t{1} << (i % 64);
+        if (b[i / 64] & bit) return;
+        b[i / 64] |= bit;
+        const void* obj = object_of(s->slot_addr(i));
+        if (!s->is_marked(i)) {
+            const TypeInfo* t = header_of(obj)->type.load(std::memory_order_relaxed);
+            const TypeInfo* pt = from ? header_of(from)->type.load(std::memory_order_relaxed) : nullptr;
+            base::fatal("gccheckmark: object %p (%s, %u bytes) is reachable but was not marked; reached from %s %p (%s)",
+                        obj, t ? t->name : "?", s->elemsize, from ? "object" : "a root", from,
+                        from ? (pt ? pt->name : "?") : "stack or gc::Root");
+        }
+        if (!s->noscan) stack.emplace_back(obj, from);
+    }
+    void edge(const void* obj) override {
+        auto a = reinterpret_cast<uintptr_t>(obj);
+        if (Span* s = span_of(a)) reach(s, s->index_of(a), parent);
+    }
+    void word(uintptr_t w) {
+        Span* s = span_of(w);
+        if (s == nullptr) return;
+        uint32_t i = s->index_of(w);
+        if (i < s->nelems && s->is_allocated(i)) reach(s, i, nullptr);
+    }
+    __attribute__((no_sanitize("address", "thread"))) void range(uintptr_t lo, uintptr_t hi) {
+        for (uintptr_t p = (lo + 7) & ~uintptr_t{7}; p + 8 <= hi; p += 8) word(*reinterpret_cast<const uintptr_t*>(p));
+    }
+    void drain() {
+        while (!stack.empty()) {
+            auto [obj, from] = stack.back();
+            stack.pop_back();
+            (void)from;
+            parent = obj;
+            const TypeInfo* t = header_of(obj)->type.load(std::memory_order_relaxed);
+            if (t && t->trace) t->trace(obj, *this);
+        }
+    }
+};
+
+}  // namespace
+
+void checkmark_verify(sched::G* self) {
+    Checker c;
+    struct Arg {
+        Checker* c;
+        sched::G* self;
+    } arg{&c, self};
+    sched::for_each_g(
+        [](sched::G* g, void* a) {
+            auto* x = static_cast<Arg*>(a);
+            if (g == x->self) return;
+            sched::GStatus was;
+            if (!sched::try_begin_scan(g, &was)) return;
+            sched::MemRange r = sched::g_stack_range(g, was);
+            if (r.lo < r.hi) x->c->range(r.lo, r.hi);
+            sched::MemRange cl = sched::g_closure_range(g);
+            if (cl.lo < cl.hi) x->c->range(cl.lo, cl.hi);
+            sched::end_scan(g, was);
+        },
+        &arg);
+    for_each_root(
+        [](const void* obj, void* a) {
+            auto* ch = static_cast<Checker*>(a);
+            ch->parent = nullptr;
+            ch->edge(obj);
+        },
+        &c);
+    c.drain();
+}
+
+}  // namespace weft::gc::detail

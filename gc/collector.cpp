@@ -1,0 +1,608 @@
+// collector.cpp — the cycle: phases, stack scans, mark workers, assists,
+// termination, pacing, sweeping (as Go's mgc.go of the Dijkstra era).
+//
+// One collector fiber runs every cycle (started on first need, parked
+// between cycles). A cycle, each phase switch made with the world stopped
+// (stop_the_world collects running, idle and syscall Ps):
+//   1. finish_sweep: every span swept (heap.hpp H3).
+//   2. STW: phase GCscan; run tracking on (new epoch). Start the world.
+//   3. Scan every fiber's stack and entry closure, concurrently: a fiber is
+//      scanned while it is not running (scan bit, g.hpp); running ones are
+//      asked to stop at a safe point and retried. Objects found are shaded
+//      (grey) but not traced yet; the barrier is still off, which is safe
+//      because nothing is black: every grey object is traced after step 4.
+//   4. STW: phase GCmark, barrier on. Start the world. Shade every Root.
+//   5. Mark: the collector fiber drains work in slices (a fractional
+//      background worker), Ps with nothing to run drain in idle time, and
+//      allocating fibers assist in proportion to their allocation.
+//      New objects are allocated black.
+//   6. Termination (K2): when no work is visible, STW and flush every P's
+//      buffer (a ragged barrier done at once: every P is stopped at a safe
+//      point, so none is half-way through a shade). If any P had work, start
+//      the world and go back to 5. Else, still stopped: phase
+//      GCmarktermination; re-scan exactly the fibers that ran since their
+//      scan (run tracking) and drain; checkmark if asked; release every P's
+//      cache; sweepgen += 2; barrier off; pacing for the next cycle; phase
+//      GCsweep. Start the world.
+//   7. Sweep in the background (and lazily by allocators), then STW: GCoff.
+//
+// Rejected: rescanning every stack in mark termination (the pause would
+// grow with the number of fibers); "no worker busy and the global list
+// empty" as the termination test (a P can hold grey objects in its own
+// buffer, or be between popping an object and pushing its children).
+#include "gc/collector.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gc/barrier.hpp"
+#include "gc/checkmark.hpp"
+#include "gc/gc.hpp"
+#include "gc/mark.hpp"
+#include "gc/phase.hpp"
+#include "gc/poison.hpp"
+#include "gc/roots.hpp"
+#include "runtime/base/check.hpp"
+#include "runtime/base/clock.hpp"
+#include "runtime/base/env.hpp"
+#include "runtime/base/fatal.hpp"
+#include "runtime/base/lock.hpp"
+#include "sched/collector_support.hpp"
+#include "sched/fiber.hpp"
+#include "sched/sched.hpp"
+
+namespace weft::gc::detail {
+
+std::atomic<Phase> g_phase{Phase::kOff};
+
+const char* phase_name(Phase p) {
+    switch (p) {
+        case Phase::kOff: return "GCoff";
+        case Phase::kScan: return "GCscan";
+        case Phase::kMark: return "GCmark";
+        case Phase::kMarkTermination: return "GCmarktermination";
+        case Phase::kSweep: return "GCsweep";
+    }
+    return "?";
+}
+
+namespace {
+
+constexpr int64_t kMinHeap = int64_t{4} << 20;  // first trigger, as Go's heapminimum
+constexpr int64_t kWorkerSliceNs = 200'000;     // collector fiber: mark slice before a yield
+constexpr int64_t kIdleSliceBytes = 256 << 10;  // idle-P marking per hook call
+
+struct Config {
+    int gogc = 100;  // < 0: off
+    bool trace = false;
+    bool checkmark = false;
+    bool stoptheworld = false;
+    bool poison = false;
+};
+
+struct Controller {
+    base::Lock lock{base::LockRank::kGCRoots};  // the fields below up to `waiters`
+    std::atomic<sched::G*> worker{nullptr};  // the collector fiber (this run)
+    bool worker_spawned = false;
+    bool worker_parked = false;
+    uint64_t requested = 0;         // cycles asked for (a counter: collect() waits on its number)
+    uint64_t started = 0;
+    std::vector<std::pair<sched::G*, uint64_t>> waiters;  // collect() callers and the cycle they wait for
+
+    std::atomic<uint64_t> completed{0};
+    std::atomic<int64_t> trigger{kMinHeap};
+    std::atomic<int64_t> goal{kMinHeap};
+    double trigger_ratio = 0.7;
+    double assist_ratio = 1.0;  // scan bytes owed per allocated byte (GCmark)
+    uint32_t epoch = 0;
+    Config cfg;
+
+    // stats (pauses under stats_lock)
+    base::Lock stats_lock{base::LockRank::kLeaf};
+    std::vector<int64_t> pauses;
+    Stats st;
+    std::atomic<int64_t> assist_ns{0};
+    int64_t start_time = 0;
+    int64_t cycle_cpu_ns = 0;
+};
+
+Controller& C() {
+    static Controller* c = new Controller;
+    return *c;
+}
+
+// ---------------------------------------------------------------- config
+
+Config read_config() {
+    Config c;
+    if (auto v = base::getenv_str("WEFT_GOGC")) {
+        if (*v == "off") c.gogc = -1;
+        else c.gogc = static_cast<int>(base::parse_int("WEFT_GOGC", *v, 1, 100000));
+    }
+    auto on = [](const char* key) {
+        auto v = base::debug_option(key);
+        return v && *v != "0" && *v != "";
+    };
+    c.trace = on("gctrace");
+    c.checkmark = on("gccheckmark");
+    c.stoptheworld = on("gcstoptheworld");
+    c.poison = on("gcpoison");
+    return c;
+}
+
+// ---------------------------------------------------------------- pauses
+
+struct Pause {
+    int64_t start;
+    explicit Pause(const char* why) : start(base::nanotime()) { sched::stop_the_world(why); }
+    explicit Pause(int64_t stopped_at) : start(stopped_at) {}  // the world is already stopped
+    int64_t end() {
+        sched::start_the_world();
+        int64_t d = base::nanotime() - start;
+        Controller& c = C();
+        base::LockGuard l(c.stats_lock);
+        c.pauses.push_back(d);
+        c.st.stw_pauses++;
+        c.st.total_pause_ns += d;
+        c.st.max_pause_ns = std::max(c.st.max_pause_ns, d);
+        static constexpr int64_t kBounds[] = {10'000, 50'000, 100'000, 250'000, 500'000,
+                                              1'000'000, 2'000'000, 5'000'000, 10'000'000};
+        int b = 0;
+        while (b < 9 && d >= kBounds[b]) ++b;
+        c.st.pause_histogram[b]++;
+        return d;
+    }
+};
+
+void set_phase(Phase p) {  // world stopped
+    g_phase.store(p, std::memory_order_relaxed);
+    g_barrier_on.store(p == Phase::kMark || p == Phase::kMarkTermination, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------- per-P state
+
+MCache* cache_of(sched::P* p) { return static_cast<MCache*>(p->ext[kExtCache]); }
+GCWork* work_of(sched::P* p) { return static_cast<GCWork*>(p->ext[kExtWork]); }
+
+// ---------------------------------------------------------------- stacks
+
+void scan_g(GCWork* w, sched::G* g, sched::GStatus was) {
+    sched::MemRange r = sched::g_stack_range(g, was);
+    if (r.lo < r.hi) scan_stack_range(w, r.lo, r.hi, sched::g_fake_stack(g, was));
+    sched::MemRange c = sched::g_closure_range(g);
+    if (c.lo < c.hi) scan_range(w, c.lo, c.hi);
+}
+
+// Scans g unless it runs; false if it must be retried.
+bool try_scan(GCWork* w, sched::G* g) {
+    sched::GStatus was;
+    if (sched::try_begin_scan(g, &was)) {
+        scan_g(w, g, was);
+        sched::end_scan(g, was);
+        return true;
+    }
+    sched::GStatus s = g->status.load(std::memory_order_relaxed);
+    if (s == sched::GStatus::kDead || s == sched::GStatus::kIdle) return true;
+    if (s == sched::GStatus::kRunning) g->preempt.store(true, std::memory_order_relaxed);  // to a safe point
+    return false;
+}
+
+// Step 3: every fiber but the collector's own.
+void scan_all_stacks(sched::G* self) {
+    std::vector<sched::G*> pending;
+    sched::for_each_g([](sched::G* g, void* a) { static_cast<std::vector<sched::G*>*>(a)->push_back(g); }, &pending);
+    while (!pending.empty()) {
+        GCWork* w = work_of_current_p();  // the P may change across gosched
+        std::erase_if(pending, [&](sched::G* g) { return g == self || try_scan(w, g); });
+        if (!pending.empty()) sched::gosched();
+    }
+}
+
+// Step 6: re-scan the fibers that ran since the scan (world stopped).
+void rescan_tracked(GCWork* w, sched::G* self) {
+    for (sched::G* g = sched::take_tracked(); g;) {
+        sched::G* next = g->tracklink;
+        g->tracklink = nullptr;
+        if (g != self && !try_scan(w, g)) {
+            // With the world stopped only the collector fiber runs.
+            base::fatal("gc: fiber %llu is running during mark termination", static_cast<unsigned long long>(g->id));
+        }
+        g = next;
+    }
+}
+
+void shade_roots(GCWork* w) {
+    for_each_root([](const void* obj, void* a) { shade(static_cast<GCWork*>(a), obj); }, w);
+}
+
+// ---------------------------------------------------------------- mark
+
+// With the world stopped: moves every P's buffer to the global list;
+// true if there was any work anywhere.
+bool flush_all_ps() {
+    for (int32_t i = 0; i < sched::nprocs_now(); ++i) flush(work_of(sched::p_at(i)));
+    return !global_work_empty();
+}
+
+// Returns with the world stopped (since the returned time) and no work
+// left anywhere (K2).
+int64_t mark_loop() {
+    for (;;) {
+        int64_t until = base::nanotime() + kWorkerSliceNs;
+        GCWork* w = work_of_current_p();
+        while (drain(w, 64 << 10) > 0)
+            if (base::nanotime() >= until) break;
+        flush(w);
+        if (!global_work_empty()) {
+            sched::gosched();  // fractional worker: let mutators run
+            continue;
+        }
+        Pause p("gc: mark termination");
+        if (flush_all_ps()) {
+            p.end();  // some P had grey objects: back to concurrent marking
+            continue;
+        }
+        return p.start;
+    }
+}
+
+// ---------------------------------------------------------------- cycle
+
+int64_t sum_marked_bytes() {
+    int64_t m = 0;
+    for (int32_t i = 0; i < sched::nprocs_now(); ++i) {
+        GCWork* w = work_of(sched::p_at(i));
+        m += w->marked_bytes;
+        w->marked_bytes = 0;
+        w->scanned_bytes = 0;
+    }
+    return m;
+}
+
+void release_all_caches() {
+    for (int32_t i = 0; i < sched::nprocs_now(); ++i) {
+        MCache* c = cache_of(sched::p_at(i));
+        mcache_release(c);
+        c->assist_debt = 0;
+    }
+}
+
+void set_goal(int64_t marked) {
+    Controller& c = C();
+    if (c.cfg.gogc < 0) {
+        c.goal.store(INT64_MAX);
+        c.trigger.store(INT64_MAX);
+        return;
+    }
+    int64_t goal = std::max(kMinHeap, marked + marked * c.cfg.gogc / 100);
+    c.goal.store(goal);
+    int64_t trig = marked + static_cast<int64_t>(static_cast<double>(goal - marked) * c.trigger_ratio);
+    c.trigger.store(std::max(trig, marked + (64 << 10)));
+}
+
+// Adjusts the trigger ratio from how far past (or short of) the goal the
+// heap got by the end of marking (a proportional controller, as Go's).
+void adjust_trigger(int64_t live_at_end, int64_t marked_before) {
+    Controller& c = C();
+    int64_t goal = c.goal.load();
+    int64_t room = goal - marked_before;
+    if (room <= 0 || goal == INT64_MAX) return;
+    double err = static_cast<double>(live_at_end - goal) / static_cast<double>(room);
+    c.trigger_ratio = std::clamp(c.trigger_ratio - 0.5 * err, 0.3, 0.95);
+}
+
+void trace_line(uint64_t n, int64_t t0, int64_t p1, int64_t p2, int64_t p3, int64_t before, int64_t marked,
+                int64_t goal, int64_t assist) {
+    Controller& c = C();
+    double wall_ms = static_cast<double>(base::nanotime() - t0) / 1e6;
+    std::fprintf(stderr,
+                 "gc %" PRIu64 " @%.3fs: %.3f ms; pauses %.3f+%.3f+%.3f ms; heap %" PRId64 "->%" PRId64
+                 " MB, %" PRId64 " MB goal; assist %.3f ms; %d P\n",
+                 n, static_cast<double>(t0 - c.start_time) / 1e9, wall_ms, static_cast<double>(p1) / 1e6,
+                 static_cast<double>(p2) / 1e6, static_cast<double>(p3) / 1e6, before >> 20, marked >> 20,
+                 goal >> 20, static_cast<double>(assist) / 1e6, sched::nprocs_now());
+}
+
+void run_cycle(uint64_t n) {
+    Controller& c = C();
+    sched::G* self = sched::current_g();
+    int64_t t0 = base::nanotime();
+    int64_t assist0 = c.assist_ns.load();
+    finish_sweep();  // step 1
+
+    Pause start("gc: start");  // step 2
+    int64_t live_before = heap().heap_live.load();
+    int64_t marked_before = heap().heap_marked.load();
+    for (int32_t i = 0; i < sched::nprocs_now(); ++i) discard(work_of(sched::p_at(i)));
+    sum_marked_bytes();
+    set_phase(Phase::kScan);
+    sched::set_track_epoch(++c.epoch == 0 ? ++c.epoch : c.epoch);
+    int64_t p1 = 0;
+    bool stw = c.cfg.stoptheworld;
+    if (!stw) p1 = start.end();
+
+    scan_all_stacks(self);  // step 3 (no one else runs if stw)
+
+    std::optional<Pause> mark;  // step 4
+    if (!stw) mark.emplace("gc: mark");
+    set_phase(Phase::kMark);
+    int64_t goal = c.goal.load();
+    int64_t room = std::max<int64_t>(goal - heap().heap_live.load(), 1 << 20);
+    c.assist_ratio = static_cast<double>(std::max<int64_t>(marked_before, 1 << 20)) / static_cast<double>(room);
+    int64_t p2 = 0;
+    if (!stw) p2 = mark->end();
+    shade_roots(work_of_current_p());
+
+    std::optional<Pause> term;  // steps 5 and 6
+    if (!stw) {
+        term.emplace(mark_loop());  // returns with the world stopped
+    } else {
+        GCWork* w = work_of_current_p();
+        drain(w, -1);
+        flush_all_ps();
+    }
+    // World stopped from here.
+    set_phase(Phase::kMarkTermination);
+    GCWork* w = work_of_current_p();
+    rescan_tracked(w, self);
+    do {
+        drain(w, -1);
+    } while (flush_all_ps());
+    if (c.cfg.checkmark) checkmark_verify(self);
+    release_all_caches();
+    int64_t marked = sum_marked_bytes();
+    Heap& h = heap();
+    int64_t live_at_end = h.heap_live.load();
+    adjust_trigger(live_at_end, marked_before);
+    h.heap_marked.store(marked);
+    h.heap_live.store(marked);
+    h.sweepgen.fetch_add(2);
+    h.sweep_cursor.store(0);
+    sched::set_track_epoch(0);
+    (void)sched::take_tracked();
+    set_goal(marked);
+    set_phase(Phase::kSweep);
+    int64_t p3 = 0;
+    if (!stw) p3 = term->end();
+
+    if (stw) {  // the whole cycle in one pause
+        finish_sweep();
+        set_phase(Phase::kOff);
+        p1 = start.end();
+    } else {
+        int k = 0;
+        while (sweep_one())  // step 7
+            if (++k % 32 == 0) sched::gosched();
+        finish_sweep();
+        Pause off("gc: sweep done");
+        set_phase(Phase::kOff);
+        off.end();
+    }
+    {
+        base::LockGuard l(c.stats_lock);
+        c.st.cycles = n;
+    }
+    if (c.cfg.trace)
+        trace_line(n, t0, p1, p2, p3, live_before, marked, c.goal.load(), c.assist_ns.load() - assist0);
+}
+
+// ---------------------------------------------------------------- the collector fiber
+
+bool unlock_controller(sched::G*, void* arg) {
+    static_cast<base::Lock*>(arg)->unlock();
+    return true;
+}
+
+void worker_main() {
+    Controller& c = C();
+    for (;;) {
+        c.lock.lock();
+        while (c.started >= c.requested) {
+            c.worker_parked = true;
+            sched::park(unlock_controller, &c.lock, sched::WaitReason::kGCWorkerIdle);
+            c.lock.lock();
+        }
+        uint64_t n = ++c.started;
+        c.lock.unlock();
+
+        run_cycle(n);
+
+        c.completed.store(n);
+        std::vector<sched::G*> wake;
+        c.lock.lock();
+        std::erase_if(c.waiters, [&](const std::pair<sched::G*, uint64_t>& w) {
+            if (w.second > n) return false;
+            wake.push_back(w.first);
+            return true;
+        });
+        c.lock.unlock();
+        for (sched::G* g : wake) sched::ready(g, sched::ReadyAt::kBack);
+    }
+}
+
+// Asks for cycles up to number `upto`; starts or wakes the collector fiber.
+// From a fiber.
+void request_cycle(uint64_t upto) {
+    Controller& c = C();
+    sched::G* wake = nullptr;
+    bool spawn = false;
+    {
+        base::LockGuard l(c.lock);
+        if (c.requested >= upto) return;
+        c.requested = upto;
+        if (!c.worker_spawned) {
+            spawn = true;
+            c.worker_spawned = true;
+        } else if (c.worker_parked) {
+            c.worker_parked = false;
+            wake = c.worker;
+        }
+    }
+    if (spawn) sched::spawn(sched::Closure([] {
+                                C().worker = sched::current_g();
+                                worker_main();
+                            }),
+                            std::source_location::current());
+    if (wake) sched::ready(wake, sched::ReadyAt::kBack);
+}
+
+// ---------------------------------------------------------------- scheduler hooks
+
+void on_start() {
+    Controller& c = C();
+    c.cfg = read_config();
+    set_poison(c.cfg.poison);
+    if (c.start_time == 0) c.start_time = base::nanotime();
+    for (int32_t i = 0; i < sched::nprocs_now(); ++i) {
+        sched::P* p = sched::p_at(i);
+        p->ext[kExtCache] = new MCache;
+        p->ext[kExtWork] = new GCWork;
+    }
+    c.worker = nullptr;
+    c.worker_spawned = false;
+    c.worker_parked = false;
+    c.requested = c.started;
+    c.completed.store(c.started);
+    c.waiters.clear();
+    set_goal(std::max(heap().heap_marked.load(), heap().heap_live.load()));
+}
+
+// The run is over (every other M stopped). A cycle cut short is abandoned:
+// its mark bits are cleared so the next run starts clean.
+void on_stop() {
+    Phase ph = phase();
+    if (ph == Phase::kScan || ph == Phase::kMark || ph == Phase::kMarkTermination) {
+        Heap& h = heap();
+        size_t n = h.nspans.load();
+        for (size_t i = 0; i < n; ++i) {
+            Span* s = span_at(i);
+            if (s->state.load() != SpanState::kInUse) continue;
+            for (uint32_t k = 0; k < s->nwords; ++k) s->mark_bits[k].store(0, std::memory_order_relaxed);
+        }
+        sched::set_track_epoch(0);
+        for (sched::G* g = sched::take_tracked(); g;) {
+            sched::G* next = g->tracklink;
+            g->tracklink = nullptr;
+            g = next;
+        }
+        discard_global();
+    }
+    set_phase(Phase::kOff);  // a sweep cut short goes on lazily next time
+    for (int32_t i = 0; i < sched::nprocs_now(); ++i) {
+        sched::P* p = sched::p_at(i);
+        mcache_release(cache_of(p));
+        discard(work_of(p));
+        delete cache_of(p);
+        delete work_of(p);
+        p->ext[kExtCache] = nullptr;
+        p->ext[kExtWork] = nullptr;
+    }
+    C().worker = nullptr;
+}
+
+// Idle-priority marking: a P with nothing to run drains a slice.
+bool idle_work(sched::P* p) {
+    if (phase() != Phase::kMark || global_work_empty()) return false;
+    return drain(work_of(p), kIdleSliceBytes) > 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- allocation hooks
+
+void after_refill(MCache* c, int64_t bytes) {
+    Controller& ctl = C();
+    Phase ph = phase();
+    if (ph == Phase::kMark) {
+        // Assist: scan work in proportion to the allocation, in small
+        // slices (a refill is one span's worth).
+        auto owed = static_cast<int64_t>(static_cast<double>(bytes) * ctl.assist_ratio);
+        c->assist_debt += owed;
+        if (c->assist_debt > 0 && !global_work_empty()) {
+            int64_t t = base::nanotime();
+            int64_t done = drain(work_of_current_p(), c->assist_debt);
+            c->assist_debt = std::max<int64_t>(0, c->assist_debt - done);
+            ctl.assist_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
+        }
+        return;
+    }
+    if (ph == Phase::kOff && heap().heap_live.load(std::memory_order_relaxed) >= ctl.trigger.load())
+        request_cycle(ctl.completed.load() + 1);
+}
+
+void install_hooks() {
+    // Once: the first weft::run installs them; a nested (misused) run must
+    // reach run_main's own check, not touch hooks a running runtime reads.
+    static bool installed = [] {
+        sched::CollectorHooks h;
+        h.on_start = on_start;
+        h.on_stop = on_stop;
+        h.idle_work = idle_work;
+        sched::set_collector_hooks(h);
+        return true;
+    }();
+    (void)installed;
+}
+
+}  // namespace weft::gc::detail
+
+namespace weft::gc {
+
+void collect() {
+    using namespace detail;
+    sched::G* me = sched::current_g();
+    if (me == nullptr) throw std::logic_error("gc::collect: not called from a fiber (call it inside weft::run)");
+    Controller& c = C();
+    c.lock.lock();
+    // A cycle already past its stack scan may miss what this fiber just
+    // dropped or made: wait for one that starts after this call.
+    uint64_t target = c.started + 1;
+    c.waiters.emplace_back(me, target);
+    c.lock.unlock();
+    request_cycle(target);
+    c.lock.lock();
+    if (c.completed.load() >= target) {
+        std::erase_if(c.waiters, [&](const auto& w) { return w.first == me; });
+        c.lock.unlock();
+        return;
+    }
+    sched::park(unlock_controller, &c.lock, sched::WaitReason::kGCCollect);
+}
+
+Stats stats() {
+    using namespace detail;
+    Controller& c = C();
+    Stats s;
+    {
+        base::LockGuard l(c.stats_lock);
+        s = c.st;
+    }
+    Heap& h = heap();
+    s.heap_live_bytes = h.heap_live.load();
+    s.heap_marked_bytes = h.heap_marked.load();
+    s.heap_goal_bytes = c.goal.load();
+    s.total_alloc_bytes = h.total_alloc.load();
+    s.total_freed_bytes = h.total_freed.load();
+    s.objects_freed = h.objects_freed.load();
+    s.assist_ns = c.assist_ns.load();
+    PageHeapStats ps = h.pages.stats();
+    s.heap_mapped_bytes = static_cast<int64_t>(ps.mapped_bytes);
+    s.heap_released_bytes = static_cast<int64_t>(ps.released_bytes);
+    return s;
+}
+
+std::vector<int64_t> pause_history() {
+    detail::Controller& c = detail::C();
+    base::LockGuard l(c.stats_lock);
+    return c.pauses;
+}
+
+}  // namespace weft::gc

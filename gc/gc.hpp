@@ -1,0 +1,73 @@
+// gc.hpp — the garbage collector's public API (one include: weft.hpp pulls
+// it in).
+//
+//   struct Node {
+//       gc::Member<Node> left, right;
+//       void trace(gc::Visitor& v) const { v.visit(left); v.visit(right); }
+//   };
+//   Node* n = gc::make<Node>();        // in a fiber
+//   n->left = gc::make<Node>();        // barriered store
+//
+// What keeps an object alive: a pointer anywhere on a fiber's stack (the
+// stacks are scanned conservatively), a Member in a live GC object, a
+// gc::Root, a value in a channel buffer, a capture of a closure passed to
+// weft::go() or to a timer. Nothing else: a pointer in malloc'd memory or a
+// global is invisible unless it is a Root.
+//
+// Rules for types:
+//   - references to GC objects are gc::Member fields, reported by trace();
+//     a type without trace() is allocated "no-scan" and must hold none;
+//   - alignof(T) <= 8;
+//   - the destructor runs when the collector frees the object (on some
+//     fiber's thread, at an unspecified time after it became unreachable);
+//     it must not touch other GC objects (they may be gone already), must
+//     not allocate GC objects and must not block. Debug builds make a
+//     Member load inside such a destructor fatal.
+//
+// Environment: WEFT_GOGC=<percent>|off (default 100: the next cycle starts
+// so the heap ends near live x 2); WEFT_DEBUG=gctrace=1 (a line per cycle
+// on stderr), gccheckmark=1 (verify the marking with the world stopped),
+// gcstoptheworld=1 (whole cycles with the world stopped), gcpoison=1
+// (freed objects filled; a later load through a Member is fatal).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "gc/make.hpp"
+#include "gc/member.hpp"
+#include "gc/root.hpp"
+#include "gc/visitor.hpp"
+
+namespace weft::gc {
+
+// Runs a full collection (scan, mark, sweep with destructors) and returns
+// when it is done. From a fiber. If a cycle is in progress, waits for it
+// and runs another.
+void collect();
+
+struct Stats {
+    uint64_t cycles = 0;             // completed collections
+    int64_t heap_live_bytes = 0;     // marked at the last cycle + allocated since
+    int64_t heap_marked_bytes = 0;   // live after the last cycle
+    int64_t heap_goal_bytes = 0;     // where the current/next cycle aims to end
+    uint64_t total_alloc_bytes = 0;  // since the process started (approximate)
+    uint64_t total_freed_bytes = 0;
+    uint64_t objects_freed = 0;
+    uint64_t stw_pauses = 0;         // every stop-the-world the collector made
+    int64_t max_pause_ns = 0;
+    int64_t total_pause_ns = 0;
+    // Pauses by duration: <10us, <50us, <100us, <250us, <500us, <1ms, <2ms, <5ms, <10ms, >=10ms.
+    uint64_t pause_histogram[10] = {};
+    int64_t assist_ns = 0;           // time fibers spent in mark assists
+    int64_t heap_mapped_bytes = 0;   // pages the heap holds from the OS
+    int64_t heap_released_bytes = 0; // pages returned to the OS (scavenged)
+};
+Stats stats();
+
+// Every stop-the-world pause of this process, in order (nanoseconds).
+std::vector<int64_t> pause_history();
+
+}  // namespace weft::gc

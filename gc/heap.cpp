@@ -1,0 +1,327 @@
+// heap.cpp — spans, central lists, cache refills and large objects (as Go's
+// mheap.go / mcentral.go / mcache.go). Layout and invariants: heap.hpp.
+//
+// Refill protocol (alloc_refill, as mcache.refill + mcentral.cacheSpan):
+//   1. the cached span may still have free slots past the current 64-slot
+//      window: reload the window (next_free_slow);
+//   2. else release it to its central list and take another from the
+//      central: first a partial span — swept ones as they are, unswept ones
+//      swept first by the taker (sweepgen CAS g-2 -> g-1); then unswept
+//      full spans, which sweeping may free up;
+//   3. else grow: new pages from the page heap;
+//   4. count the span's free capacity into heap_live, pay assist debt and
+//      start a cycle if the heap reached its trigger (collector.cpp).
+// Central lists keep unswept spans before swept ones (every span becomes
+// unswept at once when sweepgen advances; swept spans are appended), so a
+// scan from the head stops at the first swept full span.
+#include "gc/heap.hpp"
+
+#include <sys/mman.h>
+
+#include <cstring>
+#include <new>
+
+#include "gc/collector.hpp"
+#include "gc/phase.hpp"
+#include "sched/collector_support.hpp"
+#include "runtime/base/check.hpp"
+#include "runtime/base/fatal.hpp"
+
+namespace weft::gc::detail {
+
+namespace {
+
+constexpr size_t kDefaultReserve = size_t{64} << 30;
+constexpr size_t kSpanChunk = 1 << 16;
+constexpr size_t kMaxSpanChunks = 1 << 12;
+std::atomic<Span**> g_span_chunks[kMaxSpanChunks];
+
+void list_remove(SpanList& l, Span* s) {
+    if (s->prev) s->prev->next = s->next;
+    else l.head = s->next;
+    if (s->next) s->next->prev = s->prev;
+    else l.tail = s->prev;
+    s->next = s->prev = nullptr;
+    s->list = -1;
+}
+
+// Appends at the tail (swept spans go after unswept ones; see the top).
+void list_append(SpanList& l, Span* s, int8_t which) {
+    s->next = nullptr;
+    s->prev = l.tail;
+    s->list = which;
+    if (l.tail) l.tail->next = s;
+    else l.head = s;
+    l.tail = s;
+}
+
+}  // namespace
+
+Heap& heap() {
+    // Created on first use, never destroyed: objects may outlive any run().
+    static Heap* h = new Heap(kDefaultReserve);
+    return *h;
+}
+
+Span* span_at(size_t i) { return g_span_chunks[i / kSpanChunk].load(std::memory_order_acquire)[i % kSpanChunk]; }
+
+namespace {
+
+// A Span struct for a new run of pages (heap lock held): recycled or new,
+// registered in allspans (H2).
+Span* span_struct_locked(Heap& h) {
+    if (Span* s = h.free_spans) {
+        h.free_spans = s->next;
+        s->next = nullptr;
+        return s;
+    }
+    auto* s = new Span;
+    size_t i = h.nspans.load(std::memory_order_relaxed);
+    if (i / kSpanChunk >= kMaxSpanChunks) base::fatal("gc heap: too many spans (%zu)", i);
+    Span** chunk = g_span_chunks[i / kSpanChunk].load(std::memory_order_relaxed);
+    if (chunk == nullptr) {
+        chunk = new Span*[kSpanChunk]();
+        g_span_chunks[i / kSpanChunk].store(chunk, std::memory_order_release);
+    }
+    chunk[i % kSpanChunk] = s;
+    // Release: sweep_one reads nspans then the slot.
+    h.nspans.store(i + 1, std::memory_order_release);
+    return s;
+}
+
+void size_bitmaps(Span* s, uint32_t nelems) {
+    uint32_t nwords = (nelems + 63) / 64;
+    if (nwords > s->nwords) {
+        delete[] s->alloc_bits;
+        delete[] s->mark_bits;
+        s->alloc_bits = new std::atomic<uint64_t>[nwords];
+        s->mark_bits = new std::atomic<uint64_t>[nwords];
+        s->nwords = nwords;
+    }
+    for (uint32_t w = 0; w < s->nwords; ++w) {
+        s->alloc_bits[w].store(0, std::memory_order_relaxed);
+        s->mark_bits[w].store(0, std::memory_order_relaxed);
+    }
+}
+
+// A fresh span for spc (small) with all slots free, swept, not on a list.
+Span* grow(size_t spc) {
+    Heap& h = heap();
+    const SizeClass& sc = kClasses[spc / 2];
+    PageRun run = h.pages.alloc(sc.npages);
+    Span* s;
+    {
+        base::LockGuard l(h.lock);
+        s = span_struct_locked(h);
+    }
+    s->base = run.addr;
+    s->npages = run.npages;
+    s->elemsize = sc.size;
+    s->nelems = sc.nelems;
+    s->recip = sc.recip;
+    s->spc = static_cast<uint8_t>(spc);
+    s->noscan = spc & 1;
+    s->large = false;
+    size_bitmaps(s, sc.nelems);
+    s->freeindex.store(0, std::memory_order_relaxed);
+    s->alloc_cache = ~uint64_t{0};
+    s->allocated = 0;
+    s->needzero = !run.zeroed;
+    s->in_cache = false;
+    s->sweepgen.store(h.sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    // Release: publishes the fields above to span_of's acquire.
+    s->state.store(SpanState::kInUse, std::memory_order_release);
+    h.pages.set_owner(s->base, s->npages, s);
+    return s;
+}
+
+}  // namespace
+
+// Returns a span's pages to the page heap (its last object was freed).
+void free_span(Span* s) {
+    Heap& h = heap();
+    h.pages.set_owner(s->base, s->npages, nullptr);
+    s->state.store(SpanState::kFree, std::memory_order_release);
+    h.pages.free(s->base, s->npages);
+    base::LockGuard l(h.lock);
+    s->next = h.free_spans;
+    h.free_spans = s;
+}
+
+namespace {
+
+// Moves s (swept, in no cache) to the right list of its central (lock held).
+void central_put_locked(Central& c, Span* s) {
+    if (s->allocated < s->nelems) list_append(c.partial, s, 0);
+    else list_append(c.full, s, 1);
+}
+
+// As mcentral.cacheSpan: a swept span of spc with a free slot, owned by the
+// caller; its window is positioned at the first free slot (returned in *idx).
+Span* cache_span(size_t spc, uint32_t* idx) {
+    Heap& h = heap();
+    Central& c = h.central[spc];
+    uint32_t sg = h.sweepgen.load(std::memory_order_acquire);
+    c.lock.lock();
+    for (int pass = 0; pass < 2; ++pass) {
+    retry:
+        SpanList& head = pass == 0 ? c.partial : c.full;
+        for (Span* s = head.head; s; s = s->next) {
+            uint32_t g = s->sweepgen.load(std::memory_order_acquire);
+            if (g == sg - 2 && s->sweepgen.compare_exchange_strong(g, sg - 1)) {
+                list_remove(head, s);
+                c.lock.unlock();
+                h.sweepers.fetch_add(1);  // finish_sweep waits for lazy sweeps too
+                sweep_span(s, /*preserve=*/true);
+                h.sweepers.fetch_sub(1);
+                if (s->allocated < s->nelems) {
+                    *idx = next_free_slow_from_start(s);
+                    return s;
+                }
+                c.lock.lock();
+                central_put_locked(c, s);
+                goto retry;
+            }
+            if (g == sg - 1) continue;  // a background sweeper has it
+            if (pass == 1) break;       // swept full spans: the rest are too
+            list_remove(head, s);
+            c.lock.unlock();
+            *idx = next_free_slow_from_start(s);
+            WEFT_CHECK(*idx < s->nelems, "cache_span: a partial span has no free slot");
+            return s;
+        }
+    }
+    c.lock.unlock();
+    Span* s = grow(spc);
+    *idx = 0;
+    s->alloc_cache = ~uint64_t{0} >> 1;
+    return s;
+}
+
+}  // namespace
+
+uint32_t next_free_slow_from_start(Span* s) {
+    // Relaxed: the span is ours (H1) and freeindex only moves forward under
+    // its owner; scanners acquire it.
+    uint32_t fi = s->freeindex.load(std::memory_order_relaxed);
+    for (uint32_t i = fi / 64; i * 64 < s->nelems; ++i) {
+        uint64_t free_bits = ~s->alloc_bits[i].load(std::memory_order_relaxed);
+        if (i == fi / 64 && fi % 64 != 0) free_bits &= ~uint64_t{0} << (fi % 64);
+        if (free_bits == 0) continue;
+        auto tz = static_cast<uint32_t>(__builtin_ctzll(free_bits));
+        uint32_t idx = i * 64 + tz;
+        if (idx >= s->nelems) break;
+        s->alloc_cache = tz == 63 ? 0 : free_bits >> (tz + 1);
+        return idx;
+    }
+    s->alloc_cache = 0;
+    return s->nelems;
+}
+
+void* alloc_refill(MCache* c, size_t spc) {
+    Span* s = c->alloc[spc];
+    uint32_t idx = s ? next_free_slow_from_start(s) : 0;
+    if (s == nullptr || idx >= s->nelems) {
+        Heap& h = heap();
+        if (s) {
+            c->alloc[spc] = nullptr;
+            s->in_cache = false;
+            base::LockGuard l(h.central[spc].lock);
+            central_put_locked(h.central[spc], s);
+        }
+        s = cache_span(spc, &idx);
+        s->in_cache = true;
+        c->alloc[spc] = s;
+        // The span's free capacity counts as live from now (as Go's
+        // heapLive at cacheSpan); mcache_release gives back what was unused.
+        int64_t cap = static_cast<int64_t>(s->nelems - s->allocated) * s->elemsize;
+        h.heap_live.fetch_add(cap, std::memory_order_relaxed);
+        after_refill(c, cap);
+    }
+    return reinterpret_cast<void*>(s->slot_addr(idx));
+}
+
+void mcache_release(MCache* c) {
+    Heap& h = heap();
+    for (size_t spc = 0; spc < kNumClasses * 2; ++spc) {
+        Span* s = c->alloc[spc];
+        if (s == nullptr) continue;
+        c->alloc[spc] = nullptr;
+        int64_t unused = static_cast<int64_t>(s->nelems - s->allocated) * s->elemsize;
+        h.heap_live.fetch_sub(unused, std::memory_order_relaxed);
+        s->in_cache = false;
+        base::LockGuard l(h.central[spc].lock);
+        central_put_locked(h.central[spc], s);
+    }
+    h.total_alloc.fetch_add(static_cast<uint64_t>(c->local_alloc), std::memory_order_relaxed);
+    c->local_alloc = 0;
+}
+
+void* alloc_large(size_t bytes, bool noscan) {
+    Heap& h = heap();
+    size_t npages = (bytes + kPageSize - 1) / kPageSize;
+    PageRun run = h.pages.alloc(npages);
+    if (!run.zeroed) std::memset(reinterpret_cast<void*>(run.addr), 0, npages * kPageSize);
+    Span* s;
+    {
+        base::LockGuard l(h.lock);
+        s = span_struct_locked(h);
+    }
+    s->base = run.addr;
+    s->npages = npages;
+    s->elemsize = static_cast<uint32_t>(npages * kPageSize > UINT32_MAX ? UINT32_MAX : npages * kPageSize);
+    s->nelems = 1;
+    s->recip = 0;
+    s->spc = noscan ? 1 : 0;
+    s->noscan = noscan;
+    s->large = true;
+    size_bitmaps(s, 1);
+    s->freeindex.store(1, std::memory_order_relaxed);
+    s->alloc_cache = 0;
+    s->allocated = 1;
+    s->needzero = false;
+    s->in_cache = false;
+    s->sweepgen.store(h.sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    // The header is written by the caller before the object escapes; until
+    // then a scanner may see the slot with a null type and skips it.
+    s->state.store(SpanState::kInUse, std::memory_order_release);
+    h.pages.set_owner(s->base, s->npages, s);
+    if (phase_is_marking()) mark_new_object(s, 0);
+    int64_t sz = static_cast<int64_t>(npages * kPageSize);
+    h.heap_live.fetch_add(sz, std::memory_order_relaxed);
+    h.total_alloc.fetch_add(static_cast<uint64_t>(sz), std::memory_order_relaxed);
+    {
+        base::LockGuard l(h.central[s->spc].lock);
+        list_append(h.central[s->spc].full, s, 1);
+    }
+    sched::P* p = sched::current_p();
+    after_refill(static_cast<MCache*>(p->ext[kExtCache]), sz);
+    return reinterpret_cast<void*>(s->base);
+}
+
+[[noreturn]] void alloc_without_p() {
+    base::fatal("gc: allocation outside a fiber (the thread holds no P); call gc::make from inside weft::run");
+}
+
+void central_put(Span* s) {
+    Central& c = heap().central[s->spc];
+    base::LockGuard l(c.lock);
+    central_put_locked(c, s);
+}
+
+void central_move_to_tail(Span* s) {
+    Central& c = heap().central[s->spc];
+    base::LockGuard l(c.lock);
+    if (s->list == 0) list_remove(c.partial, s);
+    else if (s->list == 1) list_remove(c.full, s);
+    central_put_locked(c, s);
+}
+
+void central_unlink(Span* s) {
+    Central& c = heap().central[s->spc];
+    base::LockGuard l(c.lock);
+    if (s->list == 0) list_remove(c.partial, s);
+    else if (s->list == 1) list_remove(c.full, s);
+}
+
+}  // namespace weft::gc::detail

@@ -1,0 +1,198 @@
+// heap.hpp — spans, the per-P caches and the central lists (as Go's mspan,
+// mcache, mcentral). Private to gc/.
+//
+// A span is a run of pages holding objects of one size class (or one large
+// object). It carries two bitmaps, one bit per slot:
+//   alloc_bits  slots allocated as of the last sweep (its mark bits then);
+//   mark_bits   slots marked in the current cycle (atomic fetch_or).
+// Slots below freeindex were handed out since the last sweep, so
+//   allocated(i) = i < freeindex || alloc_bits[i]
+// (as Go's freeindex/allocBits). The allocator walks alloc_bits from
+// freeindex through a 64-bit inverted window (alloc_cache).
+//
+// Sweep generations (as Go's sweepgen; g = heap.sweepgen, +2 per cycle):
+//   span.sweepgen == g - 2   needs sweeping
+//   span.sweepgen == g - 1   being swept (owned by the sweeper)
+//   span.sweepgen == g       swept, usable
+// Only a span that is swept and in nobody's cache may be given to a cache;
+// caches are flushed with the world stopped at cycle start and at mark
+// termination, so every cached span was swept this generation.
+//
+// Invariants
+//   H1 owner: a span in a P's cache is written (freeindex, alloc_cache,
+//      allocated count) only by that P's M; a span being swept only by its
+//      sweeper; otherwise only under its central's lock.
+//   H2 a Span struct, once made, is never freed (kept on a free list when
+//      its pages go back), so a Span* found through the span map stays a
+//      Span; its state says whether it is in use.
+//   H3 marking starts only when every span is swept (finish_sweep), so a
+//      slot's allocated() is exact while marking: conservative scans never
+//      resurrect a free or unswept slot.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/page_heap.hpp"
+#include "gc/size_class.hpp"
+#include "gc/type_info.hpp"
+#include "runtime/base/lock.hpp"
+
+namespace weft::gc::detail {
+
+enum class SpanState : uint8_t { kFree, kInUse };
+
+struct Span {
+    uintptr_t base = 0;
+    size_t npages = 0;
+    uint32_t elemsize = 0;  // slot size (the whole span for a large object)
+    uint32_t nelems = 0;
+    uint64_t recip = 0;     // slot index = (addr - base) * recip >> 48
+    uint8_t spc = 0;        // span class: size class * 2 + noscan; 0/1 large
+    bool noscan = false;
+    bool large = false;
+    std::atomic<SpanState> state{SpanState::kFree};
+    std::atomic<uint32_t> sweepgen{0};
+
+    // -- allocation (H1)
+    // Release store by the owner after it wrote the slot's header; acquire
+    // load by conservative scanners (they then read the header).
+    std::atomic<uint32_t> freeindex{0};
+    uint64_t alloc_cache = 0;  // ~alloc_bits word, shifted to freeindex
+    uint32_t allocated = 0;    // slots in use (alloc_bits + handed out)
+    bool needzero = false;     // free slots may hold old bytes
+    bool in_cache = false;
+
+    // Bitmaps, nwords words each. Words are atomic so that markers (fetch_or)
+    // and scanners (load) on other threads race cleanly with the owner.
+    uint32_t nwords = 0;
+    std::atomic<uint64_t>* alloc_bits = nullptr;
+    std::atomic<uint64_t>* mark_bits = nullptr;
+
+    // -- central list links (under the central's lock)
+    Span* next = nullptr;
+    Span* prev = nullptr;
+    int8_t list = -1;  // which list of its central, -1 none
+
+    uint32_t index_of(uintptr_t addr) const {
+        return large ? 0 : static_cast<uint32_t>(((addr - base) * recip) >> 48);
+    }
+    uintptr_t slot_addr(uint32_t i) const { return base + static_cast<uintptr_t>(i) * elemsize; }
+    bool is_allocated(uint32_t i) const {
+        // Acquire: pairs with the owner's release of freeindex (header written).
+        if (i < freeindex.load(std::memory_order_acquire)) return true;
+        // Relaxed: alloc_bits change only in sweep, never while marking (H3).
+        return (alloc_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1;
+    }
+    bool is_marked(uint32_t i) const {
+        // Relaxed: a stale 0 only makes a marker try the fetch_or itself.
+        return (mark_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1;
+    }
+    // Sets the mark bit; true if this call set it (white -> grey).
+    bool try_mark(uint32_t i) {
+        uint64_t bit = uint64_t{1} << (i % 64);
+        if (mark_bits[i / 64].load(std::memory_order_relaxed) & bit) return false;
+        // Relaxed: the bit decides only who queues the object; the object's
+        // contents are ordered by how the marker found it (see member.hpp).
+        return (mark_bits[i / 64].fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
+    }
+};
+
+struct SpanList {
+    Span* head = nullptr;
+    Span* tail = nullptr;
+};
+
+// One size class's spans that are in no cache (as Go's mcentral).
+struct Central {
+    base::Lock lock{base::LockRank::kMCentral};
+    SpanList partial;  // list 0: had free slots when last put here
+    SpanList full;     // list 1: had none (or a large object's span)
+};
+
+// A P's allocation cache (P::ext[kExtCache]).
+struct MCache {
+    Span* alloc[kNumClasses * 2] = {};
+    // Bytes allocated through this cache since it was last counted into the
+    // heap's live estimate (flushed at refill): keeps the fast path local.
+    int64_t local_alloc = 0;
+    // Mark-assist debt in bytes of allocation (collector.cpp).
+    int64_t assist_debt = 0;
+};
+
+inline constexpr int kExtCache = 0;  // P::ext slots the collector owns
+inline constexpr int kExtWork = 1;
+
+// The whole heap (global, lives for the process).
+struct Heap {
+    PageHeap pages;
+    Central central[kNumClasses * 2];
+    std::atomic<uint32_t> sweepgen{2};
+
+    base::Lock lock{base::LockRank::kMHeap};  // allspans, free Span structs, large-span list
+    Span** allspans = nullptr;                // grows by doubling; never shrinks (H2)
+    std::atomic<size_t> nspans{0};
+    size_t spans_cap = 0;
+    Span* free_spans = nullptr;  // Span structs with no pages (linked by next)
+
+    // -- sweeping
+    std::atomic<size_t> sweep_cursor{0};  // next allspans index for sweep_one
+    std::atomic<int32_t> sweepers{0};     // sweep_one calls in flight
+
+    // -- accounting (bytes). heap_live: marked at the last mark termination
+    // plus what was allocated since (counted at cache refill and for large
+    // objects); the pacer's input.
+    std::atomic<int64_t> heap_live{0};
+    std::atomic<int64_t> heap_marked{0};
+    std::atomic<uint64_t> total_alloc{0};  // bytes, since start
+    std::atomic<uint64_t> total_freed{0};
+    std::atomic<uint64_t> objects_freed{0};
+
+    explicit Heap(size_t reserve) : pages(reserve) {}
+};
+
+Heap& heap();
+
+// Small allocation slow path: refills c's span for spc and allocates.
+void* alloc_refill(MCache* c, size_t spc);
+// A large object of `bytes` (header included).
+void* alloc_large(size_t bytes, bool noscan);
+// Returns every span of c to its central list (world stopped, or the P is
+// being torn down); counts its local allocation.
+void mcache_release(MCache* c);
+
+// The span holding addr, if addr is inside an in-use span.
+inline Span* span_of(uintptr_t addr) {
+    auto* s = static_cast<Span*>(heap().pages.owner_of(addr));
+    // Acquire: pairs with the release store of state when the span was set
+    // up, so its fields are visible.
+    if (s == nullptr || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return nullptr;
+    return s;
+}
+
+// The i-th span ever made (i < heap().nspans), lock-free.
+Span* span_at(size_t i);
+// The first free slot at or after freeindex, window reloaded; nelems if
+// full (owner only, H1).
+uint32_t next_free_slow_from_start(Span* s);
+// Back to the page heap (its last object was swept away).
+void free_span(Span* s);
+// Onto / off its central list (takes the central lock).
+void central_put(Span* s);
+void central_unlink(Span* s);
+void central_move_to_tail(Span* s);
+
+// -- sweeping (sweep.cpp)
+// Sweeps one span not yet swept this generation; false when none is left.
+bool sweep_one();
+// Sweeps s, which the caller took with the sweepgen CAS (g-2 -> g-1).
+// Returns true if s is still in use (not freed to the page heap);
+// `preserve`: the caller keeps s (a cache refill), so do not put it on a
+// central list or free it.
+bool sweep_span(Span* s, bool preserve);
+// Sweeps everything left (the start of a cycle: H3).
+void finish_sweep();
+bool sweep_done();
+
+}  // namespace weft::gc::detail

@@ -1,0 +1,203 @@
+// mark.cpp — shading, work buffers, conservative ranges, draining.
+// Protocols and invariants: mark.hpp.
+#include "gc/mark.hpp"
+
+#include "gc/phase.hpp"
+#include "runtime/base/check.hpp"
+#include "runtime/base/fatal.hpp"
+#include "runtime/base/lock.hpp"
+#include "sched/collector_support.hpp"
+#include "sched/sanitizers.hpp"
+
+#if defined(WEFT_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
+namespace weft::gc::detail {
+
+std::atomic<int> g_skip_barrier_shades{0};
+
+namespace {
+
+base::Lock g_work_lock{base::LockRank::kGCWork};
+WorkBuf* g_full = nullptr;   // under g_work_lock
+WorkBuf* g_empty = nullptr;  // under g_work_lock
+// Count of full buffers, read without the lock as a hint.
+std::atomic<int64_t> g_nfull{0};
+
+WorkBuf* get_empty() {
+    {
+        base::LockGuard l(g_work_lock);
+        if (WorkBuf* b = g_empty) {
+            g_empty = b->next;
+            b->next = nullptr;
+            b->n = 0;
+            return b;
+        }
+    }
+    return new WorkBuf;
+}
+
+void put_full(WorkBuf* b) {
+    base::LockGuard l(g_work_lock);
+    b->next = g_full;
+    g_full = b;
+    g_nfull.fetch_add(1, std::memory_order_relaxed);
+}
+
+WorkBuf* get_full() {
+    if (g_nfull.load(std::memory_order_relaxed) == 0) return nullptr;
+    base::LockGuard l(g_work_lock);
+    WorkBuf* b = g_full;
+    if (b) {
+        g_full = b->next;
+        b->next = nullptr;
+        g_nfull.fetch_sub(1, std::memory_order_relaxed);
+    }
+    return b;
+}
+
+void put_empty(WorkBuf* b) {
+    base::LockGuard l(g_work_lock);
+    b->n = 0;
+    b->next = g_empty;
+    g_empty = b;
+}
+
+inline void push(GCWork* w, const void* obj) {
+    WorkBuf* b = w->buf;
+    if (b == nullptr) b = w->buf = get_empty();
+    else if (b->n == WorkBuf::kCap) {
+        put_full(b);
+        b = w->buf = get_empty();
+    }
+    b->obj[b->n++] = obj;
+}
+
+inline size_t object_bytes(const Span* s) { return s->large ? s->npages * kPageSize : s->elemsize; }
+
+inline void grey(GCWork* w, Span* s, uint32_t i) {
+    if (!s->try_mark(i)) return;
+    w->marked_bytes += static_cast<int64_t>(object_bytes(s));
+    if (!s->noscan) push(w, object_of(s->slot_addr(i)));
+}
+
+class MarkVisitor final : public Visitor {
+public:
+    explicit MarkVisitor(GCWork* w) : w_(w) {}
+    void edge(const void* obj) override { shade(w_, obj); }
+
+private:
+    GCWork* w_;
+};
+
+}  // namespace
+
+void shade(GCWork* w, const void* obj) {
+    auto a = reinterpret_cast<uintptr_t>(obj);
+    Span* s = span_of(a);
+    if (s == nullptr) return;  // not a heap object (a Member may hold any T*)
+    uint32_t i = s->index_of(a);
+    WEFT_DCHECK(s->slot_addr(i) + kHeaderSize == a, "shade: a Member points inside an object, not at its start");
+    grey(w, s, i);
+}
+
+void shade_conservative(GCWork* w, uintptr_t word) {
+    Span* s = span_of(word);
+    if (s == nullptr) return;
+    uint32_t i = s->index_of(word);
+    if (i >= s->nelems || !s->is_allocated(i)) return;
+    grey(w, s, i);
+}
+
+namespace {
+
+#if defined(WEFT_ASAN)
+__attribute__((no_sanitize("address", "thread"))) void scan_words(GCWork* w, uintptr_t lo, uintptr_t hi,
+                                                                    void* fake_stack, int depth) {
+    for (uintptr_t p = (lo + 7) & ~uintptr_t{7}; p + 8 <= hi; p += 8) {
+        uintptr_t word = *reinterpret_cast<const uintptr_t*>(p);
+        shade_conservative(w, word);
+        if (fake_stack && depth < 8) {
+            void* beg = nullptr;
+            void* end = nullptr;
+            if (__asan_addr_is_in_fake_stack(fake_stack, reinterpret_cast<void*>(word), &beg, &end))
+                scan_words(w, reinterpret_cast<uintptr_t>(beg), reinterpret_cast<uintptr_t>(end), fake_stack,
+                           depth + 1);
+        }
+    }
+}
+#else
+__attribute__((no_sanitize("address", "thread"))) void scan_words(GCWork* w, uintptr_t lo, uintptr_t hi, void*,
+                                                                    int) {
+    for (uintptr_t p = (lo + 7) & ~uintptr_t{7}; p + 8 <= hi; p += 8)
+        shade_conservative(w, *reinterpret_cast<const uintptr_t*>(p));
+}
+#endif
+
+}  // namespace
+
+void scan_range(GCWork* w, uintptr_t lo, uintptr_t hi) { scan_words(w, lo, hi, nullptr, 0); }
+
+void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack) {
+    scan_words(w, lo, hi, fake_stack, 0);
+}
+
+int64_t drain(GCWork* w, int64_t budget) {
+    MarkVisitor v(w);
+    int64_t done = 0;
+    for (;;) {
+        WorkBuf* b = w->buf;
+        if (b == nullptr || b->n == 0) {
+            WorkBuf* f = get_full();
+            if (f == nullptr) break;
+            if (b) put_empty(b);
+            w->buf = b = f;
+        }
+        const void* obj = b->obj[--b->n];
+        const TypeInfo* t = header_of(obj)->type.load(std::memory_order_relaxed);
+        if (t && t->trace) t->trace(obj, v);
+        Span* s = span_of(reinterpret_cast<uintptr_t>(obj));
+        int64_t n = s ? static_cast<int64_t>(object_bytes(s)) : 0;
+        done += n;
+        if (budget >= 0 && done >= budget) break;
+    }
+    w->scanned_bytes += done;
+    return done;
+}
+
+void flush(GCWork* w) {
+    if (w->buf && w->buf->n > 0) {
+        put_full(w->buf);
+        w->buf = nullptr;
+    }
+}
+
+bool global_work_empty() { return g_nfull.load(std::memory_order_relaxed) == 0; }
+
+void discard(GCWork* w) {
+    if (w->buf) {
+        put_empty(w->buf);
+        w->buf = nullptr;
+    }
+    w->marked_bytes = 0;
+    w->scanned_bytes = 0;
+}
+
+void discard_global() {
+    while (WorkBuf* b = get_full()) put_empty(b);
+}
+
+GCWork* work_of_current_p() {
+    sched::P* p = sched::current_p();
+    WEFT_CHECK(p != nullptr, "gc: mark work without a P");
+    return static_cast<GCWork*>(p->ext[kExtWork]);
+}
+
+void mark_new_object(Span* s, uint32_t idx) {
+    // Allocate black: marked, never queued (it holds only references stored
+    // after this point, each shaded by the barrier).
+    if (s->try_mark(idx)) work_of_current_p()->marked_bytes += static_cast<int64_t>(object_bytes(s));
+}
+
+}  // namespace weft::gc::detail

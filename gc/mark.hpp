@@ -1,0 +1,72 @@
+// mark.hpp — grey objects, work buffers, scanning (as Go's mgcmark.go and
+// mgcwork.go). Private to gc/.
+//
+// Colours: white = mark bit clear; grey = mark bit set and the object on
+// some work buffer (or about to be); black = mark bit set and traced.
+// Shading is the atomic white->grey transition (Span::try_mark); whoever
+// wins it queues the object unless its span is no-scan (then it is black at
+// once).
+//
+// Work lives in fixed-size buffers. Each P owns a GCWork (P::ext[kExtWork])
+// with a current buffer; full buffers go to a global list, empty ones to a
+// global free list (both under one lock, kGCWork). Only the M holding the P
+// touches its GCWork, or anyone while the world is stopped.
+//
+// Invariants
+//   K1 a grey object is on exactly one buffer (per-P or global), or held by
+//      the one marker that popped it and will trace it.
+//   K2 marking is done only when every per-P buffer and the global list are
+//      empty with the world stopped (collector.cpp checks it so).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/heap.hpp"
+#include "gc/visitor.hpp"
+
+namespace weft::gc::detail {
+
+struct WorkBuf {
+    static constexpr uint32_t kCap = 254;
+    WorkBuf* next = nullptr;
+    uint32_t n = 0;
+    const void* obj[kCap];
+};
+
+struct GCWork {
+    WorkBuf* buf = nullptr;
+    int64_t marked_bytes = 0;   // bytes this P shaded this cycle
+    int64_t scanned_bytes = 0;  // bytes this P traced this cycle (assist credit)
+};
+
+// Object start for a pointer to an object (as from a Member): shade it.
+void shade(GCWork* w, const void* obj);
+// Any word: if it points into an allocated slot, shade that object.
+void shade_conservative(GCWork* w, uintptr_t word);
+// Every 8-byte-aligned word of [lo, hi), conservatively. Reads memory a
+// fiber may be writing in a system call: not instrumented by the sanitizers.
+void scan_range(GCWork* w, uintptr_t lo, uintptr_t hi);
+// A fiber's stack: as scan_range, also following words into the fiber's
+// ASan fake stack (locals moved off the real stack), when there is one.
+void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack);
+
+// Traces up to budget bytes of grey objects from w (refilling from the
+// global list); returns bytes traced. budget < 0: until no work is left.
+int64_t drain(GCWork* w, int64_t budget);
+// Moves w's buffer to the global list (so another P can take it).
+void flush(GCWork* w);
+bool global_work_empty();
+// Drops every buffer (cycle abandoned at shutdown).
+void discard(GCWork* w);
+void discard_global();
+
+// The P's GCWork (the caller holds the P).
+GCWork* work_of_current_p();
+
+// Test hook: skip the next n shades done by the write barrier (collector
+// tests plant a lost object this way; checkmark must catch it).
+extern std::atomic<int> g_skip_barrier_shades;
+
+}  // namespace weft::gc::detail

@@ -1,0 +1,67 @@
+// poison.cpp — gcpoison=1 and the destructor check (poison.hpp).
+#include "gc/poison.hpp"
+
+#include <atomic>
+#include <cstring>
+
+#include "gc/barrier.hpp"
+#include "gc/heap.hpp"
+#include "runtime/base/fatal.hpp"
+
+namespace weft::gc::detail {
+
+const TypeInfo kDeadType{nullptr, nullptr, "(constructor threw)"};
+const TypeInfo kPoisonType{nullptr, nullptr, "(freed)"};
+
+#if defined(WEFT_DEBUG_CHECKS)
+std::atomic<bool> g_checked_loads{true};
+#else
+std::atomic<bool> g_checked_loads{false};
+#endif
+
+namespace {
+std::atomic<bool> g_poison{false};
+// Set while this thread runs a destructor for the collector. Destructors
+// never switch fibers, so a thread-local is exact here.
+thread_local int t_in_destructor = 0;
+constexpr uint64_t kPattern = 0xdeadbeefdeadbeefULL;
+}  // namespace
+
+bool poison_enabled() { return g_poison.load(std::memory_order_relaxed); }
+
+void set_poison(bool on) {
+    g_poison.store(on, std::memory_order_relaxed);
+#if !defined(WEFT_DEBUG_CHECKS)
+    g_checked_loads.store(on, std::memory_order_relaxed);
+#endif
+}
+
+void poison_slot(uintptr_t slot, size_t size, const TypeInfo* old_type) {
+    auto* words = reinterpret_cast<uint64_t*>(slot);
+    for (size_t i = 2; i < size / 8; ++i) words[i] = kPattern;
+    if (size >= 16) std::memcpy(&words[1], &old_type, sizeof old_type);
+    reinterpret_cast<ObjectHeader*>(slot)->type.store(&kPoisonType, std::memory_order_relaxed);
+}
+
+bool is_poisoned(const void* obj) { return header_of(obj)->type.load(std::memory_order_relaxed) == &kPoisonType; }
+
+void check_load(const void* obj) {
+    if (t_in_destructor)
+        base::fatal("gc: a destructor run by the collector loaded a Member (object %p): destructors must not touch "
+                    "other GC objects",
+                    obj);
+    if (!g_poison.load(std::memory_order_relaxed)) return;
+    if (span_of(reinterpret_cast<uintptr_t>(obj)) == nullptr) return;
+    if (is_poisoned(obj)) {
+        const TypeInfo* old = nullptr;
+        std::memcpy(&old, reinterpret_cast<const char*>(obj), sizeof old);
+        base::fatal("gcpoison: use of freed object %p (was %s) through a Member", obj, old ? old->name : "?");
+    }
+}
+
+DestructorScope::DestructorScope() { ++t_in_destructor; }
+DestructorScope::~DestructorScope() { --t_in_destructor; }
+
+void constructor_threw(void* obj) { header_of(obj)->type.store(&kDeadType, std::memory_order_relaxed); }
+
+}  // namespace weft::gc::detail

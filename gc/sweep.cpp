@@ -1,0 +1,141 @@
+// sweep.cpp — freeing the unmarked (as Go's mgcsweep.go).
+//
+// After mark termination advances heap.sweepgen by 2, every span needs a
+// sweep (heap.hpp). Spans are swept exactly once per cycle by whoever wins
+// the sweepgen CAS (g-2 -> g-1): an allocating fiber that wants the span
+// (lazy, heap.cpp cache_span), the collector fiber's background loop, or
+// finish_sweep before the next cycle (heap.hpp H3).
+//
+// Sweeping a span:
+//   1. every slot allocated (freeindex / alloc_bits) but not marked is dead:
+//      run its destructor (outside every lock), poison it under gcpoison,
+//      clear its header;
+//   2. the mark bits become the alloc bits; freeindex restarts at 0;
+//   3. publish sweepgen = g (release);
+//   4. unless the caller keeps it: an empty span goes back to the page
+//      heap, any other moves to the tail of its central's partial or full
+//      list.
+// Destructors must not touch other GC objects (they may already be freed in
+// this very sweep) nor allocate; debug builds catch a Member load from a
+// destructor.
+#include <sched.h>
+
+#include <cstring>
+
+#include "gc/collector.hpp"
+#include "gc/heap.hpp"
+#include "gc/poison.hpp"
+#include "runtime/base/check.hpp"
+
+namespace weft::gc::detail {
+
+namespace {
+
+void free_object(uintptr_t slot, size_t size) {
+    auto* h = reinterpret_cast<ObjectHeader*>(slot);
+    const TypeInfo* t = h->type.load(std::memory_order_relaxed);
+    if (t && t->destroy) {
+        DestructorScope scope;
+        t->destroy(object_of(slot));
+    }
+    if (poison_enabled()) poison_slot(slot, size, t);
+    else h->type.store(nullptr, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+bool sweep_span(Span* s, bool preserve) {
+    Heap& h = heap();
+    uint32_t sg = h.sweepgen.load(std::memory_order_relaxed);
+    WEFT_DCHECK(s->sweepgen.load() == sg - 1, "sweep_span: the span is not ours to sweep");
+    if (s->large) {
+        if (!s->is_marked(0)) {
+            free_object(s->base, s->npages * kPageSize);
+            h.total_freed.fetch_add(s->npages * kPageSize, std::memory_order_relaxed);
+            h.objects_freed.fetch_add(1, std::memory_order_relaxed);
+            central_unlink(s);
+            s->sweepgen.store(sg, std::memory_order_release);
+            free_span(s);
+            return false;
+        }
+        s->mark_bits[0].store(0, std::memory_order_relaxed);
+        s->sweepgen.store(sg, std::memory_order_release);
+        return true;
+    }
+
+    uint32_t fi = s->freeindex.load(std::memory_order_relaxed);
+    uint32_t nfreed = 0;
+    uint32_t live = 0;
+    for (uint32_t w = 0; w < (s->nelems + 63) / 64; ++w) {
+        uint64_t alloc = s->alloc_bits[w].load(std::memory_order_relaxed);
+        if (fi >= (w + 1) * 64) alloc = ~uint64_t{0};
+        else if (fi > w * 64) alloc |= (uint64_t{1} << (fi - w * 64)) - 1;
+        uint32_t valid = s->nelems - w * 64;
+        if (valid < 64) alloc &= (uint64_t{1} << valid) - 1;
+        uint64_t mark = s->mark_bits[w].load(std::memory_order_relaxed);
+        uint64_t dead = alloc & ~mark;
+        live += static_cast<uint32_t>(__builtin_popcountll(mark));
+        while (dead) {
+            auto bit = static_cast<uint32_t>(__builtin_ctzll(dead));
+            dead &= dead - 1;
+            free_object(s->slot_addr(w * 64 + bit), s->elemsize);
+            ++nfreed;
+        }
+    }
+    std::swap(s->alloc_bits, s->mark_bits);
+    for (uint32_t w = 0; w < s->nwords; ++w) s->mark_bits[w].store(0, std::memory_order_relaxed);
+    s->freeindex.store(0, std::memory_order_relaxed);
+    s->alloc_cache = ~s->alloc_bits[0].load(std::memory_order_relaxed);
+    s->allocated = live;
+    if (nfreed) {
+        s->needzero = true;
+        h.total_freed.fetch_add(uint64_t{nfreed} * s->elemsize, std::memory_order_relaxed);
+        h.objects_freed.fetch_add(nfreed, std::memory_order_relaxed);
+    }
+    // Release: the next owner (a cache, a marker via span_of) sees the
+    // bitmaps as left here.
+    s->sweepgen.store(sg, std::memory_order_release);
+    if (preserve) return true;
+    if (live == 0) {
+        central_unlink(s);
+        free_span(s);
+        return false;
+    }
+    central_move_to_tail(s);
+    return true;
+}
+
+bool sweep_one() {
+    Heap& h = heap();
+    uint32_t sg = h.sweepgen.load(std::memory_order_acquire);
+    h.sweepers.fetch_add(1);
+    for (;;) {
+        size_t i = h.sweep_cursor.fetch_add(1, std::memory_order_relaxed);
+        if (i >= h.nspans.load(std::memory_order_acquire)) {
+            h.sweepers.fetch_sub(1);
+            return false;
+        }
+        Span* s = span_at(i);
+        if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) continue;
+        uint32_t g = s->sweepgen.load(std::memory_order_acquire);
+        if (g != sg - 2 || !s->sweepgen.compare_exchange_strong(g, sg - 1)) continue;
+        sweep_span(s, false);
+        h.sweepers.fetch_sub(1);
+        return true;
+    }
+}
+
+bool sweep_done() {
+    Heap& h = heap();
+    return h.sweep_cursor.load() >= h.nspans.load() && h.sweepers.load() == 0;
+}
+
+void finish_sweep() {
+    while (sweep_one()) {
+    }
+    // Lazy sweeps by allocating fibers (cache_span) may still be running;
+    // they take microseconds.
+    while (heap().sweepers.load() != 0) sched_yield();
+}
+
+}  // namespace weft::gc::detail
