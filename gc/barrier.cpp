@@ -38,6 +38,7 @@ inline GCWork* barrier_work(sched::M*& m) {
     return static_cast<GCWork*>(m->p->ext[kExtWork]);
 }
 
+// Relaxed: a test counter; only how many shades are skipped matters.
 inline bool skip_for_test() {
     if (g_skip_barrier_shades.load(std::memory_order_relaxed) <= 0) return false;
     return g_skip_barrier_shades.fetch_sub(1, std::memory_order_relaxed) > 0;

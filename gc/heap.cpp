@@ -68,7 +68,7 @@ Span* span_at(size_t i) { return g_span_chunks[i / kSpanChunk].load(std::memory_
 namespace {
 
 // A Span struct for a new run of pages (heap lock held): recycled or new,
-// registered in allspans (H2).
+// registered in the span table (span_at, H2).
 Span* span_struct_locked(Heap& h) {
     if (Span* s = h.free_spans) {
         h.free_spans = s->next;
@@ -76,6 +76,8 @@ Span* span_struct_locked(Heap& h) {
         return s;
     }
     auto* s = new Span;
+    // Relaxed: nspans and the chunk table are written only under h.lock,
+    // which we hold; readers use the release stores below.
     size_t i = h.nspans.load(std::memory_order_relaxed);
     if (i / kSpanChunk >= kMaxSpanChunks) base::fatal("gc heap: too many spans (%zu)", i);
     Span** chunk = g_span_chunks[i / kSpanChunk].load(std::memory_order_relaxed);
@@ -89,6 +91,8 @@ Span* span_struct_locked(Heap& h) {
     return s;
 }
 
+// Relaxed stores in span set-up (here, grow, alloc_large): the span is not
+// yet published; the release store of its state publishes them all.
 void size_bitmaps(Span* s, uint32_t nelems) {
     uint32_t nwords = (nelems + 63) / 64;
     if (nwords > s->nwords) {

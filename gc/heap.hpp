@@ -114,8 +114,8 @@ struct Central {
 // A P's allocation cache (P::ext[kExtCache]).
 struct MCache {
     Span* alloc[kNumClasses * 2] = {};
-    // Bytes allocated through this cache since it was last counted into the
-    // heap's live estimate (flushed at refill): keeps the fast path local.
+    // Bytes allocated through this cache since it was last added to the
+    // heap's total_alloc (at mcache_release): keeps the fast path local.
     int64_t local_alloc = 0;
     // Mark-assist debt in bytes of allocation (collector.cpp).
     int64_t assist_debt = 0;
@@ -130,19 +130,19 @@ struct Heap {
     Central central[kNumClasses * 2];
     std::atomic<uint32_t> sweepgen{2};
 
-    base::Lock lock{base::LockRank::kMHeap};  // allspans, free Span structs, large-span list
-    Span** allspans = nullptr;                // grows by doubling; never shrinks (H2)
-    std::atomic<size_t> nspans{0};
-    size_t spans_cap = 0;
-    Span* free_spans = nullptr;  // Span structs with no pages (linked by next)
+    base::Lock lock{base::LockRank::kMHeap};  // making Span structs, the free Span list
+    std::atomic<size_t> nspans{0};            // Span structs ever made (span_at, H2)
+    Span* free_spans = nullptr;               // Span structs with no pages (linked by next)
 
     // -- sweeping
-    std::atomic<size_t> sweep_cursor{0};  // next allspans index for sweep_one
+    std::atomic<size_t> sweep_cursor{0};  // next span_at index for sweep_one
     std::atomic<int32_t> sweepers{0};     // sweep_one calls in flight
 
     // -- accounting (bytes). heap_live: marked at the last mark termination
     // plus what was allocated since (counted at cache refill and for large
-    // objects); the pacer's input.
+    // objects); the pacer's input. All counters use relaxed RMWs: they are
+    // statistics and pacing hints that order nothing; the exact values the
+    // cycle needs are read with the world stopped.
     std::atomic<int64_t> heap_live{0};
     std::atomic<int64_t> heap_marked{0};
     std::atomic<uint64_t> total_alloc{0};  // bytes, since start

@@ -20,6 +20,8 @@ std::atomic<bool> g_checked_loads{false};
 #endif
 
 namespace {
+// Relaxed (here and g_checked_loads): set at run start before any fiber
+// runs, so thread creation orders it.
 std::atomic<bool> g_poison{false};
 // Set while this thread runs a destructor for the collector. Destructors
 // never switch fibers, so a thread-local is exact here.
