@@ -24,9 +24,9 @@ G* current_g();  // null outside fibers
 // Where ready() puts the fiber on the current P:
 enum class ReadyAt {
     kNext,        // a handoff: runs next, inheriting the time slice (channels, sync)
-    kNextIfFree,  // runs next unless another fiber already will; else FIFO.
-                  // Timer wake-ups: the earliest of a batch runs first and
-                  // the rest keep their deadline order behind it.
+    kNextIfFree,  // runs next if nothing else waits on this P; else FIFO.
+                  // Timer wake-ups: one never overtakes an earlier one that
+                  // is already queued, so they keep their deadline order.
     kBack,        // FIFO behind the P's other work
 };
 void ready(G* g, ReadyAt at = ReadyAt::kNext);

@@ -1003,8 +1003,11 @@ void ready(G* g, ReadyAt at) {
     switch (at) {
         case ReadyAt::kNext: runqput(p, g, true); break;
         case ReadyAt::kNextIfFree: {
+            // Only onto an idle P's runnext: with fibers already queued, a
+            // later timer wake-up in runnext would run before earlier ones
+            // queued when runnext was taken (deadline order lost).
             G* none = nullptr;
-            if (!p->runnext.compare_exchange_strong(none, g)) runqput(p, g, false);
+            if (!p->runq.empty() || !p->runnext.compare_exchange_strong(none, g)) runqput(p, g, false);
             break;
         }
         case ReadyAt::kBack: runqput(p, g, false); break;
