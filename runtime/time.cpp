@@ -33,18 +33,16 @@ TimePoint now_point() { return TimePoint(std::chrono::nanoseconds(base::nanotime
 
 }  // namespace
 
-void sleep(Duration d) {
-    sched::preempt_check();
-    if (d.count() <= 0) {
-        sched::gosched();
-        return;
-    }
+namespace {
+
+// Parks the fiber until nanotime() >= when (steps above).
+void sleep_until_ns(int64_t when) {
     sched::Timer t;  // step 1
     // Detached (timers.hpp T4): nobody stops a sleep, and once the callback
     // readies the fiber this frame may be gone, so run() must not touch the
     // timer after the callback.
     t.detached = true;
-    t.when = deadline_after(d);
+    t.when = when;
     t.fn = [](void* g) { sched::ready(static_cast<sched::G*>(g), sched::ReadyAt::kNextIfFree); };
     t.arg = sched::current_g();
     WEFT_CHECK(t.arg != nullptr, "weft::sleep called outside a fiber");
@@ -54,6 +52,28 @@ void sleep(Duration d) {
             return true;
         },
         &t, sched::WaitReason::kSleep);
+}
+
+}  // namespace
+
+void sleep(Duration d) {
+    sched::preempt_check();
+    if (d.count() <= 0) {
+        sched::gosched();
+        return;
+    }
+    sleep_until_ns(deadline_after(d));
+}
+
+void sleep_until(TimePoint tp) {
+    sched::preempt_check();
+    // TimePoint is steady_clock, which reads CLOCK_MONOTONIC like nanotime().
+    int64_t when = std::chrono::duration_cast<Duration>(tp.time_since_epoch()).count();
+    if (when <= base::nanotime()) {
+        sched::gosched();
+        return;
+    }
+    sleep_until_ns(when);
 }
 
 Chan<TimePoint> after(Duration d) {

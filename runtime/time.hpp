@@ -28,6 +28,9 @@ using Duration = std::chrono::nanoseconds;
 
 // Blocks the calling fiber for at least d (d <= 0: just yields).
 void sleep(Duration d);
+// Blocks the calling fiber until tp (already past: just yields). Fibers
+// sleeping until time points wake in time-point order.
+void sleep_until(TimePoint tp);
 // A channel that receives the current time once, after d.
 Chan<TimePoint> after(Duration d);
 
