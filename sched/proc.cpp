@@ -157,18 +157,18 @@ void gfput(P* p, G* g) {
         p->ngfree--;
         x->schedlink = s.gfree;
         s.gfree = x;
-        s.ngfree++;
+        s.ngfree.fetch_add(1, std::memory_order_relaxed);
     }
 }
 
 G* gfget(P* p) {
     Sched& s = S();
-    if (p->gfree == nullptr && s.ngfree > 0) {
+    if (p->gfree == nullptr && s.ngfree.load(std::memory_order_relaxed) > 0) {
         base::LockGuard l(s.gflock);
         while (p->ngfree < kGFreeLocalMax / 2 && s.gfree) {
             G* x = s.gfree;
             s.gfree = x->schedlink;
-            s.ngfree--;
+            s.ngfree.fetch_sub(1, std::memory_order_relaxed);
             x->schedlink = p->gfree;
             p->gfree = x;
             p->ngfree++;

@@ -44,7 +44,9 @@ struct Sched {
     // -- dead Gs and free stacks beyond the per-P caches (under gflock)
     base::Lock gflock{base::LockRank::kGFree};
     G* gfree = nullptr;
-    int32_t ngfree = 0;
+    // Written under gflock; gfget reads it without the lock as a hint
+    // (relaxed: a stale value only costs or skips one lock round trip).
+    std::atomic<int32_t> ngfree{0};
     std::vector<Stack> free_stacks;
 
     // -- every G, append-only, walkable without locks (dumps, fatal)
