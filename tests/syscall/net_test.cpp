@@ -793,53 +793,72 @@ TEST_CASE("a fiber blocked on a socket costs no CPU") {
 
 TEST_CASE("accept survives EMFILE: backs off, reports once, keeps serving") {
     auto r = weft::testing::run_in_child([] {
+        // Unbuffered, so whatever was printed survives an abort.
+        std::setvbuf(stdout, nullptr, _IONBF, 0);
         weft::run(weft::Options{.procs = 2}, [] {
             Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
             std::string target = dial_target(ln);
-            weft::WaitGroup served;
-            served.add(2);
-            weft::go([&] {
-                for (int i = 0; i < 2; i++) {
-                    Conn c = ln.accept();
-                    weft::go([&, c = std::move(c)]() mutable {
-                        echo(c);
-                        served.done();
-                    });
+            try {  // the listener outlives the handler: see the catch
+                weft::WaitGroup served;
+                served.add(2);
+                weft::go([&] {
+                    for (int i = 0; i < 2; i++) {
+                        Conn c = ln.accept();
+                        weft::go([&, c = std::move(c)]() mutable {
+                            echo(c);
+                            served.done();
+                        });
+                    }
+                });
+                // Leave exactly one free descriptor: the client's socket takes
+                // it, so the server's accept4 finds none.
+                rlimit rl{};
+                getrlimit(RLIMIT_NOFILE, &rl);
+                rl.rlim_cur = static_cast<rlim_t>(weft::testing::open_fd_count() + 32);
+                setrlimit(RLIMIT_NOFILE, &rl);
+                std::vector<int> filler;
+                for (int i = 0; i < 100; i++) {
+                    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                    if (fd < 0) break;
+                    filler.push_back(fd);
                 }
-            });
-            // Leave exactly one free descriptor: the client's socket takes
-            // it, so the server's accept4 finds none.
-            rlimit rl{};
-            getrlimit(RLIMIT_NOFILE, &rl);
-            rl.rlim_cur = static_cast<rlim_t>(weft::testing::open_fd_count() + 32);
-            setrlimit(RLIMIT_NOFILE, &rl);
-            std::vector<int> filler;
-            for (int i = 0; i < 100; i++) {
-                int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (fd < 0) break;
-                filler.push_back(fd);
-            }
-            close(filler.back());
-            filler.pop_back();
-            Conn c1 = weft::net::dial("tcp4", target);
-            weft::sleep(300ms);  // the server hits EMFILE and backs off
-            std::printf("filler=%zu\n", filler.size());
-            for (int i = 0; i < 4; i++) {
                 close(filler.back());
                 filler.pop_back();
+                Conn c1 = weft::net::dial("tcp4", target);
+                weft::sleep(300ms);  // the server hits EMFILE and backs off
+                std::printf("filler=%zu\n", filler.size());
+                for (int i = 0; i < 4; i++) {
+                    close(filler.back());
+                    filler.pop_back();
+                }
+                c1.set_deadline(weft::Clock::now() + 10s);
+                c1.write_all(std::string_view("ping1"));
+                std::printf("echo1=%s\n", read_string(c1, 5).c_str());
+                Conn c2 = weft::net::dial("tcp4", target);
+                c2.set_deadline(weft::Clock::now() + 10s);
+                c2.write_all(std::string_view("ping2"));
+                std::printf("echo2=%s\n", read_string(c2, 5).c_str());
+                c1.close();
+                c2.close();
+                served.wait();
+                for (int fd : filler) close(fd);
+            } catch (const std::exception& e) {
+                // Before the listener's destructor wakes the accept fiber with
+                // "use of closed network connection", say what main saw.
+                std::printf("main failed: %s\n", e.what());
+                // Temporary diagnosis: what holds descriptors now?
+                std::printf("descriptors:");
+                for (int fd = 0; fd < 4096; fd++) {
+                    char path[64], target[256];
+                    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+                    ssize_t n = readlink(path, target, sizeof target - 1);
+                    if (n <= 0) continue;
+                    target[n] = 0;
+                    if (std::string(target) != "/dev/null") std::printf(" %d->%s", fd, target);
+                }
+                std::printf("\n");
+                std::_Exit(3);
             }
-            c1.set_deadline(weft::Clock::now() + 10s);
-            c1.write_all(std::string_view("ping1"));
-            std::printf("echo1=%s\n", read_string(c1, 5).c_str());
-            Conn c2 = weft::net::dial("tcp4", target);
-            c2.set_deadline(weft::Clock::now() + 10s);
-            c2.write_all(std::string_view("ping2"));
-            std::printf("echo2=%s\n", read_string(c2, 5).c_str());
-            c1.close();
-            c2.close();
-            served.wait();
-            for (int fd : filler) close(fd);
-            std::fflush(stdout);
         });
     }, 60);
     INFO(r.err);
