@@ -7,7 +7,11 @@
 //   4. publish the slot to scanners (release store of freeindex);
 //   5. while marking, the object is born black (mark bit set, not queued);
 //   6. otherwise refill (alloc_refill): sweep/reuse/grow a span, pay the
-//      mark-assist debt, maybe start a cycle.
+//      mark-assist or sweep debt, maybe start a cycle;
+//   7. a refill (and a large allocation) ends in a safe point, once the
+//      object is published: a fiber that allocates without ever blocking
+//      still yields to the collector (a cycle it triggered, a stop-the-
+//      world) every span's worth of allocation.
 #pragma once
 
 #include <cstring>
@@ -19,6 +23,8 @@
 namespace weft::gc::detail {
 
 [[noreturn]] void alloc_without_p();
+// Step 7 (collector.cpp).
+void refill_safe_point();
 
 // Slot index of the next free slot in s, or s->nelems (owner only, H1).
 inline uint32_t next_free_fast(Span* s) {
@@ -44,10 +50,12 @@ inline void* allocate(size_t size, const TypeInfo* type, bool noscan) {
         size_t spc = size_to_class(bytes) * 2 + (noscan ? 1 : 0);
         Span* s = c->alloc[spc];
         uint32_t idx = s ? next_free_fast(s) : 0;
+        bool refilled = false;
         if (s == nullptr || idx >= s->nelems) [[unlikely]] {
             slot = reinterpret_cast<uintptr_t>(alloc_refill(c, spc));
             s = c->alloc[spc];
             idx = s->index_of(slot);
+            refilled = true;
         } else {
             slot = s->slot_addr(idx);
         }
@@ -59,9 +67,12 @@ inline void* allocate(size_t size, const TypeInfo* type, bool noscan) {
         c->local_alloc += s->elemsize;
         if (phase_is_marking()) [[unlikely]]
             mark_new_object(s, idx);
+        if (refilled) [[unlikely]]
+            refill_safe_point();  // the slot is published: the fiber may move
     } else {
         slot = reinterpret_cast<uintptr_t>(alloc_large(bytes, noscan));
         reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
+        refill_safe_point();
     }
     return object_of(slot);
 }

@@ -18,13 +18,13 @@
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
 #include "runtime/base/fatal.hpp"
+#include "runtime/base/test_hooks.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::gc::detail {
 
 std::atomic<bool> g_barrier_on{false};
-void (*g_barrier_test_hook)() = nullptr;
 
 namespace {
 
@@ -40,6 +40,7 @@ inline GCWork* barrier_work(sched::M*& m) {
 
 // Relaxed: a test counter; only how many shades are skipped matters.
 inline bool skip_for_test() {
+    if constexpr (!base::kTestHooks) return false;
     if (g_skip_barrier_shades.load(std::memory_order_relaxed) <= 0) return false;
     return g_skip_barrier_shades.fetch_sub(1, std::memory_order_relaxed) > 0;
 }
@@ -55,8 +56,7 @@ void barrier_slow(const void* obj) {
         return;
     }
     m->inwb = true;  // step 3
-    if (g_barrier_test_hook) [[unlikely]]
-        g_barrier_test_hook();
+    base::test_hook(base::HookPoint::kBarrierEnter, 0, obj);
     if (!skip_for_test()) shade(w, obj);
     m->inwb = false;
 }

@@ -3,15 +3,18 @@
 // A second, stop-the-world traversal from the same roots with its own bits
 // (one bitmap per span, indexed like the mark bits). Every object it reaches
 // must already carry a mark bit; the first that does not is reported with
-// the parent it was reached from ("a root" for stacks and Roots), then the
-// process dies. The traversal keeps (object, parent) pairs on an explicit
+// the parent it was reached from, or the root (which fiber's stack or
+// closure, a gc::Root, a channel buffer or timer closure), then the process
+// dies. The traversal keeps (object, parent) pairs on an explicit
 // stack, so deep structures do not recurse.
 #include "gc/checkmark.hpp"
 
+#include <cstdio>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "gc/external_root.hpp"
 #include "gc/heap.hpp"
 #include "gc/mark.hpp"
 #include "gc/roots.hpp"
@@ -27,6 +30,7 @@ struct Checker final : Visitor {
     std::unordered_map<Span*, std::vector<uint64_t>> bits;
     std::vector<std::pair<const void*, const void*>> stack;  // (object, parent)
     const void* parent = nullptr;
+    char root[64] = "";  // describes the root being walked (parent == null)
 
     void reach(Span* s, uint32_t i, const void* from) {
         auto& b = bits[s];
@@ -38,9 +42,12 @@ struct Checker final : Visitor {
         if (!s->is_marked(i)) {
             const TypeInfo* t = header_of(obj)->type.load(std::memory_order_relaxed);
             const TypeInfo* pt = from ? header_of(from)->type.load(std::memory_order_relaxed) : nullptr;
-            base::fatal("gccheckmark: object %p (%s, %u bytes) is reachable but was not marked; reached from %s %p (%s)",
-                        obj, t ? t->name : "?", s->elemsize, from ? "object" : "a root", from,
-                        from ? (pt ? pt->name : "?") : "stack or gc::Root");
+            if (from)
+                base::fatal("gccheckmark: object %p (%s, %u bytes) is reachable but was not marked; "
+                            "reached from object %p (%s)",
+                            obj, t ? t->name : "?", s->elemsize, from, pt ? pt->name : "?");
+            base::fatal("gccheckmark: object %p (%s, %u bytes) is reachable but was not marked; reached from %s", obj,
+                        t ? t->name : "?", s->elemsize, root);
         }
         if (!s->noscan) stack.emplace_back(obj, from);
     }
@@ -83,18 +90,30 @@ void checkmark_verify(sched::G* self) {
             if (g == x->self) return;
             sched::GStatus was;
             if (!sched::try_begin_scan(g, &was)) return;
+            auto id = static_cast<unsigned long long>(g->id);
             sched::MemRange r = sched::g_stack_range(g, was);
+            std::snprintf(x->c->root, sizeof x->c->root, "the stack of fiber %llu", id);
             if (r.lo < r.hi) x->c->range(r.lo, r.hi);
             sched::MemRange cl = sched::g_closure_range(g);
+            std::snprintf(x->c->root, sizeof x->c->root, "the closure of fiber %llu", id);
             if (cl.lo < cl.hi) x->c->range(cl.lo, cl.hi);
             sched::end_scan(g, was);
         },
         &arg);
+    std::snprintf(c.root, sizeof c.root, "a gc::Root");
     for_each_root(
         [](const void* obj, void* a) {
             auto* ch = static_cast<Checker*>(a);
             ch->parent = nullptr;
             ch->edge(obj);
+        },
+        &c);
+    std::snprintf(c.root, sizeof c.root, "a channel buffer or a pending timer's closure");
+    c.parent = nullptr;
+    for_each_external_root(
+        [](void* a, const void* p, size_t n) {
+            auto lo = reinterpret_cast<uintptr_t>(p);
+            static_cast<Checker*>(a)->range(lo, lo + n);
         },
         &c);
     c.drain();

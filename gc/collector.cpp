@@ -45,6 +45,7 @@
 
 #include "gc/barrier.hpp"
 #include "gc/checkmark.hpp"
+#include "gc/external_root.hpp"
 #include "gc/gc.hpp"
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
@@ -55,6 +56,7 @@
 #include "runtime/base/env.hpp"
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/lock.hpp"
+#include "runtime/base/test_hooks.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
@@ -77,6 +79,9 @@ const char* phase_name(Phase p) {
 namespace {
 
 constexpr int64_t kMinHeap = int64_t{4} << 20;  // first trigger, as Go's heapminimum
+// Assist debt (bytes of scan work) past which an allocating fiber that
+// found nothing to scan yields its P (after_refill).
+constexpr int64_t kAssistYieldDebt = int64_t{256} << 10;
 constexpr int64_t kWorkerSliceNs = 200'000;     // collector fiber: mark slice before a yield
 constexpr int64_t kIdleSliceBytes = 256 << 10;  // idle-P marking per hook call
 
@@ -102,6 +107,11 @@ struct Controller {
     std::atomic<int64_t> goal{kMinHeap};
     double trigger_ratio = 0.7;
     double assist_ratio = 1.0;  // scan bytes owed per allocated byte (GCmark)
+    // Pages an allocating fiber sweeps per byte it allocates (GCsweep), so
+    // sweeping ends before the heap reaches the next trigger however fast
+    // the mutators allocate (Go's proportional sweep). Written with the
+    // world stopped, like assist_ratio.
+    double sweep_pages_per_byte = 0;
     uint32_t epoch = 0;
     Config cfg;
 
@@ -221,6 +231,12 @@ void rescan_tracked(GCWork* w, sched::G* self) {
 
 void shade_roots(GCWork* w) {
     for_each_root([](const void* obj, void* a) { shade(static_cast<GCWork*>(a), obj); }, w);
+    for_each_external_root(
+        [](void* a, const void* p, size_t n) {
+            auto lo = reinterpret_cast<uintptr_t>(p);
+            scan_range(static_cast<GCWork*>(a), lo, lo + n);
+        },
+        w);
 }
 
 // ---------------------------------------------------------------- mark
@@ -311,6 +327,9 @@ void trace_line(uint64_t n, int64_t t0, int64_t p1, int64_t p2, int64_t p3, int6
                  goal >> 20, static_cast<double>(assist) / 1e6, sched::nprocs_now());
 }
 
+// Test hook point (runtime/base/test_hooks.hpp).
+void phase_hook(Phase p) { base::test_hook(base::HookPoint::kPhaseSwitched, static_cast<uint64_t>(p)); }
+
 void run_cycle(uint64_t n) {
     Controller& c = C();
     sched::G* self = sched::current_g();
@@ -328,6 +347,7 @@ void run_cycle(uint64_t n) {
     int64_t p1 = 0;
     bool stw = c.cfg.stoptheworld;
     if (!stw) p1 = start.end();
+    phase_hook(Phase::kScan);
 
     scan_all_stacks(self);  // step 3 (no one else runs if stw)
 
@@ -339,6 +359,7 @@ void run_cycle(uint64_t n) {
     c.assist_ratio = static_cast<double>(std::max<int64_t>(marked_before, 1 << 20)) / static_cast<double>(room);
     int64_t p2 = 0;
     if (!stw) p2 = mark->end();
+    phase_hook(Phase::kMark);
     shade_roots(work_of_current_p());
 
     std::optional<Pause> term;  // steps 5 and 6
@@ -351,6 +372,7 @@ void run_cycle(uint64_t n) {
     }
     // World stopped from here.
     set_phase(Phase::kMarkTermination);
+    phase_hook(Phase::kMarkTermination);
     GCWork* w = work_of_current_p();
     rescan_tracked(w, self);
     do {
@@ -369,9 +391,17 @@ void run_cycle(uint64_t n) {
     sched::set_track_epoch(0);
     (void)sched::take_tracked();
     set_goal(marked);
+    {
+        // Everything in use is to be swept before the heap grows from
+        // `marked` to the trigger (with a 1 MiB floor on that distance).
+        auto pages = static_cast<double>(h.pages.stats().in_use_bytes / kPageSize);
+        double room = static_cast<double>(std::max<int64_t>(c.trigger.load() - marked, 1 << 20));
+        c.sweep_pages_per_byte = pages / room;
+    }
     set_phase(Phase::kSweep);
     int64_t p3 = 0;
     if (!stw) p3 = term->end();
+    phase_hook(Phase::kSweep);
 
     if (stw) {  // the whole cycle in one pause
         finish_sweep();
@@ -386,6 +416,7 @@ void run_cycle(uint64_t n) {
         set_phase(Phase::kOff);
         off.end();
     }
+    phase_hook(Phase::kOff);
     {
         base::LockGuard l(c.stats_lock);
         c.st.cycles = n;
@@ -518,6 +549,13 @@ bool idle_work(sched::P* p) {
 
 // ---------------------------------------------------------------- allocation hooks
 
+// The allocating fiber yields at the end of this allocation (its refill
+// safe point), not inside it: the slot it is taking is not published yet.
+void request_yield() {
+    // Relaxed: read by the same fiber's safe point.
+    if (sched::G* g = sched::current_g()) g->preempt.store(true, std::memory_order_relaxed);
+}
+
 void after_refill(MCache* c, int64_t bytes) {
     Controller& ctl = C();
     Phase ph = phase();
@@ -526,16 +564,43 @@ void after_refill(MCache* c, int64_t bytes) {
         // slices (a refill is one span's worth).
         auto owed = static_cast<int64_t>(static_cast<double>(bytes) * ctl.assist_ratio);
         c->assist_debt += owed;
-        if (c->assist_debt > 0 && !global_work_empty()) {
+        if (c->assist_debt > 0) {
             int64_t t = base::nanotime();
             int64_t done = drain(work_of_current_p(), c->assist_debt);
             c->assist_debt = std::max<int64_t>(0, c->assist_debt - done);
             ctl.assist_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
+            // No grey object left to pay with: the marking is with other
+            // fibers (the collector's, idle Ps) or in other Ps' buffers.
+            // Instead of allocating on unchecked, give them this P at the
+            // refill's safe point (Go parks such a goroutine until credit
+            // appears; yielding is the bounded form of that).
+            if (c->assist_debt > kAssistYieldDebt) request_yield();
         }
         return;
     }
-    if (ph == Phase::kOff && heap().heap_live.load(std::memory_order_relaxed) >= ctl.trigger.load())
+    if (ph == Phase::kSweep) {
+        // Proportional sweep: pay for the allocation in swept pages.
+        c->sweep_debt += static_cast<double>(bytes) * ctl.sweep_pages_per_byte;
+        while (c->sweep_debt > 0) {
+            size_t n = sweep_one();
+            if (n == 0) {
+                c->sweep_debt = 0;
+                break;
+            }
+            c->sweep_debt -= static_cast<double>(n);
+        }
+        return;
+    }
+    if (ph == Phase::kOff && heap().heap_live.load(std::memory_order_relaxed) >= ctl.trigger.load()) {
         request_cycle(ctl.completed.load() + 1);
+        request_yield();  // let the collector fiber start at once
+    }
+}
+
+void refill_safe_point() {
+    sched::G* g = sched::current_g();
+    // Relaxed: as G::preempt says, a late observation only delays the yield.
+    if (g && g->preempt.load(std::memory_order_relaxed)) sched::preempt_check();
 }
 
 void install_hooks() {

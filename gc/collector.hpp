@@ -15,8 +15,4 @@ void after_refill(MCache* c, int64_t bytes);
 // Installs the scheduler hooks (runtime/run.cpp, before each run).
 void install_hooks();
 
-// Test hooks (tests/support): called inside the barrier's slow path while
-// inwb is set, so a test can run a nested barrier there.
-extern void (*g_barrier_test_hook)();
-
 }  // namespace weft::gc::detail

@@ -28,7 +28,8 @@
 // so the heap ends near live x 2); WEFT_DEBUG=gctrace=1 (a line per cycle
 // on stderr), gccheckmark=1 (verify the marking with the world stopped),
 // gcstoptheworld=1 (whole cycles with the world stopped), gcpoison=1
-// (freed objects filled; a later load through a Member is fatal).
+// (freed objects filled; a later load through a Member is fatal; spans are
+// not returned to the page heap then, so small objects stay checkable).
 #pragma once
 
 #include <cstddef>

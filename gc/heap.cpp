@@ -276,7 +276,7 @@ void* alloc_large(size_t bytes, bool noscan) {
     s->elemsize = static_cast<uint32_t>(npages * kPageSize > UINT32_MAX ? UINT32_MAX : npages * kPageSize);
     s->nelems = 1;
     s->recip = 0;
-    s->spc = noscan ? 1 : 0;
+    s->spc = static_cast<uint8_t>(kLargeSpc);
     s->noscan = noscan;
     s->large = true;
     size_bitmaps(s, 1);
@@ -307,18 +307,22 @@ void* alloc_large(size_t bytes, bool noscan) {
     base::fatal("gc: allocation outside a fiber (the thread holds no P); call gc::make from inside weft::run");
 }
 
-void central_put(Span* s) {
+bool central_file_swept(Span* s, uint32_t sg, bool empty) {
     Central& c = heap().central[s->spc];
-    base::LockGuard l(c.lock);
-    central_put_locked(c, s);
-}
-
-void central_move_to_tail(Span* s) {
-    Central& c = heap().central[s->spc];
-    base::LockGuard l(c.lock);
-    if (s->list == 0) list_remove(c.partial, s);
-    else if (s->list == 1) list_remove(c.full, s);
-    central_put_locked(c, s);
+    {
+        base::LockGuard l(c.lock);
+        WEFT_DCHECK(s->list >= 0, "central_file_swept: a span being swept is on no central list");
+        if (s->list == 0) list_remove(c.partial, s);
+        else if (s->list == 1) list_remove(c.full, s);
+        // Release: whoever takes s next sees the bitmaps as sweep left them.
+        s->sweepgen.store(sg, std::memory_order_release);
+        if (!empty) {
+            central_put_locked(c, s);
+            return true;
+        }
+    }
+    free_span(s);
+    return false;
 }
 
 void central_unlink(Span* s) {

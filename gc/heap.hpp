@@ -49,7 +49,7 @@ struct Span {
     uint32_t elemsize = 0;  // slot size (the whole span for a large object)
     uint32_t nelems = 0;
     uint64_t recip = 0;     // slot index = (addr - base) * recip >> 48
-    uint8_t spc = 0;        // span class: size class * 2 + noscan; 0/1 large
+    uint8_t spc = 0;        // span class: size class * 2 + noscan; kLargeSpc for large
     bool noscan = false;
     bool large = false;
     std::atomic<SpanState> state{SpanState::kFree};
@@ -119,7 +119,13 @@ struct MCache {
     int64_t local_alloc = 0;
     // Mark-assist debt in bytes of allocation (collector.cpp).
     int64_t assist_debt = 0;
+    // Proportional-sweep debt in pages (collector.cpp, GCsweep).
+    double sweep_debt = 0;
 };
+
+// Large spans live on a central of their own (its full list), never seen
+// by a cache refill.
+inline constexpr size_t kLargeSpc = kNumClasses * 2;
 
 inline constexpr int kExtCache = 0;  // P::ext slots the collector owns
 inline constexpr int kExtWork = 1;
@@ -127,7 +133,7 @@ inline constexpr int kExtWork = 1;
 // The whole heap (global, lives for the process).
 struct Heap {
     PageHeap pages;
-    Central central[kNumClasses * 2];
+    Central central[kNumClasses * 2 + 1];  // by span class, then kLargeSpc
     std::atomic<uint32_t> sweepgen{2};
 
     base::Lock lock{base::LockRank::kMHeap};  // making Span structs, the free Span list
@@ -178,14 +184,20 @@ Span* span_at(size_t i);
 uint32_t next_free_slow_from_start(Span* s);
 // Back to the page heap (its last object was swept away).
 void free_span(Span* s);
-// Onto / off its central list (takes the central lock).
-void central_put(Span* s);
+// A large span's last step of sweeping: off its central list (takes the
+// central lock).
 void central_unlink(Span* s);
-void central_move_to_tail(Span* s);
+// The background sweeper's last step for small span s, swept for
+// generation sg: publish sweepgen = sg and put s at the tail of its list,
+// or unlink and free it if `empty`. One step under the central lock, so a
+// refill (cache_span, which takes a swept span off the list the moment it
+// sees sweepgen == sg) cannot take s between the two. Returns !empty.
+bool central_file_swept(Span* s, uint32_t sg, bool empty);
 
 // -- sweeping (sweep.cpp)
 // Sweeps one span not yet swept this generation; false when none is left.
-bool sweep_one();
+// Returns the pages swept (a span's), 0 when none is left.
+size_t sweep_one();
 // Sweeps s, which the caller took with the sweepgen CAS (g-2 -> g-1).
 // Returns true if s is still in use (not freed to the page heap);
 // `preserve`: the caller keeps s (a cache refill), so do not put it on a

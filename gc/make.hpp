@@ -6,7 +6,10 @@
 // stack, in a Member or in a Root (gc.hpp says what keeps objects alive).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <new>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -18,9 +21,26 @@ namespace weft::gc {
 
 namespace detail {
 
+// T's name as the compiler spells it ("app::Node"), for diagnostics: cut
+// out of GCC's/Clang's __PRETTY_FUNCTION__ ("... [with T = app::Node; ...]"
+// or "... [T = app::Node]") at compile time.
 template <class T>
-const char* type_name() {
-    return __PRETTY_FUNCTION__;
+struct TypeName {
+    static constexpr std::string_view pretty() { return __PRETTY_FUNCTION__; }
+    static constexpr auto make() {
+        constexpr std::string_view f = pretty();
+        constexpr size_t b = f.find("T = ") == std::string_view::npos ? 0 : f.find("T = ") + 4;
+        constexpr size_t e = f.find_first_of(";]", b) == std::string_view::npos ? f.size() : f.find_first_of(";]", b);
+        std::array<char, e - b + 1> a{};
+        for (size_t i = 0; i < e - b; ++i) a[i] = f[b + i];
+        return a;
+    }
+    static constexpr auto value = make();
+};
+
+template <class T>
+constexpr const char* type_name() {
+    return TypeName<T>::value.data();
 }
 
 template <class T>

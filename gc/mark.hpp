@@ -65,8 +65,9 @@ void discard_global();
 // The P's GCWork (the caller holds the P).
 GCWork* work_of_current_p();
 
-// Test hook: skip the next n shades done by the write barrier (collector
-// tests plant a lost object this way; checkmark must catch it).
+// Test switch: skip the next n shades done by the write barrier (collector
+// tests plant a lost object this way; checkmark must catch it). Honoured
+// only in builds with test hooks (runtime/base/test_hooks.hpp).
 extern std::atomic<int> g_skip_barrier_shades;
 
 }  // namespace weft::gc::detail

@@ -92,20 +92,19 @@ bool sweep_span(Span* s, bool preserve) {
         h.total_freed.fetch_add(uint64_t{nfreed} * s->elemsize, std::memory_order_relaxed);
         h.objects_freed.fetch_add(nfreed, std::memory_order_relaxed);
     }
-    // Release: the next owner (a cache, a marker via span_of) sees the
-    // bitmaps as left here.
-    s->sweepgen.store(sg, std::memory_order_release);
-    if (preserve) return true;
-    if (live == 0) {
-        central_unlink(s);
-        free_span(s);
-        return false;
+    if (preserve) {
+        // Release: the next owner (a marker via span_of) sees the bitmaps
+        // as left here. The caller owns s: it is on no list.
+        s->sweepgen.store(sg, std::memory_order_release);
+        return true;
     }
-    central_move_to_tail(s);
-    return true;
+    // With gcpoison an empty span stays with its class instead of going
+    // back to the page heap, so a stale pointer still finds its poisoned
+    // slot (until the slot itself is reused).
+    return central_file_swept(s, sg, live == 0 && !poison_enabled());
 }
 
-bool sweep_one() {
+size_t sweep_one() {
     Heap& h = heap();
     uint32_t sg = h.sweepgen.load(std::memory_order_acquire);
     h.sweepers.fetch_add(1);
@@ -113,15 +112,16 @@ bool sweep_one() {
         size_t i = h.sweep_cursor.fetch_add(1, std::memory_order_relaxed);
         if (i >= h.nspans.load(std::memory_order_acquire)) {
             h.sweepers.fetch_sub(1);
-            return false;
+            return 0;
         }
         Span* s = span_at(i);
         if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) continue;
         uint32_t g = s->sweepgen.load(std::memory_order_acquire);
         if (g != sg - 2 || !s->sweepgen.compare_exchange_strong(g, sg - 1)) continue;
+        size_t npages = s->npages;  // before sweep_span may free s
         sweep_span(s, false);
         h.sweepers.fetch_sub(1);
-        return true;
+        return npages;
     }
 }
 

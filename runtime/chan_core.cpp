@@ -75,6 +75,7 @@
 #include "runtime/base/check.hpp"
 #include "runtime/chan.hpp"
 #include "sched/fiber.hpp"
+#include "sched/sched.hpp"
 
 namespace weft::detail {
 
@@ -120,13 +121,30 @@ ChanCore* ChanCore::make(const ElemOps* ops, size_t cap) {
     size_t total = off + cap * ops->size;
     void* mem = ::operator new(total, std::align_val_t{core_align(ops)});
     auto* base = static_cast<unsigned char*>(mem);
-    return ::new (mem) ChanCore(ops, cap, cap ? base + off : nullptr);
+    auto* c = ::new (mem) ChanCore(ops, cap, cap ? base + off : nullptr);
+    if (c->is_gc_root()) {
+        c->scan = &ChanCore::scan_ring;
+        gc::detail::external_root_register(c);  // empty: nothing to shade yet
+    }
+    return c;
+}
+
+void ChanCore::scan_ring(gc::detail::ExternalRoot* self, gc::detail::ExternalRoot::RangeFn range, void* ctx) {
+    auto* c = static_cast<ChanCore*>(self);
+    c->lock_.lock();
+    // C4: the constructed slots are [recvx, recvx + count) around the ring.
+    size_t n = c->count_.load(std::memory_order_relaxed);  // relaxed: under lock_
+    size_t first = std::min(n, c->cap_ - c->recvx_);
+    if (first > 0) range(ctx, c->slot(c->recvx_), first * c->ops_->size);
+    if (n > first) range(ctx, c->slot(0), (n - first) * c->ops_->size);
+    c->lock_.unlock();
 }
 
 void ChanCore::destroy() noexcept {
     // Last handle gone. A fiber may still sit in a queue only if it was
     // abandoned at shutdown (run() returned while it waited on a channel it
     // reached by reference); it never runs again, so its waiter is ignored.
+    if (is_gc_root()) gc::detail::external_root_unregister(this);
     size_t n = count_.load(std::memory_order_relaxed);  // relaxed: sole owner now (acq_rel release())
     for (size_t i = 0, x = recvx_; i < n; i++) {
         destroy_elem(slot(x));
@@ -139,6 +157,7 @@ void ChanCore::destroy() noexcept {
 
 void ChanCore::buf_put(void* src) noexcept {
     move_elem(slot(sendx_), src);
+    ring_barrier(slot(sendx_));
     sendx_ = sendx_ + 1 == cap_ ? 0 : sendx_ + 1;
     // Relaxed: count_ is written only under lock_ (see len()).
     count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -157,6 +176,10 @@ sched::G* ChanCore::send_to_receiver(Waiter* w, void* src) noexcept {
     move_elem(w->elem, src);
     w->success = true;
     sched::G* g = w->g;
+    // The value now lives on g's stack, which the collector may have
+    // scanned while g was parked, and g may stay queued past mark
+    // termination: have that scan repeated (as if g had run).
+    if (ops_->may_hold_refs) sched::track_run(g);
     g->param = w;
     return g;
 }
@@ -171,6 +194,7 @@ sched::G* ChanCore::recv_from_sender(Waiter* w, void* dst) noexcept {
         move_elem(dst, s);
         destroy_elem(s);
         move_elem(s, w->elem);
+        ring_barrier(s);
         recvx_ = recvx_ + 1 == cap_ ? 0 : recvx_ + 1;
         sendx_ = recvx_;
     }

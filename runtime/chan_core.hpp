@@ -16,6 +16,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "gc/barrier.hpp"
+#include "gc/external_root.hpp"
 #include "runtime/base/lock.hpp"
 #include "sched/g.hpp"
 
@@ -32,6 +34,10 @@ struct ElemOps {
     // Trivially copyable and destructible: relocated by memcpy, never
     // destroyed (no indirect call on the hot path).
     bool trivial;
+    // May hold GC references (gc/external_root.hpp): the ring is a root for
+    // the collector and copies into it or into another fiber's room are
+    // made known to it.
+    bool may_hold_refs;
     void (*move_construct)(void* dst, void* src) noexcept;  // ::new (dst) T(std::move(*src))
     void (*destroy)(void* p) noexcept;                      // p->~T()
 };
@@ -51,6 +57,7 @@ inline constexpr ElemOps kElemOps{
     sizeof(T),
     alignof(T),
     std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
+    gc::detail::kMayHoldRefs<T>,
     &elem_move_construct<T>,
     &elem_destroy<T>,
 };
@@ -147,8 +154,10 @@ struct SelectOps;  // select.cpp: works on several channels' internals
 
 // One channel. Allocated once with its buffer right behind it; freed when
 // the last Chan handle releases it. Method contracts are those of Chan<T>
-// (runtime/chan.hpp), with elements passed as untyped pointers.
-class ChanCore {
+// (runtime/chan.hpp), with elements passed as untyped pointers. A buffered
+// channel whose elements may hold GC references is an external root of the
+// collector from make() to destroy() (the ExternalRoot base).
+class ChanCore : private gc::detail::ExternalRoot {
 public:
     // Throws std::length_error if cap slots of ops->size do not fit.
     static ChanCore* make(const ElemOps* ops, size_t cap);
@@ -185,20 +194,15 @@ public:
     }
     size_t cap() const noexcept { return cap_; }
 
-    // Buffer range and element ops: a future collector scans channel buffers as roots.
-    struct BufferView {
-        void* base;
-        size_t cap;
-        const ElemOps* ops;
-    };
-    BufferView buffer_view() const noexcept { return {buf_, cap_, ops_}; }
-
 private:
     friend struct SelectOps;
 
     ChanCore(const ElemOps* ops, size_t cap, unsigned char* buf) : ops_(ops), cap_(cap), buf_(buf) {}
     ~ChanCore() = default;
     void destroy() noexcept;
+    bool is_gc_root() const noexcept { return cap_ > 0 && ops_->may_hold_refs; }
+    // ExternalRoot::scan: the constructed slots, under lock_.
+    static void scan_ring(gc::detail::ExternalRoot* self, gc::detail::ExternalRoot::RangeFn range, void* ctx);
 
     // Helpers below run with lock_ held.
     void* slot(size_t i) const noexcept { return buf_ + i * ops_->size; }
@@ -220,6 +224,11 @@ private:
     }
     void destroy_elem(void* p) const noexcept {
         if (!ops_->trivial) ops_->destroy(p);
+    }
+    // A value just moved into ring slot s: while the collector marks, it
+    // must learn of it (the ring may have been scanned already).
+    void ring_barrier(void* s) const noexcept {
+        if (ops_->may_hold_refs) gc::detail::write_barrier_range(s, ops_->size);
     }
     // Ring operations (count_ < cap_ / count_ > 0 respectively).
     void buf_put(void* src) noexcept;

@@ -16,6 +16,8 @@
 #include <memory>
 #include <source_location>
 
+#include "gc/barrier.hpp"
+#include "gc/external_root.hpp"
 #include "runtime/chan.hpp"
 #include "runtime/run.hpp"
 #include "sched/timers.hpp"
@@ -82,18 +84,39 @@ void after_detached(Duration d, void (*fn)(void*), void (*drop)(void*), void* ar
 // Runs f in a new fiber after d (Go's AfterFunc, without Stop).
 template <class F>
 void after_func(Duration d, F&& f, const std::source_location& site = std::source_location::current()) {
-    struct Box {
-        std::decay_t<F> f;
+    using Fn = std::decay_t<F>;
+    // Until it fires, the closure is a root of the collector (when its type
+    // can hold a GC reference at all).
+    constexpr bool kRoot = gc::detail::kMayHoldRefs<Fn>;
+    struct Box : gc::detail::ExternalRoot {
+        Fn f;
         std::source_location site;
     };
-    auto* box = new Box{std::forward<F>(f), site};
+    auto* box = new Box{{}, std::forward<F>(f), site};
+    if constexpr (kRoot) {
+        box->scan = [](gc::detail::ExternalRoot* self, gc::detail::ExternalRoot::RangeFn range, void* ctx) {
+            auto* b = static_cast<Box*>(self);
+            range(ctx, &b->f, sizeof b->f);
+        };
+        gc::detail::external_root_register(box);
+        // Registered after this cycle's root scan: shade what it holds.
+        gc::detail::write_barrier_range(&box->f, sizeof box->f);
+    }
     detail::after_detached(
         d,
         [](void* p) {
             std::unique_ptr<Box> b(static_cast<Box*>(p));
+            // The captures move into the new fiber's closure, which the
+            // collector re-scans (go() tracks the fiber it creates).
+            if constexpr (kRoot) gc::detail::external_root_unregister(b.get());
             go(std::move(b->f), b->site);
         },
-        [](void* p) { delete static_cast<Box*>(p); }, box);
+        [](void* p) {
+            auto* b = static_cast<Box*>(p);
+            if constexpr (kRoot) gc::detail::external_root_unregister(b);
+            delete b;
+        },
+        box);
 }
 
 }  // namespace weft

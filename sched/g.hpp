@@ -122,7 +122,9 @@ struct G {
     uint32_t nlocals = 0;
 
     // -- run tracking for the collector (proc.cpp track_run). The M that
-    // runs or creates the G writes run_epoch; tracklink is owned by the
+    // runs or creates the G writes run_epoch, or, while the G is parked, the
+    // waker that writes a value into its stack (a channel hand-off: the
+    // waker owns the G until it readies it); tracklink is owned by the
     // tracked list until it is drained with the world stopped.
     uint32_t run_epoch = 0;
     G* tracklink = nullptr;

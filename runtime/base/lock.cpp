@@ -8,6 +8,7 @@ namespace weft::base {
 
 const char* lock_rank_name(LockRank r) {
     switch (r) {
+        case LockRank::kGCExternalRoots: return "gc external roots";
         case LockRank::kSudog: return "sudog";
         case LockRank::kPollDesc: return "polldesc";
         case LockRank::kSched: return "sched";

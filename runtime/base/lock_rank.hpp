@@ -7,6 +7,9 @@
 //
 //   rank            lock                          protects
 //   ----            ----                          --------
+//   kGCExternalRoots the collector's registry     channel rings and timer
+//                   of external roots             closures it scans (scanning
+//                                                 one takes its channel lock)
 //   kSched          Sched::lock                   idle M/P lists, global run
 //                                                 queue, M count, stop-the-world
 //   kAllG           the all-fibers list           registry of every G
@@ -30,6 +33,7 @@
 namespace weft::base {
 
 enum class LockRank : int {
+    kGCExternalRoots = 5,
     kSudog = 10,  // taken by fibers, before any scheduler lock
     kPollDesc = 15,
     kSched = 20,

@@ -1,0 +1,319 @@
+// The write barrier by phase, nested barriers, the "without P" fatal, and
+// the verifiers (checkmark, poison) catching planted bugs. The collector is
+// held at a chosen phase through the test hook (runtime/base/test_hooks.hpp).
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <thread>
+
+#include "gc/heap.hpp"
+#include "gc/mark.hpp"
+#include "gc/phase.hpp"
+#include "runtime/base/test_hooks.hpp"
+#include "runtime/weft.hpp"
+#include "support/death.hpp"
+#include "syscall/blocking.hpp"
+#include "support/test_util.hpp"
+#include "test_nodes.hpp"
+
+using namespace gctest;  // NOLINT: Node, build, count, keep, g_live
+using namespace std::chrono_literals;
+using weft::base::HookEvent;
+using weft::base::HookPoint;
+using weft::gc::detail::Phase;
+using weft::testing::contains;
+
+namespace {
+
+constexpr uintptr_t kHide = 0x5a5a5a5a5a5a5a5aULL;
+
+bool marked(const void* obj) {
+    auto a = reinterpret_cast<uintptr_t>(obj);
+    auto* s = weft::gc::detail::span_of(a);
+    return s != nullptr && s->is_marked(s->index_of(a));
+}
+
+// A Node no stack or root refers to: allocated on a fiber that ends, its
+// address kept only xor-ed. White in the next cycle (until stored).
+uintptr_t hidden_node() {
+    uintptr_t h = 0;
+    weft::WaitGroup wg;
+    wg.add(1);
+    weft::go([&] {
+        h = reinterpret_cast<uintptr_t>(gc::make<Node>(7)) ^ kHide;
+        wg.done();
+    });
+    wg.wait();
+    return h;
+}
+Node* reveal(uintptr_t h) { return reinterpret_cast<Node*>(h ^ kHide); }
+
+// Holding the collector: the hook parks the collector's fiber at phase
+// g_hold until g_release (for every phase but mark termination, where the
+// world is stopped and g_stw_action runs instead).
+std::atomic<int> g_hold{-1};
+std::atomic<bool> g_held{false}, g_release{false};
+void (*g_stw_action)() = nullptr;
+// Nested-barrier test: the barrier hook's target and what it stores.
+std::atomic<const void*> g_outer{nullptr};
+std::atomic<int> g_hook_calls_inner{0};
+Node* g_nested_holder = nullptr;
+Node* g_nested_value = nullptr;
+
+void hook(const HookEvent& e) {
+    if (e.point == HookPoint::kPhaseSwitched && static_cast<int>(e.arg) == g_hold.load()) {
+        if (static_cast<Phase>(e.arg) == Phase::kMarkTermination) {
+            if (g_stw_action) g_stw_action();
+            return;
+        }
+        g_held = true;
+        while (!g_release.load()) weft::sleep(50us);
+        return;
+    }
+    if (e.point == HookPoint::kBarrierEnter) {
+        if (e.obj == g_nested_value) g_hook_calls_inner.fetch_add(1);
+        if (e.obj != nullptr && e.obj == g_outer.load()) {
+            g_outer = nullptr;
+            g_nested_holder->right = g_nested_value;  // a barrier inside the barrier
+        }
+    }
+}
+
+struct HookScope {
+    HookScope() {
+        g_held = false;
+        g_release = false;
+        weft::base::g_test_hook.store(&hook, std::memory_order_release);
+    }
+    ~HookScope() {
+        weft::base::g_test_hook.store(nullptr, std::memory_order_release);
+        g_hold = -1;
+        g_stw_action = nullptr;
+    }
+};
+
+// Starts a cycle on another fiber and returns once the collector sits in
+// phase p (held until release()).
+struct HeldCycle {
+    weft::WaitGroup wg;
+    explicit HeldCycle(Phase p) {
+        g_hold = static_cast<int>(p);
+        wg.add(1);
+        weft::go([this] {
+            gc::collect();
+            wg.done();
+        });
+        while (!g_held.load()) weft::sleep(50us);
+    }
+    void release() {
+        g_release = true;
+        wg.wait();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the barrier shades in GCmark only among the running phases; not in GCoff, GCscan, GCsweep") {
+    if (!weft::base::kTestHooks) return;
+    weft::run({.procs = 2}, [] {
+        static gc::Root<Node> holder;
+        holder = gc::make<Node>();
+        gc::collect();
+        HookScope hooks;
+        struct Case {
+            Phase phase;
+            bool shades;
+        };
+        for (Case c : {Case{Phase::kScan, false}, Case{Phase::kMark, true}, Case{Phase::kSweep, false},
+                       Case{Phase::kOff, false}}) {
+            const char* name = weft::gc::detail::phase_name(c.phase);  // (CAPTURE is per thread)
+            g_held = false;
+            g_release = false;
+            // White for GCscan/GCmark: allocated before the cycle, hidden.
+            // In GCsweep and GCoff a new object is simply unmarked.
+            uintptr_t h = hidden_node();
+            HeldCycle cycle(c.phase);
+            CHECK_MESSAGE(weft::gc::detail::phase() == c.phase, name);
+            Node* x = c.phase == Phase::kSweep || c.phase == Phase::kOff ? gc::make<Node>(7) : reveal(h);
+            REQUIRE_FALSE_MESSAGE(marked(x), name);  // white before the store
+            holder->left = x;
+            bool shaded = marked(x);
+            cycle.release();
+            CHECK_MESSAGE(shaded == c.shades, name);
+            CHECK_MESSAGE(holder->left->value == 7, name);  // and it survived its cycle
+            holder->left = nullptr;
+        }
+        holder = nullptr;
+    });
+}
+
+TEST_CASE("the barrier shades in GCmarktermination (world stopped)") {
+    if (!weft::base::kTestHooks) return;
+    weft::run({.procs = 2}, [] {
+        static gc::Root<Node> holder;
+        static uintptr_t h;
+        static bool before = true, after = false;
+        holder = gc::make<Node>();
+        gc::collect();
+        h = hidden_node();
+        HookScope hooks;
+        g_hold = static_cast<int>(Phase::kMarkTermination);
+        g_stw_action = [] {
+            before = marked(reveal(h));
+            holder->left = reveal(h);
+            after = marked(reveal(h));
+        };
+        gc::collect();
+        CHECK_FALSE(before);
+        CHECK(after);
+        CHECK(holder->left->value == 7);
+        holder = nullptr;
+    });
+}
+
+TEST_CASE("a barrier inside the barrier does not recurse and its shade is not lost (checkmark on)") {
+    if (!weft::base::kTestHooks) return;
+    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::run({.procs = 2}, [] {
+        static gc::Root<Node> holder;
+        holder = gc::make<Node>();
+        gc::collect();
+        uintptr_t hx = hidden_node(), hy = hidden_node();
+        HookScope hooks;
+        g_hook_calls_inner = 0;
+        g_nested_holder = holder.get();
+        g_nested_value = reveal(hy);
+        HeldCycle cycle(Phase::kMark);
+        g_outer = reveal(hx);
+        holder->left = reveal(hx);  // the hook stores y into holder->right
+        bool x_shaded = marked(reveal(hx)), y_shaded = marked(reveal(hy));
+        cycle.release();
+        CHECK(g_outer.load() == nullptr);        // the hook ran
+        CHECK(g_hook_calls_inner.load() == 0);   // the nested barrier did not re-enter it
+        CHECK(x_shaded);
+        CHECK(y_shaded);                         // its shade was not lost
+        gc::collect();                           // and checkmark agrees
+        CHECK(holder->left->value == 7);
+        CHECK(holder->right->value == 7);
+        g_nested_holder = g_nested_value = nullptr;
+        holder = nullptr;
+    });
+    unsetenv("WEFT_DEBUG");
+}
+
+TEST_CASE("a barrier on a thread without a P is fatal: write barrier without P") {
+    if (!weft::base::kTestHooks) return;
+    SUBCASE("in a system call") {
+        auto r = weft::testing::run_in_child([] {
+            weft::run({.procs = 2}, [] {
+                static gc::Root<Node> holder;
+                holder = gc::make<Node>();
+                Node* x = gc::make<Node>();
+                HookScope hooks;
+                HeldCycle cycle(Phase::kMark);
+                weft::blocking([&] { holder->left = x; });  // the M gave up its P
+                cycle.release();
+            });
+        });
+        INFO(r.err);
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.err, "write barrier without P (M "));
+        CHECK(contains(r.err, "phase GCmark"));
+    }
+    SUBCASE("on a thread the runtime does not own") {
+        auto r = weft::testing::run_in_child([] {
+            weft::run({.procs = 2}, [] {
+                static gc::Root<Node> holder;
+                holder = gc::make<Node>();
+                Node* x = gc::make<Node>();
+                HookScope hooks;
+                HeldCycle cycle(Phase::kMark);
+                std::thread([&] { holder->left = x; }).join();
+                cycle.release();
+            });
+        });
+        INFO(r.err);
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.err, "write barrier without P (M -1"));
+    }
+}
+
+namespace {
+// Mark termination: store a white object into a black one with the
+// barrier's shade skipped (the planted bug), or not skipped (the control).
+void plant_at_termination(bool skip) {
+    static gc::Root<Node> holder;
+    static uintptr_t h;
+    static bool s;
+    s = skip;
+    holder = gc::make<Node>();
+    gc::collect();
+    h = hidden_node();
+    HookScope hooks;
+    g_hold = static_cast<int>(Phase::kMarkTermination);
+    g_stw_action = [] {
+        if (s) weft::gc::detail::g_skip_barrier_shades.store(1);
+        holder->left = reveal(h);
+    };
+    gc::collect();
+    weft::gc::detail::g_skip_barrier_shades.store(0);
+    std::printf("value %lld\n", static_cast<long long>(holder->left->value));
+    std::fflush(stdout);
+    holder = nullptr;
+}
+}  // namespace
+
+TEST_CASE("checkmark catches a planted lost shade; without the plant it passes") {
+    if (!weft::base::kTestHooks) return;
+    for (bool skip : {false, true}) {
+        CAPTURE(skip);
+        auto r = weft::testing::run_in_child([skip] {
+            setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+            weft::run({.procs = 2}, [skip] { plant_at_termination(skip); });
+        });
+        INFO(r.err);
+        if (!skip) {
+            CHECK(r.exit_code == 0);
+            CHECK(contains(r.out, "value 7"));
+        } else {
+            CHECK(r.exit_code == 2);
+            CHECK(contains(r.err, "gccheckmark: object 0x"));
+            CHECK(contains(r.err, "(gctest::Node, 32 bytes) is reachable but was not marked; reached from object 0x"));
+        }
+    }
+}
+
+TEST_CASE("poison catches the lost object's later use through a Member") {
+    if (!weft::base::kTestHooks) return;
+    auto r = weft::testing::run_in_child([] {
+        setenv("WEFT_DEBUG", "gcpoison=1", 1);
+        weft::run({.procs = 2}, [] { plant_at_termination(true); });
+    });
+    INFO(r.err);
+    INFO(r.out);
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "gcpoison: use of freed object 0x"));
+    CHECK(contains(r.err, "(was gctest::Node) through a Member"));
+    CHECK_FALSE(contains(r.out, "value"));
+}
+
+TEST_CASE("poison catches a planted use-after-free through a Member") {
+    auto r = weft::testing::run_in_child([] {
+        setenv("WEFT_DEBUG", "gcpoison=1", 1);
+        weft::run({.procs = 1}, [] {
+            uintptr_t h = hidden_node();
+            gc::collect();  // frees it: nothing refers to it
+            Node holder;     // a Member outside the heap: a plain pointer
+            holder.left = reveal(h);
+            std::printf("value %lld\n", static_cast<long long>(holder.left->value));
+        });
+    });
+    INFO(r.err);
+    INFO(r.out);
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "gcpoison: use of freed object 0x"));
+    CHECK_FALSE(contains(r.out, "value"));
+}
