@@ -2,6 +2,10 @@
 // Protocols and invariants: mark.hpp.
 #include "gc/mark.hpp"
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "gc/phase.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/fatal.hpp"
@@ -113,17 +117,30 @@ void shade_conservative(GCWork* w, uintptr_t word) {
 namespace {
 
 #if defined(WEFT_ASAN)
+// With ASan's fake stacks, a frame's locals may live in a fake frame that
+// only a word of the real stack (or of another fake frame) points to.
+// Every fake frame reached is scanned once (a worklist with a visited
+// list: frames point to each other, so recursion would revisit them
+// exponentially often).
 __attribute__((no_sanitize("address", "thread"))) void scan_words(GCWork* w, uintptr_t lo, uintptr_t hi,
-                                                                    void* fake_stack, int depth) {
-    for (uintptr_t p = (lo + 7) & ~uintptr_t{7}; p + 8 <= hi; p += 8) {
-        uintptr_t word = *reinterpret_cast<const uintptr_t*>(p);
-        shade_conservative(w, word);
-        if (fake_stack && depth < 8) {
+                                                                    void* fake_stack, int) {
+    std::vector<std::pair<uintptr_t, uintptr_t>> todo{{lo, hi}};
+    std::vector<uintptr_t> seen;
+    constexpr size_t kMaxFrames = 1 << 16;
+    while (!todo.empty()) {
+        auto [a, b] = todo.back();
+        todo.pop_back();
+        for (uintptr_t p = (a + 7) & ~uintptr_t{7}; p + 8 <= b; p += 8) {
+            uintptr_t word = *reinterpret_cast<const uintptr_t*>(p);
+            shade_conservative(w, word);
+            if (fake_stack == nullptr || seen.size() >= kMaxFrames) continue;
             void* beg = nullptr;
             void* end = nullptr;
-            if (__asan_addr_is_in_fake_stack(fake_stack, reinterpret_cast<void*>(word), &beg, &end))
-                scan_words(w, reinterpret_cast<uintptr_t>(beg), reinterpret_cast<uintptr_t>(end), fake_stack,
-                           depth + 1);
+            if (!__asan_addr_is_in_fake_stack(fake_stack, reinterpret_cast<void*>(word), &beg, &end)) continue;
+            auto fb = reinterpret_cast<uintptr_t>(beg);
+            if (std::find(seen.begin(), seen.end(), fb) != seen.end()) continue;
+            seen.push_back(fb);
+            todo.emplace_back(fb, reinterpret_cast<uintptr_t>(end));
         }
     }
 }

@@ -138,12 +138,17 @@ void TimerHeap::clear() {
 void timer_add(Timer* t) {
     M* m = getm();
     WEFT_CHECK(m != nullptr && m->p != nullptr, "timer_add: called without a P");
+    // Read before adding: once t is in the heap another M may fire it, and
+    // its owner may then free it (a detached timer) or reuse the memory (a
+    // sleep's timer on a fiber stack that resumed). TSan caught the read
+    // below racing with the sleeper's next frame.
+    int64_t when = t->when;
     m->p->timers.add(t);
     // Wake a poller that sleeps past this timer (as wakeNetPoller).
     Sched& s = S();
     if (s.lastpoll.load() == 0) {
         int64_t until = s.poll_until.load();
-        if (until == 0 || until > t->when) netpoll_break();
+        if (until == 0 || until > when) netpoll_break();
     } else {
         wakep();
     }
