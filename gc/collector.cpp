@@ -60,6 +60,7 @@
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
+#include "sched/timers.hpp"
 
 namespace weft::gc::detail {
 
@@ -75,6 +76,8 @@ const char* phase_name(Phase p) {
     }
     return "?";
 }
+
+std::atomic<int64_t> g_scavenge_idle_ns{2'000'000'000};
 
 namespace {
 
@@ -432,8 +435,34 @@ bool unlock_controller(sched::G*, void* arg) {
     return true;
 }
 
+// ---------------------------------------------------------------- scavenger
+
+// Free page runs that stayed free at least g_scavenge_idle_ns go back to
+// the OS (page_heap.hpp scavenge), checked every kScavengePeriod by a
+// runtime timer armed by the collector fiber at its first cycle of a run
+// (a program that never collects has no timer).
+constexpr int64_t kScavengePeriod = 500'000'000;
+sched::Timer g_scavenger;
+bool g_scavenger_armed = false;  // the collector fiber's, reset by on_stop
+
+void scavenge_tick(void*) {
+    // Relaxed: a tuning knob (tests lower it).
+    heap().pages.scavenge(base::nanotime(), g_scavenge_idle_ns.load(std::memory_order_relaxed));
+}
+
+void arm_scavenger() {
+    if (g_scavenger_armed) return;
+    g_scavenger_armed = true;
+    g_scavenger.fn = scavenge_tick;
+    g_scavenger.arg = nullptr;
+    g_scavenger.period = kScavengePeriod;
+    g_scavenger.when = base::nanotime() + kScavengePeriod;
+    sched::timer_add(&g_scavenger);
+}
+
 void worker_main() {
     Controller& c = C();
+    arm_scavenger();
     for (;;) {
         c.lock.lock();
         while (c.started >= c.requested) {
@@ -509,6 +538,10 @@ void on_start() {
 // The run is over (every other M stopped). A cycle cut short is abandoned:
 // its mark bits are cleared so the next run starts clean.
 void on_stop() {
+    if (g_scavenger_armed) {
+        sched::timer_stop(&g_scavenger);
+        g_scavenger_armed = false;
+    }
     Phase ph = phase();
     if (ph == Phase::kScan || ph == Phase::kMark || ph == Phase::kMarkTermination) {
         Heap& h = heap();

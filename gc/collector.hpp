@@ -1,6 +1,7 @@
 // collector.hpp — the collector's driver, private to gc/ (collector.cpp).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "gc/heap.hpp"
@@ -11,6 +12,10 @@ namespace weft::gc::detail {
 // `bytes` of new capacity, pays mark-assist debt while marking, and starts
 // a cycle when the heap reached its trigger.
 void after_refill(MCache* c, int64_t bytes);
+
+// Free pages idle this long are returned to the OS by the periodic
+// scavenger (default 2 s; tests lower it).
+extern std::atomic<int64_t> g_scavenge_idle_ns;
 
 // Installs the scheduler hooks (runtime/run.cpp, before each run).
 void install_hooks();

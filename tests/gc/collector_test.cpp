@@ -4,8 +4,12 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
+
+#include <unistd.h>
 
 #include "gc/collector.hpp"
 #include "gc/mark.hpp"
@@ -16,6 +20,7 @@
 #include "test_nodes.hpp"
 
 using weft::testing::contains;
+using namespace std::chrono_literals;
 
 using namespace gctest;  // NOLINT: Node, build, count, keep, g_live
 
@@ -189,4 +194,55 @@ TEST_CASE("smallest-class and large objects churn through cycles (poison on)") {
         CHECK(bad.load() == 0);
     });
     unsetenv("WEFT_DEBUG");
+}
+
+namespace {
+size_t rss_now() {
+    FILE* f = fopen("/proc/self/statm", "r");
+    REQUIRE(f != nullptr);
+    unsigned long size = 0, resident = 0;
+    int got = fscanf(f, "%lu %lu", &size, &resident);
+    fclose(f);
+    REQUIRE(got == 2);
+    return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+struct Page4k {  // a list of 4 KiB-class objects
+    gc::Member<Page4k> next;
+    char bytes[4000];
+    void trace(gc::Visitor& v) const { v.visit(next); }
+};
+}  // namespace
+
+TEST_CASE("after a peak, the periodic scavenger gives the freed memory back to the OS") {
+    weft::gc::detail::g_scavenge_idle_ns = 0;  // every free page at the next tick
+    weft::run({.procs = 2}, [] {
+        constexpr size_t kPeak = size_t{128} << 20;
+        gc::collect();
+        weft::WaitGroup wg;
+        wg.add(1);
+        weft::go([&] {  // live while this fiber runs, garbage after
+            Page4k* head = nullptr;
+            for (size_t i = 0; i < kPeak / sizeof(Page4k); ++i) {
+                auto* p = gc::make<Page4k>();
+                p->bytes[0] = p->bytes[3999] = 1;  // touch it
+                p->next = head;
+                head = p;
+            }
+            keep(head);
+            wg.done();
+        });
+        wg.wait();
+        size_t peak = rss_now();
+        int64_t released0 = gc::stats().heap_released_bytes;
+        gc::collect();
+        gc::collect();
+        // The scavenger ticks every 500 ms; allow a loaded machine 5 s.
+        size_t now = peak;
+        for (int i = 0; i < 50 && peak - std::min(peak, now = rss_now()) < kPeak / 2; ++i) weft::sleep(100ms);
+        MESSAGE("rss peak " << (peak >> 20) << " MiB, after " << (now >> 20) << " MiB; released "
+                            << ((gc::stats().heap_released_bytes - released0) >> 20) << " MiB");
+        CHECK(peak - std::min(peak, now) >= kPeak / 2);
+        CHECK(gc::stats().heap_released_bytes - released0 >= static_cast<int64_t>(kPeak / 2));
+    });
+    weft::gc::detail::g_scavenge_idle_ns = 2'000'000'000;
 }
