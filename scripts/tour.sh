@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tour.sh — the example tour: build weft's example workloads in release mode
-# and run them (shared BENCHMARKS.md): W1-W5 and W9 at their default sizes,
-# W8 (httpd under wrk) and the echo server checked by its client.
+# and run them (shared BENCHMARKS.md): W1-W7 and W9 at their default sizes
+# (W7 also with --idle 100000), W8 (httpd under wrk) and the echo server
+# checked by its client.
 #
 #   scripts/tour.sh
 #
@@ -9,9 +10,10 @@
 #  1. Install what is missing (scripts/lib.sh).
 #  2. Configure build/release (-Dbuildtype=release -Dtests=false) unless it
 #     already is, and build it.
-#  3. Run spawn, park, yield, pingpong (--procs 1 and --procs 2), sieve and
-#     syscalls, each printing its own lines; their output is kept in
-#     build/release/tour/.
+#  3. Run spawn, park, yield, pingpong (--procs 1 and --procs 2), sieve,
+#     binarytrees, gcpause (--idle 10000 and 100000) and syscalls, each
+#     printing its own lines; their output is kept in build/release/tour/.
+#     binarytrees and gcpause take about a minute together.
 #  4. W8: start httpd --procs 1 (on CPU 0 when there are two or more),
 #     load it with wrk -t1 -c100 for 5 s (on the other CPUs), stop it with
 #     SIGINT; its JSON line gains wrk's requests/s and p99. Then the echo
@@ -40,7 +42,8 @@ weft_banner "building $dir"
 weft_configure "$dir" -Dbuildtype=release -Dtests=false
 weft_build "$dir"
 
-# Each run: program, then its flags (W4 twice, as BENCHMARKS.md asks).
+# Each run: program, then its flags (W4 twice, as BENCHMARKS.md asks; W7
+# also with ten times the idle fibers).
 runs=(
     "spawn"
     "park"
@@ -48,6 +51,9 @@ runs=(
     "pingpong --procs 1"
     "pingpong --procs 2"
     "sieve"
+    "binarytrees"
+    "gcpause"
+    "gcpause --idle 100000"
     "syscalls"
 )
 
