@@ -8,6 +8,9 @@
 //   Node* n = gc::make<Node>();        // in a fiber
 //   n->left = gc::make<Node>();        // barriered store
 //
+// Containers with traced storage and barriered stores: gc::Vector<T> (Go's
+// []*T, vector.hpp) and gc::HashMap<K, V> (map[K]*V, hash_map.hpp).
+//
 // What keeps an object alive: a pointer anywhere on a fiber's stack (the
 // stacks are scanned conservatively), a Member in a live GC object, a
 // gc::Root, a value in a channel buffer, a capture of a closure passed to
@@ -37,9 +40,11 @@
 #include <utility>
 #include <vector>
 
+#include "gc/hash_map.hpp"
 #include "gc/make.hpp"
 #include "gc/member.hpp"
 #include "gc/root.hpp"
+#include "gc/vector.hpp"
 #include "gc/visitor.hpp"
 
 namespace weft::gc {
