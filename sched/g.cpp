@@ -46,6 +46,7 @@ const char* wait_reason_name(WaitReason r) {
         case WaitReason::kTestHook: return "test hook";
         case WaitReason::kGCWorkerIdle: return "GC worker (idle)";
         case WaitReason::kGCCollect: return "gc::collect";
+        case WaitReason::kShutdownAbandoned: return "stop-the-world abandoned at shutdown";
     }
     return "?";
 }

@@ -71,6 +71,7 @@ enum class WaitReason : uint8_t {
     kTestHook,
     kGCWorkerIdle,
     kGCCollect,
+    kShutdownAbandoned,  // gave up a stop-the-world because the run is ending
 };
 
 const char* status_name(GStatus s);

@@ -11,10 +11,14 @@
 //   4. Each running M notices gcwaiting at its next schedule (gcstopm),
 //      releases its P into kGCStop and decrements stopwait; the last one
 //      wakes the stopper.
-//   5. The stopper waits on stopnote, re-flagging fibers every 100 µs.
+//   5. The stopper waits on stopnote, re-flagging fibers every 100 µs. If
+//      the run ends meanwhile (main returned: Ms leave their loops holding
+//      their Ps), the stop is undone and the stopper's fiber is abandoned.
 // Invariant W1: with gcwaiting set, no M acquires a P except through
 // start_the_world (pidleget finds nothing: every P is in kGCStop).
 #include "runtime/base/check.hpp"
+#include "runtime/base/fatal.hpp"
+#include "sched/fiber.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
@@ -41,6 +45,35 @@ void gcstopm(M* m) {
     s.lock.unlock();
     stopm(m);
 }
+
+namespace {
+
+// main returned while this stop waited: Ms leave their loops at shutdown
+// holding their Ps, so the stop can never complete. Undo it (the caller's
+// P runs again, the stopped ones go idle) and park the calling fiber for
+// good: it is abandoned like any fiber alive when main returns, its M
+// leaves its loop, and run() returns. Called with the sched lock held.
+[[noreturn]] void abandon_stop_locked(M* m) {
+    Sched& s = S();
+    for (P* p : s.allp) {
+        if (p == m->p) {
+            p->status.store(PStatus::kRunning);
+        } else if (p->status.load() == PStatus::kGCStop) {
+            // As pidleput, but fibers abandoned at shutdown may remain queued.
+            p->status.store(PStatus::kIdle);
+            p->link = s.pidle;
+            s.pidle = p;
+            s.npidle.fetch_add(1);
+        }
+    }
+    s.stopwait = 0;
+    s.gcwaiting.store(false);
+    s.lock.unlock();
+    park([](G*, void*) { return true; }, nullptr, WaitReason::kShutdownAbandoned);
+    base::fatal("stop_the_world: a fiber abandoned at shutdown was resumed");
+}
+
+}  // namespace
 
 void stop_the_world(const char* reason) {
     Sched& s = S();
@@ -69,8 +102,10 @@ void stop_the_world(const char* reason) {
     s.lock.unlock();
     if (wait) {  // step 5
         while (!s.stopnote.sleep_for(100'000)) {
-            base::LockGuard l(s.lock);
+            s.lock.lock();
+            if (s.exiting.load()) abandon_stop_locked(m);  // does not return
             preempt_all();
+            s.lock.unlock();
         }
     }
     for (P* p : s.allp)

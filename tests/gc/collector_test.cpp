@@ -246,3 +246,27 @@ TEST_CASE("after a peak, the periodic scavenger gives the freed memory back to t
     });
     weft::gc::detail::g_scavenge_idle_ns = 2'000'000'000;
 }
+
+TEST_CASE("main may return while the collector is stopping the world") {
+    // Ms leave their loops at shutdown holding their Ps, so a stop begun
+    // then could never complete: the run hung at exit. Cycles run back to
+    // back on another fiber while main returns at varying points.
+    auto r = weft::testing::run_in_child(
+        [] {
+            for (int i = 0; i < 40; ++i) {
+                weft::run({.procs = 2}, [i] {
+                    weft::go([] {
+                        for (;;) gc::collect();
+                    });
+                    keep(build(10));
+                    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200 + i * 37 % 500);
+                    while (std::chrono::steady_clock::now() < until) keep(build(2));
+                });
+            }
+            std::printf("all returned\n");
+        },
+        60);
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "all returned"));
+}
