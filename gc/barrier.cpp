@@ -14,7 +14,6 @@
 //      under concurrent marking), clear inwb. The caller then stores.
 #include "gc/barrier.hpp"
 
-#include "gc/collector.hpp"
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
 #include "runtime/base/fatal.hpp"

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "gc/heap.hpp"
@@ -86,6 +87,7 @@ struct HookScope {
     HookScope() {
         g_held = false;
         g_release = false;
+        // Release: pairs with test_hook's acquire (the state above is set).
         weft::base::g_test_hook.store(&hook, std::memory_order_release);
     }
     ~HookScope() {
@@ -204,40 +206,39 @@ TEST_CASE("a barrier inside the barrier does not recurse and its shade is not lo
     unsetenv("WEFT_DEBUG");
 }
 
+namespace {
+// In a child: holds a cycle in GCmark and has `store_without_p` run
+// holder->left = x somewhere the M holds no P. Returns the child's stderr
+// after checking it died of the fatal.
+template <class StoreWithoutP>
+std::string barrier_without_p(StoreWithoutP store_without_p) {
+    auto r = weft::testing::run_in_child([&] {
+        weft::run({.procs = 2}, [&] {
+            static gc::Root<Node> holder;
+            holder = gc::make<Node>();
+            Node* x = gc::make<Node>();
+            HookScope hooks;
+            HeldCycle cycle(Phase::kMark);
+            store_without_p([&] { holder->left = x; });
+            cycle.release();
+        });
+    });
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    return r.err;
+}
+}  // namespace
+
 TEST_CASE("a barrier on a thread without a P is fatal: write barrier without P") {
     if (!weft::base::kTestHooks) return;
     SUBCASE("in a system call") {
-        auto r = weft::testing::run_in_child([] {
-            weft::run({.procs = 2}, [] {
-                static gc::Root<Node> holder;
-                holder = gc::make<Node>();
-                Node* x = gc::make<Node>();
-                HookScope hooks;
-                HeldCycle cycle(Phase::kMark);
-                weft::blocking([&] { holder->left = x; });  // the M gave up its P
-                cycle.release();
-            });
-        });
-        INFO(r.err);
-        CHECK(r.exit_code == 2);
-        CHECK(contains(r.err, "write barrier without P (M "));
-        CHECK(contains(r.err, "phase GCmark"));
+        std::string err = barrier_without_p([](auto store) { weft::blocking(store); });  // the M gave up its P
+        CHECK(contains(err, "write barrier without P (M "));
+        CHECK(contains(err, "phase GCmark"));
     }
     SUBCASE("on a thread the runtime does not own") {
-        auto r = weft::testing::run_in_child([] {
-            weft::run({.procs = 2}, [] {
-                static gc::Root<Node> holder;
-                holder = gc::make<Node>();
-                Node* x = gc::make<Node>();
-                HookScope hooks;
-                HeldCycle cycle(Phase::kMark);
-                std::thread([&] { holder->left = x; }).join();
-                cycle.release();
-            });
-        });
-        INFO(r.err);
-        CHECK(r.exit_code == 2);
-        CHECK(contains(r.err, "write barrier without P (M -1"));
+        std::string err = barrier_without_p([](auto store) { std::thread(store).join(); });
+        CHECK(contains(err, "write barrier without P (M -1"));
     }
 }
 

@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <vector>
 
-#include <unistd.h>
 
 #include "gc/collector.hpp"
 #include "gc/mark.hpp"
@@ -125,12 +124,7 @@ TEST_CASE("concurrent mutators rewiring a graph while cycles run back to back (c
                 wg.done();
             });
         }
-        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(800);
-        uint64_t cycles = 0;
-        while (std::chrono::steady_clock::now() < until) {
-            gc::collect();
-            ++cycles;
-        }
+        uint64_t cycles = collect_back_to_back(std::chrono::milliseconds(800), 4);
         stop = true;
         wg.wait();
         gc::collect();
@@ -178,15 +172,7 @@ TEST_CASE("smallest-class and large objects churn through cycles (poison on)") {
                 wg.done();
             });
         }
-        // At least 400 ms and 4 cycles (a loaded machine may need longer),
-        // at most 10 s.
-        uint64_t cycles = 0;
-        auto t0 = std::chrono::steady_clock::now();
-        while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10) &&
-               (cycles < 4 || std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(400))) {
-            gc::collect();
-            ++cycles;
-        }
+        uint64_t cycles = collect_back_to_back(std::chrono::milliseconds(400), 4);
         stop = true;
         wg.wait();
         MESSAGE("cycles: " << cycles << ", all: " << gc::stats().cycles);
@@ -197,15 +183,6 @@ TEST_CASE("smallest-class and large objects churn through cycles (poison on)") {
 }
 
 namespace {
-size_t rss_now() {
-    FILE* f = fopen("/proc/self/statm", "r");
-    REQUIRE(f != nullptr);
-    unsigned long size = 0, resident = 0;
-    int got = fscanf(f, "%lu %lu", &size, &resident);
-    fclose(f);
-    REQUIRE(got == 2);
-    return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
 struct Page4k {  // a list of 4 KiB-class objects
     gc::Member<Page4k> next;
     char bytes[4000];
@@ -232,13 +209,13 @@ TEST_CASE("after a peak, the periodic scavenger gives the freed memory back to t
             wg.done();
         });
         wg.wait();
-        size_t peak = rss_now();
+        size_t peak = rss_bytes();
         int64_t released0 = gc::stats().heap_released_bytes;
         gc::collect();
         gc::collect();
         // The scavenger ticks every 500 ms; allow a loaded machine 5 s.
         size_t now = peak;
-        for (int i = 0; i < 50 && peak - std::min(peak, now = rss_now()) < kPeak / 2; ++i) weft::sleep(100ms);
+        for (int i = 0; i < 50 && peak - std::min(peak, now = rss_bytes()) < kPeak / 2; ++i) weft::sleep(100ms);
         MESSAGE("rss peak " << (peak >> 20) << " MiB, after " << (now >> 20) << " MiB; released "
                             << ((gc::stats().heap_released_bytes - released0) >> 20) << " MiB");
         CHECK(peak - std::min(peak, now) >= kPeak / 2);

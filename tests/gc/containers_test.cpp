@@ -21,6 +21,7 @@
 #include "gc/vector.hpp"
 #include "runtime/weft.hpp"
 #include "support/test_util.hpp"
+#include "test_nodes.hpp"
 
 namespace gc = weft::gc;
 using weft::testing::contains;
@@ -107,20 +108,6 @@ struct Mod16Hash {
     size_t operator()(int64_t k) const { return static_cast<size_t>(k % 16); }
 };
 
-// Runs f on a new fiber and waits: whatever it leaves on its stack dies
-// with it, so destructor counts taken afterwards are exact (the stack scan
-// is conservative).
-template <class F>
-void on_fresh_fiber(F f) {
-    weft::WaitGroup wg;
-    wg.add(1);
-    weft::go([&] {
-        f();
-        wg.done();
-    });
-    wg.wait();
-}
-
 }  // namespace
 
 static_assert(std::random_access_iterator<gc::Vector<Item>::const_iterator>);
@@ -132,7 +119,7 @@ TEST_CASE("gc::Vector in a rooted object keeps its elements through growth and c
             gc::Root<Bag> root;
             gc::collect();
             int64_t base = g_items.load();
-            on_fresh_fiber([&] {
+            gctest::on_fresh_fiber([&] {
                 root = gc::make<Bag>();
                 for (int i = 0; i < 3000; ++i) {
                     root->items.push_back(gc::make<Item>(i));
@@ -142,30 +129,30 @@ TEST_CASE("gc::Vector in a rooted object keeps its elements through growth and c
             for (int i = 0; i < 3; ++i) gc::collect();
             CHECK(g_items.load() - base == 3000);
             bool intact = false;
-            on_fresh_fiber([&] {
+            gctest::on_fresh_fiber([&] {
                 const gc::Vector<Item>& v = root->items;
                 intact = v.size() == 3000 && v.capacity() >= 3000;
                 for (size_t i = 0; i < v.size(); ++i) intact = intact && v[i]->intact(static_cast<int64_t>(i));
             });
             CHECK(intact);
 
-            on_fresh_fiber([&] {
+            gctest::on_fresh_fiber([&] {
                 for (int i = 0; i < 500; ++i) root->items.pop_back();
             });
             gc::collect();
             CHECK(g_items.load() - base == 2500);
 
-            on_fresh_fiber([&] {
+            gctest::on_fresh_fiber([&] {
                 for (size_t i = 0; i < 1000; i += 2) root->items.set(i, nullptr);
             });
             gc::collect();
             CHECK(g_items.load() - base == 2000);
 
-            on_fresh_fiber([&] { root->items.resize(1500); });  // drops [1500, 2500)
+            gctest::on_fresh_fiber([&] { root->items.resize(1500); });  // drops [1500, 2500)
             gc::collect();
             CHECK(g_items.load() - base == 1000);
 
-            on_fresh_fiber([&] {
+            gctest::on_fresh_fiber([&] {
                 intact = root->items.size() == 1500;
                 for (size_t i = 0; i < 1500; ++i) {
                     Item* it = root->items[i];
@@ -174,7 +161,7 @@ TEST_CASE("gc::Vector in a rooted object keeps its elements through growth and c
             });
             CHECK(intact);
 
-            on_fresh_fiber([&] { root->items.clear(); });
+            gctest::on_fresh_fiber([&] { root->items.clear(); });
             gc::collect();
             CHECK(g_items.load() == base);
             root = nullptr;
@@ -189,7 +176,7 @@ TEST_CASE("gc::HashMap in a rooted object keeps its values through rehashes and 
             gc::Root<Index> root;
             gc::collect();
             int64_t base = g_items.load();
-            on_fresh_fiber([&] {
+            gctest::on_fresh_fiber([&] {
                 root = gc::make<Index>();
                 for (int64_t k = 0; k < 4000; ++k) {
                     root->map.insert_or_assign(k, gc::make<Item>(k));
@@ -200,7 +187,7 @@ TEST_CASE("gc::HashMap in a rooted object keeps its values through rehashes and 
             CHECK(g_items.load() - base == 4000);
             bool intact = false;
             auto verify = [&](auto expect) {
-                on_fresh_fiber([&] {
+                gctest::on_fresh_fiber([&] {
                     intact = true;
                     for (int64_t k = 0; k < 4000; ++k) {
                         int64_t want = expect(k);
@@ -212,7 +199,7 @@ TEST_CASE("gc::HashMap in a rooted object keeps its values through rehashes and 
             verify([](int64_t k) { return k; });
             CHECK(intact);
 
-            on_fresh_fiber([&] {  // overwrite: the old values become garbage
+            gctest::on_fresh_fiber([&] {  // overwrite: the old values become garbage
                 for (int64_t k = 0; k < 1000; ++k) root->map.insert_or_assign(k, gc::make<Item>(k + 100000));
             });
             gc::collect();
@@ -220,21 +207,21 @@ TEST_CASE("gc::HashMap in a rooted object keeps its values through rehashes and 
             verify([](int64_t k) { return k < 1000 ? k + 100000 : k; });
             CHECK(intact);
 
-            on_fresh_fiber([&] {
+            gctest::on_fresh_fiber([&] {
                 for (int64_t k = 1; k < 4000; k += 2) root->map.erase(k);
             });
             gc::collect();
             CHECK(g_items.load() - base == 2000);
 
             size_t removed = 0;
-            on_fresh_fiber([&] { removed = root->map.erase_if([](int64_t k, Item*) { return k % 4 == 0; }); });
+            gctest::on_fresh_fiber([&] { removed = root->map.erase_if([](int64_t k, Item*) { return k % 4 == 0; }); });
             gc::collect();
             CHECK(removed == 1000);
             CHECK(g_items.load() - base == 1000);
             verify([](int64_t k) { return k % 2 == 0 && k % 4 != 0 ? (k < 1000 ? k + 100000 : k) : -1; });
             CHECK(intact);
 
-            on_fresh_fiber([&] { root->map.clear(); });
+            gctest::on_fresh_fiber([&] { root->map.clear(); });
             gc::collect();
             CHECK(g_items.load() == base);
             CHECK(root->map.empty());
@@ -249,7 +236,7 @@ TEST_CASE("containers held only on a fiber's stack keep their elements through c
         int64_t base = g_items.load();
         int64_t during = 0;
         bool intact = false;
-        on_fresh_fiber([&] {
+        gctest::on_fresh_fiber([&] {
             gc::Vector<Item> v;
             gc::HashMap<std::string, Item> m;
             for (int64_t i = 0; i < 2000; ++i) {
@@ -280,7 +267,7 @@ TEST_CASE("a Vector of an incomplete type, and a Vector that is a GC object of i
         gc::Root<gc::Vector<Item>> own;
         gc::collect();
         int64_t trees = g_trees.load(), items = g_items.load();
-        on_fresh_fiber([&] {
+        gctest::on_fresh_fiber([&] {
             int64_t next = 0;
             tree = build_tree(5, next);  // 364 nodes
             own = gc::make<gc::Vector<Item>>();
@@ -290,7 +277,7 @@ TEST_CASE("a Vector of an incomplete type, and a Vector that is a GC object of i
         CHECK(g_trees.load() - trees == 364);
         CHECK(g_items.load() - items == 100);
         int64_t counted = 0;
-        on_fresh_fiber([&] { counted = count_tree(tree.get()); });
+        gctest::on_fresh_fiber([&] { counted = count_tree(tree.get()); });
         CHECK(counted == 364);
         tree = nullptr;
         own = nullptr;
@@ -305,7 +292,7 @@ TEST_CASE("HashMap keys are destroyed on erase, clear and rehash, and by the col
         gc::collect();
         int64_t base = g_keys.load();
         int64_t after_insert = -1, after_erase = -1, after_clear = -1;
-        on_fresh_fiber([&] {
+        gctest::on_fresh_fiber([&] {
             gc::Vector<Item> pool;  // the values, kept alive here
             pool.push_back(gc::make<Item>(1));
             gc::HashMap<CountedKey, Item, CountedKeyHash> m;
@@ -326,7 +313,7 @@ TEST_CASE("HashMap keys are destroyed on erase, clear and rehash, and by the col
         CHECK(g_keys.load() == base);
 
         gc::Root<gc::HashMap<CountedKey, Item, CountedKeyHash>> own;
-        on_fresh_fiber([&] {
+        gctest::on_fresh_fiber([&] {
             own = gc::make<gc::HashMap<CountedKey, Item, CountedKeyHash>>();
             for (int64_t i = 0; i < 100; ++i) own->insert_or_assign(CountedKey(long_key(i)), nullptr);
             gc::HashMap<CountedKey, Item, CountedKeyHash> copy(*own);  // deep: 100 more keys, garbage at the end
@@ -428,14 +415,7 @@ TEST_CASE("growth under concurrent marking loses nothing (2 Ps, checkmark on)") 
                 wg.done();
             });
         }
-        // At least 0.5 s and 5 cycles (sanitizer builds cycle slowly), at most 10 s.
-        auto now = std::chrono::steady_clock::now;
-        auto until = now() + std::chrono::milliseconds(500), limit = now() + std::chrono::seconds(10);
-        uint64_t cycles = 0;
-        while ((now() < until || cycles < 5) && now() < limit) {
-            gc::collect();
-            ++cycles;
-        }
+        uint64_t cycles = gctest::collect_back_to_back(std::chrono::milliseconds(500), 5);
         stop = true;
         wg.wait();
         gc::collect();

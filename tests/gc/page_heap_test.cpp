@@ -15,24 +15,16 @@
 #include "runtime/base/clock.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
+#include "test_nodes.hpp"
 
 using namespace weft::gc;
 using weft::testing::contains;
 using weft::testing::run_in_child;
+using gctest::rss_bytes;
 
 namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
-
-size_t rss_bytes() {
-    FILE* f = fopen("/proc/self/statm", "r");
-    REQUIRE(f != nullptr);
-    unsigned long size = 0, resident = 0;
-    int got = fscanf(f, "%lu %lu", &size, &resident);
-    fclose(f);
-    REQUIRE(got == 2);
-    return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
 
 // Mappings in /proc/self/maps that overlap [lo, hi).
 int vmas_in(uintptr_t lo, uintptr_t hi) {

@@ -14,19 +14,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Runs f on a fiber that ends before this returns, so nothing f touched
-// stays on the caller's stack for the conservative scan.
-template <class F>
-void on_fresh_fiber(F f) {
-    weft::WaitGroup wg;
-    wg.add(1);
-    weft::go([&] {
-        f();
-        wg.done();
-    });
-    wg.wait();
-}
-
 struct Pair {
     Node* node;
     int64_t expect;
@@ -132,12 +119,7 @@ TEST_CASE("values in flight through channels while cycles run back to back (chec
                 wg.done();
             });
         }
-        auto until = std::chrono::steady_clock::now() + 600ms;
-        uint64_t cycles = 0;
-        while (std::chrono::steady_clock::now() < until) {
-            gc::collect();
-            ++cycles;
-        }
+        uint64_t cycles = collect_back_to_back(600ms, 4);
         stop = true;
         wg.wait();
         CHECK(bad.load() == 0);

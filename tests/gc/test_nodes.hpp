@@ -1,9 +1,15 @@
-// test_nodes.hpp — the binary-tree node the collector tests build graphs
-// from, with a live counter for exact destructor counts.
+// test_nodes.hpp — what the collector tests share: the binary-tree node
+// they build graphs from (with a live counter for exact destructor counts),
+// running code on a fiber that ends, cycles back to back, the process RSS.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <unistd.h>
 
 #include "runtime/weft.hpp"
 
@@ -42,6 +48,45 @@ inline int64_t count(const Node* n) { return n ? 1 + count(n->left.get()) + coun
 template <class T>
 void keep(T* p) {
     asm volatile("" : : "r"(p) : "memory");
+}
+
+// Runs f on a new fiber and waits: whatever it leaves on its stack dies
+// with it, so destructor counts taken afterwards are exact (the stack scan
+// is conservative).
+template <class F>
+void on_fresh_fiber(F f) {
+    weft::WaitGroup wg;
+    wg.add(1);
+    weft::go([&] {
+        f();
+        wg.done();
+    });
+    wg.wait();
+}
+
+// Runs collections back to back for at least min_time and min_cycles
+// cycles (sanitizer builds and loaded machines cycle slowly), at most 10 s.
+// Returns how many ran.
+inline uint64_t collect_back_to_back(std::chrono::milliseconds min_time, uint64_t min_cycles) {
+    auto now = std::chrono::steady_clock::now;
+    auto until = now() + min_time, limit = now() + std::chrono::seconds(10);
+    uint64_t cycles = 0;
+    while ((now() < until || cycles < min_cycles) && now() < limit) {
+        gc::collect();
+        ++cycles;
+    }
+    return cycles;
+}
+
+// The process's resident set, in bytes.
+inline size_t rss_bytes() {
+    FILE* f = std::fopen("/proc/self/statm", "r");
+    REQUIRE(f != nullptr);
+    unsigned long size = 0, resident = 0;
+    int got = std::fscanf(f, "%lu %lu", &size, &resident);
+    std::fclose(f);
+    REQUIRE(got == 2);
+    return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
 }  // namespace gctest
