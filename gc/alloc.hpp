@@ -8,10 +8,13 @@
 //   5. while marking, the object is born black (mark bit set, not queued);
 //   6. otherwise refill (alloc_refill): sweep/reuse/grow a span, pay the
 //      mark-assist or sweep debt, maybe start a cycle;
-//   7. a refill (and a large allocation) ends in a safe point, once the
-//      object is published: a fiber that allocates without ever blocking
-//      still yields to the collector (a cycle it triggered, a stop-the-
-//      world) every span's worth of allocation.
+//   7. a refill (and a large allocation) owes a safe point, which the
+//      caller takes once the object is constructed (gc::make does): a fiber
+//      that allocates without ever blocking still yields to the collector
+//      (a cycle it triggered, a stop-the-world) every span's worth of
+//      allocation. Never inside allocate(): a stack scan there would find
+//      the header of an object whose constructor has not run, and the
+//      collector would trace it while the constructor writes it.
 #pragma once
 
 #include <cstring>
@@ -23,7 +26,7 @@
 namespace weft::gc::detail {
 
 [[noreturn]] void alloc_without_p();
-// Step 7 (collector.cpp).
+// Step 7 (collector.cpp): yields if the fiber was asked to.
 void refill_safe_point();
 
 // Slot index of the next free slot in s, or s->nelems (owner only, H1).
@@ -39,7 +42,8 @@ inline uint32_t next_free_fast(Span* s) {
     return idx;
 }
 
-inline void* allocate(size_t size, const TypeInfo* type, bool noscan) {
+// *safe_point_owed (if given) is set when step 7 applies.
+inline void* allocate(size_t size, const TypeInfo* type, bool noscan, bool* safe_point_owed = nullptr) {
     size_t bytes = size + kHeaderSize;
     sched::P* p = sched::current_p();
     if (p == nullptr) [[unlikely]]
@@ -67,12 +71,12 @@ inline void* allocate(size_t size, const TypeInfo* type, bool noscan) {
         c->local_alloc += s->elemsize;
         if (phase_is_marking()) [[unlikely]]
             mark_new_object(s, idx);
-        if (refilled) [[unlikely]]
-            refill_safe_point();  // the slot is published: the fiber may move
+        if (refilled && safe_point_owed) [[unlikely]]
+            *safe_point_owed = true;
     } else {
         slot = reinterpret_cast<uintptr_t>(alloc_large(bytes, noscan));
         reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
-        refill_safe_point();
+        if (safe_point_owed) *safe_point_owed = true;
     }
     return object_of(slot);
 }

@@ -66,10 +66,9 @@
 // (Dijkstra). A rehash allocates both new arrays, moves every entry out of
 // the old ones (old key destroyed, meta zeroed, value nulled: a stale
 // reference to an old array keeps nothing alive), then publishes the new
-// arrays with two Member stores. From the second allocation's return to
-// the publication there is no preemption point (the second allocation may
-// yield at a span refill; the first array, on the stack then, holds only
-// null slots).
+// arrays with two Member stores. From the allocations' return to the
+// publication there is no preemption point (detail::allocate never
+// yields).
 //
 // Contracts (as gc::Vector's, vector.hpp):
 //   - from a fiber (allocation, barrier);

@@ -48,9 +48,9 @@
 //   4. publish the new array with a Member store (barriered);
 //   5. null the old array's slots (null stores need no barrier, V3).
 // From the allocation's return (step 2) to step 5 there is no preemption
-// point, so no phase change or stack scan falls between them. (Allocation
-// itself may yield at a span refill, before it returns: the new array is
-// then on this fiber's stack, zeroed, and a tracer sees no slots in it.)
+// point (detail::allocate never yields; only gc::make takes a safe point,
+// after the constructor), so no phase change or stack scan falls between
+// them.
 //
 // Where a Vector may live: as a field of a GC object that reports it from
 // trace(); on a fiber's stack (the conservative scan finds the storage
@@ -187,9 +187,9 @@ private:
     static constexpr size_t kSlots = sizeof(size_t);
 
     // The memory is zeroed; constructing the slots starts their lifetime
-    // (they are null either way). A tracer that finds the array before it
-    // is published (allocation may yield at a span refill, with the array on
-    // the stack) reads a zero capacity or null slots: nothing to mark.
+    // (they are null either way). Nothing can trace the array before the
+    // allocating fiber publishes it (allocation black while marking, and no
+    // preemption point between allocate and the constructor's end).
     explicit MemberArray(size_t capacity) : capacity_(capacity) {
         char* base = reinterpret_cast<char*>(this) + kSlots;
         for (size_t i = 0; i < capacity; ++i) ::new (base + i * sizeof(Member<T>)) Member<T>();
