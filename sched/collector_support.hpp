@@ -60,4 +60,8 @@ P* p_at(int32_t i);
 // Wakes an idle P if there is one (new background work appeared).
 void wake_idle_p();
 
+// True while a stop-the-world is pending or in force (a racy hint: long
+// background work polls it and bails so the stop is not kept waiting).
+bool world_stopping();
+
 }  // namespace weft::sched

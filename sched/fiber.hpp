@@ -33,6 +33,11 @@ void ready(G* g, ReadyAt at = ReadyAt::kNext);
 void park(ParkUnlockFn unlockf, void* arg, WaitReason reason);
 // Yields the P to other runnable fibers (to the local run queue's tail).
 void gosched();
+// Yields to the global run queue's tail, as a fiber preempted at the end of
+// its time slice: everything already waiting, on any P, runs first (a
+// background fiber that yields between slices of work, so it does not run
+// again before the fibers it yielded to).
+void gosched_global();
 // Yields if sysmon or stop-the-world asked this fiber to.
 void preempt_check();
 // Whether a fiber about to block on a sync primitive should spin a little

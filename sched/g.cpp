@@ -45,6 +45,7 @@ const char* wait_reason_name(WaitReason r) {
         case WaitReason::kTimerWait: return "timer wait";
         case WaitReason::kTestHook: return "test hook";
         case WaitReason::kGCWorkerIdle: return "GC worker (idle)";
+        case WaitReason::kGCWorkerPause: return "GC worker (between slices)";
         case WaitReason::kGCCollect: return "gc::collect";
         case WaitReason::kShutdownAbandoned: return "stop-the-world abandoned at shutdown";
     }

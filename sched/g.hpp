@@ -70,6 +70,7 @@ enum class WaitReason : uint8_t {
     kTimerWait,
     kTestHook,
     kGCWorkerIdle,
+    kGCWorkerPause,  // the collector fiber between slices of background work
     kGCCollect,
     kShutdownAbandoned,  // gave up a stop-the-world because the run is ending
 };

@@ -286,6 +286,9 @@ void wake_idle_p() {
     if (S().npidle.load() > 0 && S().nmspinning.load() == 0) wakep();
 }
 
+// Relaxed: a hint; the stopper re-flags fibers until every P has stopped.
+bool world_stopping() { return g_sched && S().gcwaiting.load(std::memory_order_relaxed); }
+
 // noinline: see sched.hpp. GCC treats a TLS address as invariant within a
 // function, so an inlined accessor could hand back the old thread's M after
 // a switch resumed the fiber elsewhere.
@@ -935,6 +938,10 @@ G* execute(M* m, G* g, bool inherit) {
                 base::LockGuard l(S().lock);
                 globrunqput(g);
             }
+            // An idle P could run it (or what this P runs instead) now:
+            // without a wake it would wait for this P's next schedule, a
+            // whole time slice if that runs a fiber that never blocks.
+            wakep();
             return nullptr;
         case MAction::kExit: {
             set_status(g, GStatus::kRunning, GStatus::kDead);
@@ -1028,16 +1035,27 @@ void park(ParkUnlockFn unlockf, void* arg, WaitReason reason) {
     g->wait_reason = WaitReason::kNone;
 }
 
-void gosched() {
+namespace {
+
+// Switches to g0, which requeues the fiber on the global run queue if
+// `global` or the fiber was asked to stop (kPreempted), else on the local
+// one (kYield); a plain thread just yields.
+void yield_with(bool global) {
     M* m = getm();
     G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
     if (g == nullptr) {
         sched_yield();
         return;
     }
-    m->action = g->preempt.load(std::memory_order_relaxed) ? MAction::kPreempted : MAction::kYield;
+    m->action = global || g->preempt.load(std::memory_order_relaxed) ? MAction::kPreempted : MAction::kYield;
     switch_to(g->ctx, m->g0);
 }
+
+}  // namespace
+
+void gosched() { yield_with(false); }
+
+void gosched_global() { yield_with(true); }
 
 bool can_spin(int iter) {
     constexpr int kActiveSpin = 4;
