@@ -11,7 +11,9 @@
 //      barrier again — the shade is not lost, the recursion is.
 //   3. else set inwb, shade the new value unconditionally (no "is the slot
 //      already shaded" test: without a StoreLoad fence that test is racy
-//      under concurrent marking), clear inwb. The caller then stores.
+//      under concurrent marking); if the global work list is empty, publish
+//      the P's buffer (mark.hpp flush_if_starved); clear inwb. The caller
+//      then stores.
 #include "gc/barrier.hpp"
 
 #include "gc/mark.hpp"
@@ -57,6 +59,7 @@ void barrier_slow(const void* obj) {
     m->inwb = true;  // step 3
     base::test_hook(base::HookPoint::kBarrierEnter, 0, obj);
     if (!skip_for_test()) shade(w, obj);
+    flush_if_starved(w);
     m->inwb = false;
 }
 
@@ -67,6 +70,7 @@ void barrier_range_slow(const void* p, size_t n) {
     bool nested = m->inwb;
     m->inwb = true;
     scan_range(w, lo, lo + n);
+    flush_if_starved(w);
     m->inwb = nested;
 }
 

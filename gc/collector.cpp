@@ -85,7 +85,11 @@ constexpr int64_t kMinHeap = int64_t{4} << 20;  // first trigger, as Go's heapmi
 // Assist debt (bytes of scan work) past which an allocating fiber that
 // found nothing to scan yields its P (after_refill).
 constexpr int64_t kAssistYieldDebt = int64_t{256} << 10;
+// Most scan work one assist does at once (bounds a mutator operation's
+// stall; the rest stays owed and is paid at the next refills).
+constexpr int64_t kMaxAssistSlice = int64_t{256} << 10;
 constexpr int64_t kWorkerSliceNs = 200'000;     // collector fiber: mark slice before a yield
+constexpr double kWorkerUtilization = 0.25;      // the collector fiber's target share of all Ps in GCmark
 constexpr int64_t kIdleSliceBytes = 256 << 10;  // idle-P marking per hook call
 
 struct Config {
@@ -109,7 +113,9 @@ struct Controller {
     std::atomic<int64_t> trigger{kMinHeap};
     std::atomic<int64_t> goal{kMinHeap};
     double trigger_ratio = 0.7;
-    double assist_ratio = 1.0;  // scan bytes owed per allocated byte (GCmark)
+    // Scan work this cycle's marking is expected to take (bytes): the heap
+    // marked by the last cycle. Written with the world stopped at GCmark.
+    std::atomic<int64_t> scan_expected{kMinHeap};
     // Pages an allocating fiber sweeps per byte it allocates (GCsweep), so
     // sweeping ends before the heap reaches the next trigger however fast
     // the mutators allocate (Go's proportional sweep). Written with the
@@ -123,6 +129,22 @@ struct Controller {
     std::vector<int64_t> pauses;
     Stats st;
     std::atomic<int64_t> assist_ns{0};
+    // Termination attempts that found grey objects left in some P's buffer
+    // (this cycle; written by the collector fiber).
+    int64_t term_retries = 0;
+    int64_t mark_ns = 0;  // GCmark's length, this cycle
+    int64_t stop_wait_max_ns = 0;  // the longest wait for the Ps to stop, this cycle
+
+    // -- the background worker (Go's fractional worker): the collector
+    // fiber alternates slices of work with parks (worker_pause). Relaxed
+    // atomics: pacing hints read by allocating fibers.
+    std::atomic<int64_t> mark_start_ns{0};  // when this cycle's GCmark began
+    std::atomic<int64_t> worker_ns{0};      // the collector fiber's marking time since then
+    // When the parked collector fiber is due to run again (INT64_MAX while
+    // it runs): an allocating fiber past that time yields its P, so the
+    // timer that readies the fiber fires and it runs, rather than waiting
+    // for a mutator that never blocks to end its time slice.
+    std::atomic<int64_t> worker_due{INT64_MAX};
     int64_t start_time = 0;
     int64_t cycle_cpu_ns = 0;
 };
@@ -155,7 +177,13 @@ Config read_config() {
 
 struct Pause {
     int64_t start;
-    explicit Pause(const char* why) : start(base::nanotime()) { sched::stop_the_world(why); }
+    explicit Pause(const char* why) : start(base::nanotime()) {
+        sched::stop_the_world(why);
+        // How long the Ps took to reach a safe point (gctrace).
+        int64_t wait = base::nanotime() - start;
+        Controller& c = C();
+        if (wait > c.stop_wait_max_ns) c.stop_wait_max_ns = wait;
+    }
     explicit Pause(int64_t stopped_at) : start(stopped_at) {}  // the world is already stopped
     int64_t end() {
         sched::start_the_world();
@@ -185,6 +213,53 @@ void set_phase(Phase p) {  // world stopped
 MCache* cache_of(sched::P* p) { return static_cast<MCache*>(p->ext[kExtCache]); }
 GCWork* work_of(sched::P* p) { return static_cast<GCWork*>(p->ext[kExtWork]); }
 
+// ---------------------------------------------------------------- the worker's pacing
+
+// The collector fiber is due to run (see Controller::worker_due).
+bool worker_due() { return base::nanotime() >= C().worker_due.load(std::memory_order_relaxed); }
+
+// Parks the collector fiber for ns (a timer readies it).
+void park_for(int64_t ns) {
+    Controller& c = C();
+    sched::Timer t;
+    t.detached = true;  // timers.hpp T4: readied, this frame may go away
+    t.when = base::nanotime() + ns;
+    c.worker_due.store(t.when, std::memory_order_relaxed);
+    t.fn = [](void* g) { sched::ready(static_cast<sched::G*>(g), sched::ReadyAt::kNextIfFree); };
+    t.arg = sched::current_g();
+    sched::park(
+        [](sched::G*, void* timer) {
+            sched::timer_add(static_cast<sched::Timer*>(timer));
+            return true;
+        },
+        &t, sched::WaitReason::kGCWorkerPause);
+    c.worker_due.store(INT64_MAX, std::memory_order_relaxed);
+}
+
+// Yields to the fibers waiting to run, and is due again at once:
+// allocating fibers hand their P back at their next refill.
+void yield_to_others() {
+    Controller& c = C();
+    c.worker_due.store(base::nanotime(), std::memory_order_relaxed);
+    sched::gosched_global();
+    c.worker_due.store(INT64_MAX, std::memory_order_relaxed);
+}
+
+// Between two slices of background work (marking or sweeping): the
+// collector fiber runs kWorkerUtilization of all Ps, in slices of
+// kWorkerSliceNs. Below one whole P it parks between slices (on 2 Ps: a
+// slice, then a slice's length parked; on 1 P: three), and its P runs
+// other fibers, stealing them from other Ps if need be, or does idle-time
+// work. From one whole P up it only yields, to the global run queue.
+void worker_pause() {
+    double ps = kWorkerUtilization * static_cast<double>(sched::nprocs_now());
+    if (ps >= 1.0) {
+        yield_to_others();
+        return;
+    }
+    park_for(static_cast<int64_t>(static_cast<double>(kWorkerSliceNs) * (1.0 / ps - 1.0)));
+}
+
 // ---------------------------------------------------------------- stacks
 
 void scan_g(GCWork* w, sched::G* g, sched::GStatus was) {
@@ -212,10 +287,27 @@ bool try_scan(GCWork* w, sched::G* g) {
 void scan_all_stacks(sched::G* self) {
     std::vector<sched::G*> pending;
     sched::for_each_g([](sched::G* g, void* a) { static_cast<std::vector<sched::G*>*>(a)->push_back(g); }, &pending);
+    // In slices of background work (worker_pause); fibers found running
+    // (asked to stop at a safe point) are retried after the round.
+    std::vector<sched::G*> retry;
+    size_t i = 0;
     while (!pending.empty()) {
-        GCWork* w = work_of_current_p();  // the P may change across gosched
-        std::erase_if(pending, [&](sched::G* g) { return g == self || try_scan(w, g); });
-        if (!pending.empty()) sched::gosched();
+        GCWork* w = work_of_current_p();  // the P may change across a pause
+        int64_t until = base::nanotime() + kWorkerSliceNs;
+        while (i < pending.size() && base::nanotime() < until) {
+            sched::G* g = pending[i++];
+            if (g != self && !try_scan(w, g)) retry.push_back(g);
+        }
+        if (i == pending.size()) {
+            pending.swap(retry);
+            retry.clear();
+            i = 0;
+        }
+        flush(w);  // the shaded objects, for any P's marking
+        // Not worker_pause: allocation is not paced during GCscan (no
+        // assists yet), so the scan must end soon; yielding lets the
+        // fibers asked to stop reach their safe points.
+        if (!pending.empty()) yield_to_others();
     }
 }
 
@@ -244,6 +336,32 @@ void shade_roots(GCWork* w) {
 
 // ---------------------------------------------------------------- mark
 
+// An assist or an idle P publishes the grey objects its drain left in the
+// P's buffer: a mutator's P may not mark again for a long time, and work
+// parked there is invisible to the collector fiber, whose termination
+// attempt would then stop the world only to find it and start over.
+void publish(GCWork* w) {
+    if (has_local_work(w)) flush(w);
+}
+
+// Scan bytes an allocating fiber owes per byte it allocates during GCmark
+// (Go's assist ratio, revised as marking goes): the scan work still
+// expected over the heap growth still allowed before the goal. Past the
+// goal the distance is measured to a hard goal 10% higher, and it never
+// falls under a twentieth of the goal, so the ratio stays bounded (at most
+// about 20x when no work is done yet) and one allocation never owes a
+// whole heap's worth of scanning.
+double assist_ratio() {
+    Controller& c = C();
+    int64_t expected = c.scan_expected.load(std::memory_order_relaxed);
+    int64_t remaining = std::max(expected - scan_work_done(), expected / 10);
+    int64_t goal = c.goal.load(std::memory_order_relaxed);
+    int64_t live = heap().heap_live.load(std::memory_order_relaxed);
+    int64_t target = live < goal ? goal : goal + goal / 10;
+    int64_t distance = std::max({target - live, goal / 20, int64_t{1} << 20});
+    return static_cast<double>(remaining) / static_cast<double>(distance);
+}
+
 // With the world stopped: moves every P's buffer to the global list;
 // true if there was any work anywhere.
 bool flush_all_ps() {
@@ -253,20 +371,37 @@ bool flush_all_ps() {
 
 // Returns with the world stopped (since the returned time) and no work
 // left anywhere (K2).
+//
+// Termination is tried only after the global list has stayed empty for a
+// quiet period: while mutators still publish grey objects (barrier shades
+// of objects made before the cycle, assists' leftovers) an attempt would
+// stop the world only to find them. The period starts at kQuietMinNs and
+// doubles after each failed attempt up to kQuietMaxNs; meanwhile assists
+// and idle Ps keep marking what appears.
 int64_t mark_loop() {
+    constexpr int64_t kQuietMinNs = 20'000;
+    constexpr int64_t kQuietMaxNs = 1'000'000;
+    Controller& c = C();
+    int64_t quiet = kQuietMinNs;
     for (;;) {
-        int64_t until = base::nanotime() + kWorkerSliceNs;
+        int64_t t = base::nanotime();
+        int64_t until = t + kWorkerSliceNs;
         GCWork* w = work_of_current_p();
         while (drain(w, 64 << 10) > 0)
             if (base::nanotime() >= until) break;
         flush(w);
+        c.worker_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
         if (!global_work_empty()) {
-            sched::gosched();  // fractional worker: let mutators run
+            worker_pause();
             continue;
         }
+        park_for(quiet);
+        if (!global_work_empty()) continue;
         Pause p("gc: mark termination");
         if (flush_all_ps()) {
             p.end();  // some P had grey objects: back to concurrent marking
+            c.term_retries++;
+            quiet = std::min(quiet * 2, kQuietMaxNs);
             continue;
         }
         return p.start;
@@ -281,7 +416,6 @@ int64_t sum_marked_bytes() {
         GCWork* w = work_of(sched::p_at(i));
         m += w->marked_bytes;
         w->marked_bytes = 0;
-        w->scanned_bytes = 0;
     }
     return m;
 }
@@ -318,16 +452,16 @@ void adjust_trigger(int64_t live_at_end, int64_t marked_before) {
     c.trigger_ratio = std::clamp(c.trigger_ratio - 0.5 * err, 0.3, 0.95);
 }
 
-void trace_line(uint64_t n, int64_t t0, int64_t p1, int64_t p2, int64_t p3, int64_t before, int64_t marked,
-                int64_t goal, int64_t assist) {
+void trace_line(uint64_t n, int64_t t0, int64_t p1, int64_t p2, int64_t p3, int64_t before, int64_t at_end, int64_t marked,
+                int64_t goal, int64_t assist, int64_t retries, int64_t worker, int64_t mark_ns, int64_t stop_wait) {
     Controller& c = C();
     double wall_ms = static_cast<double>(base::nanotime() - t0) / 1e6;
     std::fprintf(stderr,
-                 "gc %" PRIu64 " @%.3fs: %.3f ms; pauses %.3f+%.3f+%.3f ms; heap %" PRId64 "->%" PRId64
-                 " MB, %" PRId64 " MB goal; assist %.3f ms; %d P\n",
+                 "gc %" PRIu64 " @%.3fs: %.3f ms; pauses %.3f+%.3f+%.3f ms; heap %" PRId64 "->%" PRId64 "->%" PRId64
+                  " MB, %" PRId64 " MB goal; mark %.3f ms: worker %.3f ms, assist %.3f ms; %" PRId64 " termination retries; longest stop wait %.3f ms; %d P\n",
                  n, static_cast<double>(t0 - c.start_time) / 1e9, wall_ms, static_cast<double>(p1) / 1e6,
-                 static_cast<double>(p2) / 1e6, static_cast<double>(p3) / 1e6, before >> 20, marked >> 20,
-                 goal >> 20, static_cast<double>(assist) / 1e6, sched::nprocs_now());
+                 static_cast<double>(p2) / 1e6, static_cast<double>(p3) / 1e6, before >> 20, at_end >> 20, marked >> 20,
+                 goal >> 20, static_cast<double>(mark_ns) / 1e6, static_cast<double>(worker) / 1e6, static_cast<double>(assist) / 1e6, retries, static_cast<double>(stop_wait) / 1e6, sched::nprocs_now());
 }
 
 // Test hook point (runtime/base/test_hooks.hpp).
@@ -338,6 +472,7 @@ void run_cycle(uint64_t n) {
     sched::G* self = sched::current_g();
     int64_t t0 = base::nanotime();
     int64_t assist0 = c.assist_ns.load();
+    c.stop_wait_max_ns = 0;
     finish_sweep();  // step 1
 
     Pause start("gc: start");  // step 2
@@ -357,9 +492,11 @@ void run_cycle(uint64_t n) {
     std::optional<Pause> mark;  // step 4
     if (!stw) mark.emplace("gc: mark");
     set_phase(Phase::kMark);
-    int64_t goal = c.goal.load();
-    int64_t room = std::max<int64_t>(goal - heap().heap_live.load(), 1 << 20);
-    c.assist_ratio = static_cast<double>(std::max<int64_t>(marked_before, 1 << 20)) / static_cast<double>(room);
+    c.scan_expected.store(std::max<int64_t>(marked_before, 1 << 20));
+    reset_scan_work_done();
+    c.term_retries = 0;
+    c.worker_ns.store(0);
+    c.mark_start_ns.store(base::nanotime());
     int64_t p2 = 0;
     if (!stw) p2 = mark->end();
     phase_hook(Phase::kMark);
@@ -371,9 +508,10 @@ void run_cycle(uint64_t n) {
     } else {
         GCWork* w = work_of_current_p();
         drain(w, -1);
-        flush_all_ps();
+        while (flush_all_ps()) drain(w, -1);
     }
     // World stopped from here.
+    c.mark_ns = base::nanotime() - c.mark_start_ns.load();
     set_phase(Phase::kMarkTermination);
     phase_hook(Phase::kMarkTermination);
     GCWork* w = work_of_current_p();
@@ -411,9 +549,16 @@ void run_cycle(uint64_t n) {
         set_phase(Phase::kOff);
         p1 = start.end();
     } else {
-        int k = 0;
-        while (sweep_one())  // step 7
-            if (++k % 32 == 0) sched::gosched();
+        // Step 7: in slices, as marking; allocating fibers sweep in
+        // proportion to what they allocate.
+        for (;;) {
+            int64_t until = base::nanotime() + kWorkerSliceNs;
+            bool more = true;
+            while ((more = sweep_one() != 0) && base::nanotime() < until) {
+            }
+            if (!more) break;
+            worker_pause();
+        }
         finish_sweep();
         Pause off("gc: sweep done");
         set_phase(Phase::kOff);
@@ -425,7 +570,8 @@ void run_cycle(uint64_t n) {
         c.st.cycles = n;
     }
     if (c.cfg.trace)
-        trace_line(n, t0, p1, p2, p3, live_before, marked, c.goal.load(), c.assist_ns.load() - assist0);
+        trace_line(n, t0, p1, p2, p3, live_before, live_at_end, marked, c.goal.load(), c.assist_ns.load() - assist0,
+                   c.term_retries, c.worker_ns.load(), c.mark_ns, c.stop_wait_max_ns);
 }
 
 // ---------------------------------------------------------------- the collector fiber
@@ -573,9 +719,14 @@ void on_stop() {
 }
 
 // Idle-priority marking: a P with nothing to run drains a slice.
+// (Not sweeping: sweeping runs destructors, which must run on a fiber.)
 bool idle_work(sched::P* p) {
-    if (phase() != Phase::kMark || global_work_empty()) return false;
-    return drain(work_of(p), kIdleSliceBytes) > 0;
+    if (phase() != Phase::kMark) return false;
+    GCWork* w = work_of(p);
+    if (global_work_empty() && !has_local_work(w)) return false;
+    int64_t done = drain(w, kIdleSliceBytes, DrainUntil::kBudgetOrStop);
+    publish(w);
+    return done > 0;
 }
 
 }  // namespace
@@ -592,14 +743,17 @@ void request_yield() {
 void after_refill(MCache* c, int64_t bytes) {
     Controller& ctl = C();
     Phase ph = phase();
+    if (ph != Phase::kOff && worker_due()) request_yield();
     if (ph == Phase::kMark) {
         // Assist: scan work in proportion to the allocation, in small
         // slices (a refill is one span's worth).
-        auto owed = static_cast<int64_t>(static_cast<double>(bytes) * ctl.assist_ratio);
+        auto owed = static_cast<int64_t>(static_cast<double>(bytes) * assist_ratio());
         c->assist_debt += owed;
         if (c->assist_debt > 0) {
             int64_t t = base::nanotime();
-            int64_t done = drain(work_of_current_p(), c->assist_debt);
+            GCWork* w = work_of_current_p();
+            int64_t done = drain(w, std::min(c->assist_debt, kMaxAssistSlice), DrainUntil::kBudgetOrStop);
+            publish(w);
             c->assist_debt = std::max<int64_t>(0, c->assist_debt - done);
             ctl.assist_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
             // No grey object left to pay with: the marking is with other

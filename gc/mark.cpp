@@ -160,18 +160,59 @@ void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack) {
     scan_words(w, lo, hi, fake_stack, 0);
 }
 
-int64_t drain(GCWork* w, int64_t budget) {
+namespace {
+std::atomic<int64_t> g_scan_done{0};  // relaxed: a pacing estimate
+}  // namespace
+
+int64_t scan_work_done() { return g_scan_done.load(std::memory_order_relaxed); }
+void reset_scan_work_done() { g_scan_done.store(0, std::memory_order_relaxed); }
+
+namespace {
+
+// Next grey object of w (refilling from the global list), or null.
+inline const void* pop(GCWork* w) {
+    WorkBuf* b = w->buf;
+    if (b == nullptr || b->n == 0) {
+        WorkBuf* f = get_full();
+        if (f == nullptr) return nullptr;
+        if (b) put_empty(b);
+        w->buf = b = f;
+    }
+    return b->obj[--b->n];
+}
+
+// Objects popped ahead of their trace, their headers prefetched: marking
+// is bound by the cache miss on each object's first word, and keeping
+// kPrefetchDepth of them in flight overlaps those misses (as Boehm's
+// mark prefetch). The objects in the ring stay grey and held by this
+// marker (mark.hpp K1); a drain that stops early pushes them back.
+constexpr uint32_t kPrefetchDepth = 8;
+
+}  // namespace
+
+int64_t drain(GCWork* w, int64_t budget, DrainUntil until) {
+    // A pending stop is polled every kStopPollObjects objects: an object's
+    // trace is short (large arrays are the exception; they are not split),
+    // so a stop waits for at most that many.
+    constexpr uint32_t kStopPollObjects = 8;
     MarkVisitor v(w);
     int64_t done = 0;
+    uint32_t k = 0;
+    const void* ring[kPrefetchDepth];
+    uint32_t head = 0;
+    uint32_t count = 0;
     for (;;) {
-        WorkBuf* b = w->buf;
-        if (b == nullptr || b->n == 0) {
-            WorkBuf* f = get_full();
-            if (f == nullptr) break;
-            if (b) put_empty(b);
-            w->buf = b = f;
+        if (until == DrainUntil::kBudgetOrStop && ++k % kStopPollObjects == 0 && sched::world_stopping()) break;
+        while (count < kPrefetchDepth) {
+            const void* next = pop(w);
+            if (next == nullptr) break;
+            __builtin_prefetch(header_of(next));
+            ring[(head + count++) % kPrefetchDepth] = next;
         }
-        const void* obj = b->obj[--b->n];
+        if (count == 0) break;
+        const void* obj = ring[head];
+        head = (head + 1) % kPrefetchDepth;
+        --count;
         const TypeInfo* t = header_of(obj)->type.load(std::memory_order_relaxed);
         if (t && t->trace) t->trace(obj, v);
         Span* s = span_of(reinterpret_cast<uintptr_t>(obj));
@@ -179,7 +220,10 @@ int64_t drain(GCWork* w, int64_t budget) {
         done += n;
         if (budget >= 0 && done >= budget) break;
     }
-    w->scanned_bytes += done;
+    while (count > 0) {  // back on the buffer, still grey (K1)
+        push(w, ring[(head + --count) % kPrefetchDepth]);
+    }
+    g_scan_done.fetch_add(done, std::memory_order_relaxed);
     return done;
 }
 
@@ -190,6 +234,12 @@ void flush(GCWork* w) {
     }
 }
 
+bool has_local_work(const GCWork* w) { return w->buf != nullptr && w->buf->n > 0; }
+
+void flush_if_starved(GCWork* w) {
+    if (global_work_empty() && has_local_work(w)) flush(w);
+}
+
 bool global_work_empty() { return g_nfull.load(std::memory_order_relaxed) == 0; }
 
 void discard(GCWork* w) {
@@ -198,7 +248,6 @@ void discard(GCWork* w) {
         w->buf = nullptr;
     }
     w->marked_bytes = 0;
-    w->scanned_bytes = 0;
 }
 
 void discard_global() {

@@ -37,8 +37,7 @@ struct WorkBuf {
 
 struct GCWork {
     WorkBuf* buf = nullptr;
-    int64_t marked_bytes = 0;   // bytes this P shaded this cycle
-    int64_t scanned_bytes = 0;  // bytes this P traced this cycle (assist credit)
+    int64_t marked_bytes = 0;  // bytes this P shaded this cycle
 };
 
 // Object start for a pointer to an object (as from a Member): shade it.
@@ -52,11 +51,28 @@ void scan_range(GCWork* w, uintptr_t lo, uintptr_t hi);
 // ASan fake stack (locals moved off the real stack), when there is one.
 void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack);
 
+// When a drain gives up early.
+enum class DrainUntil {
+    kBudget,         // budget spent or no work left (the world is stopped, or the caller is the stopper)
+    kBudgetOrStop,   // also as soon as a stop-the-world is pending: a mutator's
+                     // assist or an idle P must not keep the stop waiting
+};
+
 // Traces up to budget bytes of grey objects from w (refilling from the
 // global list); returns bytes traced. budget < 0: until no work is left.
-int64_t drain(GCWork* w, int64_t budget);
+int64_t drain(GCWork* w, int64_t budget, DrainUntil until = DrainUntil::kBudget);
+// Bytes traced by every drain since the last reset (the pacer's measure of
+// mark progress; reset with the world stopped at a cycle's start).
+int64_t scan_work_done();
+void reset_scan_work_done();
 // Moves w's buffer to the global list (so another P can take it).
 void flush(GCWork* w);
+// w holds grey objects of its own.
+bool has_local_work(const GCWork* w);
+// Flushes w if the global list is empty: grey objects a mutator's barrier
+// leaves in its P's buffer are otherwise invisible to the collector fiber
+// until a termination attempt stops the world to find them.
+void flush_if_starved(GCWork* w);
 bool global_work_empty();
 // Drops every buffer (cycle abandoned at shutdown).
 void discard(GCWork* w);
