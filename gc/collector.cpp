@@ -477,6 +477,7 @@ void run_cycle(uint64_t n) {
 
     Pause start("gc: start");  // step 2
     int64_t live_before = heap().heap_live.load();
+    int64_t cycle_goal = c.goal.load();  // what this cycle paces the heap against
     int64_t marked_before = heap().heap_marked.load();
     for (int32_t i = 0; i < sched::nprocs_now(); ++i) discard(work_of(sched::p_at(i)));
     sum_marked_bytes();
@@ -570,7 +571,7 @@ void run_cycle(uint64_t n) {
         c.st.cycles = n;
     }
     if (c.cfg.trace)
-        trace_line(n, t0, p1, p2, p3, live_before, live_at_end, marked, c.goal.load(), c.assist_ns.load() - assist0,
+        trace_line(n, t0, p1, p2, p3, live_before, live_at_end, marked, cycle_goal, c.assist_ns.load() - assist0,
                    c.term_retries, c.worker_ns.load(), c.mark_ns, c.stop_wait_max_ns);
 }
 
