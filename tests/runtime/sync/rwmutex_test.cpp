@@ -230,6 +230,7 @@ TEST_CASE("RWMutex: blocked readers and writers show in the deadlock dump") {
             rw.rlock();  // held back by the pending writer: nobody can move
         });
     });
+    INFO(r.err);  // failed once under heavy load (CI, ASan); the dump shows why
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "all fibers are asleep - deadlock!"));
     CHECK(contains(r.err, "fiber 1 [sync.RWMutex.RLock"));
