@@ -12,11 +12,14 @@
 //      (grey) but not traced yet; the barrier is still off, which is safe
 //      because nothing is black: every grey object is traced after step 4.
 //   4. STW: phase GCmark, barrier on. Start the world. Shade every Root.
-//   5. Mark: the collector fiber drains work in slices (a fractional
-//      background worker), Ps with nothing to run drain in idle time, and
-//      allocating fibers assist in proportion to their allocation.
-//      New objects are allocated black.
-//   6. Termination (K2): when no work is visible, STW and flush every P's
+//   5. Mark: the collector fiber drains work in slices, parked between
+//      them (a fractional background worker, kWorkerUtilization of the
+//      Ps), Ps with nothing to run drain in idle time, and allocating
+//      fibers assist in proportion to their allocation, in bounded slices.
+//      New objects are allocated black. Every drain but the stopper's
+//      gives up at a pending stop-the-world.
+//   6. Termination (K2): when no work has been visible for a quiet
+//      period (mark_loop), STW and flush every P's
 //      buffer (a ragged barrier done at once: every P is stopped at a safe
 //      point, so none is half-way through a shade). If any P had work, start
 //      the world and go back to 5. Else, still stopped: phase
@@ -89,7 +92,7 @@ constexpr int64_t kAssistYieldDebt = int64_t{256} << 10;
 // stall; the rest stays owed and is paid at the next refills).
 constexpr int64_t kMaxAssistSlice = int64_t{256} << 10;
 constexpr int64_t kWorkerSliceNs = 200'000;     // collector fiber: mark slice before a yield
-constexpr double kWorkerUtilization = 0.25;      // the collector fiber's target share of all Ps in GCmark
+constexpr double kWorkerUtilization = 0.25;      // the collector fiber's share of all Ps (background work)
 constexpr int64_t kIdleSliceBytes = 256 << 10;  // idle-P marking per hook call
 
 struct Config {
@@ -452,16 +455,27 @@ void adjust_trigger(int64_t live_at_end, int64_t marked_before) {
     c.trigger_ratio = std::clamp(c.trigger_ratio - 0.5 * err, 0.3, 0.95);
 }
 
-void trace_line(uint64_t n, int64_t t0, int64_t p1, int64_t p2, int64_t p3, int64_t before, int64_t at_end, int64_t marked,
-                int64_t goal, int64_t assist, int64_t retries, int64_t worker, int64_t mark_ns, int64_t stop_wait) {
+// One cycle's figures for its gctrace line (the format is in README.md).
+struct CycleTrace {
+    uint64_t n = 0;
+    int64_t t0 = 0;                           // when the cycle began
+    int64_t pause[3] = {};                    // start, mark, termination
+    int64_t heap_start = 0, heap_end = 0;     // heap_live at the start and at the end of marking
+    int64_t marked = 0, goal = 0;
+    int64_t mark_ns = 0, worker_ns = 0, assist_ns = 0;
+    int64_t retries = 0, stop_wait_ns = 0;
+};
+
+void trace_line(const CycleTrace& t) {
     Controller& c = C();
-    double wall_ms = static_cast<double>(base::nanotime() - t0) / 1e6;
+    auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
     std::fprintf(stderr,
                  "gc %" PRIu64 " @%.3fs: %.3f ms; pauses %.3f+%.3f+%.3f ms; heap %" PRId64 "->%" PRId64 "->%" PRId64
-                  " MB, %" PRId64 " MB goal; mark %.3f ms: worker %.3f ms, assist %.3f ms; %" PRId64 " termination retries; longest stop wait %.3f ms; %d P\n",
-                 n, static_cast<double>(t0 - c.start_time) / 1e9, wall_ms, static_cast<double>(p1) / 1e6,
-                 static_cast<double>(p2) / 1e6, static_cast<double>(p3) / 1e6, before >> 20, at_end >> 20, marked >> 20,
-                 goal >> 20, static_cast<double>(mark_ns) / 1e6, static_cast<double>(worker) / 1e6, static_cast<double>(assist) / 1e6, retries, static_cast<double>(stop_wait) / 1e6, sched::nprocs_now());
+                 " MB, %" PRId64 " MB goal; mark %.3f ms: worker %.3f ms, assist %.3f ms; %" PRId64
+                 " termination retries; longest stop wait %.3f ms; %d P\n",
+                 t.n, static_cast<double>(t.t0 - c.start_time) / 1e9, ms(base::nanotime() - t.t0), ms(t.pause[0]),
+                 ms(t.pause[1]), ms(t.pause[2]), t.heap_start >> 20, t.heap_end >> 20, t.marked >> 20, t.goal >> 20,
+                 ms(t.mark_ns), ms(t.worker_ns), ms(t.assist_ns), t.retries, ms(t.stop_wait_ns), sched::nprocs_now());
 }
 
 // Test hook point (runtime/base/test_hooks.hpp).
@@ -571,8 +585,18 @@ void run_cycle(uint64_t n) {
         c.st.cycles = n;
     }
     if (c.cfg.trace)
-        trace_line(n, t0, p1, p2, p3, live_before, live_at_end, marked, cycle_goal, c.assist_ns.load() - assist0,
-                   c.term_retries, c.worker_ns.load(), c.mark_ns, c.stop_wait_max_ns);
+        trace_line({.n = n,
+                    .t0 = t0,
+                    .pause = {p1, p2, p3},
+                    .heap_start = live_before,
+                    .heap_end = live_at_end,
+                    .marked = marked,
+                    .goal = cycle_goal,
+                    .mark_ns = c.mark_ns,
+                    .worker_ns = c.worker_ns.load(),
+                    .assist_ns = c.assist_ns.load() - assist0,
+                    .retries = c.term_retries,
+                    .stop_wait_ns = c.stop_wait_max_ns});
 }
 
 // ---------------------------------------------------------------- the collector fiber
