@@ -263,15 +263,22 @@ TEST_CASE("gctrace lines; the heap does not run away from its goal under steady 
             setenv("WEFT_DEBUG", "gctrace=1", 1);
             weft::run({.procs = 2}, [] {
                 weft::WaitGroup wg;
-                auto deadline = std::chrono::steady_clock::now() + 1500ms;
+                // At least 1.5 s and 10 cycles (sanitizer builds on a loaded
+                // machine are slow), at most 30 s.
+                auto start = std::chrono::steady_clock::now();
+                uint64_t cycles0 = gc::stats().cycles;  // the child inherits the test process's count
+                auto more = [start, cycles0] {
+                    auto t = std::chrono::steady_clock::now() - start;
+                    return t < 1500ms || (gc::stats().cycles < cycles0 + 10 && t < 30s);
+                };
                 for (int f = 0; f < 2; ++f) {
                     wg.add(1);
-                    weft::go([&wg, deadline, f] {
+                    weft::go([&wg, more, f] {
                         gc::Vector<Node> slots;
                         slots.resize(600);
                         for (size_t i = 0; i < slots.size(); ++i) slots.set(i, build(8));  // 511 nodes each
                         uint64_t x = 88172645463325252ULL + static_cast<uint64_t>(f);
-                        while (std::chrono::steady_clock::now() < deadline) {
+                        while (more()) {
                             x ^= x << 13;
                             x ^= x >> 7;
                             x ^= x << 17;
