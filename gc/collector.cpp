@@ -139,14 +139,14 @@ struct Controller {
     int64_t stop_wait_max_ns = 0;  // the longest wait for the Ps to stop, this cycle
 
     // -- the background worker (Go's fractional worker): the collector
-    // fiber alternates slices of work with parks (worker_pause). Relaxed
-    // atomics: pacing hints read by allocating fibers.
-    std::atomic<int64_t> mark_start_ns{0};  // when this cycle's GCmark began
-    std::atomic<int64_t> worker_ns{0};      // the collector fiber's marking time since then
+    // fiber alternates slices of work with parks (worker_pause).
+    int64_t mark_start_ns = 0;  // when this cycle's GCmark began (collector fiber)
+    int64_t worker_ns = 0;      // the collector fiber's marking time since then
     // When the parked collector fiber is due to run again (INT64_MAX while
     // it runs): an allocating fiber past that time yields its P, so the
     // timer that readies the fiber fires and it runs, rather than waiting
-    // for a mutator that never blocks to end its time slice.
+    // for a mutator that never blocks to end its time slice. Relaxed: a
+    // pacing hint; a stale value delays or adds one yield.
     std::atomic<int64_t> worker_due{INT64_MAX};
     int64_t start_time = 0;
     int64_t cycle_cpu_ns = 0;
@@ -219,23 +219,17 @@ GCWork* work_of(sched::P* p) { return static_cast<GCWork*>(p->ext[kExtWork]); }
 // ---------------------------------------------------------------- the worker's pacing
 
 // The collector fiber is due to run (see Controller::worker_due).
-bool worker_due() { return base::nanotime() >= C().worker_due.load(std::memory_order_relaxed); }
+bool worker_due() {
+    int64_t due = C().worker_due.load(std::memory_order_relaxed);
+    return due != INT64_MAX && base::nanotime() >= due;  // the clock only while it is parked
+}
 
 // Parks the collector fiber for ns (a timer readies it).
 void park_for(int64_t ns) {
     Controller& c = C();
-    sched::Timer t;
-    t.detached = true;  // timers.hpp T4: readied, this frame may go away
-    t.when = base::nanotime() + ns;
-    c.worker_due.store(t.when, std::memory_order_relaxed);
-    t.fn = [](void* g) { sched::ready(static_cast<sched::G*>(g), sched::ReadyAt::kNextIfFree); };
-    t.arg = sched::current_g();
-    sched::park(
-        [](sched::G*, void* timer) {
-            sched::timer_add(static_cast<sched::Timer*>(timer));
-            return true;
-        },
-        &t, sched::WaitReason::kGCWorkerPause);
+    int64_t when = base::nanotime() + ns;
+    c.worker_due.store(when, std::memory_order_relaxed);
+    sched::park_until(when, sched::WaitReason::kGCWorkerPause);
     c.worker_due.store(INT64_MAX, std::memory_order_relaxed);
 }
 
@@ -339,14 +333,6 @@ void shade_roots(GCWork* w) {
 
 // ---------------------------------------------------------------- mark
 
-// An assist or an idle P publishes the grey objects its drain left in the
-// P's buffer: a mutator's P may not mark again for a long time, and work
-// parked there is invisible to the collector fiber, whose termination
-// attempt would then stop the world only to find it and start over.
-void publish(GCWork* w) {
-    if (has_local_work(w)) flush(w);
-}
-
 // Scan bytes an allocating fiber owes per byte it allocates during GCmark
 // (Go's assist ratio, revised as marking goes): the scan work still
 // expected over the heap growth still allowed before the goal. Past the
@@ -356,6 +342,7 @@ void publish(GCWork* w) {
 // whole heap's worth of scanning.
 double assist_ratio() {
     Controller& c = C();
+    // Relaxed: pacing estimates; a stale value only mis-sizes one assist.
     int64_t expected = c.scan_expected.load(std::memory_order_relaxed);
     int64_t remaining = std::max(expected - scan_work_done(), expected / 10);
     int64_t goal = c.goal.load(std::memory_order_relaxed);
@@ -393,7 +380,7 @@ int64_t mark_loop() {
         while (drain(w, 64 << 10) > 0)
             if (base::nanotime() >= until) break;
         flush(w);
-        c.worker_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
+        c.worker_ns += base::nanotime() - t;
         if (!global_work_empty()) {
             worker_pause();
             continue;
@@ -510,8 +497,8 @@ void run_cycle(uint64_t n) {
     c.scan_expected.store(std::max<int64_t>(marked_before, 1 << 20));
     reset_scan_work_done();
     c.term_retries = 0;
-    c.worker_ns.store(0);
-    c.mark_start_ns.store(base::nanotime());
+    c.worker_ns = 0;
+    c.mark_start_ns = base::nanotime();
     int64_t p2 = 0;
     if (!stw) p2 = mark->end();
     phase_hook(Phase::kMark);
@@ -526,7 +513,7 @@ void run_cycle(uint64_t n) {
         while (flush_all_ps()) drain(w, -1);
     }
     // World stopped from here.
-    c.mark_ns = base::nanotime() - c.mark_start_ns.load();
+    c.mark_ns = base::nanotime() - c.mark_start_ns;
     set_phase(Phase::kMarkTermination);
     phase_hook(Phase::kMarkTermination);
     GCWork* w = work_of_current_p();
@@ -593,7 +580,7 @@ void run_cycle(uint64_t n) {
                     .marked = marked,
                     .goal = cycle_goal,
                     .mark_ns = c.mark_ns,
-                    .worker_ns = c.worker_ns.load(),
+                    .worker_ns = c.worker_ns,
                     .assist_ns = c.assist_ns.load() - assist0,
                     .retries = c.term_retries,
                     .stop_wait_ns = c.stop_wait_max_ns});
@@ -750,7 +737,7 @@ bool idle_work(sched::P* p) {
     GCWork* w = work_of(p);
     if (global_work_empty() && !has_local_work(w)) return false;
     int64_t done = drain(w, kIdleSliceBytes, DrainUntil::kBudgetOrStop);
-    publish(w);
+    flush(w);  // what the drain left, for other markers (see after_refill)
     return done > 0;
 }
 
@@ -778,7 +765,11 @@ void after_refill(MCache* c, int64_t bytes) {
             int64_t t = base::nanotime();
             GCWork* w = work_of_current_p();
             int64_t done = drain(w, std::min(c->assist_debt, kMaxAssistSlice), DrainUntil::kBudgetOrStop);
-            publish(w);
+            // Publish what the drain left: this P may not mark again for a
+            // long time, and work parked in its buffer is invisible to the
+            // collector fiber, whose termination attempt would stop the
+            // world only to find it and start over.
+            flush(w);
             c->assist_debt = std::max<int64_t>(0, c->assist_debt - done);
             ctl.assist_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
             // No grey object left to pay with: the marking is with other

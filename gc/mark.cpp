@@ -237,7 +237,7 @@ void flush(GCWork* w) {
 bool has_local_work(const GCWork* w) { return w->buf != nullptr && w->buf->n > 0; }
 
 void flush_if_starved(GCWork* w) {
-    if (global_work_empty() && has_local_work(w)) flush(w);
+    if (global_work_empty()) flush(w);
 }
 
 bool global_work_empty() { return g_nfull.load(std::memory_order_relaxed) == 0; }

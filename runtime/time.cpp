@@ -1,14 +1,7 @@
 // time.cpp — see time.hpp. Owns nothing beyond each Timer/Ticker's state;
 // arming, firing and stopping follow sched/timers.hpp (T1–T4).
 //
-// Sleep protocol (as Go's timeSleep/resetForSleep):
-//   1. The fiber puts a timer on its own stack whose callback readies it.
-//   2. It parks; the unlockf (on g0, the fiber now suspended) arms the timer,
-//      so the callback can never ready a fiber that is still running.
-//   3. The callback (on some M's g0) readies the fiber into runnext if that
-//      is free, else FIFO: a sleeper does not wait behind a long run queue,
-//      and sleepers due in one batch still run in deadline order; the
-//      timer left the heap when it fired, so the stack frame may go away.
+// Sleeping is sched::park_until (its protocol in sched/timers.hpp).
 #include "runtime/time.hpp"
 
 #include <stdexcept>
@@ -35,23 +28,10 @@ TimePoint now_point() { return TimePoint(std::chrono::nanoseconds(base::nanotime
 
 namespace {
 
-// Parks the fiber until nanotime() >= when (steps above).
+// Parks the fiber until nanotime() >= when.
 void sleep_until_ns(int64_t when) {
-    sched::Timer t;  // step 1
-    // Detached (timers.hpp T4): nobody stops a sleep, and once the callback
-    // readies the fiber this frame may be gone, so run() must not touch the
-    // timer after the callback.
-    t.detached = true;
-    t.when = when;
-    t.fn = [](void* g) { sched::ready(static_cast<sched::G*>(g), sched::ReadyAt::kNextIfFree); };
-    t.arg = sched::current_g();
-    WEFT_CHECK(t.arg != nullptr, "weft::sleep called outside a fiber");
-    sched::park(  // step 2
-        [](sched::G*, void* timer) {
-            sched::timer_add(static_cast<sched::Timer*>(timer));
-            return true;
-        },
-        &t, sched::WaitReason::kSleep);
+    WEFT_CHECK(sched::current_g() != nullptr, "weft::sleep called outside a fiber");
+    sched::park_until(when, sched::WaitReason::kSleep);
 }
 
 }  // namespace

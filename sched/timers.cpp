@@ -3,6 +3,7 @@
 
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
+#include "sched/fiber.hpp"
 #include "sched/sched.hpp"
 
 #include <sched.h>
@@ -185,6 +186,24 @@ int64_t timers_earliest() {
         if (w != 0 && (best == 0 || w < best)) best = w;
     }
     return best;
+}
+
+void park_until(int64_t when, WaitReason reason) {
+    Timer t;  // step 1
+    // Detached (T4): nobody stops it, and once the callback readies the
+    // fiber this frame may be gone, so run() must not touch the timer after
+    // the callback.
+    t.detached = true;
+    t.when = when;
+    t.fn = [](void* g) { ready(static_cast<G*>(g), ReadyAt::kNextIfFree); };
+    t.arg = getg();
+    WEFT_CHECK(t.arg != nullptr, "park_until: not called from a fiber");
+    park(  // step 2
+        [](G*, void* timer) {
+            timer_add(static_cast<Timer*>(timer));
+            return true;
+        },
+        &t, reason);
 }
 
 }  // namespace weft::sched

@@ -96,6 +96,19 @@ bool timer_stop(Timer* t);
 // stop + re-arm at `when`. Returns what stop returned.
 bool timer_reset(Timer* t, int64_t when);
 
+// Parks the calling fiber until nanotime() >= when, with `reason` (the
+// sleep protocol, as Go's timeSleep):
+//   1. a timer on the fiber's own stack whose callback readies it;
+//   2. the park's unlockf (on g0, the fiber now suspended) arms the timer,
+//      so the callback can never ready a fiber that is still running;
+//   3. the callback (on some M's g0) readies the fiber into runnext if that
+//      is free, else FIFO: a sleeper does not wait behind a long run queue,
+//      and sleepers due in one batch still run in deadline order; the
+//      timer left the heap when it fired, so the stack frame may go away.
+// From a fiber.
+enum class WaitReason : uint8_t;  // g.hpp
+void park_until(int64_t when, WaitReason reason);
+
 // Scheduler internals: the earliest when over all Ps (0 if none).
 int64_t timers_earliest();
 
