@@ -596,16 +596,33 @@ bool unlock_controller(sched::G*, void* arg) {
 // ---------------------------------------------------------------- scavenger
 
 // Free page runs that stayed free at least g_scavenge_idle_ns go back to
-// the OS (page_heap.hpp scavenge), checked every kScavengePeriod by a
-// runtime timer armed by the collector fiber at its first cycle of a run
-// (a program that never collects has no timer).
+// the OS (page_heap.hpp scavenge), by a runtime timer armed by the
+// collector fiber at its first cycle of a run (a program that never
+// collects has no timer). A tick runs on an M's scheduler stack holding a
+// P, so it does at most kScavengeSliceNs of work, in steps of at most
+// kScavengeStepPages, and gives up at a pending stop-the-world; a pass cut
+// short goes on kScavengeBusyPeriod later (about 1% of one CPU while there
+// is work, as Go's background scavenger), a finished one kScavengePeriod
+// later.
 constexpr int64_t kScavengePeriod = 500'000'000;
+constexpr int64_t kScavengeBusyPeriod = 10'000'000;
+constexpr int64_t kScavengeSliceNs = 100'000;
+constexpr size_t kScavengeStepPages = 64;  // 512 KiB
 sched::Timer g_scavenger;
 bool g_scavenger_armed = false;  // the collector fiber's, reset by on_stop
 
 void scavenge_tick(void*) {
+    int64_t start = base::nanotime();
     // Relaxed: a tuning knob (tests lower it).
-    heap().pages.scavenge(base::nanotime(), g_scavenge_idle_ns.load(std::memory_order_relaxed));
+    int64_t idle = g_scavenge_idle_ns.load(std::memory_order_relaxed);
+    bool pass_done = false;
+    do {
+        heap().pages.scavenge_step(start, idle, kScavengeStepPages, &pass_done);
+    } while (!pass_done && base::nanotime() - start < kScavengeSliceNs && !sched::world_stopping());
+    // One-shot, re-armed here: the callback owns the timer while it runs
+    // (timers.hpp T3; on_stop stops it with every other M stopped).
+    g_scavenger.when = base::nanotime() + (pass_done ? kScavengePeriod : kScavengeBusyPeriod);
+    sched::timer_add(&g_scavenger);
 }
 
 void arm_scavenger() {
@@ -613,7 +630,7 @@ void arm_scavenger() {
     g_scavenger_armed = true;
     g_scavenger.fn = scavenge_tick;
     g_scavenger.arg = nullptr;
-    g_scavenger.period = kScavengePeriod;
+    g_scavenger.period = 0;
     g_scavenger.when = base::nanotime() + kScavengePeriod;
     sched::timer_add(&g_scavenger);
 }

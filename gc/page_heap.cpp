@@ -52,7 +52,12 @@
 // are released early (a page fault later) or late (one more period).
 //
 // scavenge: every run that has dirty pages and is old enough has each
-// maximal range of dirty pages MADV_DONTNEED'ed, its bits set, dirty = 0.
+// maximal range of dirty pages MADV_DONTNEED'ed, its bits set, dirty = 0;
+// in bounded steps (scavenge_step), each under the lock: a step visits a
+// bounded number of runs and releases a bounded number of pages (a run may
+// be finished by the next step), so neither a walk over thousands of small
+// runs nor the madvise of a large one holds the lock, and the P of the
+// fiber that ticks the scavenger, for long.
 //
 // Rejected:
 //  - Release state per run only: a run merged from a released and a dirty
@@ -69,12 +74,14 @@
 //    mprotect would cost a VMA per chunk.
 //  - Dropping the lock around madvise (as Go's scavenger does, by taking the
 //    run out of the free structures first): allocation may then grow the
-//    heap needlessly while a run is out. The lock is held; revisit if
-//    scavenge latency shows up in allocation latency.
+//    heap needlessly while a run is out. The lock is held, for one bounded
+//    step. (A whole pass under the lock held it for milliseconds in W7:
+//    allocating fibers waited on it, and a stop-the-world on them.)
 #include "gc/page_heap.hpp"
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -273,39 +280,63 @@ void PageHeap::set_owner(uintptr_t addr, size_t npages, void* owner) {
     for (size_t i = 0; i < npages; i++) std::atomic_ref<void*>(span_map_[p + i]).store(owner, std::memory_order_release);
 }
 
-size_t PageHeap::scavenge_locked(int64_t now_ns, int64_t min_idle_ns, bool all) {
-    size_t released = 0;
-    if (free_pages_ == 0) return 0;
-    for (const auto& [n, start] : by_size_) {
-        FreeRun& r = runs_[tag_[start] - 1];
+size_t PageHeap::scavenge_locked(int64_t now_ns, int64_t min_idle_ns, bool all, size_t max_runs, size_t max_pages,
+                                 bool* pass_done) {
+    size_t released = 0, visited = 0;
+    auto it = by_size_.lower_bound(scavenge_next_);
+    for (; it != by_size_.end() && visited < max_runs && released < max_pages; ++it, ++visited) {
+        FreeRun& r = runs_[tag_[it->second] - 1];
         if (r.dirty == 0 || (!all && now_ns - r.since < min_idle_ns)) continue;
         size_t end = size_t{r.start} + r.npages, done = 0;
-        for (size_t p = find_bit(released_, r.start, end, false); p < end; p = find_bit(released_, p, end, false)) {
+        for (size_t p = find_bit(released_, r.start, end, false); p < end && released + done < max_pages;
+             p = find_bit(released_, p, end, false)) {
             size_t q = find_bit(released_, p, end, true);
+            q = p + std::min(q - p, max_pages - released - done);
             if (madvise(reinterpret_cast<void*>(base_ + p * kPageSize), (q - p) * kPageSize, MADV_DONTNEED) != 0)
                 base::fatal("page heap: madvise(MADV_DONTNEED) of %zu pages failed: errno %d", q - p, errno);
             set_bits(released_, p, q - p, true);
             done += q - p;
             p = q;
         }
-        WEFT_CHECK(done == r.dirty, "page heap: a run's dirty count disagrees with its released bits");
+        WEFT_CHECK(done <= r.dirty, "page heap: a run's dirty count disagrees with its released bits");
+        r.dirty -= static_cast<uint32_t>(done);
         released += done;
-        r.dirty = 0;
+        if (r.dirty > 0) break;  // out of pages: the next step goes on with this run
     }
+    *pass_done = it == by_size_.end();
+    scavenge_next_ = *pass_done ? std::pair<uint32_t, uint32_t>{0, 0} : *it;
     free_pages_ -= released;
     released_pages_ += released;
     scavenged_total_ += released * kPageSize;
     return released * kPageSize;
 }
 
-size_t PageHeap::scavenge(int64_t now_ns, int64_t min_idle_ns) {
+size_t PageHeap::scavenge_step(int64_t now_ns, int64_t min_idle_ns, size_t max_pages, bool* pass_done) {
     base::LockGuard g(lock_);
-    return scavenge_locked(now_ns, min_idle_ns, false);
+    if (free_pages_ == 0) {
+        scavenge_next_ = {0, 0};
+        *pass_done = true;
+        return 0;
+    }
+    return scavenge_locked(now_ns, min_idle_ns, false, kScavengeStepRuns, max_pages, pass_done);
+}
+
+size_t PageHeap::scavenge(int64_t now_ns, int64_t min_idle_ns) {
+    {
+        base::LockGuard g(lock_);
+        scavenge_next_ = {0, 0};
+    }
+    size_t released = 0;
+    for (bool done = false; !done;) released += scavenge_step(now_ns, min_idle_ns, SIZE_MAX, &done);
+    return released;
 }
 
 size_t PageHeap::scavenge_all() {
     base::LockGuard g(lock_);
-    return scavenge_locked(0, 0, true);
+    bool done;
+    size_t released = scavenge_locked(0, 0, true, SIZE_MAX, SIZE_MAX, &done);
+    scavenge_next_ = {0, 0};
+    return released;
 }
 
 PageHeapStats PageHeap::stats() const {

@@ -97,9 +97,19 @@ public:
     // Returns to the OS (MADV_DONTNEED) the free runs that have stayed free
     // at least min_idle_ns as of now_ns; returns the bytes released (only
     // pages that held memory count). Released pages come back from alloc()
-    // with zeroed=true. Holds the heap lock while it works.
+    // with zeroed=true. A whole pass, made of scavenge_steps from the first
+    // run (the heap lock is dropped between steps).
     size_t scavenge(int64_t now_ns, int64_t min_idle_ns);
-    // Every free page, regardless of age.
+    // One bounded step of a pass: visits at most kScavengeStepRuns free runs
+    // and releases at most max_pages pages, holding the heap lock, then
+    // remembers where it stopped; the next step goes on from there (runs
+    // are visited in (size, address) order, so runs made or merged during
+    // a pass may be visited twice or not at all until the next). Sets
+    // *pass_done when the step reached the last run: the next one starts a
+    // new pass. Returns the bytes released.
+    static constexpr size_t kScavengeStepRuns = 256;
+    size_t scavenge_step(int64_t now_ns, int64_t min_idle_ns, size_t max_pages, bool* pass_done);
+    // Every free page, regardless of age (one step, the lock held throughout).
     size_t scavenge_all();
     PageHeapStats stats() const;
 
@@ -112,7 +122,8 @@ private:
         int64_t since;   // free since (nanotime); see "Ages" in page_heap.cpp
     };
 
-    size_t scavenge_locked(int64_t now_ns, int64_t min_idle_ns, bool all);
+    size_t scavenge_locked(int64_t now_ns, int64_t min_idle_ns, bool all, size_t max_runs, size_t max_pages,
+                           bool* pass_done);
     void grow(size_t npages);
     void add_run(const FreeRun& r);
     FreeRun take_run(uint32_t slot);
@@ -134,6 +145,7 @@ private:
     std::vector<uint64_t> in_use_;     // per grown page, a bit: handed out
     std::vector<uint64_t> released_;   // per grown page, a bit: free and holding no memory
     std::set<std::pair<uint32_t, uint32_t>> by_size_;  // (npages, start) of every free run
+    std::pair<uint32_t, uint32_t> scavenge_next_{0, 0};  // where the next scavenge step begins in by_size_
     size_t in_use_pages_ = 0, free_pages_ = 0, released_pages_ = 0;
     uint64_t scavenged_total_ = 0;
 };

@@ -492,3 +492,42 @@ TEST_CASE("scavenge_all gives touched memory back to the OS") {
     CHECK(s.free_bytes == 0);
     CHECK(s.released_bytes == kTouch);
 }
+
+TEST_CASE("a scavenge step is bounded in pages and in runs visited, and the next goes on where it stopped") {
+    PageHeap h(64 * kMiB);
+    // Runs of 5 dirty pages kept apart by in-use pages, more than a step
+    // visits; then the heap's untouched (released) rest, the largest run.
+    constexpr size_t kRuns = PageHeap::kScavengeStepRuns + 10;
+    std::vector<PageRun> runs, gaps;
+    for (size_t i = 0; i < kRuns; ++i) {
+        runs.push_back(h.alloc(5));
+        gaps.push_back(h.alloc(1));
+        memset(ptr(runs.back().addr), 0x3C, 5 * kPageSize);
+    }
+    for (PageRun r : runs) h.free(r.addr, 5);
+    int64_t now = weft::base::nanotime();
+    bool done = true;
+    // Page bound: 3 pages, cutting the first run in two.
+    CHECK(h.scavenge_step(now, 0, 3, &done) == 3 * kPageSize);
+    CHECK_FALSE(done);
+    CHECK(h.scavenge_step(now, 0, 3, &done) == 3 * kPageSize);  // its last 2 pages and 1 of the next
+    CHECK_FALSE(done);
+    // Run bound: one step visits kScavengeStepRuns runs (the second run's
+    // last 4 pages, then whole runs), however many pages it may release.
+    size_t released = h.scavenge_step(now, 0, SIZE_MAX, &done);
+    CHECK_FALSE(done);
+    CHECK(released == (PageHeap::kScavengeStepRuns * 5 - 1) * kPageSize);
+    CHECK(h.scavenge_step(now, 0, SIZE_MAX, &done) == 9 * 5 * kPageSize);  // the 9 runs left
+    CHECK(done);  // reached the last run
+    CHECK(h.stats().free_bytes == 0);
+    // A finished pass starts over: nothing is left to release.
+    CHECK(h.scavenge_step(now, 0, SIZE_MAX, &done) == 0);
+    CHECK(done);
+    for (PageRun r : runs) {
+        PageRun again = h.alloc(5);
+        CHECK(again.zeroed);
+        CHECK(all_bytes(again.addr, 5 * kPageSize, 0));
+        (void)r;
+    }
+    for (PageRun g : gaps) h.free(g.addr, 1);
+}
