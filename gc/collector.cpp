@@ -137,6 +137,7 @@ struct Controller {
     int64_t term_retries = 0;
     int64_t mark_ns = 0;  // GCmark's length, this cycle
     int64_t stop_wait_max_ns = 0;  // the longest wait for the Ps to stop, this cycle
+    int64_t rescanned_concurrently = 0;  // fibers re-scanned before termination, this cycle (mark_loop)
 
     // -- the background worker (Go's fractional worker): the collector
     // fiber alternates slices of work with parks (worker_pause).
@@ -280,12 +281,10 @@ bool try_scan(GCWork* w, sched::G* g) {
     return false;
 }
 
-// Step 3: every fiber but the collector's own.
-void scan_all_stacks(sched::G* self) {
-    std::vector<sched::G*> pending;
-    sched::for_each_g([](sched::G* g, void* a) { static_cast<std::vector<sched::G*>*>(a)->push_back(g); }, &pending);
-    // In slices of background work (worker_pause); fibers found running
-    // (asked to stop at a safe point) are retried after the round.
+// Scans the fibers in `pending` (but self) concurrently, in slices of
+// background work; fibers found running (asked to stop at a safe point)
+// are retried after each round.
+void scan_fibers(std::vector<sched::G*> pending, sched::G* self) {
     std::vector<sched::G*> retry;
     size_t i = 0;
     while (!pending.empty()) {
@@ -301,24 +300,38 @@ void scan_all_stacks(sched::G* self) {
             i = 0;
         }
         flush(w);  // the shaded objects, for any P's marking
-        // Not worker_pause: allocation is not paced during GCscan (no
-        // assists yet), so the scan must end soon; yielding lets the
-        // fibers asked to stop reach their safe points.
+        // Not worker_pause: in GCscan allocation is not paced (no assists
+        // yet), so the scan must end soon; in GCmark the re-scan is what
+        // termination waits for. Yielding lets the fibers asked to stop
+        // reach their safe points.
         if (!pending.empty()) yield_to_others();
     }
 }
 
-// Step 6: re-scan the fibers that ran since the scan (world stopped).
-void rescan_tracked(GCWork* w, sched::G* self) {
-    for (sched::G* g = sched::take_tracked(); g;) {
-        sched::G* next = g->tracklink;
-        g->tracklink = nullptr;
+// Step 3: every fiber but the collector's own.
+void scan_all_stacks(sched::G* self) {
+    std::vector<sched::G*> all;
+    sched::for_each_g([](sched::G* g, void* a) { static_cast<std::vector<sched::G*>*>(a)->push_back(g); }, &all);
+    scan_fibers(std::move(all), self);
+}
+
+uint32_t next_epoch() {
+    Controller& c = C();
+    if (++c.epoch == 0) ++c.epoch;  // 0 means off
+    return c.epoch;
+}
+
+// Step 6: re-scan the fibers of `list` (tracked in `epoch`), world
+// stopped; returns how many.
+int64_t rescan_tracked(GCWork* w, sched::G* list, uint32_t epoch, sched::G* self) {
+    int64_t n = 0;
+    for (sched::G* g = list; g; g = sched::next_tracked(g, epoch), ++n) {
         if (g != self && !try_scan(w, g)) {
             // With the world stopped only the collector fiber runs.
             base::fatal("gc: fiber %llu is running during mark termination", static_cast<unsigned long long>(g->id));
         }
-        g = next;
     }
+    return n;
 }
 
 void shade_roots(GCWork* w) {
@@ -359,8 +372,9 @@ bool flush_all_ps() {
     return !global_work_empty();
 }
 
-// Returns with the world stopped (since the returned time) and no work
-// left anywhere (K2).
+// Returns with the world stopped (since the returned time), no work left
+// anywhere (K2), and in *tracked the fibers to re-scan before the world
+// starts: those tracked in the current epoch.
 //
 // Termination is tried only after the global list has stayed empty for a
 // quiet period: while mutators still publish grey objects (barrier shades
@@ -368,11 +382,21 @@ bool flush_all_ps() {
 // stop the world only to find them. The period starts at kQuietMinNs and
 // doubles after each failed attempt up to kQuietMaxNs; meanwhile assists
 // and idle Ps keep marking what appears.
-int64_t mark_loop() {
+//
+// If the attempt finds at least kRescanConcurrentMin fibers to re-scan
+// (fibers created during the cycle, a burst of activity), it starts a new
+// tracking epoch and the world, and re-scans them concurrently; whichever
+// runs again is tracked anew. So the termination pause re-scans only what
+// ran since, not every fiber the cycle saw (at most kRescanRounds times a
+// cycle, so a program that keeps many fibers busy still terminates).
+int64_t mark_loop(sched::G* self, sched::G** tracked) {
     constexpr int64_t kQuietMinNs = 20'000;
     constexpr int64_t kQuietMaxNs = 1'000'000;
+    constexpr size_t kRescanConcurrentMin = 64;
+    constexpr int kRescanRounds = 4;
     Controller& c = C();
     int64_t quiet = kQuietMinNs;
+    int rounds = 0;
     for (;;) {
         int64_t t = base::nanotime();
         int64_t until = t + kWorkerSliceNs;
@@ -394,7 +418,26 @@ int64_t mark_loop() {
             quiet = std::min(quiet * 2, kQuietMaxNs);
             continue;
         }
-        return p.start;
+        uint32_t e = c.epoch;
+        sched::G* list = sched::take_tracked(e);
+        std::vector<sched::G*> rescan;
+        if (rounds < kRescanRounds) {
+            for (sched::G* g = list; g && rescan.size() < kRescanConcurrentMin; g = sched::next_tracked(g, e))
+                rescan.push_back(g);
+        }
+        if (rescan.size() < kRescanConcurrentMin) {
+            *tracked = list;
+            return p.start;
+        }
+        // Epoch e's list is ours to walk until the next call of next_epoch
+        // (collector_support.hpp): this loop's next termination attempt.
+        sched::set_track_epoch(next_epoch());
+        p.end();
+        rounds++;
+        for (sched::G* g = sched::next_tracked(rescan.back(), e); g; g = sched::next_tracked(g, e)) rescan.push_back(g);
+        c.rescanned_concurrently += static_cast<int64_t>(rescan.size());
+        scan_fibers(std::move(rescan), self);
+        quiet = kQuietMinNs;
     }
 }
 
@@ -451,6 +494,7 @@ struct CycleTrace {
     int64_t marked = 0, goal = 0;
     int64_t mark_ns = 0, worker_ns = 0, assist_ns = 0;
     int64_t retries = 0, stop_wait_ns = 0;
+    int64_t rescans_concurrent = 0, rescans_stopped = 0;  // fibers re-scanned in mark_loop, in termination
 };
 
 void trace_line(const CycleTrace& t) {
@@ -459,10 +503,11 @@ void trace_line(const CycleTrace& t) {
     std::fprintf(stderr,
                  "gc %" PRIu64 " @%.3fs: %.3f ms; pauses %.3f+%.3f+%.3f ms; heap %" PRId64 "->%" PRId64 "->%" PRId64
                  " MB, %" PRId64 " MB goal; mark %.3f ms: worker %.3f ms, assist %.3f ms; %" PRId64
-                 " termination retries; longest stop wait %.3f ms; %d P\n",
+                 " termination retries; rescans %" PRId64 "+%" PRId64 " fibers; longest stop wait %.3f ms; %d P\n",
                  t.n, static_cast<double>(t.t0 - c.start_time) / 1e9, ms(base::nanotime() - t.t0), ms(t.pause[0]),
                  ms(t.pause[1]), ms(t.pause[2]), t.heap_start >> 20, t.heap_end >> 20, t.marked >> 20, t.goal >> 20,
-                 ms(t.mark_ns), ms(t.worker_ns), ms(t.assist_ns), t.retries, ms(t.stop_wait_ns), sched::nprocs_now());
+                 ms(t.mark_ns), ms(t.worker_ns), ms(t.assist_ns), t.retries,
+                 t.rescans_concurrent, t.rescans_stopped, ms(t.stop_wait_ns), sched::nprocs_now());
 }
 
 // Test hook point (runtime/base/test_hooks.hpp).
@@ -483,7 +528,8 @@ void run_cycle(uint64_t n) {
     for (int32_t i = 0; i < sched::nprocs_now(); ++i) discard(work_of(sched::p_at(i)));
     sum_marked_bytes();
     set_phase(Phase::kScan);
-    sched::set_track_epoch(++c.epoch == 0 ? ++c.epoch : c.epoch);
+    sched::set_track_epoch(next_epoch());
+    c.rescanned_concurrently = 0;
     int64_t p1 = 0;
     bool stw = c.cfg.stoptheworld;
     if (!stw) p1 = start.end();
@@ -505,9 +551,11 @@ void run_cycle(uint64_t n) {
     shade_roots(work_of_current_p());
 
     std::optional<Pause> term;  // steps 5 and 6
+    sched::G* tracked = nullptr;  // the fibers to re-scan in termination
     if (!stw) {
-        term.emplace(mark_loop());  // returns with the world stopped
+        term.emplace(mark_loop(self, &tracked));  // returns with the world stopped
     } else {
+        tracked = sched::take_tracked(c.epoch);
         GCWork* w = work_of_current_p();
         drain(w, -1);
         while (flush_all_ps()) drain(w, -1);
@@ -517,7 +565,7 @@ void run_cycle(uint64_t n) {
     set_phase(Phase::kMarkTermination);
     phase_hook(Phase::kMarkTermination);
     GCWork* w = work_of_current_p();
-    rescan_tracked(w, self);
+    int64_t rescanned = rescan_tracked(w, tracked, c.epoch, self);
     do {
         drain(w, -1);
     } while (flush_all_ps());
@@ -532,7 +580,6 @@ void run_cycle(uint64_t n) {
     h.sweepgen.fetch_add(2);
     h.sweep_cursor.store(0);
     sched::set_track_epoch(0);
-    (void)sched::take_tracked();
     set_goal(marked);
     {
         // Everything in use is to be swept before the heap grows from
@@ -570,6 +617,8 @@ void run_cycle(uint64_t n) {
     {
         base::LockGuard l(c.stats_lock);
         c.st.cycles = n;
+        c.st.stack_rescans_concurrent += static_cast<uint64_t>(c.rescanned_concurrently);
+        c.st.stack_rescans_stopped += static_cast<uint64_t>(rescanned);
     }
     if (c.cfg.trace)
         trace_line({.n = n,
@@ -583,7 +632,9 @@ void run_cycle(uint64_t n) {
                     .worker_ns = c.worker_ns,
                     .assist_ns = c.assist_ns.load() - assist0,
                     .retries = c.term_retries,
-                    .stop_wait_ns = c.stop_wait_max_ns});
+                    .stop_wait_ns = c.stop_wait_max_ns,
+                    .rescans_concurrent = c.rescanned_concurrently,
+                    .rescans_stopped = rescanned});
 }
 
 // ---------------------------------------------------------------- the collector fiber
@@ -726,12 +777,8 @@ void on_stop() {
             if (s->state.load() != SpanState::kInUse) continue;
             for (uint32_t k = 0; k < s->nwords; ++k) s->mark_bits[k].store(0, std::memory_order_relaxed);
         }
+        (void)sched::take_tracked(C().epoch);
         sched::set_track_epoch(0);
-        for (sched::G* g = sched::take_tracked(); g;) {
-            sched::G* next = g->tracklink;
-            g->tracklink = nullptr;
-            g = next;
-        }
         discard_global();
     }
     set_phase(Phase::kOff);  // a sweep cut short goes on lazily next time

@@ -70,6 +70,11 @@ struct Stats {
     int64_t assist_ns = 0;           // time fibers spent in mark assists
     int64_t heap_mapped_bytes = 0;   // pages the heap holds from the OS
     int64_t heap_released_bytes = 0; // pages returned to the OS (scavenged)
+    // Fibers whose stacks were re-scanned because they ran during marking:
+    // concurrently before mark termination, and in its pause (the pause's
+    // share stays small however many fibers a cycle sees start or run).
+    uint64_t stack_rescans_concurrent = 0;
+    uint64_t stack_rescans_stopped = 0;
 };
 Stats stats();
 

@@ -9,7 +9,12 @@
 // once per epoch, onto a lock-free list. The collector sets the epoch with
 // the world stopped before it scans stacks, and drains the list with the
 // world stopped in mark termination: exactly the fibers whose stacks may
-// have changed since they were scanned.
+// have changed since they were scanned. It may also, with the world
+// stopped, take the list and set the next epoch, then re-scan the list's
+// fibers concurrently: those that run again are tracked in the new epoch.
+// Each epoch parity has its own list and link (g.hpp), so the collector may
+// walk epoch e's list while epoch e + 1 pushes, as long as it sets e + 2
+// only after the walk.
 #pragma once
 
 #include <cstdint>
@@ -32,9 +37,10 @@ struct CollectorHooks {
 // Before weft::run starts the scheduler (runtime/run.cpp).
 void set_collector_hooks(const CollectorHooks& hooks);
 
-// -- run tracking (above); both with the world stopped.
+// -- run tracking (above). The first two with the world stopped.
 void set_track_epoch(uint32_t epoch);  // 0: off
-G* take_tracked();                     // list linked through G::tracklink
+G* take_tracked(uint32_t epoch);       // the fibers tracked in epoch (a list)
+G* next_tracked(const G* g, uint32_t epoch);
 
 // The stack range [lo, hi) a scanner must read for a G it holds with the
 // scan bit (try_begin_scan), `was` being the status it had: from the saved

@@ -126,10 +126,12 @@ struct G {
     // -- run tracking for the collector (proc.cpp track_run). The M that
     // runs or creates the G writes run_epoch, or, while the G is parked, the
     // waker that writes a value into its stack (a channel hand-off: the
-    // waker owns the G until it readies it); tracklink is owned by the
-    // tracked list until it is drained with the world stopped.
+    // waker owns the G until it readies it). tracklink[e & 1] links the
+    // list of epoch e; it is owned by that list until the collector has
+    // walked it, which it does before it sets epoch e + 2 (so a push in
+    // epoch e + 1 never touches a link being walked).
     uint32_t run_epoch = 0;
-    G* tracklink = nullptr;
+    G* tracklink[2] = {nullptr, nullptr};
 };
 
 // Changes g's status from `from` to `to`, waiting while a scanner holds the

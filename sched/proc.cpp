@@ -61,7 +61,7 @@ CollectorHooks g_collector;
 // Run tracking (collector_support.hpp). Relaxed epoch: it is set with the
 // world stopped and start_the_world orders it before any M runs a fiber.
 std::atomic<uint32_t> g_track_epoch{0};
-std::atomic<G*> g_tracked{nullptr};
+std::atomic<G*> g_tracked[2] = {nullptr, nullptr};  // the lists of the epochs of each parity
 
 }  // namespace
 
@@ -72,9 +72,10 @@ void track_run(G* g) {
     uint32_t e = g_track_epoch.load(std::memory_order_relaxed);
     if (e == 0 || g->run_epoch == e) return;
     g->run_epoch = e;
-    G* head = g_tracked.load(std::memory_order_relaxed);
-    do g->tracklink = head;
-    while (!g_tracked.compare_exchange_weak(head, g, std::memory_order_release, std::memory_order_relaxed));
+    std::atomic<G*>& list = g_tracked[e & 1];
+    G* head = list.load(std::memory_order_relaxed);
+    do g->tracklink[e & 1] = head;
+    while (!list.compare_exchange_weak(head, g, std::memory_order_release, std::memory_order_relaxed));
 }
 
 Sched* g_sched = nullptr;
@@ -251,7 +252,9 @@ void set_collector_hooks(const CollectorHooks& hooks) {
 
 void set_track_epoch(uint32_t epoch) { g_track_epoch.store(epoch, std::memory_order_relaxed); }
 
-G* take_tracked() { return g_tracked.exchange(nullptr, std::memory_order_acquire); }
+G* take_tracked(uint32_t epoch) { return g_tracked[epoch & 1].exchange(nullptr, std::memory_order_acquire); }
+
+G* next_tracked(const G* g, uint32_t epoch) { return g->tracklink[epoch & 1]; }
 
 MemRange g_stack_range(const G* g, GStatus was) {
     if (g->stack.lo == nullptr) return {};

@@ -14,6 +14,7 @@
 #include "gc/collector.hpp"
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
+#include "runtime/base/test_hooks.hpp"
 #include "runtime/weft.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
@@ -133,6 +134,80 @@ TEST_CASE("concurrent mutators rewiring a graph while cycles run back to back (c
         CHECK(cycles > 3);
         MESSAGE("cycles: " << cycles << ", pauses: " << gc::stats().stw_pauses);
         root = nullptr;
+    });
+    unsetenv("WEFT_DEBUG");
+}
+
+namespace {
+// Fibers started while the collector marks: each takes its own Node out of
+// a pool (allocated before the cycle, so white) into a local, clears the
+// pool's slot (Dijkstra has no deletion barrier: the stack is then the only
+// reference), and parks. Only a stack re-scan can find those Nodes.
+struct Pool {
+    gc::Vector<Node> nodes;
+    void trace(gc::Visitor& v) const { nodes.trace(v); }
+};
+constexpr int kLateFibers = 1000;
+gc::Root<Pool> g_pool;
+std::atomic<bool> g_start_late{false};
+weft::Chan<int>* g_late_go = nullptr;
+weft::WaitGroup* g_late_done = nullptr;
+std::atomic<int> g_late_intact{0};
+
+void start_late_fibers(const weft::base::HookEvent& e) {
+    if (e.point != weft::base::HookPoint::kPhaseSwitched || e.arg != static_cast<uint64_t>(gc::detail::Phase::kMark))
+        return;
+    if (!g_start_late.exchange(false)) return;
+    for (int i = 0; i < kLateFibers; ++i) {
+        weft::go([i] {
+            Node* mine = g_pool->nodes[static_cast<size_t>(i)];
+            g_pool->nodes.set(static_cast<size_t>(i), nullptr);
+            keep(mine);
+            (void)g_late_go->recv();  // parked here through the cycle's end
+            if (mine->value == i && count(mine) == 1) g_late_intact.fetch_add(1);
+            g_late_done->done();
+        });
+    }
+}
+}  // namespace
+
+TEST_CASE("fibers started during marking: re-scanned before termination, not in its pause; their stacks keep objects") {
+    setenv("WEFT_DEBUG", "gccheckmark=1,gcpoison=1", 1);
+    weft::run({.procs = 2}, [] {
+        gc::collect();
+        int64_t live0 = g_live.load();
+        weft::Chan<int> go_on(0);
+        weft::WaitGroup done;
+        g_late_go = &go_on;
+        g_late_done = &done;
+        g_late_intact = 0;
+        on_fresh_fiber([] {
+            g_pool = gc::make<Pool>();
+            for (int i = 0; i < kLateFibers; ++i) g_pool->nodes.push_back(gc::make<Node>(i));
+        });
+        gc::Stats before = gc::stats();
+        done.add(kLateFibers);
+        g_start_late = true;
+        weft::base::g_test_hook.store(&start_late_fibers, std::memory_order_release);
+        gc::collect();  // the late fibers start when it reaches GCmark
+        weft::base::g_test_hook.store(nullptr, std::memory_order_release);
+        CHECK_FALSE(g_start_late.load());
+        gc::collect();  // and a cycle that they do not run in
+        gc::Stats after = gc::stats();
+        // All kLateFibers (and their Nodes) are alive; the pool is empty.
+        CHECK(g_live.load() - live0 == kLateFibers);
+        for (int i = 0; i < kLateFibers; ++i) CHECK(g_pool->nodes[static_cast<size_t>(i)] == nullptr);
+        for (int i = 0; i < kLateFibers; ++i) go_on.send(i);
+        done.wait();
+        CHECK(g_late_intact.load() == kLateFibers);
+        // The first cycle saw kLateFibers new fibers: it re-scanned them
+        // concurrently, and its termination pause only what ran since.
+        uint64_t concurrent = after.stack_rescans_concurrent - before.stack_rescans_concurrent;
+        uint64_t stopped = after.stack_rescans_stopped - before.stack_rescans_stopped;
+        MESSAGE("stack re-scans: " << concurrent << " concurrent, " << stopped << " in termination pauses");
+        CHECK(concurrent >= kLateFibers);
+        CHECK(stopped < kLateFibers / 4);
+        g_pool = nullptr;
     });
     unsetenv("WEFT_DEBUG");
 }
