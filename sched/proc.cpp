@@ -600,7 +600,7 @@ void wakep() {
     startm(nullptr, true);
 }
 
-void stopm(M* m) {
+void stopm(M* m, int64_t spin_ns) {
     Sched& s = S();
     WEFT_CHECK(m->p == nullptr, "stopm: M holds a P");
     WEFT_CHECK(!m->spinning, "stopm: M is spinning");
@@ -613,6 +613,10 @@ void stopm(M* m) {
     m->idle_since = base::nanotime();
     mput(m);
     s.lock.unlock();
+    if (spin_ns > 0) {
+        int64_t until = base::nanotime() + spin_ns;
+        while (!m->park.woken() && base::nanotime() < until) __builtin_ia32_pause();
+    }
     m->park.sleep();
     if (m->exit_requested) return;  // reclaimed by sysmon (reclaim_idle_ms)
     P* p = m->nextp;

@@ -109,7 +109,9 @@ void injectglist(GQueue& q, int32_t n);
 // -- Ms (proc.cpp)
 void wakep();
 void startm(P* p, bool spinning);
-void stopm(M* m);
+// Parks m on the idle M list until startm hands it a P (or shutdown).
+// spin_ns > 0: first polls for that wake-up for up to spin_ns, on the CPU.
+void stopm(M* m, int64_t spin_ns = 0);
 void handoffp(P* p);
 void checkdead();  // under lock
 bool runq_empty(P* p);
