@@ -6,6 +6,10 @@
 //      world, or not a runtime thread at all: shading there could mark an
 //      object after mark termination has decided it is done (the race
 //      issue #5 defends against). Always on, not only in debug builds.
+//      Except in the fault_late_shade build (meson option), which exists to
+//      prove the tests able to fail: there such a barrier shades as the old
+//      bug did, marking at once and queueing late (shade_from_barrier
+//      without a buffer, after the kBarrierMarked hook).
 //   2. inwb already set (a barrier inside a barrier: a hook, a signal
 //      handler): shade directly, without running anything that could
 //      barrier again — the shade is not lost, the recursion is.
@@ -29,9 +33,13 @@ std::atomic<bool> g_barrier_on{false};
 
 namespace {
 
-// Steps 1 and 2; returns the M and the P's work, or fatal.
+// Step 1; returns the M and the P's work, or fatal (null work: no P, in
+// the fault_late_shade build).
 inline GCWork* barrier_work(sched::M*& m) {
     m = sched::getm();
+#if defined(WEFT_FAULT_LATE_SHADE)
+    if (m != nullptr && m->p == nullptr) return nullptr;
+#endif
     if (m == nullptr || m->p == nullptr) [[unlikely]]
         base::fatal("write barrier without P (M %lld, phase %s): a GC reference was stored on a thread that holds no "
                     "processor",
@@ -52,13 +60,17 @@ void barrier_slow(const void* obj) {
     sched::M* m;
     GCWork* w = barrier_work(m);
     if (obj == nullptr) return;
+    if (w == nullptr) {  // fault_late_shade only (step 1)
+        shade_from_barrier(nullptr, obj);
+        return;
+    }
     if (m->inwb) {  // step 2
         shade(w, obj);
         return;
     }
     m->inwb = true;  // step 3
     base::test_hook(base::HookPoint::kBarrierEnter, 0, obj);
-    if (!skip_for_test()) shade(w, obj);
+    if (!skip_for_test()) shade_from_barrier(w, obj);
     flush_if_starved(w);
     m->inwb = false;
 }
@@ -66,6 +78,7 @@ void barrier_slow(const void* obj) {
 void barrier_range_slow(const void* p, size_t n) {
     sched::M* m;
     GCWork* w = barrier_work(m);
+    if (w == nullptr) base::fatal("write barrier without P: a range barrier (fault_late_shade build)");
     auto lo = reinterpret_cast<uintptr_t>(p);
     bool nested = m->inwb;
     m->inwb = true;

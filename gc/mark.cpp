@@ -10,6 +10,7 @@
 #include "runtime/base/check.hpp"
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/lock.hpp"
+#include "runtime/base/test_hooks.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/sanitizers.hpp"
 
@@ -104,6 +105,24 @@ void shade(GCWork* w, const void* obj) {
     uint32_t i = s->index_of(a);
     WEFT_DCHECK(s->slot_addr(i) + kHeaderSize == a, "shade: a Member points inside an object, not at its start");
     grey(w, s, i);
+}
+
+void shade_from_barrier(GCWork* w, const void* obj) {
+    auto a = reinterpret_cast<uintptr_t>(obj);
+    Span* s = span_of(a);
+    if (s == nullptr) return;
+    uint32_t i = s->index_of(a);
+    WEFT_DCHECK(s->slot_addr(i) + kHeaderSize == a, "shade: a Member points inside an object, not at its start");
+    if (!s->try_mark(i)) return;
+    base::test_hook(base::HookPoint::kBarrierMarked, 0, obj);
+    if (w == nullptr) {  // fault_late_shade: no P, no buffer of its own
+        GCWork late;
+        if (!s->noscan) push(&late, obj);
+        flush(&late);
+        return;
+    }
+    w->marked_bytes += static_cast<int64_t>(object_bytes(s));
+    if (!s->noscan) push(w, obj);
 }
 
 void shade_conservative(GCWork* w, uintptr_t word) {

@@ -42,6 +42,11 @@ struct GCWork {
 
 // Object start for a pointer to an object (as from a Member): shade it.
 void shade(GCWork* w, const void* obj);
+// The write barrier's shade: as shade, with the test hook kBarrierMarked
+// between marking obj and queueing it. w null (only in the
+// fault_late_shade build: a barrier on an M without a P): queued straight
+// onto the global list.
+void shade_from_barrier(GCWork* w, const void* obj);
 // Any word: if it points into an allocated slot, shade that object.
 void shade_conservative(GCWork* w, uintptr_t word);
 // Every 8-byte-aligned word of [lo, hi), conservatively. Reads memory a

@@ -48,6 +48,7 @@
 #include "sched/syscall.hpp"
 
 #include "runtime/base/check.hpp"
+#include "runtime/base/test_hooks.hpp"
 #include "sched/sanitizers.hpp"
 #include "sched/sched.hpp"
 
@@ -108,6 +109,7 @@ __attribute__((noinline)) void exitsyscall() {
     WEFT_CHECK(g != nullptr && g->status.load(std::memory_order_relaxed) == GStatus::kSyscall,
                "exitsyscall: the fiber is not in a system call");
     m->locks++;  // step 1
+    base::test_hook(base::HookPoint::kExitSyscallBeforeP);
     P* oldp = m->oldp;
     m->oldp = nullptr;
     PStatus st = PStatus::kSyscall;
@@ -118,6 +120,7 @@ __attribute__((noinline)) void exitsyscall() {
         g->syscall_sp = 0;  // only now: a scanner may be reading it until the CAS
         track_run(g);       // it runs again without execute(): its stack may change
         m->locks--;
+        base::test_hook(base::HookPoint::kExitSyscallAfterP);
         return;
     }
     Sched& s = S();
@@ -133,6 +136,7 @@ __attribute__((noinline)) void exitsyscall() {
             g->syscall_sp = 0;
             track_run(g);
             m->locks--;
+            base::test_hook(base::HookPoint::kExitSyscallAfterP);
             return;
         }
     }
@@ -141,6 +145,7 @@ __attribute__((noinline)) void exitsyscall() {
     m->locks--;
     m->action = MAction::kExitSyscall;
     switch_to(g->ctx, m->g0);
+    base::test_hook(base::HookPoint::kExitSyscallAfterP);
 }
 
 }  // namespace weft::sched

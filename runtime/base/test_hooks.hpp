@@ -25,6 +25,18 @@ enum class HookPoint : uint8_t {
     // The write barrier's slow path, with the M's inwb set, before shading
     // `obj`: a barriered store made here is a nested barrier.
     kBarrierEnter,
+    // The write barrier's shade of `obj`, after its mark bit is set and
+    // before it is queued for tracing: obj is black in effect, though what
+    // it points to may be white (issue 5's step 3). With a P, a stop-the-
+    // world waits for this M (it is not at a safe point); in the
+    // fault_late_shade build, on an M without a P, it does not.
+    kBarrierMarked,
+    // exitsyscall, before the fiber tries to take a P back (its M holds
+    // none); and once it holds one, just before it returns to the caller
+    // (whichever path got the P). On the fiber's own thread; the first may
+    // block the thread, neither may park the fiber.
+    kExitSyscallBeforeP,
+    kExitSyscallAfterP,
 };
 
 struct HookEvent {
