@@ -105,6 +105,8 @@ weft_configure() {
     fi
 }
 
-weft_build() {
-    ninja -C "$1" -j "$WEFT_JOBS"
+weft_build() {  # dir [targets...]
+    local dir=$1
+    shift
+    ninja -C "$dir" -j "$WEFT_JOBS" "$@"
 }

@@ -2,9 +2,9 @@
 # test.sh — THE test command: build weft and run the whole doctest suite in
 # three builds, then print the totals.
 #
-#   scripts/test.sh                 debug, ASan+UBSan and TSan builds
+#   scripts/test.sh                 debug, ASan+UBSan, TSan and fault builds
 #   scripts/test.sh --quick         the debug build only
-#   scripts/test.sh --only asan     one build: debug | asan | tsan
+#   scripts/test.sh --only asan     one build: debug | asan | tsan | fault
 #
 # Steps:
 #  1. Install what is missing (scripts/lib.sh: g++, meson, ninja, Boost.Context,
@@ -26,24 +26,29 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    echo "usage: scripts/test.sh [--quick] [--only debug|asan|tsan]"
+    echo "usage: scripts/test.sh [--quick] [--only debug|asan|tsan|fault]"
 }
 
 # Build name -> meson options. Examples are built too: the suite tests the
 # example servers' cores (tests/examples) and every example must compile
-# under the sanitizers.
+# under the sanitizers. The fault build re-introduces the syscall-return
+# race (meson option fault_late_shade) and runs only the replay of it
+# (suite gcrace), which passes there only if it catches the bug.
 declare -A BUILD_OPTS=(
     [debug]="-Dbuildtype=debug -Dexamples=true"
     [asan]="-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dexamples=true"
     [tsan]="-Dbuildtype=debug -Db_sanitize=thread -Dexamples=true"
+    [fault]="-Dbuildtype=debug -Dfault_late_shade=true -Dexamples=false"
 )
-builds=(debug asan tsan)
+declare -A BUILD_TARGETS=([fault]="tests/test_gcrace")
+declare -A TEST_ARGS=([fault]="--suite gcrace")
+builds=(debug asan tsan fault)
 
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) builds=(debug) ;;
         --only)
-            [[ $# -ge 2 && -n ${BUILD_OPTS[${2:-none}]+set} ]] || { usage >&2; weft_die "--only takes debug, asan or tsan"; }
+            [[ $# -ge 2 && -n ${BUILD_OPTS[${2:-none}]+set} ]] || { usage >&2; weft_die "--only takes debug, asan, tsan or fault"; }
             builds=("$2")
             shift
             ;;
@@ -66,7 +71,8 @@ PY=$(weft_python)
 # Runs the tests of build dir $1 (its name is $2); returns meson's status.
 run_tests() {
     local dir=$1 name=$2 rc=0
-    meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 || rc=$?
+    # shellcheck disable=SC2086  # TEST_ARGS is a word list on purpose
+    meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 ${TEST_ARGS[$name]:-} || rc=$?
     if [[ $name == tsan && $rc -ne 0 ]] && grep -q 'unexpected memory mapping' "$dir/meson-logs/testlog.json" 2>/dev/null; then
         local arch
         arch=$(uname -m)
@@ -86,7 +92,8 @@ for name in "${builds[@]}"; do
     dir=build/test-$name
     weft_banner "$name build ($dir)"
     # shellcheck disable=SC2086  # the options are a word list on purpose
-    if ! weft_configure "$dir" ${BUILD_OPTS[$name]} || ! weft_build "$dir"; then
+    # shellcheck disable=SC2086
+    if ! weft_configure "$dir" ${BUILD_OPTS[$name]} || ! weft_build "$dir" ${BUILD_TARGETS[$name]:-}; then
         STATUS[$name]="build failed"
         PASSED[$name]=0
         FAILED[$name]=1
