@@ -87,6 +87,7 @@
 
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
+#include "sched/sanitizers.hpp"
 
 namespace weft::gc {
 namespace {
@@ -218,6 +219,10 @@ void PageHeap::grow(size_t npages) {
     size_t add = std::min(round_up(need, kGrowPages), avail);
     if (mprotect(reinterpret_cast<void*>(base_ + grown_ * kPageSize), add * kPageSize, PROT_READ | PROT_WRITE) != 0)
         base::fatal("out of memory: cannot commit %zu MiB more of the GC heap: errno %d", add * kPageSize / kMiB, errno);
+    // ASan: an earlier mapping at these addresses (an ended fiber's fake
+    // stack, before this reservation was made) can have left its shadow
+    // poisoned; the pages are ours now.
+    WEFT_ASAN_UNPOISON(reinterpret_cast<void*>(base_ + grown_ * kPageSize), add * kPageSize);
     size_t old = grown_;
     grown_ += add;
     tag_.resize(grown_, 0);
