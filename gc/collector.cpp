@@ -101,6 +101,7 @@ struct Config {
     bool checkmark = false;
     bool stoptheworld = false;
     bool poison = false;
+    bool stress = false;  // gcstress: each cycle requests the next
 };
 
 struct Controller {
@@ -174,6 +175,7 @@ Config read_config() {
     c.checkmark = on("gccheckmark");
     c.stoptheworld = on("gcstoptheworld");
     c.poison = on("gcpoison");
+    c.stress = on("gcstress");
     return c;
 }
 
@@ -702,6 +704,10 @@ void worker_main() {
         run_cycle(n);
 
         c.completed.store(n);
+        if (c.cfg.stress) {  // gcstress: cycles back to back, as long as the run lasts
+            base::LockGuard l(c.lock);
+            c.requested = std::max(c.requested, n + 1);
+        }
         std::vector<sched::G*> wake;
         c.lock.lock();
         std::erase_if(c.waiters, [&](const std::pair<sched::G*, uint64_t>& w) {
@@ -858,7 +864,8 @@ void after_refill(MCache* c, int64_t bytes) {
         }
         return;
     }
-    if (ph == Phase::kOff && heap().heap_live.load(std::memory_order_relaxed) >= ctl.trigger.load()) {
+    // gcstress: the first allocation starts the back-to-back cycles.
+    if (ph == Phase::kOff && (ctl.cfg.stress || heap().heap_live.load(std::memory_order_relaxed) >= ctl.trigger.load())) {
         request_cycle(ctl.completed.load() + 1);
         request_yield();  // let the collector fiber start at once
     }

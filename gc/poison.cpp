@@ -7,6 +7,7 @@
 #include "gc/barrier.hpp"
 #include "gc/heap.hpp"
 #include "runtime/base/fatal.hpp"
+#include "sched/fiber.hpp"
 
 namespace weft::gc::detail {
 
@@ -57,7 +58,8 @@ void check_load(const void* obj) {
     if (is_poisoned(obj)) {
         const TypeInfo* old = nullptr;
         std::memcpy(&old, reinterpret_cast<const char*>(obj), sizeof old);
-        base::fatal("gcpoison: use of freed object %p (was %s) through a Member", obj, old ? old->name : "?");
+        base::fatal("gcpoison: use of freed object %p (was %s) through a Member, by fiber %llu", obj,
+                    old ? old->name : "?", static_cast<unsigned long long>(sched::fiber_id()));
     }
 }
 

@@ -15,6 +15,27 @@
 // Each epoch parity has its own list and link (g.hpp), so the collector may
 // walk epoch e's list while epoch e + 1 pushes, as long as it sets e + 2
 // only after the walk.
+//
+// No write barrier without a P (issue 5, the syscall-return race). A
+// barrier on a thread holding no P could mark an object after mark
+// termination has decided marking is done; gc/barrier.cpp makes it fatal
+// ("write barrier without P"), in every build. These paths run without a P
+// and store no GC reference, so they make no barrier:
+//  - entersyscall after step 4 and exitsyscall until it holds a P again
+//    (syscall.cpp, Y2): scheduler words of the G, M and P only;
+//  - releasep, handoffp, stopm, gcstopm (proc.cpp, stw.cpp): P and M
+//    lists and states, under the sched lock;
+//  - the slow exit of a call on g0 (proc.cpp MAction::kExitSyscall): the
+//    G's status and the global run queue;
+//  - netpoll readying (netpoll.cpp): G pointers moved from poll descriptors
+//    to a run queue; Gs, Ms, Ps and poll descriptors are runtime objects
+//    (operator new), never GC objects, so these are plain stores;
+//  - sysmon (sysmon.cpp): P states, preempt flags, tick counters.
+// A value handed to a parked fiber (a channel send) is copied by the
+// sender, which holds a P; the collector re-scans that fiber's stack (run
+// tracking, below). weft::blocking's callable is user code in the same
+// position: its contract (syscall/blocking.hpp) forbids touching the
+// runtime, and a GC store there is the fatal above.
 #pragma once
 
 #include <cstdint>

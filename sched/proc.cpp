@@ -968,7 +968,9 @@ G* execute(M* m, G* g, bool inherit) {
             g->syscall_sp = 0;
             Sched& s = S();
             s.lock.lock();
-            P* idle = s.gcwaiting.load() ? nullptr : pidleget();
+            bool stopping = s.gcwaiting.load();
+            if (stopping) g_returns_during_stop.fetch_add(1, std::memory_order_relaxed);  // Y3
+            P* idle = stopping ? nullptr : pidleget();
             if (idle == nullptr) {
                 globrunqput(g);
                 s.lock.unlock();

@@ -23,6 +23,10 @@ struct RunConfig {
     int32_t max_threads = 10000;
     // An M idle for this long is ended when more Ms than Ps are idle.
     int64_t idle_m_timeout_ns = 10'000'000'000;
+    // WEFT_DEBUG=syscallstress=1: random delays and yields at exitsyscall
+    // and around stops of the world (syscall.cpp, stw.cpp), to widen the
+    // windows in which a returning fiber meets a phase switch.
+    bool syscall_stress = false;
 };
 
 }  // namespace weft::sched

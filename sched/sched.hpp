@@ -106,6 +106,10 @@ void globrunqput_batch(GQueue& q, int32_t n);  // under lock
 // starts Ms for them.
 void injectglist(GQueue& q, int32_t n);
 
+// -- syscall_stop_stats' counters (syscall.cpp)
+extern std::atomic<uint64_t> g_syscall_ps_stopped;
+extern std::atomic<uint64_t> g_returns_during_stop;
+
 // -- Ms (proc.cpp)
 void wakep();
 void startm(P* p, bool spinning);
@@ -126,6 +130,10 @@ void stop_the_world(const char* reason);
 void start_the_world();
 // Sets the preempt flag of every running fiber (under lock).
 void preempt_all();
+
+// -- syscall_stop_stats' counters (syscall.cpp)
+extern std::atomic<uint64_t> g_syscall_ps_stopped;
+extern std::atomic<uint64_t> g_returns_during_stop;
 
 // -- Ms (proc.cpp): ends idle Ms beyond the Ps' needs (sysmon calls it).
 // Returns how many Ms are still idle beyond what is kept.

@@ -17,6 +17,7 @@
 // Invariant W1: with gcwaiting set, no M acquires a P except through
 // start_the_world (pidleget finds nothing: every P is in kGCStop).
 #include "runtime/base/check.hpp"
+#include "runtime/base/clock.hpp"
 #include "runtime/base/fatal.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
@@ -84,10 +85,23 @@ namespace {
 
 }  // namespace
 
+// syscallstress: half the stops and starts wait 0-50 µs first (on the
+// stopper's thread), so system calls return at varied points of a switch.
+namespace {
+
+void stress_jitter(M* m) {
+    if (!S().config.syscall_stress || m->rand.below(2) != 0) return;
+    int64_t until = base::nanotime() + m->rand.below(50'000);
+    while (base::nanotime() < until) __builtin_ia32_pause();
+}
+
+}  // namespace
+
 void stop_the_world(const char* reason) {
     Sched& s = S();
     M* m = getm();
     WEFT_CHECK(m != nullptr && m->p != nullptr && getg() != nullptr, "stop_the_world: must be called from a fiber");
+    stress_jitter(m);
     s.lock.lock();
     WEFT_CHECK(!s.gcwaiting.load(), "stop_the_world: the world is already stopping");
     s.stopnote.clear();
@@ -100,6 +114,7 @@ void stop_the_world(const char* reason) {
         PStatus st = PStatus::kSyscall;
         if (p->status.compare_exchange_strong(st, PStatus::kGCStop)) {
             p->syscalltick.fetch_add(1);
+            g_syscall_ps_stopped.fetch_add(1, std::memory_order_relaxed);
             s.stopwait--;
         }
     }
@@ -125,6 +140,7 @@ void stop_the_world(const char* reason) {
 void start_the_world() {
     Sched& s = S();
     M* m = getm();
+    stress_jitter(m);
     P* mine = m->p;
     P* with_work[64];
     int nwork = 0;

@@ -48,11 +48,45 @@
 #include "sched/syscall.hpp"
 
 #include "runtime/base/check.hpp"
+#include "runtime/base/clock.hpp"
 #include "runtime/base/test_hooks.hpp"
+#include "sched/fiber.hpp"
 #include "sched/sanitizers.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
+
+std::atomic<uint64_t> g_syscall_ps_stopped{0};
+std::atomic<uint64_t> g_returns_during_stop{0};
+
+namespace {
+
+inline __attribute__((always_inline)) uintptr_t current_sp() {
+    uintptr_t sp;
+#if defined(__x86_64__)
+    asm volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+    asm volatile("mov %0, sp" : "=r"(sp));
+#else
+#error "weft: current_sp() needs this architecture's stack pointer register"
+#endif
+    return sp;
+}
+
+// syscallstress (RunConfig::syscall_stress): on the M's thread, without a
+// P, a quarter of the returns wait 0-50 µs before taking a P back (a stop
+// of the world may begin meanwhile); after, an eighth of them yield.
+void stress_delay(M* m) {
+    if (m->rand.below(4) != 0) return;
+    int64_t until = base::nanotime() + m->rand.below(50'000);
+    while (base::nanotime() < until) __builtin_ia32_pause();
+}
+
+}  // namespace
+
+SyscallStopStats syscall_stop_stats() {
+    return {g_syscall_ps_stopped.load(std::memory_order_relaxed), g_returns_during_stop.load(std::memory_order_relaxed)};
+}
 
 __attribute__((noinline)) void entersyscall() {
     M* m = getm();
@@ -60,12 +94,13 @@ __attribute__((noinline)) void entersyscall() {
     WEFT_CHECK(g != nullptr, "entersyscall: not called from a fiber");
     WEFT_CHECK(m->p != nullptr, "entersyscall: the fiber's M holds no P (nested entersyscall?)");
     m->locks++;  // step 1
-    // Step 2: a local's address approximates the stack pointer of this
-    // frame; everything the caller keeps live is at or above it once the
-    // callee-saved registers are spilled.
+    // Step 2: this frame's stack pointer; everything the caller keeps live
+    // is at or above it once the callee-saved registers are spilled. Read
+    // from the register, not from a local's address: ASan's
+    // detect_stack_use_after_return may put a local in a fake frame off the
+    // stack (a stack scan then found "saved sp outside the stack").
     __builtin_unwind_init();
-    volatile char marker = 0;
-    g->syscall_sp = reinterpret_cast<uintptr_t>(&marker);
+    g->syscall_sp = current_sp();
 #if defined(WEFT_ASAN)
     g->syscall_fake_stack = __asan_get_current_fake_stack();  // locals ASan moved off the stack
 #endif
@@ -81,6 +116,7 @@ __attribute__((noinline)) void entersyscall() {
         base::LockGuard l(s.lock);
         PStatus st = PStatus::kSyscall;
         if (s.stopwait > 0 && p->status.compare_exchange_strong(st, PStatus::kGCStop)) {
+            g_syscall_ps_stopped.fetch_add(1, std::memory_order_relaxed);
             if (--s.stopwait == 0) s.stopnote.wakeup();
         }
     }
@@ -106,10 +142,15 @@ __attribute__((noinline)) void entersyscallblock() {
 __attribute__((noinline)) void exitsyscall() {
     M* m = getm();
     G* g = m->curg.load(std::memory_order_relaxed);
-    WEFT_CHECK(g != nullptr && g->status.load(std::memory_order_relaxed) == GStatus::kSyscall,
+    // (A collector may hold the scan bit on top of kSyscall: the CAS below
+    // waits it out.)
+    WEFT_CHECK(g != nullptr && (static_cast<uint32_t>(g->status.load(std::memory_order_relaxed)) & ~kScanBit) ==
+                                   static_cast<uint32_t>(GStatus::kSyscall),
                "exitsyscall: the fiber is not in a system call");
     m->locks++;  // step 1
     base::test_hook(base::HookPoint::kExitSyscallBeforeP);
+    bool stress = S().config.syscall_stress;
+    if (stress) stress_delay(m);
     P* oldp = m->oldp;
     m->oldp = nullptr;
     PStatus st = PStatus::kSyscall;
@@ -121,6 +162,7 @@ __attribute__((noinline)) void exitsyscall() {
         track_run(g);       // it runs again without execute(): its stack may change
         m->locks--;
         base::test_hook(base::HookPoint::kExitSyscallAfterP);
+        if (stress && m->rand.below(8) == 0) gosched();
         return;
     }
     Sched& s = S();
@@ -137,6 +179,7 @@ __attribute__((noinline)) void exitsyscall() {
             track_run(g);
             m->locks--;
             base::test_hook(base::HookPoint::kExitSyscallAfterP);
+            if (stress && m->rand.below(8) == 0) gosched();
             return;
         }
     }

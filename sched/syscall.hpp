@@ -18,6 +18,8 @@
 // rather than these directly.
 #pragma once
 
+#include <cstdint>
+
 namespace weft::sched {
 
 void entersyscall();
@@ -25,5 +27,14 @@ void entersyscall();
 // for a child): the P is handed off at once instead of after a sysmon round.
 void entersyscallblock();
 void exitsyscall();
+
+// How system calls and stops of the world met, since the process started
+// (counters for stress tests and the weft::testing kit; relaxed, exact once
+// the runtime is idle).
+struct SyscallStopStats {
+    uint64_t syscall_ps_stopped = 0;  // Ps a stop-the-world took from a fiber in a system call
+    uint64_t returns_during_stop = 0;  // calls that returned while the world was stopping or stopped
+};
+SyscallStopStats syscall_stop_stats();
 
 }  // namespace weft::sched

@@ -14,6 +14,11 @@
 //    weft::blocking (entersyscall is fatal when nested: "the fiber's M
 //    holds no P"). Plain C/C++ code and system calls are fine; so is
 //    malloc/new.
+//  - f must not allocate GC objects or store GC references (gc::make, a
+//    gc::Member or container store): while the collector marks, such a
+//    store is fatal, "write barrier without P" (the syscall-return race;
+//    README, "Testing for syscall-return races"). Loads are fine, and so
+//    is storing right after blocking() returns.
 //  - f runs on one OS thread from start to end: thread_local state, errno
 //    included, is coherent inside f. errno as f left it is carried to the
 //    thread the fiber continues on, so `if (blocking(...) < 0) use(errno)`
