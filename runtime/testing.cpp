@@ -18,12 +18,14 @@
 #include "runtime/run.hpp"
 #include "runtime/sync.hpp"
 #include "sched/fiber.hpp"
+#include "sched/syscall.hpp"
 
 namespace weft::testing {
 
 namespace {
 
-// In the child: runs the body and writes "<iterations> <cycles>\n" to fd.
+// In the child: runs the body and writes "<iterations> <cycles>
+// <ps stopped in a call> <returns during a stop>\n" to fd.
 [[noreturn]] void child_main(const std::function<void(int)>& body, const StressOptions& o, int result_fd) {
     std::string debug = "gcstress=1";
     if (o.syscall_stress) debug += ",syscallstress=1";
@@ -32,6 +34,7 @@ namespace {
     setenv("WEFT_DEBUG", debug.c_str(), 1);
     std::atomic<int> next{0}, done{0};
     uint64_t cycles = 0;
+    sched::SyscallStopStats stops0 = sched::syscall_stop_stats();
     weft::run({.procs = o.procs}, [&] {
         if (o.setup) o.setup();
         weft::WaitGroup wg;
@@ -48,8 +51,11 @@ namespace {
         wg.wait();
         cycles = gc::stats().cycles;
     });
-    char line[64];
-    int n = std::snprintf(line, sizeof line, "%d %llu\n", done.load(), static_cast<unsigned long long>(cycles));
+    sched::SyscallStopStats stops = sched::syscall_stop_stats();
+    char line[128];
+    int n = std::snprintf(line, sizeof line, "%d %llu %llu %llu\n", done.load(), static_cast<unsigned long long>(cycles),
+                          static_cast<unsigned long long>(stops.syscall_ps_stopped - stops0.syscall_ps_stopped),
+                          static_cast<unsigned long long>(stops.returns_during_stop - stops0.returns_during_stop));
     if (write(result_fd, line, static_cast<size_t>(n)) != n) _exit(3);
     std::fflush(stderr);
     _exit(0);
@@ -116,9 +122,12 @@ StressReport stress_gc(const std::function<void(int)>& body, const StressOptions
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    unsigned long long cycles = 0;
-    if (std::sscanf(result.c_str(), "%d %llu", &r.iterations_done, &cycles) != 2) r.iterations_done = 0;
+    unsigned long long cycles = 0, stopped = 0, returned = 0;
+    if (std::sscanf(result.c_str(), "%d %llu %llu %llu", &r.iterations_done, &cycles, &stopped, &returned) != 4)
+        r.iterations_done = 0;
     r.cycles = cycles;
+    r.ps_stopped_in_call = stopped;
+    r.returns_during_stop = returned;
     r.ok = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 && !result.empty();
     if (!r.ok) {
         r.failure = fatal_line(r.child_stderr);

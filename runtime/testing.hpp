@@ -60,6 +60,11 @@ struct StressReport {
     bool ok = false;
     int iterations_done = 0;  // body calls that returned
     uint64_t cycles = 0;      // collections completed in the child
+    // How the body's system calls met the collector's stops of the world
+    // (sched::syscall_stop_stats): Ps taken from a fiber in a call, and
+    // calls that returned while the world was stopping or stopped.
+    uint64_t ps_stopped_in_call = 0;
+    uint64_t returns_during_stop = 0;
     // The child's fatal error line ("fatal error: ..."), or how it ended if
     // it printed none; empty when ok.
     std::string failure;

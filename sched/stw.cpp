@@ -85,23 +85,13 @@ namespace {
 
 }  // namespace
 
-// syscallstress: half the stops and starts wait 0-50 µs first (on the
-// stopper's thread), so system calls return at varied points of a switch.
-namespace {
-
-void stress_jitter(M* m) {
-    if (!S().config.syscall_stress || m->rand.below(2) != 0) return;
-    int64_t until = base::nanotime() + m->rand.below(50'000);
-    while (base::nanotime() < until) __builtin_ia32_pause();
-}
-
-}  // namespace
-
 void stop_the_world(const char* reason) {
     Sched& s = S();
     M* m = getm();
     WEFT_CHECK(m != nullptr && m->p != nullptr && getg() != nullptr, "stop_the_world: must be called from a fiber");
-    stress_jitter(m);
+    // syscallstress: half the stops and starts wait 0-50 µs first, so
+    // system calls return at varied points of a switch.
+    if (s.config.syscall_stress) stress_spin(m, 2);
     s.lock.lock();
     WEFT_CHECK(!s.gcwaiting.load(), "stop_the_world: the world is already stopping");
     s.stopnote.clear();
@@ -140,7 +130,7 @@ void stop_the_world(const char* reason) {
 void start_the_world() {
     Sched& s = S();
     M* m = getm();
-    stress_jitter(m);
+    if (s.config.syscall_stress) stress_spin(m, 2);
     P* mine = m->p;
     P* with_work[64];
     int nwork = 0;

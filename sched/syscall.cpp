@@ -73,16 +73,13 @@ inline __attribute__((always_inline)) uintptr_t current_sp() {
     return sp;
 }
 
-// syscallstress (RunConfig::syscall_stress): on the M's thread, without a
-// P, a quarter of the returns wait 0-50 µs before taking a P back (a stop
-// of the world may begin meanwhile); after, an eighth of them yield.
-void stress_delay(M* m) {
-    if (m->rand.below(4) != 0) return;
+}  // namespace
+
+void stress_spin(M* m, uint32_t one_in) {
+    if (m->rand.below(one_in) != 0) return;
     int64_t until = base::nanotime() + m->rand.below(50'000);
     while (base::nanotime() < until) __builtin_ia32_pause();
 }
-
-}  // namespace
 
 SyscallStopStats syscall_stop_stats() {
     return {g_syscall_ps_stopped.load(std::memory_order_relaxed), g_returns_during_stop.load(std::memory_order_relaxed)};
@@ -149,8 +146,11 @@ __attribute__((noinline)) void exitsyscall() {
                "exitsyscall: the fiber is not in a system call");
     m->locks++;  // step 1
     base::test_hook(base::HookPoint::kExitSyscallBeforeP);
+    // syscallstress: a quarter of the returns wait 0-50 µs here, without a
+    // P (a stop of the world may begin meanwhile); an eighth of those that
+    // get a P back yield at once.
     bool stress = S().config.syscall_stress;
-    if (stress) stress_delay(m);
+    if (stress) stress_spin(m, 4);
     P* oldp = m->oldp;
     m->oldp = nullptr;
     PStatus st = PStatus::kSyscall;
