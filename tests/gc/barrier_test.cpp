@@ -18,6 +18,7 @@
 #include "support/death.hpp"
 #include "syscall/blocking.hpp"
 #include "support/test_util.hpp"
+#include "hold_collector.hpp"
 #include "test_nodes.hpp"
 
 using namespace gctest;  // NOLINT: Node, build, count, keep, g_live
@@ -52,12 +53,6 @@ uintptr_t hidden_node() {
 }
 Node* reveal(uintptr_t h) { return reinterpret_cast<Node*>(h ^ kHide); }
 
-// Holding the collector: the hook parks the collector's fiber at phase
-// g_hold until g_release (for every phase but mark termination, where the
-// world is stopped and g_stw_action runs instead).
-std::atomic<int> g_hold{-1};
-std::atomic<bool> g_held{false}, g_release{false};
-void (*g_stw_action)() = nullptr;
 // Nested-barrier test: the barrier hook's target and what it stores.
 std::atomic<const void*> g_outer{nullptr};
 std::atomic<int> g_hook_calls_inner{0};
@@ -65,15 +60,7 @@ Node* g_nested_holder = nullptr;
 Node* g_nested_value = nullptr;
 
 void hook(const HookEvent& e) {
-    if (e.point == HookPoint::kPhaseSwitched && static_cast<int>(e.arg) == g_hold.load()) {
-        if (static_cast<Phase>(e.arg) == Phase::kMarkTermination) {
-            if (g_stw_action) g_stw_action();
-            return;
-        }
-        g_held = true;
-        while (!g_release.load()) weft::sleep(50us);
-        return;
-    }
+    if (hold_at_phase(e)) return;
     if (e.point == HookPoint::kBarrierEnter) {
         if (e.obj == g_nested_value) g_hook_calls_inner.fetch_add(1);
         if (e.obj != nullptr && e.obj == g_outer.load()) {
@@ -85,36 +72,16 @@ void hook(const HookEvent& e) {
 
 struct HookScope {
     HookScope() {
-        g_held = false;
-        g_release = false;
+        reset_hold();
         // Release: pairs with test_hook's acquire (the state above is set).
         weft::base::g_test_hook.store(&hook, std::memory_order_release);
     }
     ~HookScope() {
         weft::base::g_test_hook.store(nullptr, std::memory_order_release);
-        g_hold = -1;
-        g_stw_action = nullptr;
+        clear_hold();
     }
 };
 
-// Starts a cycle on another fiber and returns once the collector sits in
-// phase p (held until release()).
-struct HeldCycle {
-    weft::WaitGroup wg;
-    explicit HeldCycle(Phase p) {
-        g_hold = static_cast<int>(p);
-        wg.add(1);
-        weft::go([this] {
-            gc::collect();
-            wg.done();
-        });
-        while (!g_held.load()) weft::sleep(50us);
-    }
-    void release() {
-        g_release = true;
-        wg.wait();
-    }
-};
 
 }  // namespace
 
@@ -132,8 +99,7 @@ TEST_CASE("the barrier shades in GCmark only among the running phases; not in GC
         for (Case c : {Case{Phase::kScan, false}, Case{Phase::kMark, true}, Case{Phase::kSweep, false},
                        Case{Phase::kOff, false}}) {
             const char* name = weft::gc::detail::phase_name(c.phase);  // (CAPTURE is per thread)
-            g_held = false;
-            g_release = false;
+            reset_hold();
             // White for GCscan/GCmark: allocated before the cycle, hidden.
             // In GCsweep and GCoff a new object is simply unmarked.
             uintptr_t h = hidden_node();
@@ -162,7 +128,7 @@ TEST_CASE("the barrier shades in GCmarktermination (world stopped)") {
         gc::collect();
         h = hidden_node();
         HookScope hooks;
-        g_hold = static_cast<int>(Phase::kMarkTermination);
+        g_hold_phase = static_cast<int>(Phase::kMarkTermination);
         g_stw_action = [] {
             before = marked(reveal(h));
             holder->left = reveal(h);
@@ -254,7 +220,7 @@ void plant_at_termination(bool skip) {
     gc::collect();
     h = hidden_node();
     HookScope hooks;
-    g_hold = static_cast<int>(Phase::kMarkTermination);
+    g_hold_phase = static_cast<int>(Phase::kMarkTermination);
     g_stw_action = [] {
         if (s) weft::gc::detail::g_skip_barrier_shades.store(1);
         holder->left = reveal(h);

@@ -42,6 +42,7 @@
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 #include "syscall/blocking.hpp"
+#include "hold_collector.hpp"
 #include "test_nodes.hpp"
 
 using namespace gctest;  // NOLINT: Node, keep, on_fresh_fiber
@@ -60,9 +61,6 @@ constexpr bool kFaultLateShade = false;
 #endif
 
 // -- what the hook does, set by each test before it installs the hook
-std::atomic<int> g_hold_phase{-1};  // park the collector fiber when it switches to this phase
-std::atomic<bool> g_collector_held{false}, g_collector_release{false};
-void (*g_stw_action)() = nullptr;  // at GCmarktermination, world stopped
 std::atomic<const void*> g_hold_shade_of{nullptr};  // hold the barrier shading this object...
 std::atomic<bool> g_shade_held{false}, g_shade_release{false};  // ...between marking and queueing
 std::atomic<uint64_t> g_watch_fiber{0};  // the fiber whose exitsyscall is observed
@@ -71,16 +69,8 @@ std::atomic<bool> g_before_p_world_stopped{false};
 std::atomic<int> g_after_p_phase{-1};
 
 void hook(const HookEvent& e) {
+    if (hold_at_phase(e)) return;
     switch (e.point) {
-        case HookPoint::kPhaseSwitched:
-            if (static_cast<int>(e.arg) != g_hold_phase.load()) return;
-            if (static_cast<Phase>(e.arg) == Phase::kMarkTermination) {
-                if (g_stw_action) g_stw_action();
-                return;
-            }
-            g_collector_held = true;
-            while (!g_collector_release.load()) weft::sleep(50us);
-            return;
         case HookPoint::kBarrierMarked:
             if (e.obj == nullptr || e.obj != g_hold_shade_of.load()) return;
             g_hold_shade_of = nullptr;
@@ -105,37 +95,19 @@ void hook(const HookEvent& e) {
 
 struct HookScope {
     HookScope() {
-        g_collector_held = g_collector_release = false;
+        reset_hold();
         g_shade_held = g_shade_release = false;
         g_before_p = g_after_p = 0;
         weft::base::g_test_hook.store(&hook, std::memory_order_release);
     }
     ~HookScope() {
         weft::base::g_test_hook.store(nullptr, std::memory_order_release);
-        g_hold_phase = -1;
-        g_stw_action = nullptr;
+        clear_hold();
         g_hold_shade_of = nullptr;
         g_watch_fiber = 0;
     }
 };
 
-// A cycle on another fiber, held when it switches to phase p.
-struct HeldCycle {
-    weft::WaitGroup wg;
-    explicit HeldCycle(Phase p) {
-        g_hold_phase = static_cast<int>(p);
-        wg.add(1);
-        weft::go([this] {
-            weft::gc::collect();
-            wg.done();
-        });
-        while (!g_collector_held.load()) weft::sleep(50us);
-    }
-    void release() {
-        g_collector_release = true;
-        wg.wait();
-    }
-};
 
 struct Pipe {
     int fd[2] = {-1, -1};
