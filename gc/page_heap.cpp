@@ -344,6 +344,7 @@ size_t PageHeap::scavenge(int64_t now_ns, int64_t min_idle_ns) {
 size_t PageHeap::scavenge_all() {
     base::LockGuard g(lock_);
     bool done;
+    scavenge_next_ = {0, 0};  // from the first run, wherever a step stopped
     size_t released = scavenge_locked(0, 0, true, SIZE_MAX, SIZE_MAX, &done);
     scavenge_next_ = {0, 0};
     return released;

@@ -531,3 +531,27 @@ TEST_CASE("a scavenge step is bounded in pages and in runs visited, and the next
     }
     for (PageRun g : gaps) h.free(g.addr, 1);
 }
+
+TEST_CASE("scavenge_all releases every free page, also after a step stopped part-way") {
+    PageHeap h(64 * kMiB);
+    std::vector<PageRun> runs, gaps;
+    for (int i = 0; i < 4; ++i) {
+        runs.push_back(h.alloc(5));
+        gaps.push_back(h.alloc(1));
+        memset(ptr(runs.back().addr), 0x3C, 5 * kPageSize);
+    }
+    for (PageRun r : runs) h.free(r.addr, 5);
+    bool done = true;
+    // A step stops inside the second run (runs are visited by size, then
+    // address): the first run and 2 pages of the second are released.
+    CHECK(h.scavenge_step(weft::base::nanotime(), 0, 7, &done) == 7 * kPageSize);
+    CHECK_FALSE(done);
+    // The first run gets a dirty page again, before where the step stopped.
+    PageRun one = h.alloc(1);
+    CHECK(one.addr == runs[0].addr);
+    memset(ptr(one.addr), 0x3C, kPageSize);
+    h.free(one.addr, 1);
+    CHECK(h.scavenge_all() == (1 + 3 + 5 + 5) * kPageSize);
+    CHECK(h.stats().free_bytes == 0);
+    for (PageRun g : gaps) h.free(g.addr, 1);
+}
