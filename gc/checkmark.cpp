@@ -9,8 +9,6 @@
 // stack, so deep structures do not recurse.
 #include "gc/checkmark.hpp"
 
-#include <sched.h>
-
 #include <cstdio>
 #include <unordered_map>
 #include <utility>
@@ -91,17 +89,7 @@ void checkmark_verify(sched::G* self) {
             auto* x = static_cast<Arg*>(a);
             if (g == x->self) return;
             sched::GStatus was;
-            while (!sched::try_begin_scan(g, &was)) {
-                // Dead or never used: no stack. Otherwise the CAS lost to a
-                // fiber back from a system call moving to the run queue
-                // without a P (world stopped, nothing else runs): retry.
-                sched::GStatus s = g->status.load();
-                if (s == sched::GStatus::kDead || s == sched::GStatus::kIdle) return;
-                if (s == sched::GStatus::kRunning)
-                    base::fatal("gccheckmark: fiber %llu is running with the world stopped",
-                                static_cast<unsigned long long>(g->id));
-                sched_yield();
-            }
+            if (!sched::begin_scan_stopped(g, &was)) return;
             auto id = static_cast<unsigned long long>(g->id);
             sched::MemRange r = sched::g_stack_range(g, was);
             std::snprintf(x->c->root, sizeof x->c->root, "the stack of fiber %llu", id);

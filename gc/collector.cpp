@@ -328,19 +328,10 @@ uint32_t next_epoch() {
 int64_t rescan_tracked(GCWork* w, sched::G* list, uint32_t epoch, sched::G* self) {
     int64_t n = 0;
     for (sched::G* g = list; g; g = sched::next_tracked(g, epoch), ++n) {
-        if (g == self) continue;
-        while (!try_scan(w, g)) {
-            // With the world stopped only the collector fiber runs; but a
-            // fiber back from a system call may be moving, on its M's g0
-            // and without a P, from kSyscall to the run queue (exitsyscall
-            // step 4), which makes the scan bit's CAS fail: try again.
-            // (The syscall-return stress found the fatal below firing for
-            // that.)
-            if (g->status.load() == sched::GStatus::kRunning)
-                base::fatal("gc: fiber %llu is running during mark termination",
-                            static_cast<unsigned long long>(g->id));
-            sched_yield();
-        }
+        sched::GStatus was;
+        if (g == self || !sched::begin_scan_stopped(g, &was)) continue;
+        scan_g(w, g, was);
+        sched::end_scan(g, was);
     }
     return n;
 }

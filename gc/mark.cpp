@@ -81,10 +81,36 @@ inline void push(GCWork* w, const void* obj) {
 
 inline size_t object_bytes(const Span* s) { return s->large ? s->npages * kPageSize : s->elemsize; }
 
+// Marks slot i of s and queues it on w. From the write barrier
+// (kFromBarrier) the kBarrierMarked hook runs between the two, and a null w
+// (fault_late_shade only: a barrier without a P) queues onto the global
+// list.
+template <bool kFromBarrier = false>
 inline void grey(GCWork* w, Span* s, uint32_t i) {
     if (!s->try_mark(i)) return;
+    const void* obj = object_of(s->slot_addr(i));
+    if constexpr (kFromBarrier) {
+        base::test_hook(base::HookPoint::kBarrierMarked, 0, obj);
+        if (w == nullptr) {
+            GCWork late;
+            if (!s->noscan) push(&late, obj);
+            flush(&late);
+            return;
+        }
+    }
     w->marked_bytes += static_cast<int64_t>(object_bytes(s));
-    if (!s->noscan) push(w, object_of(s->slot_addr(i)));
+    if (!s->noscan) push(w, obj);
+}
+
+// The span and slot of an object start, or null if obj is not in the heap
+// (a Member may hold any T*).
+inline Span* slot_of(const void* obj, uint32_t* i) {
+    auto a = reinterpret_cast<uintptr_t>(obj);
+    Span* s = span_of(a);
+    if (s == nullptr) return nullptr;
+    *i = s->index_of(a);
+    WEFT_DCHECK(s->slot_addr(*i) + kHeaderSize == a, "shade: a Member points inside an object, not at its start");
+    return s;
 }
 
 class MarkVisitor final : public Visitor {
@@ -99,30 +125,13 @@ private:
 }  // namespace
 
 void shade(GCWork* w, const void* obj) {
-    auto a = reinterpret_cast<uintptr_t>(obj);
-    Span* s = span_of(a);
-    if (s == nullptr) return;  // not a heap object (a Member may hold any T*)
-    uint32_t i = s->index_of(a);
-    WEFT_DCHECK(s->slot_addr(i) + kHeaderSize == a, "shade: a Member points inside an object, not at its start");
-    grey(w, s, i);
+    uint32_t i;
+    if (Span* s = slot_of(obj, &i)) grey(w, s, i);
 }
 
 void shade_from_barrier(GCWork* w, const void* obj) {
-    auto a = reinterpret_cast<uintptr_t>(obj);
-    Span* s = span_of(a);
-    if (s == nullptr) return;
-    uint32_t i = s->index_of(a);
-    WEFT_DCHECK(s->slot_addr(i) + kHeaderSize == a, "shade: a Member points inside an object, not at its start");
-    if (!s->try_mark(i)) return;
-    base::test_hook(base::HookPoint::kBarrierMarked, 0, obj);
-    if (w == nullptr) {  // fault_late_shade: no P, no buffer of its own
-        GCWork late;
-        if (!s->noscan) push(&late, obj);
-        flush(&late);
-        return;
-    }
-    w->marked_bytes += static_cast<int64_t>(object_bytes(s));
-    if (!s->noscan) push(w, obj);
+    uint32_t i;
+    if (Span* s = slot_of(obj, &i)) grey<true>(w, s, i);
 }
 
 void shade_conservative(GCWork* w, uintptr_t word) {

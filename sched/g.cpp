@@ -77,6 +77,18 @@ bool try_begin_scan(G* g, GStatus* was) {
     return true;
 }
 
+bool begin_scan_stopped(G* g, GStatus* was) {
+    while (!try_begin_scan(g, was)) {
+        GStatus s = g->status.load();
+        if (s == GStatus::kDead || s == GStatus::kIdle) return false;
+        if (s == GStatus::kRunning)
+            base::fatal("begin_scan_stopped: fiber %llu is running with the world stopped",
+                        static_cast<unsigned long long>(g->id));
+        sched_yield();  // its status is changing (see g.hpp)
+    }
+    return true;
+}
+
 void end_scan(G* g, GStatus was) {
     GStatus cur = with_scan(was);
     if (!g->status.compare_exchange_strong(cur, was))

@@ -153,5 +153,11 @@ inline void set_status(G* g, GStatus from, GStatus to) {
 // is running, dead or already being scanned. end_scan clears the bit.
 bool try_begin_scan(G* g, GStatus* was);
 void end_scan(G* g, GStatus was);
+// As try_begin_scan, by a scanner that runs with the world stopped (mark
+// termination, checkmark); false only if g has no stack (dead, never
+// used). It retries while g's status changes under the CAS: a fiber back
+// from a system call moves from kSyscall to the run queue on its M's g0,
+// without a P, which it may do with the world stopped. Fatal if g runs.
+bool begin_scan_stopped(G* g, GStatus* was);
 
 }  // namespace weft::sched

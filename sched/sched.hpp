@@ -133,12 +133,6 @@ void start_the_world();
 // Sets the preempt flag of every running fiber (under lock).
 void preempt_all();
 
-// -- syscall_stop_stats' counters, and syscallstress's delays (syscall.cpp)
-extern std::atomic<uint64_t> g_syscall_ps_stopped;
-extern std::atomic<uint64_t> g_returns_during_stop;
-// One time in one_in, spins 0-50 µs on m's thread (m's own random state).
-void stress_spin(M* m, uint32_t one_in);
-
 // -- Ms (proc.cpp): ends idle Ms beyond the Ps' needs (sysmon calls it).
 // Returns how many Ms are still idle beyond what is kept.
 int32_t reclaim_idle_ms(int64_t now);

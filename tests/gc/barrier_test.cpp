@@ -30,8 +30,6 @@ using weft::testing::contains;
 
 namespace {
 
-constexpr uintptr_t kHide = 0x5a5a5a5a5a5a5a5aULL;
-
 bool marked(const void* obj) {
     auto a = reinterpret_cast<uintptr_t>(obj);
     auto* s = weft::gc::detail::span_of(a);
@@ -45,13 +43,12 @@ uintptr_t hidden_node() {
     weft::WaitGroup wg;
     wg.add(1);
     weft::go([&] {
-        h = reinterpret_cast<uintptr_t>(gc::make<Node>(7)) ^ kHide;
+        h = hide(gc::make<Node>(7));
         wg.done();
     });
     wg.wait();
     return h;
 }
-Node* reveal(uintptr_t h) { return reinterpret_cast<Node*>(h ^ kHide); }
 
 // Nested-barrier test: the barrier hook's target and what it stores.
 std::atomic<const void*> g_outer{nullptr};

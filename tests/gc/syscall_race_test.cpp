@@ -274,7 +274,6 @@ TEST_CASE("a barrier held between marking and queueing, on an M with a P, holds 
     weft::run({.procs = 2}, [] {
         static gc::Root<Node> holder;
         static uintptr_t x_hidden;
-        constexpr uintptr_t kHide = 0x5a5a5a5a5a5a5a5aULL;
         // One attempt; false if X was marked before the store (a stale
         // copy of its address found by the conservative stack scan): then
         // the barrier has nothing to hold, and the test tries a new X.
@@ -283,16 +282,16 @@ TEST_CASE("a barrier held between marking and queueing, on an M with a P, holds 
             on_fresh_fiber([] {  // X and its child: white in the next cycle, found only through the store
                 Node* x = gc::make<Node>(1);
                 x->left = gc::make<Node>(2);
-                x_hidden = reinterpret_cast<uintptr_t>(x) ^ kHide;
+                x_hidden = hide(x);
             });
             gc::collect();
             HookScope hooks;
-            on_fresh_fiber([] { g_hold_shade_of = reinterpret_cast<const void*>(x_hidden ^ kHide); });
+            on_fresh_fiber([] { g_hold_shade_of = reveal(x_hidden); });
             HeldCycle cycle(Phase::kMark);
             weft::WaitGroup stored;
             stored.add(1);
             weft::go([&] {
-                holder->left = reinterpret_cast<Node*>(x_hidden ^ kHide);  // held inside the barrier
+                holder->left = reveal(x_hidden);  // held inside the barrier
                 stored.done();
             });
             auto until = std::chrono::steady_clock::now() + 5s;

@@ -50,6 +50,12 @@ void keep(T* p) {
     asm volatile("" : : "r"(p) : "memory");
 }
 
+// A Node's address kept where the conservative stack scan cannot see it
+// (xor-ed), so only the references a test makes keep the Node alive.
+inline constexpr uintptr_t kHide = 0x5a5a5a5a5a5a5a5aULL;
+inline uintptr_t hide(const Node* n) { return reinterpret_cast<uintptr_t>(n) ^ kHide; }
+inline Node* reveal(uintptr_t h) { return reinterpret_cast<Node*>(h ^ kHide); }
+
 // Runs f on a new fiber and waits: whatever it leaves on its stack dies
 // with it, so destructor counts taken afterwards are exact (the stack scan
 // is conservative).
