@@ -17,6 +17,11 @@
 //       store comes second, its load sees the other's: the handler either
 //       sees stopping_ and does not read, or shutdown() sees idle_ and
 //       shut(2)s the read side, so the read returns 0.
+//   R4. A session is freed before its removal can put the token: once
+//       serve() has drained, no Session (nor its descriptor) is left for the
+//       fiber that ran it to free. That fiber may still be finishing when
+//       weft::run returns, and a fiber alive then is abandoned without
+//       unwinding.
 //
 // Shutdown, in steps:
 //   1. shutdown() sets stopping_, closes the listener (serve()'s accept()
@@ -159,18 +164,19 @@ void Server::run_session(std::unique_ptr<Session> s) {
     } catch (const std::system_error&) {  // a reset peer, a deadline: this connection's end only
         st_->errors.fetch_add(1, std::memory_order_relaxed);
     }
-    remove(s.get());
+    remove(std::move(s));
 }
 
-void Server::remove(Session* s) {
+void Server::remove(std::unique_ptr<Session> s) {
     std::lock_guard g(st_->mu);
-    st_->sessions.erase(s);
+    st_->sessions.erase(s.get());
     // R1: closed under the lock, so shutdown() never sees a closed Conn; and
     // before the token, so once serve() returns every descriptor is closed.
     try {
         s->conn_.close();
     } catch (const std::system_error&) {
     }
+    s.reset();  // R4
     int token = 0;
     if (stopping_.load() && st_->sessions.empty()) st_->drained.try_send(token);  // R2
 }

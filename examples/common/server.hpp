@@ -97,7 +97,8 @@ public:
 private:
     friend class Session;
     void run_session(std::unique_ptr<Session> s);
-    void remove(Session* s);
+    // Unregisters, closes and frees s, under the registry lock (R1, R4).
+    void remove(std::unique_ptr<Session> s);
     // Waits until no session is registered or d has passed; true if none.
     bool wait_drained(weft::Duration d);
 
