@@ -57,9 +57,15 @@ void list_append(SpanList& l, Span* s, int8_t which) {
 
 }  // namespace
 
-Heap& heap() {
+std::atomic<Heap*> g_heap{nullptr};
+
+Heap& heap_first_use() {
     // Created on first use, never destroyed: objects may outlive any run().
-    static Heap* h = new Heap(kDefaultReserve);
+    static Heap* h = [] {
+        auto* made = new Heap(kDefaultReserve);
+        g_heap.store(made, std::memory_order_release);
+        return made;
+    }();
     return *h;
 }
 

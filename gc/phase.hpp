@@ -12,6 +12,7 @@
 namespace weft::gc::detail {
 
 struct Span;
+struct GCWork;
 
 enum class Phase : uint8_t { kOff, kScan, kMark, kMarkTermination, kSweep };
 
@@ -25,7 +26,9 @@ inline bool phase_is_marking() {
 }
 const char* phase_name(Phase p);
 
-// Allocate-black (mark.cpp): sets the new object's mark bit and counts it.
+// Allocate-black (mark.cpp): sets the new object's mark bit and counts it
+// on w, the allocating P's work (the P's, by default).
+void mark_new_object(GCWork* w, Span* s, uint32_t idx);
 void mark_new_object(Span* s, uint32_t idx);
 
 }  // namespace weft::gc::detail
