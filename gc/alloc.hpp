@@ -66,6 +66,8 @@ inline void* allocate(size_t size, const TypeInfo* type, bool noscan, bool* safe
         if (s->needzero) std::memset(reinterpret_cast<void*>(slot), 0, s->elemsize);
         // Relaxed header store, ordered before the release of freeindex.
         reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
+        if (type->destroy != nullptr) [[unlikely]]
+            s->has_destructors = true;
         s->freeindex.store(idx + 1, std::memory_order_release);
         s->allocated++;
         c->local_alloc += s->elemsize;

@@ -137,6 +137,7 @@ Span* grow(size_t spc) {
     s->alloc_cache = ~uint64_t{0};
     s->allocated = 0;
     s->needzero = !run.zeroed;
+    s->has_destructors = false;
     s->in_cache = false;
     s->sweepgen.store(h.sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
     // Release: publishes the fields above to span_of's acquire.

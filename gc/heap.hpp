@@ -62,6 +62,10 @@ struct Span {
     uint64_t alloc_cache = 0;  // ~alloc_bits word, shifted to freeindex
     uint32_t allocated = 0;    // slots in use (alloc_bits + handed out)
     bool needzero = false;     // free slots may hold old bytes
+    // Some object allocated here since the span was made has a destructor.
+    // Otherwise sweep frees dead slots from the bitmaps alone, without
+    // reading them (unless gcpoison fills them).
+    bool has_destructors = false;
     bool in_cache = false;
 
     // Bitmaps, nwords words each. Words are atomic so that markers (fetch_or)

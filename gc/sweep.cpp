@@ -64,6 +64,10 @@ bool sweep_span(Span* s, bool preserve) {
     }
 
     uint32_t fi = s->freeindex.load(std::memory_order_relaxed);
+    // A dead slot is read only to run its destructor or to poison it; its
+    // header needs no clearing (only allocated slots are ever traced, and
+    // allocation rewrites it).
+    const bool visit_dead = s->has_destructors || poison_enabled();
     uint32_t nfreed = 0;
     uint32_t live = 0;
     for (uint32_t w = 0; w < (s->nelems + 63) / 64; ++w) {
@@ -75,6 +79,10 @@ bool sweep_span(Span* s, bool preserve) {
         uint64_t mark = s->mark_bits[w].load(std::memory_order_relaxed);
         uint64_t dead = alloc & ~mark;
         live += static_cast<uint32_t>(__builtin_popcountll(mark));
+        if (!visit_dead) {
+            nfreed += static_cast<uint32_t>(__builtin_popcountll(dead));
+            continue;
+        }
         while (dead) {
             auto bit = static_cast<uint32_t>(__builtin_ctzll(dead));
             dead &= dead - 1;
