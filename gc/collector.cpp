@@ -8,7 +8,8 @@
 //   2. STW: phase GCscan; run tracking on (new epoch). Start the world.
 //   3. Scan every fiber's stack and entry closure, concurrently: a fiber is
 //      scanned while it is not running (scan bit, g.hpp); running ones are
-//      asked to stop at a safe point and retried. Objects found are shaded
+//      asked to stop at a safe point and retried. Allocating fibers and
+//      idle Ps help, so the scan is paced (stack_scan.hpp). Objects found are shaded
 //      (grey) but not traced yet; the barrier is still off, which is safe
 //      because nothing is black: every grey object is traced after step 4.
 //   4. STW: phase GCmark, barrier on. Start the world. Shade every Root.
@@ -54,6 +55,7 @@
 #include "gc/phase.hpp"
 #include "gc/poison.hpp"
 #include "gc/roots.hpp"
+#include "gc/stack_scan.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
 #include "runtime/base/env.hpp"
@@ -262,27 +264,6 @@ void worker_pause() {
 
 // ---------------------------------------------------------------- stacks
 
-void scan_g(GCWork* w, sched::G* g, sched::GStatus was) {
-    sched::MemRange r = sched::g_stack_range(g, was);
-    if (r.lo < r.hi) scan_stack_range(w, r.lo, r.hi, sched::g_fake_stack(g, was));
-    sched::MemRange c = sched::g_closure_range(g);
-    if (c.lo < c.hi) scan_range(w, c.lo, c.hi);
-}
-
-// Scans g unless it runs; false if it must be retried.
-bool try_scan(GCWork* w, sched::G* g) {
-    sched::GStatus was;
-    if (sched::try_begin_scan(g, &was)) {
-        scan_g(w, g, was);
-        sched::end_scan(g, was);
-        return true;
-    }
-    sched::GStatus s = g->status.load(std::memory_order_relaxed);
-    if (s == sched::GStatus::kDead || s == sched::GStatus::kIdle) return true;
-    if (s == sched::GStatus::kRunning) g->preempt.store(true, std::memory_order_relaxed);  // to a safe point
-    return false;
-}
-
 // Scans the fibers in `pending` (but self) concurrently, in slices of
 // background work; fibers found running (asked to stop at a safe point)
 // are retried after each round.
@@ -302,19 +283,29 @@ void scan_fibers(std::vector<sched::G*> pending, sched::G* self) {
             i = 0;
         }
         flush(w);  // the shaded objects, for any P's marking
-        // Not worker_pause: in GCscan allocation is not paced (no assists
-        // yet), so the scan must end soon; in GCmark the re-scan is what
-        // termination waits for. Yielding lets the fibers asked to stop
-        // reach their safe points.
+        // Not worker_pause: what is scanned here is short (the fibers step
+        // 3 found running) or what termination waits for (mark_loop's
+        // re-scan). Yielding lets the fibers asked to stop reach their
+        // safe points.
         if (!pending.empty()) yield_to_others();
     }
 }
 
-// Step 3: every fiber but the collector's own.
-void scan_all_stacks(sched::G* self) {
+// Step 3: every fiber but the collector's own, with help (stack_scan.hpp).
+// The collector fiber scans in slices paced as the background worker;
+// allocating fibers pay for what they allocate in fibers scanned.
+void scan_all_stacks(sched::G* self, int64_t runway_bytes) {
     std::vector<sched::G*> all;
     sched::for_each_g([](sched::G* g, void* a) { static_cast<std::vector<sched::G*>*>(a)->push_back(g); }, &all);
-    scan_fibers(std::move(all), self);
+    stack_scan_begin(std::move(all), self, runway_bytes);
+    for (;;) {
+        GCWork* w = work_of_current_p();  // the P may change across a pause
+        bool more = stack_scan_slice(w, base::nanotime() + kWorkerSliceNs);
+        flush(w);  // the shaded objects, for any P's marking
+        if (!more) break;
+        worker_pause();
+    }
+    scan_fibers(stack_scan_end(), self);  // those found running
 }
 
 uint32_t next_epoch() {
@@ -537,7 +528,7 @@ void run_cycle(uint64_t n) {
     if (!stw) p1 = start.end();
     phase_hook(Phase::kScan);
 
-    scan_all_stacks(self);  // step 3 (no one else runs if stw)
+    scan_all_stacks(self, cycle_goal - live_before);  // step 3 (no one else runs if stw)
 
     std::optional<Pause> mark;  // step 4
     if (!stw) mark.emplace("gc: mark");
@@ -800,11 +791,16 @@ void on_stop() {
     C().worker = nullptr;
 }
 
-// Idle-priority marking: a P with nothing to run drains a slice.
-// (Not sweeping: sweeping runs destructors, which must run on a fiber.)
+// Idle-priority work: a P with nothing to run scans a few stacks in
+// GCscan, or drains a slice of marking in GCmark. (Not sweeping: sweeping runs destructors, which must run on a fiber.)
 bool idle_work(sched::P* p) {
-    if (phase() != Phase::kMark) return false;
     GCWork* w = work_of(p);
+    if (phase() == Phase::kScan) {
+        bool did = stack_scan_idle(w);
+        flush(w);
+        return did;
+    }
+    if (phase() != Phase::kMark) return false;
     if (global_work_empty() && !has_local_work(w)) return false;
     int64_t done = drain(w, kIdleSliceBytes, DrainUntil::kBudgetOrStop);
     flush(w);  // what the drain left, for other markers (see after_refill)
@@ -826,6 +822,13 @@ void after_refill(MCache* c, int64_t bytes) {
     Controller& ctl = C();
     Phase ph = phase();
     if (ph != Phase::kOff && worker_due()) request_yield();
+    if (ph == Phase::kScan) {
+        // Stack-scan assist: fibers in proportion to the allocation.
+        int64_t t = base::nanotime();
+        if (stack_scan_assist(work_of_current_p(), &c->stack_scan_debt, bytes))
+            ctl.assist_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
+        return;
+    }
     if (ph == Phase::kMark) {
         // Assist: scan work in proportion to the allocation, in small
         // slices (a refill is one span's worth).
@@ -932,6 +935,7 @@ Stats stats() {
     s.total_freed_bytes = h.total_freed.load();
     s.objects_freed = h.objects_freed.load();
     s.assist_ns = c.assist_ns.load();
+    s.stack_scans_helped = stack_scans_helped();
     PageHeapStats ps = h.pages.stats();
     s.heap_mapped_bytes = static_cast<int64_t>(ps.mapped_bytes);
     s.heap_released_bytes = static_cast<int64_t>(ps.released_bytes);

@@ -75,6 +75,10 @@ struct Stats {
     // share stays small however many fibers a cycle sees start or run).
     uint64_t stack_rescans_concurrent = 0;
     uint64_t stack_rescans_stopped = 0;
+    // Fibers whose stacks allocating fibers and idle Ps scanned at a cycle's
+    // start (GCscan), sharing the collector fiber's work in proportion to
+    // their allocation.
+    uint64_t stack_scans_helped = 0;
 };
 Stats stats();
 

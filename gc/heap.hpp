@@ -138,6 +138,8 @@ struct MCache {
     int64_t assist_debt = 0;
     // Proportional-sweep debt in pages (collector.cpp, GCsweep).
     double sweep_debt = 0;
+    // Stack-scan debt in fibers (stack_scan.hpp, GCscan).
+    double stack_scan_debt = 0;
 };
 
 // Large spans live on a central of their own (its full list), never seen

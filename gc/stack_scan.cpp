@@ -1,0 +1,167 @@
+// stack_scan.cpp — the step-3 stack scan job and its helpers. Protocol and
+// invariants: stack_scan.hpp.
+#include "gc/stack_scan.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "runtime/base/check.hpp"
+#include "runtime/base/clock.hpp"
+#include "runtime/base/lock.hpp"
+#include "sched/fiber.hpp"
+
+namespace weft::gc::detail {
+
+namespace {
+
+// The share of the cycle's heap runway within which helpers alone would
+// finish the list.
+constexpr double kScanRunwayShare = 0.25;
+// Most fibers one helper scans at once (bounds an allocation's stall: a
+// fiber with a few KB of stack in use takes a few microseconds).
+constexpr int64_t kMaxHelperBatch = 32;
+// Fibers the collector fiber claims at once.
+constexpr size_t kWorkerBatch = 16;
+
+struct Job {
+    // Written by the collector fiber while the job is closed; read-only
+    // while it is open (published by the seq_cst store of open).
+    std::vector<sched::G*> fibers;
+    sched::G* collector = nullptr;
+    double fibers_per_byte = 0;
+
+    std::atomic<bool> open{false};
+    std::atomic<size_t> next{0};      // S1: the claim cursor
+    std::atomic<int64_t> in_flight{0};  // S2: helpers inside the job
+
+    std::atomic<uint64_t> helped{0};  // statistics only: relaxed
+
+    base::Lock retry_lock{base::LockRank::kLeaf};
+    std::vector<sched::G*> retry;  // under retry_lock
+};
+
+Job& job() {
+    static Job* j = new Job;  // never destroyed: helpers may run at exit
+    return *j;
+}
+
+// Scans fibers [i, end) of the job onto w; those found running go to the
+// retry list.
+void scan_claimed(Job& j, GCWork* w, size_t i, size_t end) {
+    sched::G* me = sched::current_g();
+    for (; i < end; ++i) {
+        sched::G* g = j.fibers[i];
+        if (g == j.collector) continue;  // as before the job: its stack holds no references to trace
+        if (g == me || !try_scan(w, g)) {  // a fiber cannot scan its own running stack
+            base::LockGuard l(j.retry_lock);
+            j.retry.push_back(g);
+        }
+    }
+}
+
+// A helper: if the job is open (S2), adds bytes x the job's rate to *debt
+// (when debt is given) and claims what is owed, or n fibers (when not), at
+// most kMaxHelperBatch; true if it claimed any.
+bool help(GCWork* w, double* debt, int64_t bytes) {
+    Job& j = job();
+    bool claimed = false;
+    j.in_flight.fetch_add(1);
+    if (j.open.load()) {
+        int64_t n = kMaxHelperBatch;
+        if (debt != nullptr) {
+            *debt += static_cast<double>(bytes) * j.fibers_per_byte;
+            n = std::min(static_cast<int64_t>(*debt), kMaxHelperBatch);
+            // What a capped claim leaves stays owed, up to one more batch.
+            *debt = std::min(*debt - static_cast<double>(n), static_cast<double>(kMaxHelperBatch));
+        }
+        size_t total = j.fibers.size();
+        if (n > 0 && j.next.load(std::memory_order_relaxed) < total) {
+            size_t i = j.next.fetch_add(static_cast<size_t>(n));
+            if (i < total) {
+                size_t end = std::min(total, i + static_cast<size_t>(n));
+                scan_claimed(j, w, i, end);
+                j.helped.fetch_add(end - i, std::memory_order_relaxed);
+                claimed = true;
+            }
+        }
+    }
+    j.in_flight.fetch_sub(1);
+    return claimed;
+}
+
+}  // namespace
+
+void scan_g(GCWork* w, sched::G* g, sched::GStatus was) {
+    sched::MemRange r = sched::g_stack_range(g, was);
+    if (r.lo < r.hi) scan_stack_range(w, r.lo, r.hi, sched::g_fake_stack(g, was));
+    sched::MemRange c = sched::g_closure_range(g);
+    if (c.lo < c.hi) scan_range(w, c.lo, c.hi);
+}
+
+bool try_scan(GCWork* w, sched::G* g) {
+    sched::GStatus was;
+    if (sched::try_begin_scan(g, &was)) {
+        scan_g(w, g, was);
+        sched::end_scan(g, was);
+        return true;
+    }
+    sched::GStatus s = g->status.load(std::memory_order_relaxed);
+    if (s == sched::GStatus::kDead || s == sched::GStatus::kIdle) return true;
+    if (s == sched::GStatus::kRunning) g->preempt.store(true, std::memory_order_relaxed);  // to a safe point
+    return false;
+}
+
+void stack_scan_begin(std::vector<sched::G*> fibers, sched::G* self, int64_t runway_bytes) {
+    Job& j = job();
+    WEFT_CHECK(!j.open.load() && j.in_flight.load() == 0, "stack scan: a job is already open");
+    double share = std::max(kScanRunwayShare * static_cast<double>(runway_bytes), double{1 << 20});
+    j.fibers_per_byte = static_cast<double>(fibers.size()) / share;
+    j.fibers = std::move(fibers);
+    j.collector = self;
+    j.next.store(0, std::memory_order_relaxed);
+    {
+        base::LockGuard l(j.retry_lock);
+        j.retry.clear();
+    }
+    j.open.store(true);  // publishes the fields above (S2's order too)
+}
+
+bool stack_scan_slice(GCWork* w, int64_t until_ns) {
+    Job& j = job();
+    size_t total = j.fibers.size();
+    for (;;) {
+        size_t i = j.next.fetch_add(kWorkerBatch);
+        if (i >= total) return false;
+        scan_claimed(j, w, i, std::min(total, i + kWorkerBatch));
+        if (base::nanotime() >= until_ns) return j.next.load(std::memory_order_relaxed) < total;
+    }
+}
+
+std::vector<sched::G*> stack_scan_end() {
+    Job& j = job();
+    j.open.store(false);
+    // S2: a helper inside claimed before the job closed and scans at most
+    // kMaxHelperBatch fibers; it holds a P and cannot be stopped there.
+    while (j.in_flight.load() != 0) sched::gosched();
+    std::vector<sched::G*> retry;
+    {
+        base::LockGuard l(j.retry_lock);
+        retry.swap(j.retry);
+    }
+    j.fibers.clear();
+    j.fibers.shrink_to_fit();
+    return retry;
+}
+
+bool stack_scan_assist(GCWork* w, double* debt, int64_t bytes) {
+    // Relaxed: a hint that skips the counter outside GCscan's job; help()
+    // decides (S2).
+    return job().open.load(std::memory_order_relaxed) && help(w, debt, bytes);
+}
+
+bool stack_scan_idle(GCWork* w) { return job().open.load(std::memory_order_relaxed) && help(w, nullptr, 0); }
+
+uint64_t stack_scans_helped() { return job().helped.load(std::memory_order_relaxed); }
+
+}  // namespace weft::gc::detail

@@ -1,0 +1,67 @@
+// stack_scan.hpp — scanning fibers' stacks and entry closures (collector.cpp
+// step 3), by the collector fiber with help from allocating fibers and
+// idle Ps. Private to gc/.
+//
+// Step 3 is one job over the list of every fiber. The collector fiber
+// publishes it (stack_scan_begin) and scans it in slices, paused between
+// them like the background mark worker (a share of the Ps). Meanwhile:
+//   - an allocating fiber helps at each refill: it owes fibers in
+//     proportion to the bytes it allocated, at a rate set so that the list
+//     is done within a quarter of the heap growth the cycle allows
+//     (kScanRunwayShare). GCscan has no mark assists, so without this a
+//     long list (100 000 fibers) would let the heap grow unpaced while the
+//     worker scans it; with it the scan costs each allocation a few
+//     microseconds instead of costing one P for the whole scan;
+//   - a P with nothing to run scans a few fibers (stack_scan_idle).
+// A fiber found running is asked to stop at a safe point and goes on a
+// retry list, which the collector fiber scans once the job is closed.
+//
+// Invariants
+//   S1 every fiber in the list is claimed by exactly one scanner (fetch_add
+//      on the cursor); a claimed fiber is scanned, or put on the retry list
+//      (a running one, and a helper's own fiber), or is the collector
+//      fiber, which step 3 never scans.
+//   S2 once stack_scan_end returns, no helper is inside the job: a helper
+//      raises in_flight before it checks that the job is open, and
+//      stack_scan_end closes the job before it waits for in_flight to fall
+//      to zero (both sequentially consistent), so either the helper sees
+//      the job closed or stack_scan_end sees the helper.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gc/mark.hpp"
+#include "sched/collector_support.hpp"
+
+namespace weft::gc::detail {
+
+// Scans g's stack (from its saved stack pointer) and entry closure; the
+// caller holds g's scan bit, `was` being g's status before it.
+void scan_g(GCWork* w, sched::G* g, sched::GStatus was);
+// Scans g unless it runs; false if it must be retried (a running g is then
+// asked to stop at a safe point). Dead and never-started fibers count as
+// scanned.
+bool try_scan(GCWork* w, sched::G* g);
+
+// The collector fiber (`self`, never scanned by the job), with the world
+// running: opens the job over `fibers`. `runway_bytes` is the heap growth
+// the cycle allows before its goal.
+void stack_scan_begin(std::vector<sched::G*> fibers, sched::G* self, int64_t runway_bytes);
+// The collector fiber: scans claimed fibers onto w until `until_ns`;
+// false once the whole list is claimed.
+bool stack_scan_slice(GCWork* w, int64_t until_ns);
+// The collector fiber: closes the job, waits out helpers in it (S2) and
+// returns the fibers to retry.
+std::vector<sched::G*> stack_scan_end();
+
+// An allocating fiber after a refill of `bytes` in GCscan: pays its debt
+// (in fibers, carried in *debt between refills) onto w; true if it scanned
+// any. No-op when no job is open.
+bool stack_scan_assist(GCWork* w, double* debt, int64_t bytes);
+// A P with nothing to run: scans a few fibers onto w; true if it did any.
+bool stack_scan_idle(GCWork* w);
+// Fibers scanned by helpers (assists and idle Ps) since the process started.
+uint64_t stack_scans_helped();
+
+}  // namespace weft::gc::detail
