@@ -293,19 +293,32 @@ void scan_fibers(std::vector<sched::G*> pending, sched::G* self) {
 
 // Step 3: every fiber but the collector's own, with help (stack_scan.hpp).
 // The collector fiber scans in slices paced as the background worker;
-// allocating fibers pay for what they allocate in fibers scanned.
-void scan_all_stacks(sched::G* self, int64_t runway_bytes) {
+// allocating fibers pay for what they allocate in fibers scanned. With
+// the world stopped (gcstoptheworld) it scans everything at once: no one
+// else runs, and the collector fiber must not park.
+void scan_all_stacks(sched::G* self, int64_t runway_bytes, bool world_stopped) {
     std::vector<sched::G*> all;
     sched::for_each_g([](sched::G* g, void* a) { static_cast<std::vector<sched::G*>*>(a)->push_back(g); }, &all);
     stack_scan_begin(std::move(all), self, runway_bytes);
     for (;;) {
         GCWork* w = work_of_current_p();  // the P may change across a pause
-        bool more = stack_scan_slice(w, base::nanotime() + kWorkerSliceNs);
+        bool more = stack_scan_slice(w, world_stopped ? INT64_MAX : base::nanotime() + kWorkerSliceNs);
         flush(w);  // the shaded objects, for any P's marking
         if (!more) break;
         worker_pause();
     }
-    scan_fibers(stack_scan_end(), self);  // those found running
+    std::vector<sched::G*> retry = stack_scan_end();  // those found running
+    if (!world_stopped) {
+        scan_fibers(std::move(retry), self);
+        return;
+    }
+    GCWork* w = work_of_current_p();
+    for (sched::G* g : retry) {  // none runs; one may be leaving a system call
+        sched::GStatus was;
+        if (!sched::begin_scan_stopped(g, &was)) continue;
+        scan_g(w, g, was);
+        sched::end_scan(g, was);
+    }
 }
 
 uint32_t next_epoch() {
@@ -528,7 +541,7 @@ void run_cycle(uint64_t n) {
     if (!stw) p1 = start.end();
     phase_hook(Phase::kScan);
 
-    scan_all_stacks(self, cycle_goal - live_before);  // step 3 (no one else runs if stw)
+    scan_all_stacks(self, cycle_goal - live_before, stw);  // step 3 (no one else runs if stw)
 
     std::optional<Pause> mark;  // step 4
     if (!stw) mark.emplace("gc: mark");

@@ -60,9 +60,10 @@ void scan_claimed(Job& j, GCWork* w, size_t i, size_t end) {
     }
 }
 
-// A helper: if the job is open (S2), adds bytes x the job's rate to *debt
-// (when debt is given) and claims what is owed, or n fibers (when not), at
-// most kMaxHelperBatch; true if it claimed any.
+// A helper: if the job is open (S2), claims fibers and scans them; true if
+// it claimed any. An allocating fiber (debt given) first adds bytes x the
+// job's rate to *debt and claims what it owes; an idle P (no debt) claims
+// a batch. Either way at most kMaxHelperBatch.
 bool help(GCWork* w, double* debt, int64_t bytes) {
     Job& j = job();
     bool claimed = false;
