@@ -134,7 +134,7 @@ struct Controller {
     base::Lock stats_lock{base::LockRank::kLeaf};
     std::vector<int64_t> pauses;
     Stats st;
-    std::atomic<int64_t> assist_ns{0};
+    std::atomic<int64_t> assist_ns{0};  // statistics only: relaxed adds and loads
     // Termination attempts that found grey objects left in some P's buffer
     // (this cycle; written by the collector fiber).
     int64_t term_retries = 0;
@@ -881,6 +881,7 @@ void after_refill(MCache* c, int64_t bytes) {
         return;
     }
     // gcstress: the first allocation starts the back-to-back cycles.
+    // Relaxed heap_live: the trigger is a pacing threshold (heap.hpp).
     if (ph == Phase::kOff && (ctl.cfg.stress || heap().heap_live.load(std::memory_order_relaxed) >= ctl.trigger.load())) {
         request_cycle(ctl.completed.load() + 1);
         request_yield();  // let the collector fiber start at once

@@ -64,7 +64,8 @@ struct Span {
     bool needzero = false;     // free slots may hold old bytes
     // Some object allocated here since the span was made has a destructor.
     // Otherwise sweep frees dead slots from the bitmaps alone, without
-    // reading them (unless gcpoison fills them).
+    // reading them (unless gcpoison fills them). Plain, as needzero: set by
+    // the owner (H1), read by the sweeper once the span is handed over.
     bool has_destructors = false;
     bool in_cache = false;
 

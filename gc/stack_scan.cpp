@@ -77,6 +77,8 @@ bool help(GCWork* w, double* debt, int64_t bytes) {
             *debt = std::min(*debt - static_cast<double>(n), static_cast<double>(kMaxHelperBatch));
         }
         size_t total = j.fibers.size();
+        // Relaxed: a hint that spares the cursor once all is claimed; the
+        // fetch_add decides (S1).
         if (n > 0 && j.next.load(std::memory_order_relaxed) < total) {
             size_t i = j.next.fetch_add(static_cast<size_t>(n));
             if (i < total) {
@@ -107,6 +109,7 @@ bool try_scan(GCWork* w, sched::G* g) {
         sched::end_scan(g, was);
         return true;
     }
+    // Relaxed: which way to retry; a stale status only costs a retry round.
     sched::GStatus s = g->status.load(std::memory_order_relaxed);
     if (s == sched::GStatus::kDead || s == sched::GStatus::kIdle) return true;
     if (s == sched::GStatus::kRunning) g->preempt.store(true, std::memory_order_relaxed);  // to a safe point
@@ -120,7 +123,7 @@ void stack_scan_begin(std::vector<sched::G*> fibers, sched::G* self, int64_t run
     j.fibers_per_byte = static_cast<double>(fibers.size()) / share;
     j.fibers = std::move(fibers);
     j.collector = self;
-    j.next.store(0, std::memory_order_relaxed);
+    j.next.store(0, std::memory_order_relaxed);  // published by the store of open below
     {
         base::LockGuard l(j.retry_lock);
         j.retry.clear();
@@ -135,6 +138,7 @@ bool stack_scan_slice(GCWork* w, int64_t until_ns) {
         size_t i = j.next.fetch_add(kWorkerBatch);
         if (i >= total) return false;
         scan_claimed(j, w, i, std::min(total, i + kWorkerBatch));
+        // Relaxed: "more" is a hint; the next slice's fetch_add decides.
         if (base::nanotime() >= until_ns) return j.next.load(std::memory_order_relaxed) < total;
     }
 }

@@ -73,6 +73,8 @@ void track_run(G* g) {
     if (e == 0 || g->run_epoch == e) return;
     g->run_epoch = e;
     std::atomic<G*>& list = g_tracked[e & 1];
+    // Release on success: the taker's acquire exchange (take_tracked) then
+    // sees tracklink; relaxed reads of head only seed the retry.
     G* head = list.load(std::memory_order_relaxed);
     do g->tracklink[e & 1] = head;
     while (!list.compare_exchange_weak(head, g, std::memory_order_release, std::memory_order_relaxed));

@@ -99,6 +99,37 @@ TEST_CASE("a fiber's closure and a parked fiber's stack keep objects alive") {
     });
 }
 
+// n fibers, each holding a Node only on its stack, parked until released.
+class StackHolders {
+public:
+    explicit StackHolders(int n) : n_(n) {
+        parked_.add(n);
+        done_.add(n);
+        for (int i = 0; i < n; ++i) {
+            weft::go([this, i] {
+                Node* mine = gc::make<Node>(i);  // only on this stack
+                parked_.done();
+                release_.recv();
+                if (mine->value == i) intact_.fetch_add(1);
+                done_.done();
+            });
+        }
+        parked_.wait();
+    }
+    // Lets every holder check its Node and end; how many were intact.
+    int release_and_count_intact() {
+        for (int i = 0; i < n_; ++i) release_.send(i);
+        done_.wait();
+        return intact_.load();
+    }
+
+private:
+    int n_;
+    weft::Chan<int> release_{0};
+    weft::WaitGroup parked_, done_;
+    std::atomic<int> intact_{0};
+};
+
 // Many parked fibers, each holding a Node only on its stack, while one
 // fiber allocates and cycles run: on one P the collector fiber scans in
 // slices and parks between them, so the allocating fiber must scan its
@@ -111,21 +142,7 @@ TEST_CASE("allocating fibers share the stack scan at a cycle's start; the stacks
 #endif
     setenv("WEFT_DEBUG", "gccheckmark=1", 1);
     weft::run({.procs = 1}, [] {
-        weft::Chan<int> release(0);
-        weft::WaitGroup parked, done;
-        std::atomic<int> intact{0};
-        parked.add(kParked);
-        done.add(kParked);
-        for (int i = 0; i < kParked; ++i) {
-            weft::go([i, &release, &parked, &done, &intact] {
-                Node* mine = gc::make<Node>(i);  // only on this stack
-                parked.done();
-                release.recv();
-                if (mine->value == i) intact.fetch_add(1);
-                done.done();
-            });
-        }
-        parked.wait();
+        StackHolders holders(kParked);
         gc::Stats before = gc::stats();
         std::atomic<bool> stop{false};
         weft::WaitGroup churned;
@@ -144,9 +161,7 @@ TEST_CASE("allocating fibers share the stack scan at a cycle's start; the stacks
         uint64_t helped = after.stack_scans_helped - before.stack_scans_helped;
         MESSAGE("stacks scanned by helpers over 5 cycles: " << helped << " of " << 5 * kParked);
         CHECK(helped > 0);
-        for (int i = 0; i < kParked; ++i) release.send(i);
-        done.wait();
-        CHECK(intact.load() == kParked);
+        CHECK(holders.release_and_count_intact() == kParked);
     });
     unsetenv("WEFT_DEBUG");
 }
@@ -162,21 +177,7 @@ TEST_CASE("gcstoptheworld: whole cycles in one pause with many parked fibers; th
 #endif
     setenv("WEFT_DEBUG", "gcstoptheworld=1,gccheckmark=1", 1);
     weft::run({.procs = 2}, [] {
-        weft::Chan<int> release(0);
-        weft::WaitGroup parked, done;
-        std::atomic<int> intact{0};
-        parked.add(kParked);
-        done.add(kParked);
-        for (int i = 0; i < kParked; ++i) {
-            weft::go([i, &release, &parked, &done, &intact] {
-                Node* mine = gc::make<Node>(i);  // only on this stack
-                parked.done();
-                release.recv();
-                if (mine->value == i) intact.fetch_add(1);
-                done.done();
-            });
-        }
-        parked.wait();
+        StackHolders holders(kParked);
         gc::Stats before = gc::stats();
         for (int c = 0; c < 3; ++c) {
             for (int k = 0; k < 1000; ++k) (void)gc::make<Node>(-1);  // garbage, reusing freed slots
@@ -186,9 +187,7 @@ TEST_CASE("gcstoptheworld: whole cycles in one pause with many parked fibers; th
         CHECK(after.cycles - before.cycles >= 3);
         // One pause per cycle: the whole cycle.
         CHECK(after.stw_pauses - before.stw_pauses == after.cycles - before.cycles);
-        for (int i = 0; i < kParked; ++i) release.send(i);
-        done.wait();
-        CHECK(intact.load() == kParked);
+        CHECK(holders.release_and_count_intact() == kParked);
     });
     unsetenv("WEFT_DEBUG");
 }
