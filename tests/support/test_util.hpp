@@ -17,6 +17,22 @@ inline constexpr int kProcs[] = {1, 2, 4};
 
 inline bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
+// How many fibers a traceback dump lists whose state starts with `state`
+// (lines "fiber N [state..."). Fiber ids come from per-P batches of 16, so
+// only the main fiber's (1) is predictable: tests name fiber 1 and count the
+// others.
+inline int fibers_in_dump(const std::string& dump, const std::string& state) {
+    int n = 0;
+    for (size_t at = 0; (at = dump.find("fiber ", at)) != std::string::npos; at += 6) {
+        if (at != 0 && dump[at - 1] != '\n') continue;
+        size_t i = at + 6, digits = i;
+        while (i < dump.size() && dump[i] >= '0' && dump[i] <= '9') ++i;
+        if (i == digits || dump.compare(i, 2, " [") != 0) continue;
+        if (dump.compare(i + 2, state.size(), state) == 0) ++n;
+    }
+    return n;
+}
+
 // From a fiber: yields until pred() holds or `timeout` passes; returns pred().
 template <class Pred>
 bool wait_until(Pred pred, Clock::duration timeout = std::chrono::seconds(20)) {
