@@ -51,9 +51,19 @@ struct Checker final : Visitor {
         }
         if (!s->noscan) stack.emplace_back(obj, from);
     }
-    void edge(const void* obj) override {
+    void reach_object(const void* obj) {
         auto a = reinterpret_cast<uintptr_t>(obj);
         if (Span* s = span_of(a)) reach(s, s->index_of(a), parent);
+    }
+    void take(const void* const* objs, uint32_t n) override {
+        for (uint32_t k = 0; k < n; ++k) reach_object(objs[k]);
+    }
+    // What the last trace() reported.
+    void take_rest() {
+        const void* const* objs = batch();
+        uint32_t n = batched();
+        clear_batch();
+        for (uint32_t k = 0; k < n; ++k) reach_object(objs[k]);
     }
     void word(uintptr_t w) {
         Span* s = span_of(w);
@@ -71,7 +81,10 @@ struct Checker final : Visitor {
             (void)from;
             parent = obj;
             const TypeInfo* t = header_of(obj)->type.load(std::memory_order_relaxed);
-            if (t && t->trace) t->trace(obj, *this);
+            if (t && t->trace) {
+                t->trace(obj, *this);
+                take_rest();
+            }
         }
     }
 };
@@ -105,7 +118,7 @@ void checkmark_verify(sched::G* self) {
         [](const void* obj, void* a) {
             auto* ch = static_cast<Checker*>(a);
             ch->parent = nullptr;
-            ch->edge(obj);
+            ch->reach_object(obj);
         },
         &c);
     std::snprintf(c.root, sizeof c.root, "a channel buffer or a pending timer's closure");

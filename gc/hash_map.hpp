@@ -129,6 +129,7 @@ inline const TypeInfo kKeyArrayType{
     nullptr,
     std::is_trivially_destructible_v<K> ? nullptr : &destroy_key_array<K>,
     type_name<KeyArray<K>>(),
+    0,
 };
 
 // The no-scan half of a HashMap's storage: capacity, meta words, keys

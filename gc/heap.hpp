@@ -80,6 +80,9 @@ struct Span {
     Span* prev = nullptr;
     int8_t list = -1;  // which list of its central, -1 none
 
+    // Bytes of each object's slot (header included): the class size, or
+    // the whole span for a large object.
+    size_t object_bytes() const { return large ? npages * kPageSize : elemsize; }
     uint32_t index_of(uintptr_t addr) const {
         return large ? 0 : static_cast<uint32_t>(((addr - base) * recip) >> 48);
     }

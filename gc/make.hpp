@@ -44,6 +44,14 @@ constexpr const char* type_name() {
     return TypeName<T>::value.data();
 }
 
+// The slot a T takes (TypeInfo::slot_bytes): its size class, 0 if large.
+template <class T>
+constexpr uint32_t slot_bytes_of() {
+    constexpr size_t bytes = sizeof(T) + kHeaderSize;
+    if constexpr (bytes > kMaxSmallSize) return 0;
+    else return kClasses[size_to_class(bytes)].size;
+}
+
 template <class T>
 inline const TypeInfo kTypeInfoFor{
     kHasTrace<T> ? +[](const void* obj, Visitor& v) {
@@ -51,6 +59,7 @@ inline const TypeInfo kTypeInfoFor{
     } : nullptr,
     std::is_trivially_destructible_v<T> ? nullptr : +[](void* obj) { static_cast<T*>(obj)->~T(); },
     type_name<T>(),
+    slot_bytes_of<T>(),
 };
 
 void constructor_threw(void* obj);

@@ -79,8 +79,6 @@ inline void push(GCWork* w, const void* obj) {
     b->obj[b->n++] = obj;
 }
 
-inline size_t object_bytes(const Span* s) { return s->large ? s->npages * kPageSize : s->elemsize; }
-
 // Marks slot i of s and queues it on w. From the write barrier
 // (kFromBarrier) the kBarrierMarked hook runs between the two, and a null w
 // (fault_late_shade only: a barrier without a P) queues onto the global
@@ -98,7 +96,7 @@ inline void grey(GCWork* w, Span* s, uint32_t i) {
             return;
         }
     }
-    w->marked_bytes += static_cast<int64_t>(object_bytes(s));
+    w->marked_bytes += static_cast<int64_t>(s->object_bytes());
     if (!s->noscan) push(w, obj);
 }
 
@@ -113,21 +111,32 @@ inline Span* slot_of(const void* obj, uint32_t* i) {
     return s;
 }
 
+inline void shade_inline(GCWork* w, const void* obj) {
+    uint32_t i;
+    if (Span* s = slot_of(obj, &i)) grey(w, s, i);
+}
+
 class MarkVisitor final : public Visitor {
 public:
     explicit MarkVisitor(GCWork* w) : w_(w) {}
-    void edge(const void* obj) override { shade(w_, obj); }
+    // Shades what the last trace() reported (drain calls it after each).
+    void shade_batch() {
+        const void* const* objs = batch();
+        for (uint32_t k = 0, n = batched(); k < n; ++k) shade_inline(w_, objs[k]);
+        clear_batch();
+    }
 
 private:
+    void take(const void* const* objs, uint32_t n) override {
+        for (uint32_t k = 0; k < n; ++k) shade_inline(w_, objs[k]);
+    }
+
     GCWork* w_;
 };
 
 }  // namespace
 
-void shade(GCWork* w, const void* obj) {
-    uint32_t i;
-    if (Span* s = slot_of(obj, &i)) grey(w, s, i);
-}
+void shade(GCWork* w, const void* obj) { shade_inline(w, obj); }
 
 void shade_from_barrier(GCWork* w, const void* obj) {
     uint32_t i;
@@ -214,7 +223,7 @@ inline const void* pop(GCWork* w) {
 // kPrefetchDepth of them in flight overlaps those misses (as Boehm's
 // mark prefetch). The objects in the ring stay grey and held by this
 // marker (mark.hpp K1); a drain that stops early pushes them back.
-constexpr uint32_t kPrefetchDepth = 8;
+constexpr uint32_t kPrefetchDepth = 16;
 
 }  // namespace
 
@@ -242,10 +251,15 @@ int64_t drain(GCWork* w, int64_t budget, DrainUntil until) {
         head = (head + 1) % kPrefetchDepth;
         --count;
         const TypeInfo* t = header_of(obj)->type.load(std::memory_order_relaxed);
-        if (t && t->trace) t->trace(obj, v);
-        Span* s = span_of(reinterpret_cast<uintptr_t>(obj));
-        int64_t n = s ? static_cast<int64_t>(object_bytes(s)) : 0;
-        done += n;
+        if (t && t->trace) {
+            t->trace(obj, v);
+            v.shade_batch();
+        }
+        if (t && t->slot_bytes != 0) {
+            done += t->slot_bytes;
+        } else if (Span* s = span_of(reinterpret_cast<uintptr_t>(obj))) {
+            done += static_cast<int64_t>(s->object_bytes());
+        }
         if (budget >= 0 && done >= budget) break;
     }
     while (count > 0) {  // back on the buffer, still grey (K1)
@@ -291,7 +305,7 @@ GCWork* work_of_current_p() {
 void mark_new_object(GCWork* w, Span* s, uint32_t idx) {
     // Allocate black: marked, never queued (it holds only references stored
     // after this point, each shaded by the barrier).
-    if (s->try_mark(idx)) w->marked_bytes += static_cast<int64_t>(object_bytes(s));
+    if (s->try_mark(idx)) w->marked_bytes += static_cast<int64_t>(s->object_bytes());
 }
 
 void mark_new_object(Span* s, uint32_t idx) { mark_new_object(work_of_current_p(), s, idx); }

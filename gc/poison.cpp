@@ -11,8 +11,8 @@
 
 namespace weft::gc::detail {
 
-const TypeInfo kDeadType{nullptr, nullptr, "(constructor threw)"};
-const TypeInfo kPoisonType{nullptr, nullptr, "(freed)"};
+const TypeInfo kDeadType{nullptr, nullptr, "(constructor threw)", 0};
+const TypeInfo kPoisonType{nullptr, nullptr, "(freed)", 0};
 
 #if defined(WEFT_DEBUG_CHECKS)
 std::atomic<bool> g_checked_loads{true};

@@ -29,6 +29,10 @@ struct TypeInfo {
     // Runs the destructor; null when trivially destructible.
     void (*destroy)(void* obj);
     const char* name;  // for diagnostics (checkmark, poison reports)
+    // The slot every object of this type takes (its size class, header
+    // included), so a marker counts its work without finding the span; 0
+    // when objects of the type differ in size (arrays) or are large.
+    uint32_t slot_bytes;
 };
 
 struct ObjectHeader {

@@ -136,6 +136,7 @@ inline const TypeInfo kMemberArrayType{
     &trace_member_array<T>,
     nullptr,
     type_name<MemberArray<T>>(),
+    0,
 };
 
 // A variable-size GC object: a fixed capacity, then that many Member<T>

@@ -352,6 +352,77 @@ TEST_CASE("smallest-class and large objects churn through cycles (poison on)") {
 }
 
 namespace {
+// More references than a visitor takes in one batch (gc/visitor.hpp).
+constexpr size_t kFanOut = 100;
+struct Fan {
+    std::array<gc::Member<Node>, kFanOut> to;
+    void trace(gc::Visitor& v) const {
+        for (const gc::Member<Node>& m : to) v.visit(m);
+    }
+};
+}  // namespace
+
+TEST_CASE("an object with more references than a visitor batch keeps every one (checkmark on)") {
+    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::run({.procs = 2}, [] {
+        gc::collect();
+        int64_t base = g_live.load();
+        static gc::Root<Fan> fan;
+        on_fresh_fiber([] {  // no stack keeps the Nodes: only the Fan does
+            fan = gc::make<Fan>();
+            for (size_t i = 0; i < kFanOut; ++i) fan->to[i] = gc::make<Node>(static_cast<int64_t>(i));
+        });
+        for (int c = 0; c < 4; ++c) gc::collect();
+        CHECK(g_live.load() - base == static_cast<int64_t>(kFanOut));
+        int64_t bad = 0;
+        for (size_t i = 0; i < kFanOut; ++i)
+            if (fan->to[i]->value != static_cast<int64_t>(i)) ++bad;
+        CHECK(bad == 0);
+        fan = nullptr;
+        gc::collect();
+        CHECK(g_live.load() == base);
+    });
+    unsetenv("WEFT_DEBUG");
+}
+
+namespace {
+// One object of each kind of slot: TypeInfo::slot_bytes against the span.
+template <size_t N>
+struct Bytes {
+    char b[N];
+};
+template <class T>
+size_t span_slot_bytes(const T* obj) {
+    auto* s = gc::detail::span_of(reinterpret_cast<uintptr_t>(obj));
+    REQUIRE(s != nullptr);
+    return s->object_bytes();
+}
+template <class T>
+void check_slot_bytes() {
+    T* obj = gc::make<T>();
+    CAPTURE(sizeof(T));
+    uint32_t declared = gc::detail::kTypeInfoFor<T>.slot_bytes;
+    if (sizeof(T) + gc::detail::kHeaderSize > gc::detail::kMaxSmallSize) CHECK(declared == 0);
+    else CHECK(declared == span_slot_bytes(obj));
+    keep(obj);
+}
+}  // namespace
+
+TEST_CASE("a type's slot size, which marking counts its work in, is the slot its objects take") {
+    weft::run({.procs = 1}, [] {
+        check_slot_bytes<Bytes<1>>();
+        check_slot_bytes<Bytes<8>>();
+        check_slot_bytes<Node>();
+        check_slot_bytes<Bytes<100>>();
+        check_slot_bytes<Bytes<1000>>();
+        check_slot_bytes<Bytes<4000>>();
+        check_slot_bytes<Bytes<32760>>();
+        check_slot_bytes<Bytes<32761>>();
+        check_slot_bytes<Bytes<100000>>();
+    });
+}
+
+namespace {
 struct Page4k {  // a list of 4 KiB-class objects
     gc::Member<Page4k> next;
     char bytes[4000];
