@@ -3,7 +3,7 @@
 // From a fiber only (the caller's P owns the cache, heap.hpp H1):
 //   1. header + object rounded to a size class; larger ones: alloc_large;
 //   2. the next free slot of the P's span for that class (alloc_cache);
-//   3. zero it if the span may hold old bytes, write the header;
+//   3. zero the object if the span may hold old bytes, write the header;
 //   4. publish the slot to scanners (release store of freeindex);
 //   5. while marking, the object is born black (mark bit set, not queued);
 //   6. otherwise refill (alloc_refill): sweep/reuse/grow a span, pay the
@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "gc/heap.hpp"
+#include "gc/mark.hpp"
 #include "gc/phase.hpp"
 #include "sched/collector_support.hpp"
 
@@ -63,7 +64,10 @@ inline void* allocate(size_t size, const TypeInfo* type, bool noscan, bool* safe
         } else {
             slot = s->slot_addr(idx);
         }
-        if (s->needzero) std::memset(reinterpret_cast<void*>(slot), 0, s->elemsize);
+        // Only the object's bytes: nothing reads a slot past the size it
+        // was asked for, and for gc::make the size is a constant, so this
+        // is a few stores rather than a call.
+        if (s->needzero) std::memset(reinterpret_cast<void*>(slot + kHeaderSize), 0, (size + 7) & ~size_t{7});
         // Relaxed header store, ordered before the release of freeindex.
         reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
         if (type->destroy != nullptr) [[unlikely]]

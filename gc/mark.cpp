@@ -302,12 +302,6 @@ GCWork* work_of_current_p() {
     return static_cast<GCWork*>(p->ext[kExtWork]);
 }
 
-void mark_new_object(GCWork* w, Span* s, uint32_t idx) {
-    // Allocate black: marked, never queued (it holds only references stored
-    // after this point, each shaded by the barrier).
-    if (s->try_mark(idx)) w->marked_bytes += static_cast<int64_t>(s->object_bytes());
-}
-
 void mark_new_object(Span* s, uint32_t idx) { mark_new_object(work_of_current_p(), s, idx); }
 
 }  // namespace weft::gc::detail

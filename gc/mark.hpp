@@ -83,6 +83,13 @@ bool global_work_empty();
 void discard(GCWork* w);
 void discard_global();
 
+// Allocate black: a new object is marked and never queued (it holds only
+// references stored after this point, each shaded by the barrier); counted
+// on w, the allocating P's work.
+inline void mark_new_object(GCWork* w, Span* s, uint32_t idx) {
+    if (s->try_mark(idx)) w->marked_bytes += static_cast<int64_t>(s->object_bytes());
+}
+
 // The P's GCWork (the caller holds the P).
 GCWork* work_of_current_p();
 

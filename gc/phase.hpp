@@ -27,8 +27,8 @@ inline bool phase_is_marking() {
 const char* phase_name(Phase p);
 
 // Allocate-black (mark.cpp): sets the new object's mark bit and counts it
-// on w, the allocating P's work (the P's, by default).
-void mark_new_object(GCWork* w, Span* s, uint32_t idx);
+// on the allocating P's work. The allocation fast path inlines it
+// (mark.hpp, mark_new_object with the P's GCWork).
 void mark_new_object(Span* s, uint32_t idx);
 
 }  // namespace weft::gc::detail

@@ -386,6 +386,36 @@ TEST_CASE("an object with more references than a visitor batch keeps every one (
 }
 
 namespace {
+// Its constructor leaves the words alone: what it reads is what make left.
+struct Uninit {
+    uint64_t w[5];
+    Uninit() {}  // NOLINT: deliberately no initialisation
+};
+}  // namespace
+
+TEST_CASE("gc::make hands out zeroed memory in slots reused from freed objects") {
+    weft::run({.procs = 1}, [] {
+        constexpr int kObjects = 20000;
+        on_fresh_fiber([] {
+            for (int i = 0; i < kObjects; ++i) {
+                auto* u = gc::make<Uninit>();
+                for (uint64_t& x : u->w) x = ~uint64_t{0};
+            }
+        });
+        gc::collect();
+        gc::collect();  // swept: the slots are free, their bytes still set
+        int64_t dirty = 0;
+        for (int i = 0; i < kObjects; ++i) {
+            auto* u = gc::make<Uninit>();
+            for (uint64_t x : u->w)
+                if (x != 0) ++dirty;
+        }
+        CHECK(dirty == 0);
+        CHECK(gc::stats().cycles >= 2);
+    });
+}
+
+namespace {
 // One object of each kind of slot: TypeInfo::slot_bytes against the span.
 template <size_t N>
 struct Bytes {
