@@ -43,7 +43,12 @@ namespace weft::gc::detail {
 
 enum class SpanState : uint8_t { kFree, kInUse };
 
-struct Span {
+// Layout: the first cache line holds what markers and scanners on any
+// thread read (bounds, slot geometry, state, bitmap pointers) and is written
+// only when the span is set up, swept or freed; the owner's per-allocation
+// fields start on the next line. Sharing a line, every allocation would
+// make the other threads' markers miss on the span.
+struct alignas(64) Span {
     uintptr_t base = 0;
     size_t npages = 0;
     uint32_t elemsize = 0;  // slot size (the whole span for a large object)
@@ -55,10 +60,16 @@ struct Span {
     std::atomic<SpanState> state{SpanState::kFree};
     std::atomic<uint32_t> sweepgen{0};
 
+    // Bitmaps, nwords words each. Words are atomic so that markers (fetch_or)
+    // and scanners (load) on other threads race cleanly with the owner.
+    uint32_t nwords = 0;
+    std::atomic<uint64_t>* alloc_bits = nullptr;
+    std::atomic<uint64_t>* mark_bits = nullptr;
+
     // -- allocation (H1)
     // Release store by the owner after it wrote the slot's header; acquire
     // load by conservative scanners (they then read the header).
-    std::atomic<uint32_t> freeindex{0};
+    alignas(64) std::atomic<uint32_t> freeindex{0};
     uint64_t alloc_cache = 0;  // ~alloc_bits word, shifted to freeindex
     uint32_t allocated = 0;    // slots in use (alloc_bits + handed out)
     bool needzero = false;     // free slots may hold old bytes
@@ -68,12 +79,6 @@ struct Span {
     // the owner (H1), read by the sweeper once the span is handed over.
     bool has_destructors = false;
     bool in_cache = false;
-
-    // Bitmaps, nwords words each. Words are atomic so that markers (fetch_or)
-    // and scanners (load) on other threads race cleanly with the owner.
-    uint32_t nwords = 0;
-    std::atomic<uint64_t>* alloc_bits = nullptr;
-    std::atomic<uint64_t>* mark_bits = nullptr;
 
     // -- central list links (under the central's lock)
     Span* next = nullptr;
