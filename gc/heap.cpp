@@ -57,7 +57,8 @@ void list_append(SpanList& l, Span* s, int8_t which) {
 
 }  // namespace
 
-std::atomic<Heap*> g_heap{nullptr};
+// Read by every shade: on a line of read-mostly variables (barrier.cpp).
+alignas(64) std::atomic<Heap*> g_heap{nullptr};
 
 Heap& heap_first_use() {
     // Created on first use, never destroyed: objects may outlive any run().

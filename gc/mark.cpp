@@ -25,7 +25,9 @@ std::atomic<int> g_skip_barrier_shades{0};
 namespace {
 
 base::Lock g_work_lock{base::LockRank::kGCWork};
-WorkBuf* g_full = nullptr;   // under g_work_lock
+// Written at every buffer hand-off: alignas keeps them off the lines of
+// read-mostly flags the linker places nearby (barrier.cpp).
+alignas(64) WorkBuf* g_full = nullptr;  // under g_work_lock
 WorkBuf* g_empty = nullptr;  // under g_work_lock
 // Count of full buffers, read without the lock as a hint.
 std::atomic<int64_t> g_nfull{0};
@@ -198,7 +200,7 @@ void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack) {
 }
 
 namespace {
-std::atomic<int64_t> g_scan_done{0};  // relaxed: a pacing estimate
+alignas(64) std::atomic<int64_t> g_scan_done{0};  // relaxed: a pacing estimate; own line (see g_full)
 }  // namespace
 
 int64_t scan_work_done() { return g_scan_done.load(std::memory_order_relaxed); }

@@ -15,9 +15,9 @@ const TypeInfo kDeadType{nullptr, nullptr, "(constructor threw)", 0};
 const TypeInfo kPoisonType{nullptr, nullptr, "(freed)", 0};
 
 #if defined(WEFT_DEBUG_CHECKS)
-std::atomic<bool> g_checked_loads{true};
+alignas(64) std::atomic<bool> g_checked_loads{true};  // read by every Member load: see barrier.cpp
 #else
-std::atomic<bool> g_checked_loads{false};
+alignas(64) std::atomic<bool> g_checked_loads{false};  // read by every Member load: see barrier.cpp
 #endif
 
 namespace {
