@@ -384,7 +384,7 @@ bool flush_all_ps() {
 // starts: those tracked in the current epoch.
 //
 // Termination is tried only after the global list has stayed empty for a
-// quiet period: while mutators still publish grey objects (barrier shades
+// quiet period, and no drain is in flight then: while mutators still publish grey objects (barrier shades
 // of objects made before the cycle, assists' leftovers) an attempt would
 // stop the world only to find them. The period starts at kQuietMinNs and
 // doubles after each failed attempt up to kQuietMaxNs; meanwhile assists
@@ -417,7 +417,10 @@ int64_t mark_loop(sched::G* self, sched::G** tracked) {
             continue;
         }
         park_for(quiet);
-        if (!global_work_empty()) continue;
+        // A drain in flight (an assist, an idle P) holds grey objects the
+        // global list does not show, and publishes what it leaves when it
+        // ends: stopping the world now would only find them.
+        if (!global_work_empty() || drains_in_flight() > 0) continue;
         Pause p("gc: mark termination");
         if (flush_all_ps()) {
             p.end();  // some P had grey objects: back to concurrent marking
@@ -626,6 +629,7 @@ void run_cycle(uint64_t n) {
         c.st.cycles = n;
         c.st.stack_rescans_concurrent += static_cast<uint64_t>(c.rescanned_concurrently);
         c.st.stack_rescans_stopped += static_cast<uint64_t>(rescanned);
+        c.st.termination_retries += static_cast<uint64_t>(c.term_retries);
     }
     if (c.cfg.trace)
         trace_line({.n = n,

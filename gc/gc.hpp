@@ -79,6 +79,9 @@ struct Stats {
     // start (GCscan), sharing the collector fiber's work in proportion to
     // their allocation.
     uint64_t stack_scans_helped = 0;
+    // Mark termination attempts that stopped the world, found grey objects
+    // left in some P's buffer and resumed marking (each is one more pause).
+    uint64_t termination_retries = 0;
 };
 Stats stats();
 

@@ -203,6 +203,12 @@ namespace {
 alignas(64) std::atomic<int64_t> g_scan_done{0};  // relaxed: a pacing estimate; own line (see g_full)
 }  // namespace
 
+namespace {
+alignas(64) std::atomic<int32_t> g_drains{0};  // relaxed: a hint (mark.hpp)
+}  // namespace
+
+int32_t drains_in_flight() { return g_drains.load(std::memory_order_relaxed); }
+
 int64_t scan_work_done() { return g_scan_done.load(std::memory_order_relaxed); }
 void reset_scan_work_done() { g_scan_done.store(0, std::memory_order_relaxed); }
 
@@ -234,6 +240,7 @@ int64_t drain(GCWork* w, int64_t budget, DrainUntil until) {
     // trace is short (large arrays are the exception; they are not split),
     // so a stop waits for at most that many.
     constexpr uint32_t kStopPollObjects = 8;
+    g_drains.fetch_add(1, std::memory_order_relaxed);
     MarkVisitor v(w);
     int64_t done = 0;
     uint32_t k = 0;
@@ -268,6 +275,7 @@ int64_t drain(GCWork* w, int64_t budget, DrainUntil until) {
         push(w, ring[(head + --count) % kPrefetchDepth]);
     }
     g_scan_done.fetch_add(done, std::memory_order_relaxed);
+    g_drains.fetch_sub(1, std::memory_order_relaxed);
     return done;
 }
 

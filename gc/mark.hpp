@@ -66,6 +66,9 @@ enum class DrainUntil {
 // Traces up to budget bytes of grey objects from w (refilling from the
 // global list); returns bytes traced. budget < 0: until no work is left.
 int64_t drain(GCWork* w, int64_t budget, DrainUntil until = DrainUntil::kBudget);
+// Drains running now (assists, idle Ps, the collector's): a hint (relaxed)
+// for when to try termination, whose stopped world decides (K2).
+int32_t drains_in_flight();
 // Bytes traced by every drain since the last reset (the pacer's measure of
 // mark progress; reset with the world stopped at a cycle's start).
 int64_t scan_work_done();
