@@ -408,11 +408,15 @@ TEST_CASE("an object with more references than a visitor batch keeps every one (
         for (int c = 0; c < 4; ++c) gc::collect();
         CHECK(g_live.load() - base == static_cast<int64_t>(kFanOut));
         int64_t bad = 0;
-        for (size_t i = 0; i < kFanOut; ++i)
-            if (fan->to[i]->value != static_cast<int64_t>(i)) ++bad;
+        on_fresh_fiber([&] {  // leaves no Node pointer on the main fiber's stack
+            for (size_t i = 0; i < kFanOut; ++i)
+                if (fan->to[i]->value != static_cast<int64_t>(i)) ++bad;
+        });
         CHECK(bad == 0);
         fan = nullptr;
-        gc::collect();
+        // A stale copy of a Node's address (a marker's prefetch ring on the
+        // collector fiber's stack) may keep it one more cycle: conservative.
+        for (int c = 0; c < 3 && g_live.load() != base; ++c) gc::collect();
         CHECK(g_live.load() == base);
     });
     unsetenv("WEFT_DEBUG");
