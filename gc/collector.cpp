@@ -384,11 +384,12 @@ bool flush_all_ps() {
 // starts: those tracked in the current epoch.
 //
 // Termination is tried only after the global list has stayed empty for a
-// quiet period, and no drain is in flight then: while mutators still publish grey objects (barrier shades
-// of objects made before the cycle, assists' leftovers) an attempt would
-// stop the world only to find them. The period starts at kQuietMinNs and
-// doubles after each failed attempt up to kQuietMaxNs; meanwhile assists
-// and idle Ps keep marking what appears.
+// quiet period, and only while no drain is in flight: while mutators still
+// publish grey objects (barrier shades of objects made before the cycle,
+// assists' leftovers) an attempt would stop the world only to find them.
+// The period starts at kQuietMinNs and doubles after each failed attempt
+// up to kQuietMaxNs; meanwhile assists and idle Ps keep marking what
+// appears.
 //
 // If the attempt finds at least kRescanConcurrentMin fibers to re-scan
 // (fibers created during the cycle, a burst of activity), it starts a new

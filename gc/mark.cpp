@@ -200,11 +200,9 @@ void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack) {
 }
 
 namespace {
-alignas(64) std::atomic<int64_t> g_scan_done{0};  // relaxed: a pacing estimate; own line (see g_full)
-}  // namespace
-
-namespace {
-alignas(64) std::atomic<int32_t> g_drains{0};  // relaxed: a hint (mark.hpp)
+// Each on a line of its own (see g_full).
+alignas(64) std::atomic<int64_t> g_scan_done{0};  // relaxed: a pacing estimate
+alignas(64) std::atomic<int32_t> g_drains{0};     // relaxed: a hint (mark.hpp)
 }  // namespace
 
 int32_t drains_in_flight() { return g_drains.load(std::memory_order_relaxed); }
