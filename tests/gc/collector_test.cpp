@@ -597,12 +597,25 @@ TEST_CASE("after a peak, the periodic scavenger gives the freed memory back to t
         // The scavenger ticks every 500 ms, then every 10 ms while a pass
         // is unfinished, releasing about 1% of a CPU's worth each tick;
         // allow a loaded machine (or TSan) 15 s.
+        // Under TSan the shadow of the released pages (written through
+        // instrumented code) stays resident, so RSS falls by less than what
+        // the heap gave back: 49-65 MiB for 112-145 MiB released in CI.
+#if defined(__SANITIZE_THREAD__)
+        constexpr size_t kRssDrop = kPeak / 4;
+#else
+        constexpr size_t kRssDrop = kPeak / 2;
+#endif
         size_t now = peak;
-        for (int i = 0; i < 150 && peak - std::min(peak, now = rss_bytes()) < kPeak / 2; ++i) weft::sleep(100ms);
+        auto released = [released0] { return gc::stats().heap_released_bytes - released0; };
+        for (int i = 0; i < 150; ++i) {
+            now = rss_bytes();
+            if (peak - std::min(peak, now) >= kRssDrop && released() >= static_cast<int64_t>(kPeak / 2)) break;
+            weft::sleep(100ms);
+        }
         MESSAGE("rss peak " << (peak >> 20) << " MiB, after " << (now >> 20) << " MiB; released "
-                            << ((gc::stats().heap_released_bytes - released0) >> 20) << " MiB");
-        CHECK(peak - std::min(peak, now) >= kPeak / 2);
-        CHECK(gc::stats().heap_released_bytes - released0 >= static_cast<int64_t>(kPeak / 2));
+                            << (released() >> 20) << " MiB");
+        CHECK(peak - std::min(peak, now) >= kRssDrop);
+        CHECK(released() >= static_cast<int64_t>(kPeak / 2));
     });
     weft::gc::detail::g_scavenge_idle_ns = 2'000'000'000;
 }
