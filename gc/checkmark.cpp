@@ -58,13 +58,6 @@ struct Checker final : Visitor {
     void take(const void* const* objs, uint32_t n) override {
         for (uint32_t k = 0; k < n; ++k) reach_object(objs[k]);
     }
-    // What the last trace() reported.
-    void take_rest() {
-        const void* const* objs = batch();
-        uint32_t n = batched();
-        clear_batch();
-        for (uint32_t k = 0; k < n; ++k) reach_object(objs[k]);
-    }
     void word(uintptr_t w) {
         Span* s = span_of(w);
         if (s == nullptr) return;

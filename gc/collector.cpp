@@ -9,9 +9,10 @@
 //   3. Scan every fiber's stack and entry closure, concurrently: a fiber is
 //      scanned while it is not running (scan bit, g.hpp); running ones are
 //      asked to stop at a safe point and retried. Allocating fibers and
-//      idle Ps help, so the scan is paced (stack_scan.hpp). Objects found are shaded
-//      (grey) but not traced yet; the barrier is still off, which is safe
-//      because nothing is black: every grey object is traced after step 4.
+//      idle Ps help, so the scan is paced (stack_scan.hpp). Objects found
+//      are shaded (grey) but not traced yet; the barrier is still off,
+//      which is safe because nothing is black: every grey object is traced
+//      after step 4.
 //   4. STW: phase GCmark, barrier on. Start the world. Shade every Root.
 //   5. Mark: the collector fiber drains work in slices, parked between
 //      them (a fractional background worker, kWorkerUtilization of the
@@ -314,12 +315,7 @@ void scan_all_stacks(sched::G* self, int64_t runway_bytes, bool world_stopped) {
         return;
     }
     GCWork* w = work_of_current_p();
-    for (sched::G* g : retry) {  // none runs; one may be leaving a system call
-        sched::GStatus was;
-        if (!sched::begin_scan_stopped(g, &was)) continue;
-        scan_g(w, g, was);
-        sched::end_scan(g, was);
-    }
+    for (sched::G* g : retry) scan_stopped(w, g);  // none runs; one may be leaving a system call
 }
 
 uint32_t next_epoch() {
@@ -332,12 +328,8 @@ uint32_t next_epoch() {
 // stopped; returns how many.
 int64_t rescan_tracked(GCWork* w, sched::G* list, uint32_t epoch, sched::G* self) {
     int64_t n = 0;
-    for (sched::G* g = list; g; g = sched::next_tracked(g, epoch), ++n) {
-        sched::GStatus was;
-        if (g == self || !sched::begin_scan_stopped(g, &was)) continue;
-        scan_g(w, g, was);
-        sched::end_scan(g, was);
-    }
+    for (sched::G* g = list; g; g = sched::next_tracked(g, epoch), ++n)
+        if (g != self) scan_stopped(w, g);
     return n;
 }
 
@@ -811,7 +803,8 @@ void on_stop() {
 }
 
 // Idle-priority work: a P with nothing to run scans a few stacks in
-// GCscan, or drains a slice of marking in GCmark. (Not sweeping: sweeping runs destructors, which must run on a fiber.)
+// GCscan, or drains a slice of marking in GCmark. (Not sweeping: sweeping
+// runs destructors, which must run on a fiber.)
 bool idle_work(sched::P* p) {
     GCWork* w = work_of(p);
     if (phase() == Phase::kScan) {

@@ -122,11 +122,7 @@ class MarkVisitor final : public Visitor {
 public:
     explicit MarkVisitor(GCWork* w) : w_(w) {}
     // Shades what the last trace() reported (drain calls it after each).
-    void shade_batch() {
-        const void* const* objs = batch();
-        for (uint32_t k = 0, n = batched(); k < n; ++k) shade_inline(w_, objs[k]);
-        clear_batch();
-    }
+    void shade_batch() { take_rest(); }
 
 private:
     void take(const void* const* objs, uint32_t n) override {

@@ -12,7 +12,6 @@
 namespace weft::gc::detail {
 
 struct Span;
-struct GCWork;
 
 enum class Phase : uint8_t { kOff, kScan, kMark, kMarkTermination, kSweep };
 

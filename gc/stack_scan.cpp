@@ -116,6 +116,13 @@ bool try_scan(GCWork* w, sched::G* g) {
     return false;
 }
 
+void scan_stopped(GCWork* w, sched::G* g) {
+    sched::GStatus was;
+    if (!sched::begin_scan_stopped(g, &was)) return;
+    scan_g(w, g, was);
+    sched::end_scan(g, was);
+}
+
 void stack_scan_begin(std::vector<sched::G*> fibers, sched::G* self, int64_t runway_bytes) {
     Job& j = job();
     WEFT_CHECK(!j.open.load() && j.in_flight.load() == 0, "stack scan: a job is already open");

@@ -43,6 +43,9 @@ void scan_g(GCWork* w, sched::G* g, sched::GStatus was);
 // asked to stop at a safe point). Dead and never-started fibers count as
 // scanned.
 bool try_scan(GCWork* w, sched::G* g);
+// With the world stopped: scans g (waiting out one leaving a system call);
+// a dead fiber is skipped.
+void scan_stopped(GCWork* w, sched::G* g);
 
 // The collector fiber (`self`, never scanned by the job), with the world
 // running: opens the job over `fibers`. `runway_bytes` is the heap growth

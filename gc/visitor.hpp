@@ -36,28 +36,26 @@ public:
     // that hold raw object pointers.
     void edge(const void* obj) {
         if (n_ == kBatch) [[unlikely]]
-            take_full_batch();
+            take_rest();
         batch_[n_++] = obj;
     }
 
 protected:
     // References reach the visitor in batches: a trace() stores them here
     // without a call, and the visitor handles them together (the marker in
-    // a tight loop). The visitor must take what is left after each trace().
+    // a tight loop). The visitor must call take_rest() after each trace().
     static constexpr uint32_t kBatch = 32;
     // Handles n batched references (the batch is already emptied).
     virtual void take(const void* const* objs, uint32_t n) = 0;
-    const void* const* batch() const { return batch_; }
-    uint32_t batched() const { return n_; }
-    void clear_batch() { n_ = 0; }
+    // Empties the batch into take().
+    void take_rest() {
+        uint32_t n = n_;
+        n_ = 0;
+        take(batch_, n);
+    }
     ~Visitor() = default;
 
 private:
-    void take_full_batch() {
-        n_ = 0;
-        take(batch_, kBatch);
-    }
-
     const void* batch_[kBatch];
     uint32_t n_ = 0;
 };
