@@ -42,6 +42,7 @@
 // but runs the scheduler on a fiber stack that may be stolen mid-decision).
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <pthread.h>
@@ -508,6 +509,11 @@ void newm(P* p, bool spinning) {
     int err = pthread_create(&m->thread, &attr, mthread, m);
     pthread_attr_destroy(&attr);
     if (err != 0) base::fatal("cannot create an OS thread for a new M: %s", strerror(err));
+    // Named for top, perf and gdb ("weft-m3"; the kernel keeps 15 bytes),
+    // here rather than by the thread, so the name is set when we return.
+    char name[16];
+    std::snprintf(name, sizeof name, "weft-m%lld", static_cast<long long>(m->id));
+    pthread_setname_np(m->thread, name);
 }
 
 }  // namespace

@@ -140,6 +140,7 @@ void sysmon_start() {
     Sched& s = S();
     int err = pthread_create(&s.sysmon_thread, nullptr, sysmon_main, nullptr);
     if (err != 0) base::fatal("cannot start the sysmon thread: error %d", err);
+    pthread_setname_np(s.sysmon_thread, "weft-sysmon");
 }
 
 void sysmon_wake(bool syscall) {

@@ -1,13 +1,21 @@
 // Scheduler properties: stealing, wake-ups, preemption, stop-the-world.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <dirent.h>
+#include <fstream>
+#include <string>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "runtime/base/clock.hpp"
 #include "runtime/weft.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/sched_hooks.hpp"
@@ -158,4 +166,32 @@ TEST_CASE("stop the world halts every other fiber until start") {
         CHECK(during_a == during_b);
         CHECK(after > during_b);
     }
+}
+
+TEST_CASE("OS threads are named after their role: weft-m<N> for Ms, weft-sysmon") {
+    std::vector<std::string> names;
+    weft::run(weft::Options{.procs = 2}, [&] {
+        std::atomic<int> spinning{0};
+        std::atomic<bool> stop{false};
+        // Keep both Ps busy so a second M exists.
+        weft::go([&] {
+            spinning++;
+            while (!stop.load()) weft::preempt_point();
+        });
+        while (spinning.load() == 0) weft::yield();
+        DIR* d = opendir("/proc/self/task");
+        REQUIRE(d != nullptr);
+        while (dirent* e = readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/comm");
+            std::string name;
+            std::getline(f, name);
+            names.push_back(name);
+        }
+        closedir(d);
+        stop = true;
+    });
+    INFO(fmt::format("{}", fmt::join(names, ", ")));
+    CHECK(std::count(names.begin(), names.end(), "weft-sysmon") == 1);
+    CHECK(std::count_if(names.begin(), names.end(), [](const std::string& n) { return n.rfind("weft-m", 0) == 0; }) >= 1);
 }
