@@ -196,8 +196,7 @@ struct Pause {
     }
     explicit Pause(int64_t stopped_at) : start(stopped_at) {}  // the world is already stopped
     int64_t end() {
-        sched::start_the_world();
-        int64_t d = base::nanotime() - start;
+        int64_t d = sched::start_the_world() - start;
         Controller& c = C();
         base::LockGuard l(c.stats_lock);
         c.pauses.push_back(d);

@@ -62,7 +62,11 @@ struct Stats {
     uint64_t total_alloc_bytes = 0;  // since the process started (approximate)
     uint64_t total_freed_bytes = 0;
     uint64_t objects_freed = 0;
-    uint64_t stw_pauses = 0;         // every stop-the-world the collector made
+    // Every stop-the-world the collector made. A pause runs from the stop
+    // request to the start (sched::start_the_world's return value, as Go
+    // measures it): it includes waiting for running fibers to reach a safe
+    // point, not the OS running a woken idle M in the collector's place.
+    uint64_t stw_pauses = 0;
     int64_t max_pause_ns = 0;
     int64_t total_pause_ns = 0;
     // Pauses by duration: <10us, <50us, <100us, <250us, <500us, <1ms, <2ms, <5ms, <10ms, >=10ms.

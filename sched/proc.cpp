@@ -597,8 +597,10 @@ void startm(P* p, bool spinning) {
     WEFT_CHECK(m->nextp == nullptr, "startm: idle M has a nextp");
     m->spinning = spinning;
     m->nextp = p;
-    m->park.wakeup();
     s.lock.unlock();
+    // Off the idle list, m is ours alone. Woken after the unlock: the OS
+    // may run it in our place at once, and it must not find the lock held.
+    m->park.wakeup();
 }
 
 void wakep() {

@@ -129,7 +129,12 @@ void gcstopm(M* m);
 // Stops every other P (running, idle, in syscall). From a fiber; returns
 // with the world stopped and the caller still running on its P.
 void stop_the_world(const char* reason);
-void start_the_world();
+// Restarts the world; returns when it restarted (nanotime): every P with
+// queued fibers has been handed to a woken M, the rest are idle. As Go's
+// startTheWorld, that is before the extra spinning M is woken for the
+// idle Ps: the OS may run that M in the caller's place for a time slice,
+// while every fiber but the caller's runs (its P's queue can be stolen).
+int64_t start_the_world();
 // Sets the preempt flag of every running fiber (under lock).
 void preempt_all();
 

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <dirent.h>
 #include <fstream>
-#include <string>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -156,7 +156,11 @@ TEST_CASE("stop the world halts every other fiber until start") {
             during_a = progress.load();
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
             during_b = progress.load();
-            weft::sched::start_the_world();
+            int64_t t0 = weft::base::nanotime();
+            int64_t started = weft::sched::start_the_world();
+            int64_t t1 = weft::base::nanotime();
+            CHECK(started >= t0);  // the pause's end, for gc::Stats
+            CHECK(started <= t1);
             long before = progress.load();
             while (progress.load() < before + 1000) weft::yield();
             after = progress.load();
