@@ -31,10 +31,12 @@
 // The timing window (wall_ms) covers steps 1-4 (not the printing). GC
 // figures are those of the window: gc_cycles completed in it, and every
 // stop-the-world pause in it (max_pause_us, gc_pauses, total_pause_ms);
-// assist_ms is the time fibers spent in mark assists.
+// assist_ms is the time fibers spent in mark assists. host_steal_ms is the
+// CPU time the hypervisor took from the machine (all CPUs) during the
+// window (common/steal.hpp; -1 where unknown).
 //
 // JSON: workload, procs, depth, wall_ms, peak_rss_kb, gc_cycles,
-//       max_pause_us, gc_pauses, total_pause_ms, assist_ms.
+//       max_pause_us, gc_pauses, total_pause_ms, assist_ms, host_steal_ms.
 #include <algorithm>
 #include <cstdint>
 #include <fmt/core.h>
@@ -45,6 +47,7 @@
 #include "common/json_line.hpp"
 #include "common/rss.hpp"
 #include "common/run.hpp"
+#include "common/steal.hpp"
 #include "common/stopwatch.hpp"
 #include "runtime/sync/waitgroup.hpp"
 #include "runtime/weft.hpp"
@@ -114,6 +117,7 @@ int main(int argc, char** argv) {
 
         gc::Stats st0 = gc::stats();
         size_t pauses0 = gc::pause_history().size();
+        int64_t steal0 = ex::host_steal_ns();
         ex::Stopwatch sw;
 
         // 1. The stretch tree: built, checked and dropped.
@@ -142,6 +146,8 @@ int main(int argc, char** argv) {
         // 4. The long lived tree, still intact after all that garbage.
         int64_t long_lived_check = check(long_lived, max_depth);
         double wall_ms = sw.elapsed_ms();
+        int64_t steal1 = ex::host_steal_ns();
+        double steal_ms = steal0 < 0 || steal1 < 0 ? -1.0 : static_cast<double>(steal1 - steal0) / 1e6;
 
         gc::Stats st1 = gc::stats();
         std::vector<int64_t> history = gc::pause_history();
@@ -201,6 +207,7 @@ int main(int argc, char** argv) {
             .add("gc_pauses", gc_pauses)
             .add("total_pause_ms", static_cast<double>(total_pause_ns) / 1e6)
             .add("assist_ms", assist_ms, 1)
+            .add("host_steal_ms", steal_ms, 0)
             .print();
         return 0;
     });

@@ -44,12 +44,15 @@
 // assist_ms is the time spent in mark assists in the window.
 // build_max_pause_us is the longest pause while the heap was being built.
 // wall_ms covers everything: heap build, idle fibers, the window, the final
-// check. peak_rss_kb is the process's high-water mark.
+// check. peak_rss_kb is the process's high-water mark. host_steal_ms is
+// the CPU time the hypervisor took from the machine (all CPUs) during the
+// window (common/steal.hpp; -1 where unknown): on a VM, a stolen vCPU
+// stretches an operation or a pause with no cause in weft.
 //
 // JSON: workload, procs, live_mb, idle, mutators, seconds, subtrees,
 //       wall_ms, build_ms, max_pause_us, p99_pause_us, gc_pauses,
 //       gc_cycles, mutator_ops_per_s, max_op_us, p99_op_us, assist_ms,
-//       build_max_pause_us, peak_rss_kb.
+//       build_max_pause_us, peak_rss_kb, host_steal_ms.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -63,6 +66,7 @@
 #include "common/json_line.hpp"
 #include "common/rss.hpp"
 #include "common/run.hpp"
+#include "common/steal.hpp"
 #include "common/stopwatch.hpp"
 #include "runtime/chan.hpp"
 #include "runtime/sync/waitgroup.hpp"
@@ -249,6 +253,7 @@ int main(int argc, char** argv) {
         std::atomic<bool> stop{false};
         std::vector<MutatorResult> results(static_cast<size_t>(mutators));
         weft::WaitGroup mut_wg;
+        int64_t steal0 = ex::host_steal_ns();
         ex::Stopwatch window;
         mut_wg.add(mutators);
         for (int64_t m = 0; m < mutators; ++m)
@@ -268,6 +273,8 @@ int main(int argc, char** argv) {
         stop.store(true, std::memory_order_relaxed);
         mut_wg.wait();
         double window_s = window.elapsed_ms() / 1e3;
+        int64_t steal1 = ex::host_steal_ns();
+        double steal_ms = steal0 < 0 || steal1 < 0 ? -1.0 : static_cast<double>(steal1 - steal0) / 1e6;
         gc::Stats st1 = gc::stats();
         std::vector<int64_t> history = gc::pause_history();
         std::vector<int64_t> pauses(history.begin() + static_cast<ptrdiff_t>(std::min(pauses0, history.size())),
@@ -338,6 +345,7 @@ int main(int argc, char** argv) {
             .add("assist_ms", assist_ms, 1)
             .add("build_max_pause_us", us(build_max_pause_ns), 1)
             .add("peak_rss_kb", peak)
+            .add("host_steal_ms", steal_ms, 0)
             .print();
         return 0;
     });
