@@ -16,8 +16,6 @@
 //      their Ps), the stop is undone and the stopper's fiber is abandoned.
 // Invariant W1: with gcwaiting set, no M acquires a P except through
 // start_the_world (pidleget finds nothing: every P is in kGCStop).
-#include <sched.h>
-
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
 #include "runtime/base/fatal.hpp"
@@ -42,9 +40,6 @@ void preempt_all() {
 // woken thread in place of the stopper's (wake-up preemption). In W7 that
 // preemption turned pauses of 50 µs of work into 1 to 6 ms.
 constexpr int64_t kStopSpinNs = 50'000;
-
-// How long stop_the_world polls for the Ps to stop before it sleeps.
-constexpr int64_t kStopperSpinNs = 200'000;
 
 void gcstopm(M* m) {
     Sched& s = S();
@@ -120,13 +115,6 @@ void stop_the_world(const char* reason) {
     bool wait = s.stopwait > 0;
     s.lock.unlock();
     if (wait) {  // step 5
-        // First poll, yielding the CPU: our P is stopped, so the CPU has
-        // nothing else of ours to run, unless the OS put the M we wait for
-        // on it. A sleeping stopper, woken by the last M to stop, may be
-        // queued behind a busy thread until the next scheduler tick (4 ms
-        // at HZ=250): one source of W6's 4 ms pause tail.
-        int64_t until = base::nanotime() + kStopperSpinNs;
-        while (!s.stopnote.woken() && base::nanotime() < until) sched_yield();
         while (!s.stopnote.sleep_for(100'000)) {
             s.lock.lock();
             if (s.exiting.load()) abandon_stop_locked(m);  // does not return

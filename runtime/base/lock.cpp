@@ -1,8 +1,6 @@
 // lock.cpp — see lock.hpp; rank checking per lock_rank.hpp.
 #include "runtime/base/lock.hpp"
 
-#include <sched.h>
-
 #include "runtime/base/check.hpp"
 #include "runtime/base/futex.hpp"
 
@@ -108,14 +106,6 @@ void Lock::lock_slow() {
             state_.compare_exchange_weak(expected, 1, std::memory_order_acquire))
             return;
         __builtin_ia32_pause();
-    }
-    // Then let the OS run someone else once, as Go's passive spin: the
-    // holder may be runnable on this very CPU (it woke us, and the OS ran
-    // us in its place), and only yielding lets it finish.
-    sched_yield();
-    {
-        uint32_t expected = 0;
-        if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return;
     }
     // Mark "contended" (2) so the unlocker knows to wake someone.
     while (state_.exchange(2, std::memory_order_acquire) != 0) futex_wait(&state_, 2);
