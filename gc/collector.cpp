@@ -140,6 +140,7 @@ struct Controller {
     // Termination attempts that found grey objects left in some P's buffer
     // (this cycle; written by the collector fiber).
     int64_t term_retries = 0;
+    int64_t term_retry_pause_ns = 0;  // the pauses of those retries
     int64_t mark_ns = 0;  // GCmark's length, this cycle
     int64_t stop_wait_max_ns = 0;  // the longest wait for the Ps to stop, this cycle
     int64_t rescanned_concurrently = 0;  // fibers re-scanned before termination, this cycle (mark_loop)
@@ -415,7 +416,7 @@ int64_t mark_loop(sched::G* self, sched::G** tracked) {
         if (!global_work_empty() || drains_in_flight() > 0) continue;
         Pause p("gc: mark termination");
         if (flush_all_ps()) {
-            p.end();  // some P had grey objects: back to concurrent marking
+            c.term_retry_pause_ns += p.end();  // some P had grey objects: back to concurrent marking
             c.term_retries++;
             quiet = std::min(quiet * 2, kQuietMaxNs);
             continue;
@@ -491,11 +492,11 @@ void adjust_trigger(int64_t live_at_end, int64_t marked_before) {
 struct CycleTrace {
     uint64_t n = 0;
     int64_t t0 = 0;                           // when the cycle began
-    int64_t pause[3] = {};                    // start, mark, termination
+    int64_t pause[4] = {};                    // start, mark, termination, sweep done
     int64_t heap_start = 0, heap_end = 0;     // heap_live at the start and at the end of marking
     int64_t marked = 0, goal = 0;
     int64_t mark_ns = 0, worker_ns = 0, assist_ns = 0;
-    int64_t retries = 0, stop_wait_ns = 0;
+    int64_t retries = 0, retry_pause_ns = 0, stop_wait_ns = 0;
     int64_t rescans_concurrent = 0, rescans_stopped = 0;  // fibers re-scanned in mark_loop, in termination
 };
 
@@ -503,12 +504,13 @@ void trace_line(const CycleTrace& t) {
     Controller& c = C();
     auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
     std::fprintf(stderr,
-                 "gc %" PRIu64 " @%.3fs: %.3f ms; pauses %.3f+%.3f+%.3f ms; heap %" PRId64 "->%" PRId64 "->%" PRId64
+                 "gc %" PRIu64 " @%.3fs: %.3f ms; pauses %.3f+%.3f+%.3f+%.3f ms; heap %" PRId64 "->%" PRId64 "->%" PRId64
                  " MB, %" PRId64 " MB goal; mark %.3f ms: worker %.3f ms, assist %.3f ms; %" PRId64
-                 " termination retries; rescans %" PRId64 "+%" PRId64 " fibers; longest stop wait %.3f ms; %d P\n",
+                 " termination retries, %.3f ms paused; rescans %" PRId64 "+%" PRId64
+                 " fibers; longest stop wait %.3f ms; %d P\n",
                  t.n, static_cast<double>(t.t0 - c.start_time) / 1e9, ms(base::nanotime() - t.t0), ms(t.pause[0]),
-                 ms(t.pause[1]), ms(t.pause[2]), t.heap_start >> 20, t.heap_end >> 20, t.marked >> 20, t.goal >> 20,
-                 ms(t.mark_ns), ms(t.worker_ns), ms(t.assist_ns), t.retries,
+                 ms(t.pause[1]), ms(t.pause[2]), ms(t.pause[3]), t.heap_start >> 20, t.heap_end >> 20, t.marked >> 20,
+                 t.goal >> 20, ms(t.mark_ns), ms(t.worker_ns), ms(t.assist_ns), t.retries, ms(t.retry_pause_ns),
                  t.rescans_concurrent, t.rescans_stopped, ms(t.stop_wait_ns), sched::nprocs_now());
 }
 
@@ -545,6 +547,7 @@ void run_cycle(uint64_t n) {
     c.scan_expected.store(std::max<int64_t>(marked_before, 1 << 20));
     reset_scan_work_done();
     c.term_retries = 0;
+    c.term_retry_pause_ns = 0;
     c.worker_ns = 0;
     c.mark_start_ns = base::nanotime();
     int64_t p2 = 0;
@@ -591,7 +594,7 @@ void run_cycle(uint64_t n) {
         c.sweep_pages_per_byte = pages / room;
     }
     set_phase(Phase::kSweep);
-    int64_t p3 = 0;
+    int64_t p3 = 0, p4 = 0;
     if (!stw) p3 = term->end();
     phase_hook(Phase::kSweep);
 
@@ -613,7 +616,7 @@ void run_cycle(uint64_t n) {
         finish_sweep();
         Pause off("gc: sweep done");
         set_phase(Phase::kOff);
-        off.end();
+        p4 = off.end();
     }
     phase_hook(Phase::kOff);
     {
@@ -626,7 +629,7 @@ void run_cycle(uint64_t n) {
     if (c.cfg.trace)
         trace_line({.n = n,
                     .t0 = t0,
-                    .pause = {p1, p2, p3},
+                    .pause = {p1, p2, p3, p4},
                     .heap_start = live_before,
                     .heap_end = live_at_end,
                     .marked = marked,
@@ -635,6 +638,7 @@ void run_cycle(uint64_t n) {
                     .worker_ns = c.worker_ns,
                     .assist_ns = c.assist_ns.load() - assist0,
                     .retries = c.term_retries,
+                    .retry_pause_ns = c.term_retry_pause_ns,
                     .stop_wait_ns = c.stop_wait_max_ns,
                     .rescans_concurrent = c.rescanned_concurrently,
                     .rescans_stopped = rescanned});

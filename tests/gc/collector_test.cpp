@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -78,11 +79,12 @@ TEST_CASE("gctrace lines; the heap does not run away from its goal under steady 
     while ((pos = r.err.find("gc ", pos)) != std::string::npos) {
         int n = 0;
         long start = 0, end = 0, marked = 0, goal = 0;
-        double at = 0, ms = 0, p1 = 0, p2 = 0, p3 = 0;
-        int got = std::sscanf(r.err.c_str() + pos, "gc %d @%lfs: %lf ms; pauses %lf+%lf+%lf ms; heap %ld->%ld->%ld MB, %ld MB goal;",
-                              &n, &at, &ms, &p1, &p2, &p3, &start, &end, &marked, &goal);
+        double at = 0, ms = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0;
+        int got = std::sscanf(r.err.c_str() + pos,
+                              "gc %d @%lfs: %lf ms; pauses %lf+%lf+%lf+%lf ms; heap %ld->%ld->%ld MB, %ld MB goal;", &n,
+                              &at, &ms, &p1, &p2, &p3, &p4, &start, &end, &marked, &goal);
         pos += 3;
-        if (got != 10) continue;
+        if (got != 11) continue;
         ++cycles;
         if (goal < 32) continue;  // startup: the 4 MiB floor and the first growth
         ++checked;
@@ -97,6 +99,71 @@ TEST_CASE("gctrace lines; the heap does not run away from its goal under steady 
     CHECK(checked >= 3);
     CHECK_MESSAGE(worst_end * 2 <= worst_goal * 3, "cycle ", worst_n, ": heap ", worst_end, " MB at the end of marking, goal ",
                   worst_goal, " MB");
+}
+
+TEST_CASE("gctrace accounts for every pause gc::Stats records: four per cycle, plus termination retries") {
+    // Cycles forced back to back while two fibers allocate (so some
+    // terminations find work left and retry). Each line's four pauses and
+    // its retries' paused time must add up to what Stats recorded for
+    // those cycles; the child prints the Stats side to stdout.
+    auto r = weft::testing::run_in_child(
+        [] {
+            setenv("WEFT_DEBUG", "gctrace=1", 1);
+            weft::run({.procs = 2}, [] {
+                std::atomic<bool> stop{false};
+                weft::WaitGroup wg;
+                for (int f = 0; f < 2; ++f) {
+                    wg.add(1);
+                    weft::go([&] {
+                        gc::Vector<Node> slots;
+                        slots.resize(64);
+                        for (uint64_t i = 0; !stop.load(); ++i) slots.set(i % slots.size(), build(6));
+                        wg.done();
+                    });
+                }
+                gc::collect();
+                gc::Stats before = gc::stats();
+                for (int i = 0; i < 8; ++i) gc::collect();
+                gc::Stats after = gc::stats();
+                gc::collect();  // its line is not counted: the last counted one is printed by now
+                stop = true;
+                wg.wait();
+                std::printf("STATS %llu %llu %llu %lld\n", static_cast<unsigned long long>(before.cycles),
+                            static_cast<unsigned long long>(after.cycles),
+                            static_cast<unsigned long long>(after.stw_pauses - before.stw_pauses),
+                            static_cast<long long>(after.total_pause_ns - before.total_pause_ns));
+                std::fflush(stdout);
+            });
+        },
+        120);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    unsigned long long c0 = 0, c1 = 0, npauses = 0;
+    long long total_ns = 0;
+    REQUIRE(std::sscanf(r.out.c_str(), "STATS %llu %llu %llu %lld", &c0, &c1, &npauses, &total_ns) == 4);
+    unsigned long long lines = 0, counted = 0;
+    double sum_ms = 0;
+    size_t pos = 0;
+    while ((pos = r.err.find("gc ", pos)) != std::string::npos) {
+        unsigned long long n = 0;
+        double at = 0, ms = 0, p[4] = {}, retry_ms = 0;
+        long retries = 0;
+        size_t semi = r.err.find(" termination retries, ", pos);
+        int got = std::sscanf(r.err.c_str() + pos, "gc %llu @%lfs: %lf ms; pauses %lf+%lf+%lf+%lf ms;", &n, &at, &ms,
+                              &p[0], &p[1], &p[2], &p[3]);
+        size_t line_end = r.err.find('\n', pos);
+        pos += 3;
+        if (got != 7 || n <= c0 || n > c1 || semi == std::string::npos || semi > line_end) continue;
+        size_t num = r.err.rfind("; ", semi);
+        REQUIRE(std::sscanf(r.err.c_str() + num, "; %ld termination retries, %lf ms paused;", &retries, &retry_ms) == 2);
+        ++lines;
+        counted += 4 + static_cast<unsigned long long>(retries);
+        sum_ms += p[0] + p[1] + p[2] + p[3] + retry_ms;
+    }
+    INFO(r.err);
+    CHECK(lines == c1 - c0);
+    CHECK(counted == npauses);
+    // Each printed figure is rounded to 1 us.
+    CHECK(std::abs(sum_ms - static_cast<double>(total_ns) / 1e6) <= 0.0005 * 5 * static_cast<double>(lines) + 1e-9);
 }
 
 TEST_CASE("unreachable objects are destroyed, reachable ones survive many cycles") {
