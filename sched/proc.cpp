@@ -478,6 +478,13 @@ M* mget() {
 void* mthread(void* arg) {
     M* m = static_cast<M*>(arg);
     t_m = m;
+    // Named for top, perf and gdb ("weft-m3"; the kernel keeps 15 bytes).
+    // By the thread itself: naming another thread makes glibc open a file
+    // under /proc, a descriptor that a program counting its own (or one
+    // out of them, EMFILE) would see come and go.
+    char name[16];
+    std::snprintf(name, sizeof name, "weft-m%lld", static_cast<long long>(m->id));
+    pthread_setname_np(pthread_self(), name);
     m->eh = thread_eh_state();
     context_init_thread(m->g0);
     signals_init_thread(m);
@@ -509,11 +516,6 @@ void newm(P* p, bool spinning) {
     int err = pthread_create(&m->thread, &attr, mthread, m);
     pthread_attr_destroy(&attr);
     if (err != 0) base::fatal("cannot create an OS thread for a new M: %s", strerror(err));
-    // Named for top, perf and gdb ("weft-m3"; the kernel keeps 15 bytes),
-    // here rather than by the thread, so the name is set when we return.
-    char name[16];
-    std::snprintf(name, sizeof name, "weft-m%lld", static_cast<long long>(m->id));
-    pthread_setname_np(m->thread, name);
 }
 
 }  // namespace

@@ -82,6 +82,7 @@ void* sysmon_main(void*) {
     // The kernel's default 50 us timer slack would stretch every 20 us round
     // to ~70-100 us, and with it every syscall hand-off.
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    pthread_setname_np(pthread_self(), "weft-sysmon");  // by itself: see mthread
     int64_t delay_us = 20;
     int idle_rounds = 0;
     int64_t last_reclaim = base::nanotime();
@@ -140,7 +141,6 @@ void sysmon_start() {
     Sched& s = S();
     int err = pthread_create(&s.sysmon_thread, nullptr, sysmon_main, nullptr);
     if (err != 0) base::fatal("cannot start the sysmon thread: error %d", err);
-    pthread_setname_np(s.sysmon_thread, "weft-sysmon");
 }
 
 void sysmon_wake(bool syscall) {

@@ -188,3 +188,46 @@ TEST_CASE("idle Ms beyond the Ps are reclaimed") {
     CHECK(peak.load() > 4);
     CHECK(after <= 2);
 }
+
+TEST_CASE("making and reclaiming Ms opens no file descriptor, not even for a moment") {
+    // Naming a new M's thread from its creator made glibc open a file under
+    // /proc for a few microseconds: a program counting its descriptors (a
+    // leak check, or one at the EMFILE limit) saw one more. Ms come and go
+    // here (blocking calls, reclaimed 1 ms after they idle) while a plain
+    // thread counts descriptors as fast as it can.
+    weft::sched::RunConfig cfg;
+    cfg.procs = 1;
+    cfg.idle_m_timeout_ns = 1'000'000;
+    int base = -1, most = -1, samples = 0;
+    int64_t made = 0;
+    weft::testing::run_with(cfg, [&] {
+        base = weft::testing::open_fd_count();  // the runtime's own (epoll, eventfd) included
+        std::atomic<bool> stop{false};
+        std::atomic<int> max_seen{base}, n{0};
+        std::thread watcher([&] {
+            while (!stop.load()) {
+                weft::testing::raise_max(max_seen, weft::testing::open_fd_count());
+                n++;
+            }
+        });
+        for (int round = 0; round < 20; round++) {
+            std::atomic<int> done{0};
+            for (int i = 0; i < 8; i++)
+                weft::go([&] {
+                    blocking_sleep(2ms);
+                    done++;
+                });
+            while (done.load() < 8) weft::sleep(1ms);
+            made += mcount() - 1;
+            weft::sleep(5ms);  // sysmon reclaims the idle ones
+        }
+        stop = true;
+        watcher.join();
+        most = max_seen.load();
+        samples = n.load();
+    });
+    INFO("descriptor samples: " << samples << ", Ms alive summed over rounds: " << made);
+    CHECK(samples > 100);
+    CHECK(made > 40);
+    CHECK(most == base);
+}
