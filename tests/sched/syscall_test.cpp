@@ -28,6 +28,17 @@ void blocking_sleep(std::chrono::milliseconds d) {
     weft::sched::exitsyscall();
 }
 
+// Starts n fibers that each make a blocking call of d, and waits for all.
+void blocking_sleepers(int n, std::chrono::milliseconds d) {
+    std::atomic<int> done{0};
+    for (int i = 0; i < n; i++)
+        weft::go([&done, d] {
+            blocking_sleep(d);
+            done++;
+        });
+    while (done.load() < n) weft::sleep(1ms);
+}
+
 int32_t mcount() {
     weft::base::LockGuard l(weft::sched::S().lock);
     return weft::sched::S().mcount;
@@ -134,13 +145,7 @@ TEST_CASE("past WEFT_MAXTHREADS blocking calls wait for a thread, reported once"
     auto r = weft::testing::run_in_child([] {
         setenv("WEFT_MAXTHREADS", "3", 1);
         weft::run(weft::Options{.procs = 1}, [] {
-            std::atomic<int> done{0};
-            for (int i = 0; i < 12; i++)
-                weft::go([&] {
-                    blocking_sleep(20ms);
-                    done++;
-                });
-            while (done.load() < 12) weft::sleep(1ms);
+            blocking_sleepers(12, 20ms);
             if (mcount() > 3) _exit(3);
         });
     });
@@ -211,13 +216,7 @@ TEST_CASE("making and reclaiming Ms opens no file descriptor, not even for a mom
             }
         });
         for (int round = 0; round < 20; round++) {
-            std::atomic<int> done{0};
-            for (int i = 0; i < 8; i++)
-                weft::go([&] {
-                    blocking_sleep(2ms);
-                    done++;
-                });
-            while (done.load() < 8) weft::sleep(1ms);
+            blocking_sleepers(8, 2ms);
             made += mcount() - 1;
             weft::sleep(5ms);  // sysmon reclaims the idle ones
         }
