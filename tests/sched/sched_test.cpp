@@ -193,13 +193,15 @@ TEST_CASE("OS threads are named after their role: weft-m<N> for Ms, weft-sysmon"
     auto ms = [&names] {
         return std::count_if(names.begin(), names.end(), [](const std::string& n) { return n.rfind("weft-m", 0) == 0; });
     };
+    std::atomic<int> spinning{0};
+    std::atomic<bool> stop{false};
     weft::run(weft::Options{.procs = 2}, [&] {
-        std::atomic<int> spinning{0};
-        std::atomic<bool> stop{false};
-        // Keep both Ps busy so a second M exists.
+        // Keep both Ps busy so a second M exists. The spinner tells when it
+        // is done: the main fiber must not return while it still runs.
         weft::go([&] {
             spinning++;
             while (!stop.load()) weft::preempt_point();
+            spinning--;
         });
         while (spinning.load() == 0) weft::yield();
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -209,6 +211,7 @@ TEST_CASE("OS threads are named after their role: weft-m<N> for Ms, weft-sysmon"
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         } while (std::chrono::steady_clock::now() < deadline);
         stop = true;
+        while (spinning.load() != 0) weft::yield();
     });
     INFO(fmt::format("{}", fmt::join(names, ", ")));
     CHECK(sysmons() == 1);
