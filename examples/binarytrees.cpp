@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
 
         gc::Stats st0 = gc::stats();
         size_t pauses0 = gc::pause_history().size();
-        int64_t steal0 = ex::host_steal_ns();
+        ex::StealWindow steal;
         ex::Stopwatch sw;
 
         // 1. The stretch tree: built, checked and dropped.
@@ -146,8 +146,7 @@ int main(int argc, char** argv) {
         // 4. The long lived tree, still intact after all that garbage.
         int64_t long_lived_check = check(long_lived, max_depth);
         double wall_ms = sw.elapsed_ms();
-        int64_t steal1 = ex::host_steal_ns();
-        double steal_ms = steal0 < 0 || steal1 < 0 ? -1.0 : static_cast<double>(steal1 - steal0) / 1e6;
+        double steal_ms = steal.elapsed_ms();
 
         gc::Stats st1 = gc::stats();
         std::vector<int64_t> history = gc::pause_history();

@@ -253,7 +253,7 @@ int main(int argc, char** argv) {
         std::atomic<bool> stop{false};
         std::vector<MutatorResult> results(static_cast<size_t>(mutators));
         weft::WaitGroup mut_wg;
-        int64_t steal0 = ex::host_steal_ns();
+        ex::StealWindow steal;
         ex::Stopwatch window;
         mut_wg.add(mutators);
         for (int64_t m = 0; m < mutators; ++m)
@@ -273,8 +273,7 @@ int main(int argc, char** argv) {
         stop.store(true, std::memory_order_relaxed);
         mut_wg.wait();
         double window_s = window.elapsed_ms() / 1e3;
-        int64_t steal1 = ex::host_steal_ns();
-        double steal_ms = steal0 < 0 || steal1 < 0 ? -1.0 : static_cast<double>(steal1 - steal0) / 1e6;
+        double steal_ms = steal.elapsed_ms();
         gc::Stats st1 = gc::stats();
         std::vector<int64_t> history = gc::pause_history();
         std::vector<int64_t> pauses(history.begin() + static_cast<ptrdiff_t>(std::min(pauses0, history.size())),

@@ -19,4 +19,10 @@ int64_t host_steal_ns() {
     return static_cast<int64_t>(v[7]) * (1'000'000'000 / hz);
 }
 
+double StealWindow::elapsed_ms() const {
+    int64_t now = host_steal_ns();
+    if (start_ns_ < 0 || now < 0) return -1.0;
+    return static_cast<double>(now - start_ns_) / 1e6;
+}
+
 }  // namespace ex

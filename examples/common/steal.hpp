@@ -16,4 +16,15 @@ namespace ex {
 // this process's alone; -1 if /proc/stat cannot be read or parsed.
 int64_t host_steal_ns();
 
+// The steal of a measured window, as Stopwatch its time: starts when made.
+class StealWindow {
+public:
+    StealWindow() : start_ns_(host_steal_ns()) {}
+    // Steal since construction, in ms; -1 if /proc/stat could not be read.
+    double elapsed_ms() const;
+
+private:
+    int64_t start_ns_;
+};
+
 }  // namespace ex

@@ -14,3 +14,11 @@ TEST_CASE("host_steal_ns reads /proc/stat: whole clock ticks, never decreasing")
     int64_t b = ex::host_steal_ns();
     CHECK(b >= a);
 }
+
+TEST_CASE("StealWindow: the steal since it was made, in ms") {
+    ex::StealWindow w;
+    usleep(20'000);
+    double ms = w.elapsed_ms();
+    CHECK(ms >= 0);
+    CHECK(ms == static_cast<double>(static_cast<int64_t>(ms)));  // whole ticks (10 ms or finer) in ms
+}

@@ -506,6 +506,7 @@ TEST_CASE("termination waits for assists in flight: few retries per cycle while 
         for (int f = 0; f < 2; ++f) {
             wg.add(1);
             weft::go([&] {
+                // Relaxed: only ends the loop; wg orders everything after.
                 while (!stop.load(std::memory_order_relaxed)) keep(build(9));
                 wg.done();
             });
