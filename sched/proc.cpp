@@ -15,7 +15,10 @@
 //       starts an M unless one is spinning; a spinning M that gives up
 //       decrements nmspinning *before* re-checking every run queue
 //       (find_runnable step 6), so either it sees the new work or the
-//       producer sees nmspinning == 0 and wakes someone.
+//       producer sees nmspinning == 0 and wakes someone. A seq_cst fence on
+//       each side (after the producer's store, after the spinner's
+//       decrement) keeps "either" true on hardware that lets a load pass an
+//       earlier store.
 //   S5. No runtime lock is held across a switch to a fiber, except the
 //       lock a parking fiber hands to its unlockf, released on g0.
 //
@@ -607,6 +610,14 @@ void startm(P* p, bool spinning) {
 
 void wakep() {
     Sched& s = S();
+    // S4's producer half: the store that made the work visible (a ring's
+    // release store of its tail, the global queue's unlock) before the
+    // loads below. A store followed by a load of another variable may be
+    // reordered (x86 does it: the store waits in the store buffer), and a
+    // spinner dropping out at that moment would then miss our work while
+    // we read its stale nmspinning. The spinner fences too (find_runnable
+    // step 6), so one of us sees the other.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     // Cheap hints first: no idle P means every P already has an M.
     if (s.npidle.load() == 0) return;
     int32_t zero = 0;
@@ -800,6 +811,9 @@ top:
     if (m->spinning) {
         m->spinning = false;
         if (s.nmspinning.fetch_sub(1) <= 0) base::fatal("find_runnable: negative nmspinning");
+        // S4's consumer half (wakep has the producer's): the decrement
+        // before the loads below, whatever their memory orders.
+        std::atomic_thread_fence(std::memory_order_seq_cst);
         // S4: producers that saw us spinning did not wake anyone. Look again.
         for (P* p2 : s.allp) {
             if (!runq_empty(p2)) {
