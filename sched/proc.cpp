@@ -13,12 +13,12 @@
 //       busy Ps' worth of Ms spin (find_runnable's admission check).
 //   S4. No lost wake-ups: whoever makes work runnable calls wakep(), which
 //       starts an M unless one is spinning; a spinning M that gives up
-//       decrements nmspinning *before* re-checking every run queue
-//       (find_runnable step 6), so either it sees the new work or the
-//       producer sees nmspinning == 0 and wakes someone. A seq_cst fence on
-//       each side (after the producer's store, after the spinner's
-//       decrement) keeps "either" true on hardware that lets a load pass an
-//       earlier store.
+//       decrements nmspinning *before* re-checking every run queue, each
+//       P's and the global one (find_runnable step 6), so either it sees
+//       the new work or the producer sees nmspinning == 0 and wakes
+//       someone. A seq_cst fence on each side (after the producer's store,
+//       after the spinner's decrement) keeps "either" true on hardware
+//       that lets a load pass an earlier store.
 //   S5. No runtime lock is held across a switch to a fiber, except the
 //       lock a parking fiber hands to its unlockf, released on g0.
 //
@@ -36,7 +36,8 @@
 //   5. spin: steal half of another P's ring (their timers and runnext too
 //      on the last pass), if admitted as a spinner (S3).
 //   6. drop the P; if we were spinning, stop spinning, then re-check every
-//      P's queue (S4) and take a P back if work appeared.
+//      P's queue and the global queue (S4) and take a P back if work
+//      appeared.
 //   7. block in netpoll until the earliest timer if no other M does; else
 //      sleep on m->park until startm hands us a P.
 //
@@ -54,6 +55,7 @@
 
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
+#include "runtime/base/test_hooks.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
@@ -809,24 +811,31 @@ top:
 
     bool was_spinning = m->spinning;
     if (m->spinning) {
+        base::test_hook(base::HookPoint::kDropSpinning);
         m->spinning = false;
         if (s.nmspinning.fetch_sub(1) <= 0) base::fatal("find_runnable: negative nmspinning");
         // S4's consumer half (wakep has the producer's): the decrement
         // before the loads below, whatever their memory orders.
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        // S4: producers that saw us spinning did not wake anyone. Look again.
+        // S4: producers that saw us spinning did not wake anyone. Look
+        // again, at every P's queue and at the global queue: a preempted
+        // fiber put there since the check under the lock above, by a
+        // producer whose wakep saw us spinning, is as stranded as one in
+        // a P's queue.
+        bool work = s.runqsize.load(std::memory_order_relaxed) != 0;
         for (P* p2 : s.allp) {
-            if (!runq_empty(p2)) {
-                s.lock.lock();
-                P* pp = pidleget();
-                s.lock.unlock();
-                if (pp) {
-                    acquirep(m, pp);
-                    m->spinning = true;
-                    s.nmspinning.fetch_add(1);
-                    goto top;
-                }
-                break;
+            if (work) break;
+            work = !runq_empty(p2);
+        }
+        if (work) {
+            s.lock.lock();
+            P* pp = pidleget();
+            s.lock.unlock();
+            if (pp) {
+                acquirep(m, pp);
+                m->spinning = true;
+                s.nmspinning.fetch_add(1);
+                goto top;
             }
         }
     }

@@ -37,6 +37,10 @@ enum class HookPoint : uint8_t {
     // block the thread, neither may park the fiber.
     kExitSyscallBeforeP,
     kExitSyscallAfterP,
+    // find_runnable, step 6: this M gave its P up while spinning and is
+    // about to stop spinning (it then looks at the run queues once more).
+    // On the M's own thread, which holds no P; may block the thread.
+    kDropSpinning,
 };
 
 struct HookEvent {

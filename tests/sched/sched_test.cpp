@@ -16,6 +16,7 @@
 #include <fmt/ranges.h>
 
 #include "runtime/base/clock.hpp"
+#include "runtime/base/test_hooks.hpp"
 #include "runtime/weft.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/sched_hooks.hpp"
@@ -80,6 +81,82 @@ TEST_CASE("no lost wake-ups: a baton passed around a ring 10^6 times") {
         });
         CHECK(count.load() >= passes);
     }
+}
+
+namespace {
+
+// The kDropSpinning hook: once armed, holds the first M that stops
+// spinning (its OS thread sleeps) until released.
+std::atomic<bool> g_drop_armed{false}, g_drop_held{false}, g_drop_release{false};
+
+void hold_spinner_drop(const weft::base::HookEvent& e) {
+    if (e.point != weft::base::HookPoint::kDropSpinning) return;
+    bool armed = true;
+    if (!g_drop_armed.compare_exchange_strong(armed, false)) return;
+    g_drop_held = true;
+    while (!g_drop_release.load()) std::this_thread::sleep_for(std::chrono::microseconds(20));
+}
+
+// Spins (no safe point, so not preemptible) until flag is set or `limit`
+// passes; returns the flag.
+bool spin_until(const std::atomic<bool>& flag, std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!flag.load() && std::chrono::steady_clock::now() < end) {
+    }
+    return flag.load();
+}
+
+}  // namespace
+
+TEST_CASE("no lost wake-up when a fiber reaches the global queue as the last spinning M gives up its P") {
+    // proc.cpp S4, for the global queue. The hook holds the other M just
+    // after it gave its P up while spinning, so a producer reads
+    // nmspinning == 1 and wakes nobody. The main fiber then yields to the
+    // global queue from its P (P0), whose M goes on to run a fiber C that
+    // spins, without a safe point, until the main fiber has run again. Only
+    // the held M can run it, and only if it looks at the global queue once
+    // more after it stops spinning; otherwise it sleeps and C gives up
+    // after 3 s.
+    // An attempt is void if P0 took the main fiber back before running C
+    // (not expected: the test starts off a 61st tick).
+    constexpr auto kLimit = std::chrono::milliseconds(3000);
+    bool ran_during_spin = false;
+    int attempts = 0;
+    for (bool void_attempt = true; void_attempt && attempts < 5; ++attempts) {
+        std::atomic<bool> c_started{false}, main_back{false}, c_done{false}, held{false};
+        weft::run(weft::Options{.procs = 2}, [&] {
+            // Not at a 61st tick, when the P would take the main fiber
+            // from the global queue before C from its own (schedule()).
+            while (weft::sched::current_p()->schedtick.load() % 61 == 0) weft::yield();
+            g_drop_held = g_drop_release = false;
+            weft::base::g_test_hook.store(&hold_spinner_drop, std::memory_order_release);
+            g_drop_armed = true;
+            // Work for the other M: it steals this fiber, runs it, spins
+            // for more, gives up, and the hook holds it.
+            weft::go([] {});
+            held = spin_until(g_drop_held, kLimit);
+            if (!held) {
+                g_drop_armed = false;
+                g_drop_release = true;
+                return;
+            }
+            weft::go([&] {  // into P0's runnext; nmspinning is 1: no wake
+                c_started = true;
+                g_drop_release = true;
+                ran_during_spin = spin_until(main_back, kLimit);
+                c_done = true;
+            });
+            weft::sched::gosched_global();  // nmspinning is still 1: no wake
+            void_attempt = !c_started.load();
+            main_back = true;
+            g_drop_release = true;
+            while (!c_done.load()) weft::yield();
+        });
+        weft::base::g_test_hook.store(nullptr, std::memory_order_release);
+        REQUIRE_MESSAGE(held.load(), "the other M never stopped spinning");
+    }
+    CHECK(ran_during_spin);
+    MESSAGE("attempts: " << attempts);
 }
 
 TEST_CASE("sysmon preempts a fiber that holds its P past its time slice") {
