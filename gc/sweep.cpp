@@ -18,13 +18,12 @@
 // Destructors must not touch other GC objects (they may already be freed in
 // this very sweep) nor allocate; debug builds catch a Member load from a
 // destructor.
-#include <sched.h>
-
 #include <cstring>
 
 #include "gc/collector.hpp"
 #include "gc/heap.hpp"
 #include "gc/poison.hpp"
+#include "runtime/base/backoff.hpp"
 #include "runtime/base/check.hpp"
 
 namespace weft::gc::detail {
@@ -143,7 +142,8 @@ void finish_sweep() {
     }
     // Lazy sweeps by allocating fibers (cache_span) may still be running;
     // they take microseconds.
-    while (heap().sweepers.load() != 0) sched_yield();
+    base::Backoff backoff;
+    while (heap().sweepers.load() != 0) backoff.pause();
 }
 
 }  // namespace weft::gc::detail

@@ -1,7 +1,6 @@
 #include "sched/g.hpp"
 
-#include <sched.h>
-
+#include "runtime/base/backoff.hpp"
 #include "runtime/base/fatal.hpp"
 
 namespace weft::sched {
@@ -55,15 +54,14 @@ const char* wait_reason_name(WaitReason r) {
 void cas_status(G* g, GStatus from, GStatus to) {
     // seq_cst: status changes publish the G to other Ms (dumps, sysmon, a
     // stack scanner, whose CAS acquires what the G wrote before it stopped).
-    for (int spins = 0;; ++spins) {
+    base::Backoff backoff;
+    for (;;) {
         GStatus old = from;
         if (g->status.compare_exchange_strong(old, to)) return;
         if (old != with_scan(from))
             base::fatal("bad G status transition for G %llu: %s -> %s, but it was %s",
                         static_cast<unsigned long long>(g->id), status_name(from), status_name(to), status_name(old));
-        // A scanner holds the G; scans take microseconds.
-        if (spins < 64) __builtin_ia32_pause();
-        else sched_yield();
+        backoff.pause();  // a scanner holds the G; scans take microseconds
     }
 }
 
@@ -78,13 +76,14 @@ bool try_begin_scan(G* g, GStatus* was) {
 }
 
 bool begin_scan_stopped(G* g, GStatus* was) {
+    base::Backoff backoff;
     while (!try_begin_scan(g, was)) {
         GStatus s = g->status.load();
         if (s == GStatus::kDead || s == GStatus::kIdle) return false;
         if (s == GStatus::kRunning)
             base::fatal("begin_scan_stopped: fiber %llu is running with the world stopped",
                         static_cast<unsigned long long>(g->id));
-        sched_yield();  // its status is changing (see g.hpp)
+        backoff.pause();  // its status is changing (see g.hpp)
     }
     return true;
 }

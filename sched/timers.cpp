@@ -1,12 +1,11 @@
 // timers.cpp — see timers.hpp for the heap protocol and invariants T1–T3.
 #include "sched/timers.hpp"
 
+#include "runtime/base/backoff.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
-
-#include <sched.h>
 
 namespace weft::sched {
 
@@ -168,7 +167,8 @@ bool timer_stop(Timer* t) {
     }
     // T4: a callback popped before our removal may still be running on
     // another M. Callbacks are short (ready a fiber, try_send), so wait.
-    while (t->firing_.load() != 0) sched_yield();
+    base::Backoff backoff;
+    while (t->firing_.load() != 0) backoff.pause();
     return removed;
 }
 
