@@ -53,6 +53,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "runtime/base/backoff.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
 #include "runtime/base/test_hooks.hpp"
@@ -521,6 +522,8 @@ void newm(P* p, bool spinning) {
     int err = pthread_create(&m->thread, &attr, mthread, m);
     pthread_attr_destroy(&attr);
     if (err != 0) base::fatal("cannot create an OS thread for a new M: %s", strerror(err));
+    base::LockGuard l(s.lock);  // m->thread is set: run_main may join it
+    s.mpending--;
 }
 
 }  // namespace
@@ -579,10 +582,13 @@ void startm(P* p, bool spinning) {
     }
     M* m = mget();
     if (m == nullptr) {
-        if (s.mcount >= s.config.max_threads) {
+        // Shutting down: no new thread, which run_main would have to join
+        // (it waits for the ones already reserved, mpending).
+        bool exiting = s.exiting.load();
+        if (exiting || s.mcount >= s.config.max_threads) {
             // No thread to give p to: it waits idle until a call returns.
-            bool report = !s.maxthreads_reported;
-            s.maxthreads_reported = true;
+            bool report = !exiting && !s.maxthreads_reported;
+            s.maxthreads_reported = s.maxthreads_reported || report;
             // An idle P must have an empty queue (nobody steals from idle
             // Ps): its fibers go where any M with a P will find them.
             bool inherit;
@@ -596,6 +602,7 @@ void startm(P* p, bool spinning) {
             return;
         }
         s.mcount++;  // reserve it under the lock; newm registers the M
+        s.mpending++;
         s.lock.unlock();
         newm(p, spinning);
         return;
@@ -1007,7 +1014,8 @@ G* execute(M* m, G* g, bool inherit) {
             s.lock.lock();
             bool stopping = s.gcwaiting.load();
             if (stopping) g_returns_during_stop.fetch_add(1, std::memory_order_relaxed);  // Y3
-            P* idle = stopping ? nullptr : pidleget();
+            // Exiting: g is not run again (as schedule() runs nothing).
+            P* idle = stopping || s.exiting.load() ? nullptr : pidleget();
             if (idle == nullptr) {
                 globrunqput(g);
                 s.lock.unlock();
@@ -1219,8 +1227,15 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     mloop(m0);
 
     // Shutdown: every other M leaves its loop once it sees `exiting`.
+    // An M that a fiber still running elsewhere asked for just before
+    // exiting was set may still be in newm: wait until its thread exists
+    // (startm makes no new ones once it sees exiting), so allm is final.
     sysmon_stop();
     signals_fini_thread(m0);
+    for (base::Backoff backoff;; backoff.pause()) {
+        base::LockGuard l(s.lock);
+        if (s.mpending == 0) break;
+    }
     for (M* m = s.allm; m; m = m->alllink)
         if (!m->is_m0) pthread_join(m->thread, nullptr);
     signals_restore();

@@ -26,6 +26,7 @@ struct Sched {
     M* midle = nullptr;                  // idle Ms, parked on their notes
     int32_t nmidle = 0;
     int32_t mcount = 0;                  // Ms created and not exited
+    int32_t mpending = 0;                // Ms startm reserved whose thread newm has not created yet
     bool maxthreads_reported = false;    // WEFT_MAXTHREADS reached (once)
     int64_t mnext = 0;                   // next M id
     M* allm = nullptr;                   // every M ever made in this run

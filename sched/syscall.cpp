@@ -40,6 +40,12 @@
 //      -> runnable; under the sched lock, an idle P if the world is not
 //      stopping (then run g at once) else put g on the global queue; the M,
 //      without a P, stops (proc.cpp mloop).
+//   5. After steps 2 and 3, the return is a safe point: a fiber flagged to
+//      yield (sysmon's time slice) yields here, and every fiber does once
+//      the runtime is exiting. Otherwise a fiber that only makes blocking
+//      calls would never yield, and shutdown would wait for it forever.
+//      (Step 4 goes through the scheduler, which runs nothing once the
+//      runtime is exiting.)
 //
 // Rejected: keeping the P attached and letting sysmon preempt the call
 // (a thread blocked in the kernel cannot be preempted); a thread per
@@ -71,6 +77,18 @@ inline __attribute__((always_inline)) uintptr_t current_sp() {
 #error "weft: current_sp() needs this architecture's stack pointer register"
 #endif
     return sp;
+}
+
+// exitsyscall step 5, on the fiber with its P back. Shutdown flags only
+// the fibers running when it starts, and a fiber resumed since (execute
+// clears its flag) would loop on here: exiting counts as a flag too.
+// syscallstress: an eighth of the returns yield anyway.
+inline void yield_if_asked(G* g, bool stress) {
+    // Relaxed: hints, as in preempt_check; a flag set just after is seen
+    // at the next safe point.
+    if (g->preempt.load(std::memory_order_relaxed) || S().exiting.load(std::memory_order_relaxed) ||
+        (stress && getm()->rand.below(8) == 0))
+        gosched();
 }
 
 }  // namespace
@@ -162,7 +180,7 @@ __attribute__((noinline)) void exitsyscall() {
         track_run(g);       // it runs again without execute(): its stack may change
         m->locks--;
         base::test_hook(base::HookPoint::kExitSyscallAfterP);
-        if (stress && m->rand.below(8) == 0) gosched();
+        yield_if_asked(g, stress);
         return;
     }
     Sched& s = S();
@@ -179,7 +197,7 @@ __attribute__((noinline)) void exitsyscall() {
             track_run(g);
             m->locks--;
             base::test_hook(base::HookPoint::kExitSyscallAfterP);
-            if (stress && m->rand.below(8) == 0) gosched();
+            yield_if_asked(g, stress);
             return;
         }
     }

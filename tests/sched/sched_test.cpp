@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <dirent.h>
-#include <fstream>
 #include <mutex>
 #include <set>
 #include <string>
@@ -20,6 +18,7 @@
 #include "runtime/weft.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/sched_hooks.hpp"
+#include "support/test_util.hpp"
 
 namespace {
 
@@ -254,17 +253,8 @@ TEST_CASE("OS threads are named after their role: weft-m<N> for Ms, weft-sysmon"
     // file under /proc), so poll until both kinds show, for at most 5 s.
     std::vector<std::string> names;
     auto read_names = [&names] {
-        names.clear();
-        DIR* d = opendir("/proc/self/task");
-        REQUIRE(d != nullptr);
-        while (dirent* e = readdir(d)) {
-            if (e->d_name[0] == '.') continue;
-            std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/comm");
-            std::string name;
-            std::getline(f, name);
-            names.push_back(name);
-        }
-        closedir(d);
+        names = weft::testing::thread_names();
+        REQUIRE(!names.empty());
     };
     auto sysmons = [&names] { return std::count(names.begin(), names.end(), "weft-sysmon"); };
     auto ms = [&names] {

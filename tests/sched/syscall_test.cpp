@@ -1,8 +1,11 @@
 // entersyscall/exitsyscall: P hand-off, stop-the-world, thread cap, reclaim.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <string>
 #include <thread>
@@ -164,6 +167,72 @@ TEST_CASE("bad WEFT_MAXTHREADS values are rejected") {
     CHECK_THROWS_WITH_AS(weft::run(weft::Options{.procs = 4}, [] {}),
                          "WEFT_MAXTHREADS: 2 is below the number of Ps (4)", std::invalid_argument);
     unsetenv("WEFT_MAXTHREADS");
+}
+
+TEST_CASE("a fiber that only makes blocking calls yields at their returns, so run can return") {
+    // Shutdown flags every running fiber to yield at its next safe point
+    // and waits for the Ms; a fiber looping on blocking calls reaches no
+    // other safe point. In a child with a time limit: it hung before.
+    for (int procs : {1, 2}) {
+        auto r = weft::testing::run_in_child(
+            [procs] {
+                std::atomic<int> calls{0};  // outlives run: the fiber is abandoned, not unwound
+                weft::run(weft::Options{.procs = procs}, [&calls] {
+                    weft::go([&calls] {
+                        for (;;) {
+                            blocking_sleep(1ms);
+                            calls++;
+                        }
+                    });
+                    while (calls.load() < 3) weft::sleep(1ms);
+                });
+                std::fputs("run returned\n", stderr);
+            },
+            20);
+        CAPTURE(procs);
+        CHECK(r.signal == 0);
+        CHECK(r.exit_code == 0);
+        CHECK(weft::testing::contains(r.err, "run returned"));
+    }
+}
+
+TEST_CASE("shutdown joins every M, even one asked for while the runtime was stopping") {
+    // Fibers keep entering system calls, and their Ps are handed to new or
+    // idle Ms (startm) while the main fiber returns: shutdown wakes the idle
+    // Ms to exit, so a hand-off then would make a new M. Every M made must
+    // be joined before run returns: none of their threads may outlive it.
+    // In a child with a time limit: before the fix, TSan saw the main
+    // thread read the list of Ms while newm added one (3 of 4 runs), or run
+    // hung joining an M (2 of those 3).
+    auto r = weft::testing::run_in_child(
+        [] {
+            for (int round = 0; round < 20; ++round) {
+                std::atomic<int> calls{0};
+                weft::run(weft::Options{.procs = 4}, [&] {
+                    for (int i = 0; i < 8; i++)
+                        weft::go([&] {
+                            for (;;) {
+                                blocking_sleep(1ms);
+                                calls++;
+                            }
+                        });
+                    while (calls.load() < 8 * (round % 4 + 1)) weft::sleep(1ms);
+                });
+                auto names = weft::testing::thread_names();
+                auto ms = std::count_if(names.begin(), names.end(),
+                                        [](const std::string& n) { return n.rfind("weft-m", 0) == 0; });
+                if (ms != 0) {
+                    std::fprintf(stderr, "round %d: %ld M threads outlived run\n", round, static_cast<long>(ms));
+                    std::_Exit(3);
+                }
+            }
+            std::fputs("20 rounds\n", stderr);
+        },
+        120);
+    INFO(r.err);
+    CHECK(r.signal == 0);
+    CHECK(r.exit_code == 0);
+    CHECK(weft::testing::contains(r.err, "20 rounds"));
 }
 
 TEST_CASE("idle Ms beyond the Ps are reclaimed") {

@@ -4,7 +4,9 @@
 #include <atomic>
 #include <chrono>
 #include <dirent.h>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "runtime/run.hpp"
 
@@ -68,6 +70,22 @@ inline int open_fd_count() {
         if (e->d_name[0] != '.') ++n;
     closedir(d);
     return n - 1;  // the DIR's own descriptor
+}
+
+// The names of this process's threads (/proc/self/task/*/comm), as the
+// kernel keeps them (15 bytes at most).
+inline std::vector<std::string> thread_names() {
+    std::vector<std::string> names;
+    DIR* d = opendir("/proc/self/task");
+    if (d == nullptr) return names;
+    while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/comm");
+        std::string name;
+        if (std::getline(f, name)) names.push_back(name);
+    }
+    closedir(d);
+    return names;
 }
 
 }  // namespace weft::testing
