@@ -19,6 +19,7 @@
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
 #include "runtime/base/fatal.hpp"
+#include "runtime/base/test_hooks.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
 
@@ -152,6 +153,7 @@ int64_t start_the_world() {
     }
     for (int i = 0; i < nwork; i++) startm(with_work[i], false);
     int64_t started = base::nanotime();
+    base::test_hook(base::HookPoint::kStartWakeIdle);
     wakep();
     return started;
 }

@@ -41,6 +41,10 @@ enum class HookPoint : uint8_t {
     // about to stop spinning (it then looks at the run queues once more).
     // On the M's own thread, which holds no P; may block the thread.
     kDropSpinning,
+    // start_the_world, once the Ps with work have their Ms and the pause's
+    // end is taken, before it wakes an extra M for the idle Ps. On the
+    // starter's thread; may not block.
+    kStartWakeIdle,
 };
 
 struct HookEvent {
