@@ -952,6 +952,7 @@ Stats stats() {
     s.objects_freed = h.objects_freed.load();
     s.assist_ns = c.assist_ns.load();
     s.stack_scans_helped = stack_scans_helped();
+    s.stack_scans_from_summary = stack_scans_from_summary();
     PageHeapStats ps = h.pages.stats();
     s.heap_mapped_bytes = static_cast<int64_t>(ps.mapped_bytes);
     s.heap_released_bytes = static_cast<int64_t>(ps.released_bytes);

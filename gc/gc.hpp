@@ -83,6 +83,11 @@ struct Stats {
     // start (GCscan), sharing the collector fiber's work in proportion to
     // their allocation.
     uint64_t stack_scans_helped = 0;
+    // Stack scans of parked fibers whose stacks had not changed since their
+    // last full scan: those cost only the few words of that scan that
+    // pointed into objects (at most 4 distinct; more, and the fiber is
+    // scanned in full every cycle).
+    uint64_t stack_scans_from_summary = 0;
     // Mark termination attempts that stopped the world, found grey objects
     // left in some P's buffer and resumed marking (each is one more pause).
     uint64_t termination_retries = 0;

@@ -141,12 +141,13 @@ void shade_from_barrier(GCWork* w, const void* obj) {
     if (Span* s = slot_of(obj, &i)) grey<true>(w, s, i);
 }
 
-void shade_conservative(GCWork* w, uintptr_t word) {
+bool shade_conservative(GCWork* w, uintptr_t word) {
     Span* s = span_of(word);
-    if (s == nullptr) return;
+    if (s == nullptr) return false;
     uint32_t i = s->index_of(word);
-    if (i >= s->nelems || !s->is_allocated(i)) return;
+    if (i >= s->nelems || !s->is_allocated(i)) return false;
     grey(w, s, i);
+    return true;
 }
 
 namespace {
@@ -158,7 +159,7 @@ namespace {
 // list: frames point to each other, so recursion would revisit them
 // exponentially often).
 __attribute__((no_sanitize("address", "thread"))) void scan_words(GCWork* w, uintptr_t lo, uintptr_t hi,
-                                                                    void* fake_stack, int) {
+                                                                    void* fake_stack, ScanHits* hits) {
     std::vector<std::pair<uintptr_t, uintptr_t>> todo{{lo, hi}};
     std::vector<uintptr_t> seen;
     constexpr size_t kMaxFrames = 1 << 16;
@@ -167,7 +168,7 @@ __attribute__((no_sanitize("address", "thread"))) void scan_words(GCWork* w, uin
         todo.pop_back();
         for (uintptr_t p = (a + 7) & ~uintptr_t{7}; p + 8 <= b; p += 8) {
             uintptr_t word = *reinterpret_cast<const uintptr_t*>(p);
-            shade_conservative(w, word);
+            if (shade_conservative(w, word) && hits) hits->add(word);
             if (fake_stack == nullptr || seen.size() >= kMaxFrames) continue;
             void* beg = nullptr;
             void* end = nullptr;
@@ -181,18 +182,20 @@ __attribute__((no_sanitize("address", "thread"))) void scan_words(GCWork* w, uin
 }
 #else
 __attribute__((no_sanitize("address", "thread"))) void scan_words(GCWork* w, uintptr_t lo, uintptr_t hi, void*,
-                                                                    int) {
-    for (uintptr_t p = (lo + 7) & ~uintptr_t{7}; p + 8 <= hi; p += 8)
-        shade_conservative(w, *reinterpret_cast<const uintptr_t*>(p));
+                                                                    ScanHits* hits) {
+    for (uintptr_t p = (lo + 7) & ~uintptr_t{7}; p + 8 <= hi; p += 8) {
+        uintptr_t word = *reinterpret_cast<const uintptr_t*>(p);
+        if (shade_conservative(w, word) && hits) hits->add(word);
+    }
 }
 #endif
 
 }  // namespace
 
-void scan_range(GCWork* w, uintptr_t lo, uintptr_t hi) { scan_words(w, lo, hi, nullptr, 0); }
+void scan_range(GCWork* w, uintptr_t lo, uintptr_t hi) { scan_words(w, lo, hi, nullptr, nullptr); }
 
-void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack) {
-    scan_words(w, lo, hi, fake_stack, 0);
+void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack, ScanHits* hits) {
+    scan_words(w, lo, hi, fake_stack, hits);
 }
 
 namespace {

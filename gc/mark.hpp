@@ -47,14 +47,32 @@ void shade(GCWork* w, const void* obj);
 // fault_late_shade build: a barrier on an M without a P): queued straight
 // onto the global list.
 void shade_from_barrier(GCWork* w, const void* obj);
-// Any word: if it points into an allocated slot, shade that object.
-void shade_conservative(GCWork* w, uintptr_t word);
+// Any word: if it points into an allocated slot, shade that object and
+// return true.
+bool shade_conservative(GCWork* w, uintptr_t word);
 // Every 8-byte-aligned word of [lo, hi), conservatively. Reads memory a
 // fiber may be writing in a system call: not instrumented by the sanitizers.
 void scan_range(GCWork* w, uintptr_t lo, uintptr_t hi);
+
+// The distinct words of a stack scan that pointed into allocated objects,
+// up to cap of them (stack_scan.cpp keeps them in the G).
+struct ScanHits {
+    uintptr_t* words;
+    uint32_t cap;
+    uint32_t n = 0;
+    bool overflow = false;
+    void add(uintptr_t word) {
+        for (uint32_t k = 0; k < n; ++k)
+            if (words[k] == word) return;
+        if (n == cap) overflow = true;
+        else words[n++] = word;
+    }
+};
+
 // A fiber's stack: as scan_range, also following words into the fiber's
 // ASan fake stack (locals moved off the real stack), when there is one.
-void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack);
+// With hits: records the words that shaded (or found marked) an object.
+void scan_stack_range(GCWork* w, uintptr_t lo, uintptr_t hi, void* fake_stack, ScanHits* hits = nullptr);
 
 // When a drain gives up early.
 enum class DrainUntil {

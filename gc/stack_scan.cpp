@@ -95,12 +95,33 @@ bool help(GCWork* w, double* debt, int64_t bytes) {
 
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> g_summary_scans{0};  // statistics only: relaxed
+}  // namespace
+
 void scan_g(GCWork* w, sched::G* g, sched::GStatus was) {
-    sched::MemRange r = sched::g_stack_range(g, was);
-    if (r.lo < r.hi) scan_stack_range(w, r.lo, r.hi, sched::g_fake_stack(g, was));
+    // Acquire: pairs with track_run's release, so what a waker wrote into
+    // the stack before it bumped stack_gen is seen by a full scan below.
+    uint64_t gen = g->stack_gen.load(std::memory_order_acquire);
+    bool parked = was == sched::GStatus::kWaiting || was == sched::GStatus::kRunnable;
+    if (parked && g->scan_nwords != sched::G::kNoScanSummary && g->scan_gen == gen) {
+        // S3: the stack is as the last full scan saw it, and the objects
+        // its words pointed to are allocated still (marked by every cycle
+        // since, through these very words).
+        for (uint32_t k = 0; k < g->scan_nwords; ++k) shade_conservative(w, g->scan_words[k]);
+        g_summary_scans.fetch_add(1, std::memory_order_relaxed);
+    } else {
+        sched::MemRange r = sched::g_stack_range(g, was);
+        ScanHits hits{g->scan_words, sched::G::kScanSummaryWords};
+        if (r.lo < r.hi) scan_stack_range(w, r.lo, r.hi, sched::g_fake_stack(g, was), &hits);
+        g->scan_gen = gen;
+        g->scan_nwords = hits.overflow ? sched::G::kNoScanSummary : hits.n;
+    }
     sched::MemRange c = sched::g_closure_range(g);
     if (c.lo < c.hi) scan_range(w, c.lo, c.hi);
 }
+
+uint64_t stack_scans_from_summary() { return g_summary_scans.load(std::memory_order_relaxed); }
 
 bool try_scan(GCWork* w, sched::G* g) {
     sched::GStatus was;

@@ -132,6 +132,22 @@ struct G {
     // epoch e + 1 never touches a link being walked).
     uint32_t run_epoch = 0;
     G* tracklink[2] = {nullptr, nullptr};
+
+    // -- what the collector found on the stack at its last full scan
+    // (gc/stack_scan.cpp). stack_gen counts the times the stack may have
+    // changed: track_run bumps it, in every phase, whenever the G is about
+    // to run (again) or a waker has written into its parked stack (same
+    // writers as run_epoch; release, so a scanner that acquires it sees the
+    // write). While a parked G's stack_gen still equals scan_gen, its stack
+    // holds what that scan saw, and the scan_nwords words that pointed into
+    // allocated objects stand for the whole stack. Written by the scanner
+    // holding the G's scan bit.
+    static constexpr uint32_t kScanSummaryWords = 4;
+    static constexpr uint32_t kNoScanSummary = ~0u;  // scan_nwords: none (too many, or never taken)
+    std::atomic<uint64_t> stack_gen{0};
+    uint64_t scan_gen = 0;
+    uint32_t scan_nwords = kNoScanSummary;
+    uintptr_t scan_words[kScanSummaryWords] = {};
 };
 
 // Changes g's status from `from` to `to`, waiting while a scanner holds the

@@ -76,6 +76,8 @@ std::atomic<G*> g_tracked[2] = {nullptr, nullptr};  // the lists of the epochs o
 // about to run g, has just created it, or runs it again after a system
 // call, so run_epoch has one writer. Touches scheduler words only (Y2).
 void track_run(G* g) {
+    // One writer at a time (see G::stack_gen): no read-modify-write needed.
+    g->stack_gen.store(g->stack_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     uint32_t e = g_track_epoch.load(std::memory_order_relaxed);
     if (e == 0 || g->run_epoch == e) return;
     g->run_epoch = e;

@@ -17,6 +17,8 @@
 #include "gc/phase.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "runtime/weft.hpp"
+#include "sched/fiber.hpp"
+#include "sched/g.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 #include "test_nodes.hpp"
@@ -305,6 +307,83 @@ TEST_CASE("allocating fibers share the stack scan at a cycle's start; the stacks
         CHECK(holders.release_and_count_intact() == kParked);
     });
     unsetenv("WEFT_DEBUG");
+}
+
+TEST_CASE("a parked fiber's unchanged stack costs only what its last full scan found; its objects survive") {
+    // Checkmark verifies every cycle against full scans of every stack.
+    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::run({.procs = 2}, [] {
+        constexpr int kParked = 64;
+        StackHolders holders(kParked);
+        gc::collect();  // full scans: the summaries are taken
+        uint64_t before = gc::stats().stack_scans_from_summary;
+        for (int c = 0; c < 4; ++c) gc::collect();
+        uint64_t served = gc::stats().stack_scans_from_summary - before;
+        MESSAGE("stack scans from summaries over 4 cycles: " << served << " (" << kParked << " parked fibers)");
+        CHECK(served >= 4 * kParked);
+        CHECK(holders.release_and_count_intact() == kParked);
+    });
+    unsetenv("WEFT_DEBUG");
+}
+
+TEST_CASE("a fiber with more objects on its stack than a summary holds is scanned in full; all survive") {
+    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    int64_t base = 0;
+    weft::run({.procs = 1}, [&] {
+        gc::collect();
+        base = g_live.load();
+        constexpr int kHeld = 2 * weft::sched::G::kScanSummaryWords;
+        weft::Chan<int> parked, release;
+        std::atomic<int> intact{0};
+        std::atomic<weft::sched::G*> holder{nullptr};
+        weft::go([&] {
+            Node* held[kHeld];
+            for (int i = 0; i < kHeld; ++i) held[i] = gc::make<Node>(i);
+            holder = weft::sched::current_g();
+            parked.send(1);
+            release.recv();
+            for (int i = 0; i < kHeld; ++i) intact += held[i]->value == i ? 1 : 0;
+            keep(held);
+            parked.send(2);
+        });
+        CHECK(parked.recv().value() == 1);
+        for (int c = 0; c < 3; ++c) gc::collect();
+        CHECK(holder.load()->scan_nwords == weft::sched::G::kNoScanSummary);
+        CHECK(g_live.load() - base == kHeld);
+        release.send(0);
+        CHECK(parked.recv().value() == 2);
+        CHECK(intact.load() == kHeld);
+    });
+    unsetenv("WEFT_DEBUG");
+}
+
+TEST_CASE("a value handed to a parked fiber through a channel invalidates its stack summary") {
+    // S3 (stack_scan.hpp): a channel hand-off writes into the receiver's
+    // parked stack; the next scan must read the stack, not the summary.
+    weft::run({.procs = 1}, [] {
+        weft::Chan<Node*> c;
+        std::atomic<weft::sched::G*> receiver{nullptr};
+        std::atomic<int64_t> got{-1};
+        weft::WaitGroup done;
+        done.add(1);
+        weft::go([&] {
+            receiver = weft::sched::current_g();
+            Node* n = c.recv().value();
+            got = n->value;
+            done.done();
+        });
+        while (receiver.load() == nullptr) weft::yield();
+        weft::yield();  // the receiver parks in recv
+        gc::collect();  // its stack scanned in full: a summary of it
+        weft::sched::G* g = receiver.load();
+        uint64_t gen = g->stack_gen.load();
+        CHECK(g->scan_gen == gen);
+        CHECK(g->scan_nwords != weft::sched::G::kNoScanSummary);
+        c.send(gc::make<Node>(42));  // one P: the receiver does not run yet
+        CHECK(g->stack_gen.load() != gen);
+        done.wait();
+        CHECK(got.load() == 42);
+    });
 }
 
 // gcstoptheworld: the whole cycle, stack scan included, runs in one pause;
