@@ -28,9 +28,11 @@
 //      the job closed or stack_scan_end sees the helper.
 //   S3 a parked fiber (waiting or runnable) whose stack_gen has not moved
 //      since its last full scan has the stack that scan read: the stack
-//      changes only while the fiber runs, which execute and exitsyscall
-//      announce through track_run before it does, and by a waker writing a
-//      value into it (a channel hand-off), which calls track_run after the
+//      changes only while the fiber runs or is in a system call (no
+//      summary is used then), and each way from there to a parked state
+//      bumps stack_gen first: execute (before it runs), exitsyscall (before
+//      the fiber shows as running or runnable again); a waker that writes
+//      a value into a parked stack (a channel hand-off) bumps it after the
 //      write (sched/g.hpp). So re-shading the words of that scan that hit
 //      objects (at most G::kScanSummaryWords distinct ones, else no
 //      summary) does what a full scan would: a word that hit nothing then

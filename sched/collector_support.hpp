@@ -26,7 +26,7 @@
 //  - releasep, handoffp, stopm, gcstopm (proc.cpp, stw.cpp): P and M
 //    lists and states, under the sched lock;
 //  - the slow exit of a call on g0 (proc.cpp MAction::kExitSyscall): the
-//    G's status and the global run queue;
+//    G's status and stack generation and the global run queue;
 //  - netpoll readying (netpoll.cpp): G pointers moved from poll descriptors
 //    to a run queue; Gs, Ms, Ps and poll descriptors are runtime objects
 //    (operator new), never GC objects, so these are plain stores;

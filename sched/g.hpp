@@ -136,8 +136,9 @@ struct G {
     // -- what the collector found on the stack at its last full scan
     // (gc/stack_scan.cpp). stack_gen counts the times the stack may have
     // changed: track_run bumps it, in every phase, whenever the G is about
-    // to run (again) or a waker has written into its parked stack (same
-    // writers as run_epoch; release, so a scanner that acquires it sees the
+    // to run (again) or a waker has written into its parked stack, and so
+    // does the slow return from a system call (same writers as run_epoch,
+    // one at a time; release, so a scanner that acquires it sees the
     // write). While a parked G's stack_gen still equals scan_gen, its stack
     // holds what that scan saw, and the scan_nwords words that pointed into
     // allocated objects stand for the whole stack. Written by the scanner
@@ -149,6 +150,12 @@ struct G {
     uint32_t scan_nwords = kNoScanSummary;
     uintptr_t scan_words[kScanSummaryWords] = {};
 };
+
+// Bumps g->stack_gen (see there), after whatever changed the stack. One
+// writer at a time, so no read-modify-write is needed.
+inline void note_stack_changed(G* g) {
+    g->stack_gen.store(g->stack_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
 
 // Changes g's status from `from` to `to`, waiting while a scanner holds the
 // scan bit on `from`; fatal if it was anything else.

@@ -76,8 +76,7 @@ std::atomic<G*> g_tracked[2] = {nullptr, nullptr};  // the lists of the epochs o
 // about to run g, has just created it, or runs it again after a system
 // call, so run_epoch has one writer. Touches scheduler words only (Y2).
 void track_run(G* g) {
-    // One writer at a time (see G::stack_gen): no read-modify-write needed.
-    g->stack_gen.store(g->stack_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    note_stack_changed(g);
     uint32_t e = g_track_epoch.load(std::memory_order_relaxed);
     if (e == 0 || g->run_epoch == e) return;
     g->run_epoch = e;
@@ -1010,6 +1009,12 @@ G* execute(M* m, G* g, bool inherit) {
         }
         case MAction::kExitSyscall: {
             // syscall.cpp exitsyscall step 4; this M holds no P (Y2, Y3).
+            // Its stack changed while it ran in the call: any summary of it
+            // is stale now, not only once it runs again, so before it
+            // shows as runnable (Y2: a word of the G). Not track_run: the
+            // world may be stopped for mark termination, whose tracked list
+            // must not change under it.
+            note_stack_changed(g);
             cas_status(g, GStatus::kSyscall, GStatus::kRunnable);  // waits out a stack scan
             g->syscall_sp = 0;
             Sched& s = S();
