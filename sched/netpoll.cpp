@@ -28,10 +28,18 @@
 //       (netpoll, a deadline timer, poll_unblock) readies that G — once.
 //       An event racing a deadline: one of them swaps the G out, the other
 //       finds kNil/kReady and wakes nobody.
-//   N4. g_waiters >= the number of G*s in all slots: commit raises it
-//       before installing the G, unblock lowers it after removing one. So
+//   N4. g_waiters >= the number of G*s in all slots plus the Gs netpoll
+//       has taken out of slots and its caller has not yet queued: commit
+//       raises it before installing the G; a deadline or close lowers it
+//       after removing one (its M holds a P, so it is not idle), and
+//       netpoll's caller lowers it (netpoll_waiters_done) only after it put
+//       the Gs on a run queue or took one to run with a P. So
 //       netpoll_has_waiters() never says "no" while a fiber is parked on a
-//       descriptor, and checkdead never misses one.
+//       descriptor or on its way from one to a queue, and checkdead never
+//       misses one. (Lowering it inside netpoll let sysmon's poll hide the
+//       last waiter from an M going idle: checkdead then saw no waiter, no
+//       queued fiber and every M idle, and declared a deadlock while sysmon
+//       held the fiber; test "a fiber taken by sysmon's poll ...".)
 //   N5. A PollDesc is never freed while the process lives (epoll's data and
 //       timer args name it by index); it is recycled through g_free. A
 //       stale event (tagged with an old fdseq) or a stale deadline timer
@@ -390,8 +398,12 @@ int32_t netpoll(int64_t delay_ns, GQueue& out) {
             }
         }
     }
-    if (taken) g_waiters.fetch_sub(taken);
-    return ready_n;
+    WEFT_CHECK(taken == ready_n, "netpoll: a fiber taken from a slot was not returned");
+    return ready_n;  // still counted in g_waiters: N4
+}
+
+void netpoll_waiters_done(int32_t n) {
+    if (n > 0 && g_waiters.fetch_sub(n) < n) base::fatal("netpoll: waiter count below zero");
 }
 
 // ------------------------------------------------------------ descriptors

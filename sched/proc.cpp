@@ -782,6 +782,7 @@ top:
             G* g = ready_list.pop_front();
             injectglist(ready_list, n - 1);
             cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+            netpoll_waiters_done(n);  // g is ours to run; the rest are queued
             return g;
         }
     }
@@ -864,12 +865,14 @@ top:
         s.lock.unlock();
         if (pp == nullptr) {
             injectglist(ready_list, n);
+            netpoll_waiters_done(n);  // queued, and this M is not idle yet
         } else {
             acquirep(m, pp);
             if (n > 0) {
                 G* g = ready_list.pop_front();
                 injectglist(ready_list, n - 1);
                 cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+                netpoll_waiters_done(n);
                 return g;
             }
             if (was_spinning) {

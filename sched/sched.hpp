@@ -163,8 +163,12 @@ void for_each_g(void (*fn)(G*, void*), void* arg);
 void netpoll_init();
 void netpoll_close();
 // Polls for ready fds, sleeping up to delay_ns (< 0 forever, 0 not at all);
-// returns the number of Gs moved to `out`.
+// returns the number of Gs moved to `out`. They still count as IO waiters
+// (netpoll.cpp N4): the caller lowers the count with netpoll_waiters_done(n)
+// once they are where checkdead looks (a run queue, or run by an M that
+// holds a P), as Go's netpollAdjustWaiters after injectglist.
 int32_t netpoll(int64_t delay_ns, GQueue& out);
+void netpoll_waiters_done(int32_t n);
 void netpoll_break();
 bool netpoll_has_waiters();
 

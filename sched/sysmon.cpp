@@ -28,6 +28,7 @@
 #include "runtime/base/clock.hpp"
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/futex.hpp"
+#include "runtime/base/test_hooks.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
@@ -125,7 +126,13 @@ void* sysmon_main(void*) {
             GQueue ready_list;
             int32_t n = netpoll(0, ready_list);
             if (n > 0) {
+                // Sysmon is no M: while it holds these fibers every M may
+                // go idle, and only their waiter count (still raised until
+                // netpoll_waiters_done, netpoll.cpp N4) keeps checkdead
+                // from calling that a deadlock.
+                base::test_hook(base::HookPoint::kSysmonPolled, static_cast<uint64_t>(n));
                 injectglist(ready_list, n);
+                netpoll_waiters_done(n);
                 did_work = true;
             }
         }

@@ -45,6 +45,9 @@ enum class HookPoint : uint8_t {
     // end is taken, before it wakes an extra M for the idle Ps. On the
     // starter's thread; may not block.
     kStartWakeIdle,
+    // sysmon's network poll took `arg` fibers off their descriptors and has
+    // not yet queued them. On sysmon's thread (no M, no P); may block it.
+    kSysmonPolled,
 };
 
 struct HookEvent {

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "runtime/base/test_hooks.hpp"
 #include "runtime/weft.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sanitizers.hpp"
@@ -913,4 +914,59 @@ TEST_CASE("a fiber waiting on a socket wakes while every P stays busy") {
         while (done.load() < 1) weft::yield();
         CHECK(waited < 1s);
     });
+}
+
+namespace {
+
+// The kSysmonPolled hook: marks that sysmon's poll took a fiber, then holds
+// sysmon there (its thread sleeps) long enough for every M to go idle.
+std::atomic<bool> g_sysmon_took{false};
+
+void hold_sysmon_poll(const weft::base::HookEvent& e) {
+    if (e.point != weft::base::HookPoint::kSysmonPolled || e.arg == 0) return;
+    if (g_sysmon_took.exchange(true)) return;
+    std::this_thread::sleep_for(300ms);
+}
+
+}  // namespace
+
+TEST_CASE("a fiber taken by sysmon's poll is no deadlock while every M goes idle") {
+    // netpoll.cpp N4. One P, held by a fiber that spins without a safe
+    // point, so only sysmon polls; the main fiber waits on a socket a plain
+    // thread writes to. Sysmon's poll takes the main fiber and the hook
+    // holds sysmon before it queues it. The spinner ends, and its M finds
+    // nothing to run: with the fiber still counted as an IO waiter it
+    // blocks in netpoll, and the fiber runs once sysmon queues it; had the
+    // poll already uncounted it, the M would go idle as the last one and
+    // checkdead would see no waiter, no queued fiber, no running M and
+    // call it a deadlock (as 2 in 40 TSan runs of this suite did).
+    auto r = weft::testing::run_in_child(
+        [] {
+            std::setvbuf(stdout, nullptr, _IONBF, 0);
+            weft::run(weft::Options{.procs = 1}, [] {
+                Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+                Conn c = weft::net::dial("tcp4", dial_target(ln));
+                Conn s = ln.accept();
+                weft::base::g_test_hook.store(&hold_sysmon_poll, std::memory_order_release);
+                auto give_up = SteadyClock::now() + 20s;
+                weft::go([give_up] {  // no safe point: never gives its P up
+                    while (!g_sysmon_took.load() && SteadyClock::now() < give_up) {
+                    }
+                });
+                std::thread writer([fd = s.fd(), give_up] {
+                    while (weft::sched::netpoll_waiters() != 1 && SteadyClock::now() < give_up)
+                        std::this_thread::sleep_for(1ms);
+                    (void)::send(fd, "x", 1, MSG_NOSIGNAL);
+                });
+                std::string got = read_string(c, 1);  // parks: the spinner gets the P
+                writer.join();
+                weft::base::g_test_hook.store(nullptr, std::memory_order_release);
+                std::printf("read '%s', sysmon took it: %d\n", got.c_str(), g_sysmon_took.load() ? 1 : 0);
+            });
+        },
+        60);
+    INFO("child stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(!contains(r.err, "deadlock"));
+    CHECK(contains(r.out, "read 'x', sysmon took it: 1"));
 }
