@@ -8,6 +8,8 @@
 #include "gc/heap.hpp"
 #include "runtime/base/fatal.hpp"
 #include "sched/fiber.hpp"
+#include "sched/m.hpp"
+#include "sched/sched.hpp"
 
 namespace weft::gc::detail {
 
@@ -49,6 +51,16 @@ void poison_slot(uintptr_t slot, size_t size, const TypeInfo* old_type) {
 bool is_poisoned(const void* obj) { return header_of(obj)->type.load(std::memory_order_relaxed) == &kPoisonType; }
 
 void check_load(const void* obj) {
+    // A fiber inside weft::blocking: its M gave its P up, and the frames
+    // of the blocking function are never scanned (the scan starts at
+    // syscall_sp, above them). A reference loaded there can be the only
+    // one left once a barriered store overwrites its heap copy: Dijkstra
+    // shades the new value, not the old, so the object is freed while the
+    // call still uses it. Only the frames above the call are scanned.
+    if (sched::M* m = sched::getm(); m != nullptr && m->p == nullptr && m->curg.load(std::memory_order_relaxed) != nullptr)
+        base::fatal("gc: fiber %llu loaded a Member (object %p) inside weft::blocking, where the collector cannot "
+                    "see the reference: load it before the call (blocking.hpp)",
+                    static_cast<unsigned long long>(sched::fiber_id()), obj);
     if (t_in_destructor)
         base::fatal("gc: a destructor run by the collector loaded a Member (object %p): destructors must not touch "
                     "other GC objects",

@@ -27,7 +27,8 @@
 //                    to it (an object, a Root, a fiber's stack);
 //   gcpoison=1       freed objects filled: a later load through a
 //                    gc::Member is fatal, naming the object, its old type
-//                    and the fiber that loaded it.
+//                    and the fiber that loaded it; so is any Member load
+//                    inside a weft::blocking callable (blocking.hpp).
 // Any fatal error in the child (those, "write barrier without P", a
 // crash) is reported in the parent: ok is false and `failure` holds the
 // runtime's message.

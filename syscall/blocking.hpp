@@ -17,8 +17,17 @@
 //  - f must not allocate GC objects or store GC references (gc::make, a
 //    gc::Member or container store): while the collector marks, such a
 //    store is fatal, "write barrier without P" (the syscall-return race;
-//    README, "Testing for syscall-return races"). Loads are fine, and so
-//    is storing right after blocking() returns.
+//    README, "Testing for syscall-return races"). Storing right after
+//    blocking() returns is fine.
+//  - f must not load GC references either (a gc::Member, a container's
+//    element or storage): the collector never scans f's own frames, only
+//    the fiber's stack above the call, and a reference whose heap copy is
+//    overwritten while f holds it (the barrier shades the new value, not
+//    the old) is freed under f. Load what f needs before the call, into
+//    the caller's variables; f may then read and write the non-reference
+//    data of those objects. Checked builds (debug, or WEFT_DEBUG=gcpoison=1)
+//    make such a load fatal: "gc: fiber N loaded a Member (object P)
+//    inside weft::blocking ...".
 //  - f runs on one OS thread from start to end: thread_local state, errno
 //    included, is coherent inside f. errno as f left it is carried to the
 //    thread the fiber continues on, so `if (blocking(...) < 0) use(errno)`

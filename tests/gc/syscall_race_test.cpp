@@ -495,13 +495,15 @@ TEST_CASE("weft::testing::stress_gc passes correct code and reports a GC store m
                              << good.ps_stopped_in_call << " Ps stopped mid-call, " << good.returns_during_stop
                              << " returns during a stop");
     if (kFaultLateShade) return;  // there the store below is the injected bug, not a fatal
-    // The bug: the store is made inside the bracket, without a P.
+    // The bug: the store is made inside the bracket, without a P (into a
+    // Node loaded before it: a load inside is a bug of its own, below).
     weft::testing::StressReport bad = weft::testing::stress_gc(
         [](int i) {
             Node* fresh = gc::make<Node>(i);
+            Node* top = g_user_slots->chains[static_cast<size_t>(i) % kSlots];
             (void)weft::blocking([&] {
                 int pid = ::getpid();
-                g_user_slots->chains.set(static_cast<size_t>(i) % kSlots, fresh);
+                top->right = fresh;
                 return pid;
             });
         },
@@ -511,6 +513,48 @@ TEST_CASE("weft::testing::stress_gc passes correct code and reports a GC store m
     CHECK(contains(bad.failure, "fatal error: write barrier without P"));
     CHECK(bad.iterations_done == 0);  // the child died before reporting
     MESSAGE("the bug, reported: " << bad.failure);
+}
+
+TEST_CASE("a GC reference loaded inside weft::blocking is fatal in checked builds; plain data is not") {
+    // blocking.hpp: f's frames are never scanned, so a reference f loads
+    // can be freed under it. gcpoison turns the check on in every build.
+    auto child = [](bool load_inside) {
+        return weft::testing::run_in_child([load_inside] {
+            std::setvbuf(stdout, nullptr, _IONBF, 0);
+            setenv("WEFT_DEBUG", "gcpoison=1", 1);
+            weft::run({.procs = 2}, [load_inside] {
+                static gc::Root<Node> holder;
+                holder = gc::make<Node>();
+                holder->left = gc::make<Node>(7);
+                Node* h = holder.get();
+                Node* left = h->left.get();  // before the call: on a scanned frame
+                int64_t v = load_inside ? weft::blocking([&] { return h->left->value; })
+                                        : weft::blocking([&] { return left->value++; });
+                std::printf("read %lld\n", static_cast<long long>(v));
+            });
+        });
+    };
+    weft::testing::DeathResult bad = child(true);
+    INFO(bad.err);
+    CHECK(bad.exit_code == 2);
+    CHECK(contains(bad.err, "fatal error: gc: fiber "));
+    CHECK(contains(bad.err, " loaded a Member (object 0x"));
+    CHECK(contains(bad.err, "inside weft::blocking"));
+    CHECK_FALSE(contains(bad.out, "read"));
+    weft::testing::DeathResult good = child(false);
+    INFO(good.err);
+    CHECK(good.exit_code == 0);
+    CHECK(contains(good.out, "read 7"));
+    // stress_gc reports it too (its child runs with gcpoison), at once: no
+    // collection has to be marking, unlike the store's fatal.
+    weft::testing::StressReport r = weft::testing::stress_gc(
+        [](int i) {
+            (void)weft::blocking([&] { return g_user_slots->chains[static_cast<size_t>(i) % kSlots]->value; });
+        },
+        {.iterations = 1000, .fibers = 2, .setup = make_user_slots});
+    INFO(r.child_stderr);
+    CHECK_FALSE(r.ok);
+    CHECK(contains(r.failure, "inside weft::blocking"));
 }
 
 TEST_CASE("weft::testing::stress_gc rejects bad options and being called inside weft::run") {
