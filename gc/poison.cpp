@@ -56,8 +56,9 @@ void check_load(const void* obj) {
     // syscall_sp, above them). A reference loaded there can be the only
     // one left once a barriered store overwrites its heap copy: Dijkstra
     // shades the new value, not the old, so the object is freed while the
-    // call still uses it. Only the frames above the call are scanned.
-    if (sched::M* m = sched::getm(); m != nullptr && m->p == nullptr && m->curg.load(std::memory_order_relaxed) != nullptr)
+    // call still uses it.
+    sched::M* m = sched::getm();
+    if (m != nullptr && m->p == nullptr && m->curg.load(std::memory_order_relaxed) != nullptr)
         base::fatal("gc: fiber %llu loaded a Member (object %p) inside weft::blocking, where the collector cannot "
                     "see the reference: load it before the call (blocking.hpp)",
                     static_cast<unsigned long long>(sched::fiber_id()), obj);
