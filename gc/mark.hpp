@@ -62,6 +62,7 @@ struct ScanHits {
     uint32_t n = 0;
     bool overflow = false;
     void add(uintptr_t word) {
+        if (overflow) return;  // no summary any more: the rest is moot
         for (uint32_t k = 0; k < n; ++k)
             if (words[k] == word) return;
         if (n == cap) overflow = true;

@@ -57,6 +57,7 @@ void check_load(const void* obj) {
     // one left once a barriered store overwrites its heap copy: Dijkstra
     // shades the new value, not the old, so the object is freed while the
     // call still uses it.
+    // Relaxed: curg is this thread's own M's.
     sched::M* m = sched::getm();
     if (m != nullptr && m->p == nullptr && m->curg.load(std::memory_order_relaxed) != nullptr)
         base::fatal("gc: fiber %llu loaded a Member (object %p) inside weft::blocking, where the collector cannot "

@@ -56,6 +56,7 @@
 #include "runtime/base/backoff.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
+#include "runtime/base/cpu_relax.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
@@ -650,7 +651,7 @@ void stopm(M* m, int64_t spin_ns) {
     s.lock.unlock();
     if (spin_ns > 0) {
         int64_t until = base::nanotime() + spin_ns;
-        while (!m->park.woken() && base::nanotime() < until) __builtin_ia32_pause();
+        while (!m->park.woken() && base::nanotime() < until) base::cpu_relax();
     }
     m->park.sleep();
     if (m->exit_requested) return;  // reclaimed by sysmon (reclaim_idle_ms)
@@ -831,11 +832,8 @@ top:
         // fiber put there since the check under the lock above, by a
         // producer whose wakep saw us spinning, is as stranded as one in
         // a P's queue.
-        bool work = s.runqsize.load(std::memory_order_relaxed) != 0;
-        for (P* p2 : s.allp) {
-            if (work) break;
-            work = !runq_empty(p2);
-        }
+        bool work = s.runqsize.load(std::memory_order_relaxed) != 0 ||
+                    std::any_of(s.allp.begin(), s.allp.end(), [](P* p2) { return !runq_empty(p2); });
         if (work) {
             s.lock.lock();
             P* pp = pidleget();

@@ -55,6 +55,7 @@
 
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
+#include "runtime/base/cpu_relax.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sanitizers.hpp"
@@ -96,7 +97,7 @@ inline void yield_if_asked(G* g, bool stress) {
 void stress_spin(M* m, uint32_t one_in) {
     if (m->rand.below(one_in) != 0) return;
     int64_t until = base::nanotime() + m->rand.below(50'000);
-    while (base::nanotime() < until) __builtin_ia32_pause();
+    while (base::nanotime() < until) base::cpu_relax();
 }
 
 SyscallStopStats syscall_stop_stats() {

@@ -21,16 +21,9 @@
 #include <ctime>
 #include <sched.h>
 
-namespace weft::base {
+#include "runtime/base/cpu_relax.hpp"
 
-// The CPU's spin-wait hint (x86 pause, arm64 yield); nothing elsewhere.
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-}
+namespace weft::base {
 
 class Backoff {
 public:

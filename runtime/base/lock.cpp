@@ -2,6 +2,7 @@
 #include "runtime/base/lock.hpp"
 
 #include "runtime/base/check.hpp"
+#include "runtime/base/cpu_relax.hpp"
 #include "runtime/base/futex.hpp"
 
 namespace weft::base {
@@ -105,7 +106,7 @@ void Lock::lock_slow() {
         if (state_.load(std::memory_order_relaxed) == 0 &&
             state_.compare_exchange_weak(expected, 1, std::memory_order_acquire))
             return;
-        __builtin_ia32_pause();
+        cpu_relax();
     }
     // Mark "contended" (2) so the unlocker knows to wake someone.
     while (state_.exchange(2, std::memory_order_acquire) != 0) futex_wait(&state_, 2);

@@ -87,6 +87,7 @@
 
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
+#include "runtime/base/cpu_relax.hpp"
 
 namespace weft {
 
@@ -105,15 +106,7 @@ constexpr int kActiveSpinPauses = 30;  // pause instructions per round (active_s
 bool can_spin(int iter) { return sched::can_spin(iter); }
 
 void spin_pause() {
-    for (int i = 0; i < kActiveSpinPauses; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        asm volatile("yield" ::: "memory");
-#else
-        asm volatile("" ::: "memory");
-#endif
-    }
+    for (int i = 0; i < kActiveSpinPauses; i++) base::cpu_relax();
 }
 
 int32_t waiters_of(int32_t state) { return state >> kMutexWaiterShift; }

@@ -90,7 +90,7 @@ TEST_CASE("a fiber returning from a system call while the world is stopped waits
         std::atomic<bool> returned_to_fiber{false};
         std::atomic<weft::sched::G*> caller{nullptr};
         uint64_t gen_in_call = 0;
-        bool ran_during_stw = true, all_stopped = false, resumed_after = false, tracked_on_return = false;
+        bool ran_during_stw = true, all_stopped = false, resumed_after = false, gen_moved_on_return = false;
         int attempts = 0;
         weft::run(weft::Options{.procs = procs}, [&] {
             // An attempt is void if the call had returned before the world
@@ -116,7 +116,7 @@ TEST_CASE("a fiber returning from a system call while the world is stopped waits
             ran_during_stw = returned_to_fiber.load();
             // Returned (queued, not run): its stack generation has moved,
             // so the collector's summary of its stack is stale already.
-            tracked_on_return = caller.load()->stack_gen.load() != gen_in_call;
+            gen_moved_on_return = caller.load()->stack_gen.load() != gen_in_call;
             all_stopped = true;
             for (weft::sched::P* p : weft::sched::S().allp)
                 if (p->status.load() != weft::sched::PStatus::kGCStop) all_stopped = false;
@@ -127,7 +127,7 @@ TEST_CASE("a fiber returning from a system call while the world is stopped waits
         });
         INFO("attempts: " << attempts);
         CHECK_FALSE(ran_during_stw);
-        CHECK(tracked_on_return);
+        CHECK(gen_moved_on_return);
         CHECK(all_stopped);
         CHECK(resumed_after);
     }
