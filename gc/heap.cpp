@@ -13,7 +13,13 @@
 //      start a cycle if the heap reached its trigger (collector.cpp).
 // Central lists keep unswept spans before swept ones (every span becomes
 // unswept at once when sweepgen advances; swept spans are appended), so a
-// scan from the head stops at the first swept full span.
+// scan from the head stops at the first swept full span. One refill sweeps
+// at most kRefillSweepBudget spans (as Go's spanBudget) before it grows the
+// heap instead: where the live data fills every span (a heap being built,
+// a first cycle over it), an unbounded search swept the class's whole
+// unswept list in one allocation, milliseconds that doubled with the heap
+// (18 ms at 400 MB in W7); the spans it leaves are the background
+// sweeper's and the proportional sweep's.
 #include "gc/heap.hpp"
 
 #include <sys/mman.h>
@@ -26,12 +32,14 @@
 #include "sched/collector_support.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/fatal.hpp"
+#include "runtime/base/test_hooks.hpp"
 
 namespace weft::gc::detail {
 
 namespace {
 
 constexpr size_t kDefaultReserve = size_t{64} << 30;
+constexpr int kRefillSweepBudget = 100;  // spans one refill may sweep (see the top)
 constexpr size_t kSpanChunk = 1 << 16;
 constexpr size_t kMaxSpanChunks = 1 << 12;
 std::atomic<Span**> g_span_chunks[kMaxSpanChunks];
@@ -174,8 +182,13 @@ Span* cache_span(size_t spc, uint32_t* idx) {
     Heap& h = heap();
     Central& c = h.central[spc];
     uint32_t sg = h.sweepgen.load(std::memory_order_acquire);
+    int budget = kRefillSweepBudget;
+    auto found = [&](Span* s) {
+        base::test_hook(base::HookPoint::kRefillSwept, static_cast<uint64_t>(kRefillSweepBudget - budget), &c);
+        return s;
+    };
     c.lock.lock();
-    for (int pass = 0; pass < 2; ++pass) {
+    for (int pass = 0; pass < 2 && budget > 0; ++pass) {
     retry:
         SpanList& head = pass == 0 ? c.partial : c.full;
         for (Span* s = head.head; s; s = s->next) {
@@ -186,12 +199,14 @@ Span* cache_span(size_t spc, uint32_t* idx) {
                 h.sweepers.fetch_add(1);  // finish_sweep waits for lazy sweeps too
                 sweep_span(s, /*preserve=*/true);
                 h.sweepers.fetch_sub(1);
+                --budget;
                 if (s->allocated < s->nelems) {
                     *idx = next_free_slow_from_start(s);
-                    return s;
+                    return found(s);
                 }
                 c.lock.lock();
                 central_put_locked(c, s);
+                if (budget == 0) break;
                 goto retry;
             }
             if (g == sg - 1) continue;  // a background sweeper has it
@@ -200,14 +215,14 @@ Span* cache_span(size_t spc, uint32_t* idx) {
             c.lock.unlock();
             *idx = next_free_slow_from_start(s);
             WEFT_CHECK(*idx < s->nelems, "cache_span: a partial span has no free slot");
-            return s;
+            return found(s);
         }
     }
     c.lock.unlock();
     Span* s = grow(spc);
     *idx = 0;
     s->alloc_cache = ~uint64_t{0} >> 1;
-    return s;
+    return found(s);
 }
 
 }  // namespace

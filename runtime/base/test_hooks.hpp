@@ -48,6 +48,11 @@ enum class HookPoint : uint8_t {
     // sysmon's network poll took `arg` fibers off their descriptors and has
     // not yet queued them. On sysmon's thread (no M, no P); may block it.
     kSysmonPolled,
+    // A cache refill's search of a central list (gc/heap.cpp) is over: it
+    // swept `arg` spans; `obj` is the central (gc::detail::Central). The
+    // refill next takes the span it found or grows the heap. On the
+    // allocating fiber's thread, which holds a P; may not block.
+    kRefillSwept,
 };
 
 struct HookEvent {
