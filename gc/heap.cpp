@@ -183,7 +183,7 @@ Span* cache_span(size_t spc, uint32_t* idx) {
     Central& c = h.central[spc];
     uint32_t sg = h.sweepgen.load(std::memory_order_acquire);
     int budget = kRefillSweepBudget;
-    auto found = [&](Span* s) {
+    auto done_searching = [&](Span* s) {
         base::test_hook(base::HookPoint::kRefillSwept, static_cast<uint64_t>(kRefillSweepBudget - budget), &c);
         return s;
     };
@@ -202,7 +202,7 @@ Span* cache_span(size_t spc, uint32_t* idx) {
                 --budget;
                 if (s->allocated < s->nelems) {
                     *idx = next_free_slow_from_start(s);
-                    return found(s);
+                    return done_searching(s);
                 }
                 c.lock.lock();
                 central_put_locked(c, s);
@@ -215,14 +215,14 @@ Span* cache_span(size_t spc, uint32_t* idx) {
             c.lock.unlock();
             *idx = next_free_slow_from_start(s);
             WEFT_CHECK(*idx < s->nelems, "cache_span: a partial span has no free slot");
-            return found(s);
+            return done_searching(s);
         }
     }
     c.lock.unlock();
     Span* s = grow(spc);
     *idx = 0;
     s->alloc_cache = ~uint64_t{0} >> 1;
-    return found(s);
+    return done_searching(s);
 }
 
 }  // namespace
