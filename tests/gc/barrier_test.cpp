@@ -67,16 +67,8 @@ void hook(const HookEvent& e) {
     }
 }
 
-struct HookScope {
-    HookScope() {
-        reset_hold();
-        // Release: pairs with test_hook's acquire (the state above is set).
-        weft::base::g_test_hook.store(&hook, std::memory_order_release);
-    }
-    ~HookScope() {
-        weft::base::g_test_hook.store(nullptr, std::memory_order_release);
-        clear_hold();
-    }
+struct HookScope : HookInstalled {
+    HookScope() : HookInstalled(&hook) {}
 };
 
 

@@ -47,6 +47,23 @@ inline void clear_hold() {
     g_stw_action = nullptr;
 }
 
+// A test's hook, installed for a scope: the hold state is reset before it
+// is installed and cleared after it is removed.
+class HookInstalled {
+public:
+    explicit HookInstalled(weft::base::HookFn hook) {
+        reset_hold();
+        // Release: pairs with test_hook's acquire (the state above is set).
+        weft::base::g_test_hook.store(hook, std::memory_order_release);
+    }
+    ~HookInstalled() {
+        weft::base::g_test_hook.store(nullptr, std::memory_order_release);
+        clear_hold();
+    }
+    HookInstalled(const HookInstalled&) = delete;
+    HookInstalled& operator=(const HookInstalled&) = delete;
+};
+
 // Starts a cycle on another fiber and returns once the collector sits in
 // phase p (held until release()).
 struct HeldCycle {

@@ -48,16 +48,8 @@ void hook(const HookEvent& e) {
     if (e.arg > 0) g_refills_that_swept.fetch_add(1);
 }
 
-struct HookScope {
-    HookScope() {
-        reset_hold();
-        // Release: pairs with test_hook's acquire (the state above is set).
-        weft::base::g_test_hook.store(&hook, std::memory_order_release);
-    }
-    ~HookScope() {
-        weft::base::g_test_hook.store(nullptr, std::memory_order_release);
-        clear_hold();
-    }
+struct HookScope : HookInstalled {
+    HookScope() : HookInstalled(&hook) {}
 };
 
 int chain_length(const Slab* s) {
