@@ -590,7 +590,7 @@ void startm(P* p, bool spinning) {
         if (exiting || s.mcount >= s.config.max_threads) {
             // No thread to give p to: it waits idle until a call returns.
             bool report = !exiting && !s.maxthreads_reported;
-            s.maxthreads_reported = s.maxthreads_reported || report;
+            if (report) s.maxthreads_reported = true;
             // An idle P must have an empty queue (nobody steals from idle
             // Ps): its fibers go where any M with a P will find them.
             bool inherit;
@@ -723,6 +723,17 @@ void resetspinning(M* m) {
     wakep();
 }
 
+// The n fibers a netpoll by this M (which holds a P) took: the first is
+// this M's to run, the rest go to the global queue; only then are they no
+// longer counted as IO waiters (netpoll.cpp N4).
+G* run_first_polled(GQueue& ready_list, int32_t n) {
+    G* g = ready_list.pop_front();
+    injectglist(ready_list, n - 1);
+    cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+    netpoll_waiters_done(n);
+    return g;
+}
+
 // Step 5: look in other Ps. Sets *now to the time used for timers.
 G* steal_work(M* m, int64_t& poll_until) {
     Sched& s = S();
@@ -779,13 +790,7 @@ top:
     if (netpoll_has_waiters() && s.lastpoll.load() != 0) {  // step 4
         GQueue ready_list;
         int32_t n = netpoll(0, ready_list);
-        if (n > 0) {
-            G* g = ready_list.pop_front();
-            injectglist(ready_list, n - 1);
-            cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
-            netpoll_waiters_done(n);  // g is ours to run; the rest are queued
-            return g;
-        }
+        if (n > 0) return run_first_polled(ready_list, n);
     }
     // step 5
     int32_t busy = s.nprocs - s.npidle.load();
@@ -866,13 +871,7 @@ top:
             netpoll_waiters_done(n);  // queued, and this M is not idle yet
         } else {
             acquirep(m, pp);
-            if (n > 0) {
-                G* g = ready_list.pop_front();
-                injectglist(ready_list, n - 1);
-                cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
-                netpoll_waiters_done(n);
-                return g;
-            }
+            if (n > 0) return run_first_polled(ready_list, n);
             if (was_spinning) {
                 m->spinning = true;
                 s.nmspinning.fetch_add(1);
