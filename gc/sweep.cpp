@@ -10,7 +10,9 @@
 //   1. every slot allocated (freeindex / alloc_bits) but not marked is dead:
 //      run its destructor (outside every lock), poison it under gcpoison,
 //      clear its header;
-//   2. the mark bits become the alloc bits; freeindex restarts at 0;
+//   2. the mark bits become the alloc bits; freeindex restarts at 0. A
+//      marked slot that was not allocated is fatal (marked_free_slot):
+//      only a reference to a freed object can have marked it;
 //   3. publish sweepgen = g (release);
 //   4. unless the caller keeps it: an empty span goes back to the page
 //      heap, any other moves to the tail of its central's partial or full
@@ -25,6 +27,7 @@
 #include "gc/poison.hpp"
 #include "runtime/base/backoff.hpp"
 #include "runtime/base/check.hpp"
+#include "runtime/base/fatal.hpp"
 
 namespace weft::gc::detail {
 
@@ -39,6 +42,16 @@ void free_object(uintptr_t slot, size_t size) {
     }
     if (poison_enabled()) poison_slot(slot, size, t);
     else h->type.store(nullptr, std::memory_order_relaxed);
+}
+
+// A marked slot that was free all cycle: something shaded a reference to a
+// freed object (a dangling Member, or a pointer kept hidden across the
+// cycle that freed it). Made live, the slot would hold a dead object's
+// bytes as if allocated.
+[[noreturn]] void marked_free_slot(const Span* s, uint32_t i) {
+    base::fatal("gc: sweep found slot %u of span %p (%u-byte slots) marked but not allocated: a reference to a "
+                "freed object %p was stored or shaded this cycle",
+                i, reinterpret_cast<void*>(s->base), s->elemsize, object_of(s->slot_addr(i)));
 }
 
 }  // namespace
@@ -76,6 +89,8 @@ bool sweep_span(Span* s, bool preserve) {
         uint32_t valid = s->nelems - w * 64;
         if (valid < 64) alloc &= (uint64_t{1} << valid) - 1;
         uint64_t mark = s->mark_bits[w].load(std::memory_order_relaxed);
+        if ((mark & ~alloc) != 0) [[unlikely]]
+            marked_free_slot(s, w * 64 + static_cast<uint32_t>(__builtin_ctzll(mark & ~alloc)));
         uint64_t dead = alloc & ~mark;
         live += static_cast<uint32_t>(__builtin_popcountll(mark));
         if (!visit_dead) {

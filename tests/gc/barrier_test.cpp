@@ -197,6 +197,43 @@ TEST_CASE("a barrier on a thread without a P is fatal: write barrier without P")
     }
 }
 
+TEST_CASE("sweep finds a planted dangling reference: a marked slot that was free all cycle is fatal") {
+    // Nothing refers to the victim through a cycle, which frees it; then its
+    // hidden address is stored (GCoff: a plain store) into a live Node, and
+    // the next marking traces it into the free slot.
+    auto plant = [](bool dangling) {
+        return weft::testing::run_in_child([dangling] {
+            weft::run({.procs = 1}, [dangling] {  // one P: holder and the victim share a span
+                static gc::Root<Node> holder, keep;
+                static uintptr_t hidden;
+                static bool d;
+                d = dangling;
+                holder = gc::make<Node>(1);
+                on_fresh_fiber([] {
+                    Node* victim = gc::make<Node>(2);
+                    hidden = hide(victim);
+                    if (!d) keep = victim;  // the control: kept through the first cycle
+                });
+                gc::collect();
+                holder->left = reveal(hidden);
+                keep = nullptr;
+                gc::collect();
+                gc::collect();
+                std::printf("value %lld\n", static_cast<long long>(holder->left->value));
+                std::fflush(stdout);
+            });
+        });
+    };
+    auto planted = plant(true);
+    INFO(planted.err);
+    CHECK(planted.exit_code == 2);
+    CHECK(contains(planted.err, "marked but not allocated: a reference to a freed object"));
+    auto control = plant(false);
+    INFO(control.err);
+    CHECK(control.exit_code == 0);
+    CHECK(contains(control.out, "value 2"));
+}
+
 namespace {
 // Mark termination: store a white object into a black one with the
 // barrier's shade skipped (the planted bug), or not skipped (the control).

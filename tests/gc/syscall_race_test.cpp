@@ -272,7 +272,7 @@ TEST_CASE("a barrier held between marking and queueing, on an M with a P, holds 
     if (!weft::base::kTestHooks) return;
     setenv("WEFT_DEBUG", "gccheckmark=1", 1);
     weft::run({.procs = 2}, [] {
-        static gc::Root<Node> holder;
+        static gc::Root<Node> holder, keep;
         static uintptr_t x_hidden;
         // One attempt; false if X was marked before the store (a stale
         // copy of its address found by the conservative stack scan): then
@@ -283,8 +283,14 @@ TEST_CASE("a barrier held between marking and queueing, on an M with a P, holds 
                 Node* x = gc::make<Node>(1);
                 x->left = gc::make<Node>(2);
                 x_hidden = hide(x);
+                keep = x;
             });
+            // X survives this cycle (kept), then nothing refers to it: the
+            // store below is its only way to be marked. Without the keep,
+            // this cycle freed X and the store shaded a free slot (the
+            // sweep's check that a marked slot was allocated caught it).
             gc::collect();
+            keep = nullptr;
             HookScope hooks;
             on_fresh_fiber([] { g_hold_shade_of = reveal(x_hidden); });
             HeldCycle cycle(Phase::kMark);
