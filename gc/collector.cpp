@@ -786,7 +786,7 @@ void on_stop() {
         for (size_t i = 0; i < n; ++i) {
             Span* s = span_at(i);
             if (s->state.load() != SpanState::kInUse) continue;
-            for (uint32_t k = 0; k < s->nwords; ++k) s->mark_bits[k].store(0, std::memory_order_relaxed);
+            h.marks.clear_range(s->base, s->npages * kPageSize);
         }
         (void)sched::take_tracked(C().epoch);
         sched::set_track_epoch(0);

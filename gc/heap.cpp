@@ -107,20 +107,27 @@ Span* span_struct_locked(Heap& h) {
 }
 
 // Relaxed stores in span set-up (here, grow, alloc_large): the span is not
-// yet published; the release store of its state publishes them all.
+// yet published; the release store of its state publishes them all. Its
+// mark bits are already clear (mark_bitmap.hpp B1).
 void size_bitmaps(Span* s, uint32_t nelems) {
     uint32_t nwords = (nelems + 63) / 64;
     if (nwords > s->nwords) {
         delete[] s->alloc_bits;
-        delete[] s->mark_bits;
         s->alloc_bits = new std::atomic<uint64_t>[nwords];
-        s->mark_bits = new std::atomic<uint64_t>[nwords];
         s->nwords = nwords;
     }
-    for (uint32_t w = 0; w < s->nwords; ++w) {
-        s->alloc_bits[w].store(0, std::memory_order_relaxed);
-        s->mark_bits[w].store(0, std::memory_order_relaxed);
-    }
+    for (uint32_t w = 0; w < s->nwords; ++w) s->alloc_bits[w].store(0, std::memory_order_relaxed);
+    WEFT_DCHECK(!heap().marks.any_in_range(s->base, s->npages * kPageSize),
+                "gc heap: a new span's pages carry mark bits (mark_bitmap.hpp B1)");
+}
+
+// Publishes s, set up: to span_of (its state, then the span map) and to
+// the markers (its pages' class, mark_bitmap.hpp B3).
+void publish_span(Heap& h, Span* s) {
+    // Release: publishes the fields above to span_of's acquire.
+    s->state.store(SpanState::kInUse, std::memory_order_release);
+    h.pages.set_owner(s->base, s->npages, s);
+    h.marks.set_page_class(s->base, s->npages, page_class_of(s->spc));
 }
 
 // A fresh span for spc (small) with all slots free, swept, not on a list.
@@ -149,9 +156,7 @@ Span* grow(size_t spc) {
     s->has_destructors = false;
     s->in_cache = false;
     s->sweepgen.store(h.sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    // Release: publishes the fields above to span_of's acquire.
-    s->state.store(SpanState::kInUse, std::memory_order_release);
-    h.pages.set_owner(s->base, s->npages, s);
+    publish_span(h, s);
     return s;
 }
 
@@ -160,6 +165,7 @@ Span* grow(size_t spc) {
 // Returns a span's pages to the page heap (its last object was freed).
 void free_span(Span* s) {
     Heap& h = heap();
+    h.marks.set_page_class(s->base, s->npages, 0);
     h.pages.set_owner(s->base, s->npages, nullptr);
     s->state.store(SpanState::kFree, std::memory_order_release);
     h.pages.free(s->base, s->npages);
@@ -311,8 +317,7 @@ void* alloc_large(size_t bytes, bool noscan) {
     s->sweepgen.store(h.sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
     // The header is written by the caller before the object escapes; until
     // then a scanner may see the slot with a null type and skips it.
-    s->state.store(SpanState::kInUse, std::memory_order_release);
-    h.pages.set_owner(s->base, s->npages, s);
+    publish_span(h, s);
     if (phase_is_marking()) mark_new_object(s, 0);
     int64_t sz = static_cast<int64_t>(npages * kPageSize);
     h.heap_live.fetch_add(sz, std::memory_order_relaxed);

@@ -2,9 +2,10 @@
 // mcache, mcentral). Private to gc/.
 //
 // A span is a run of pages holding objects of one size class (or one large
-// object). It carries two bitmaps, one bit per slot:
-//   alloc_bits  slots allocated as of the last sweep (its mark bits then);
-//   mark_bits   slots marked in the current cycle (atomic fetch_or).
+// object). It carries one bitmap, one bit per slot:
+//   alloc_bits  slots allocated as of the last sweep (its mark bits then).
+// The mark bits of the current cycle are the heap's (mark_bitmap.hpp),
+// found from an object's address without the span.
 // Slots below freeindex were handed out since the last sweep, so
 //   allocated(i) = i < freeindex || alloc_bits[i]
 // (as Go's freeindex/allocBits). The allocator walks alloc_bits from
@@ -34,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gc/mark_bitmap.hpp"
 #include "gc/page_heap.hpp"
 #include "gc/size_class.hpp"
 #include "gc/type_info.hpp"
@@ -60,11 +62,10 @@ struct alignas(64) Span {
     std::atomic<SpanState> state{SpanState::kFree};
     std::atomic<uint32_t> sweepgen{0};
 
-    // Bitmaps, nwords words each. Words are atomic so that markers (fetch_or)
-    // and scanners (load) on other threads race cleanly with the owner.
+    // The alloc bitmap, nwords words. Words are atomic so that scanners
+    // (load) on other threads race cleanly with the sweeper.
     uint32_t nwords = 0;
     std::atomic<uint64_t>* alloc_bits = nullptr;
-    std::atomic<uint64_t>* mark_bits = nullptr;
 
     // -- allocation (H1)
     // Release store by the owner after it wrote the slot's header; acquire
@@ -98,31 +99,10 @@ struct alignas(64) Span {
         // Relaxed: alloc_bits change only in sweep, never while marking (H3).
         return (alloc_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1;
     }
-    bool is_marked(uint32_t i) const {
-        // Relaxed: a stale 0 only makes a marker try the fetch_or itself.
-        return (mark_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1;
-    }
-    // Sets the mark bit; true if this call set it (white -> grey).
-    bool try_mark(uint32_t i) {
-        uint64_t bit = uint64_t{1} << (i % 64);
-        if (mark_bits[i / 64].load(std::memory_order_relaxed) & bit) return false;
-        // Relaxed: the bit decides only who queues the object; the object's
-        // contents are ordered by how the marker found it (see member.hpp).
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-        // One lock bts, not the compare-exchange loop the compiler makes of
-        // fetch_or when the old bit is wanted (a third of marking's time).
-        // A locked RMW is at least relaxed; TSan builds keep fetch_or so the
-        // access stays visible to it.
-        bool was_set;
-        asm volatile("lock btsq %2, %0"
-                     : "+m"(mark_bits[i / 64]), "=@ccc"(was_set)
-                     : "r"(static_cast<uint64_t>(i % 64))
-                     : "memory");
-        return !was_set;
-#else
-        return (mark_bits[i / 64].fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
-#endif
-    }
+    // Slot i's mark bit (mark_bitmap.hpp; defined below, after heap()).
+    bool is_marked(uint32_t i) const;
+    // Sets it; true if this call set it (white -> grey).
+    bool try_mark(uint32_t i);
 };
 
 struct SpanList {
@@ -161,7 +141,10 @@ inline constexpr int kExtWork = 1;
 // The whole heap (global, lives for the process).
 struct Heap {
     PageHeap pages;
-    Central central[kNumClasses * 2 + 1];  // by span class, then kLargeSpc
+    // Its fields (where the tables are) are read by every shade and never
+    // written: on a line of its own (alignas, and the member after it too).
+    alignas(64) MarkBitmap marks;
+    alignas(64) Central central[kNumClasses * 2 + 1];  // by span class, then kLargeSpc
     std::atomic<uint32_t> sweepgen{2};
 
     base::Lock lock{base::LockRank::kMHeap};  // making Span structs, the free Span list
@@ -183,7 +166,7 @@ struct Heap {
     std::atomic<uint64_t> total_freed{0};
     std::atomic<uint64_t> objects_freed{0};
 
-    explicit Heap(size_t reserve) : pages(reserve) {}
+    explicit Heap(size_t reserve) : pages(reserve), marks(pages.base(), pages.reserved_bytes()) {}
 };
 
 // Set once, by heap_first_use (release); never destroyed.
@@ -212,6 +195,13 @@ inline Span* span_of(uintptr_t addr) {
     if (s == nullptr || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return nullptr;
     return s;
 }
+
+inline bool Span::is_marked(uint32_t i) const { return heap().marks.is_marked(slot_addr(i)); }
+inline bool Span::try_mark(uint32_t i) { return heap().marks.try_mark(slot_addr(i)); }
+
+// A page class byte (mark_bitmap.hpp) for span class spc.
+inline uint8_t page_class_of(size_t spc) { return static_cast<uint8_t>(spc + 1); }
+static_assert(kLargeSpc + 1 <= 255, "span classes must fit the page class byte");
 
 // The i-th span ever made (i < heap().nspans), lock-free.
 Span* span_at(size_t i);

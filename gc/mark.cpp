@@ -81,41 +81,54 @@ inline void push(GCWork* w, const void* obj) {
     b->obj[b->n++] = obj;
 }
 
-// Marks slot i of s and queues it on w. From the write barrier
-// (kFromBarrier) the kBarrierMarked hook runs between the two, and a null w
-// (fault_late_shade only: a barrier without a P) queues onto the global
-// list.
-template <bool kFromBarrier = false>
-inline void grey(GCWork* w, Span* s, uint32_t i) {
-    if (!s->try_mark(i)) return;
-    const void* obj = object_of(s->slot_addr(i));
+// An object just marked (white -> grey): counted on w and queued unless
+// noscan. From the write barrier (kFromBarrier) the kBarrierMarked hook
+// runs first, and a null w (fault_late_shade only: a barrier without a P)
+// queues onto the global list.
+template <bool kFromBarrier>
+inline void queue_marked(GCWork* w, const void* obj, int64_t bytes, bool noscan) {
     if constexpr (kFromBarrier) {
         base::test_hook(base::HookPoint::kBarrierMarked, 0, obj);
         if (w == nullptr) {
             GCWork late;
-            if (!s->noscan) push(&late, obj);
+            if (!noscan) push(&late, obj);
             flush(&late);
             return;
         }
     }
-    w->marked_bytes += static_cast<int64_t>(s->object_bytes());
-    if (!s->noscan) push(w, obj);
+    w->marked_bytes += bytes;
+    if (!noscan) push(w, obj);
 }
 
-// The span and slot of an object start, or null if obj is not in the heap
-// (a Member may hold any T*).
-inline Span* slot_of(const void* obj, uint32_t* i) {
-    auto a = reinterpret_cast<uintptr_t>(obj);
-    Span* s = span_of(a);
-    if (s == nullptr) return nullptr;
-    *i = s->index_of(a);
-    WEFT_DCHECK(s->slot_addr(*i) + kHeaderSize == a, "shade: a Member points inside an object, not at its start");
-    return s;
+// Marks slot i of s and queues it on w.
+inline void grey(GCWork* w, Span* s, uint32_t i) {
+    if (!s->try_mark(i)) return;
+    queue_marked<false>(w, object_of(s->slot_addr(i)), static_cast<int64_t>(s->object_bytes()), s->noscan);
 }
 
-inline void shade_inline(GCWork* w, const void* obj) {
-    uint32_t i;
-    if (Span* s = slot_of(obj, &i)) grey(w, s, i);
+// Shades an object start (as from a Member) without finding its span
+// (mark_bitmap.hpp says why): the page class tells whether it is in the
+// heap, its slot size and whether it is scanned; only a large object newly
+// marked needs its span (for its size).
+template <bool kFromBarrier = false>
+inline void shade_object(GCWork* w, const void* obj) {
+    Heap& h = heap();
+    uintptr_t slot = reinterpret_cast<uintptr_t>(obj) - kHeaderSize;
+    uint8_t cls = h.marks.page_class(slot);
+    if (cls == 0) return;  // not in the heap: a Member may hold any T*
+    if constexpr (kDebugChecks) {
+        Span* s = span_of(slot);
+        WEFT_CHECK(s != nullptr && s->slot_addr(s->index_of(slot)) == slot,
+                   "shade: a Member points inside an object, not at its start");
+    }
+    if (!h.marks.try_mark(slot)) return;
+    size_t spc = cls - 1;
+    if (spc == kLargeSpc) [[unlikely]] {
+        Span* s = span_of(slot);
+        queue_marked<kFromBarrier>(w, obj, static_cast<int64_t>(s->object_bytes()), s->noscan);
+        return;
+    }
+    queue_marked<kFromBarrier>(w, obj, kClasses[spc / 2].size, (spc & 1) != 0);
 }
 
 class MarkVisitor final : public Visitor {
@@ -126,7 +139,7 @@ public:
 
 private:
     void take(const void* const* objs, uint32_t n) override {
-        for (uint32_t k = 0; k < n; ++k) shade_inline(w_, objs[k]);
+        for (uint32_t k = 0; k < n; ++k) shade_object(w_, objs[k]);
     }
 
     GCWork* w_;
@@ -134,12 +147,9 @@ private:
 
 }  // namespace
 
-void shade(GCWork* w, const void* obj) { shade_inline(w, obj); }
+void shade(GCWork* w, const void* obj) { shade_object(w, obj); }
 
-void shade_from_barrier(GCWork* w, const void* obj) {
-    uint32_t i;
-    if (Span* s = slot_of(obj, &i)) grey<true>(w, s, i);
-}
+void shade_from_barrier(GCWork* w, const void* obj) { shade_object<true>(w, obj); }
 
 bool shade_conservative(GCWork* w, uintptr_t word) {
     Span* s = span_of(word);

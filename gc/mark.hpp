@@ -3,9 +3,9 @@
 //
 // Colours: white = mark bit clear; grey = mark bit set and the object on
 // some work buffer (or about to be); black = mark bit set and traced.
-// Shading is the atomic white->grey transition (Span::try_mark); whoever
-// wins it queues the object unless its span is no-scan (then it is black at
-// once).
+// Shading is the atomic white->grey transition on the object's mark bit
+// (mark_bitmap.hpp, found from the address alone); whoever wins it queues
+// the object unless its span is no-scan (then it is black at once).
 //
 // Work lives in fixed-size buffers. Each P owns a GCWork (P::ext[kExtWork])
 // with a current buffer; full buffers go to a global list, empty ones to a

@@ -10,9 +10,10 @@
 //   1. every slot allocated (freeindex / alloc_bits) but not marked is dead:
 //      run its destructor (outside every lock), poison it under gcpoison,
 //      clear its header;
-//   2. the mark bits become the alloc bits; freeindex restarts at 0. A
-//      marked slot that was not allocated is fatal (marked_free_slot):
-//      only a reference to a freed object can have marked it;
+//   2. the mark bits become the alloc bits and are cleared (mark_bitmap.hpp
+//      B1); freeindex restarts at 0. A marked slot that was not allocated
+//      is fatal (marked_free_slot): only a reference to a freed object can
+//      have marked it;
 //   3. publish sweepgen = g (release);
 //   4. unless the caller keeps it: an empty span goes back to the page
 //      heap, any other moves to the tail of its central's partial or full
@@ -20,6 +21,7 @@
 // Destructors must not touch other GC objects (they may already be freed in
 // this very sweep) nor allocate; debug builds catch a Member load from a
 // destructor.
+#include <algorithm>
 #include <cstring>
 
 #include "gc/collector.hpp"
@@ -32,6 +34,13 @@
 namespace weft::gc::detail {
 
 namespace {
+
+// The most alloc-bitmap words a small span has.
+constexpr uint32_t kMaxSlotWords = [] {
+    uint32_t m = 0;
+    for (size_t c = 1; c < kNumClasses; ++c) m = std::max(m, (kClasses[c].nelems + 63) / 64);
+    return m;
+}();
 
 void free_object(uintptr_t slot, size_t size) {
     auto* h = reinterpret_cast<ObjectHeader*>(slot);
@@ -70,7 +79,7 @@ bool sweep_span(Span* s, bool preserve) {
             free_span(s);
             return false;
         }
-        s->mark_bits[0].store(0, std::memory_order_relaxed);
+        h.marks.clear(s->base);
         s->sweepgen.store(sg, std::memory_order_release);
         return true;
     }
@@ -82,15 +91,19 @@ bool sweep_span(Span* s, bool preserve) {
     const bool visit_dead = s->has_destructors || poison_enabled();
     uint32_t nfreed = 0;
     uint32_t live = 0;
-    for (uint32_t w = 0; w < (s->nelems + 63) / 64; ++w) {
+    const uint32_t nwords = (s->nelems + 63) / 64;
+    uint64_t marks[kMaxSlotWords];
+    h.marks.collect(s->base, s->npages * kPageSize, s->recip, marks, nwords);
+    for (uint32_t w = 0; w < nwords; ++w) {
         uint64_t alloc = s->alloc_bits[w].load(std::memory_order_relaxed);
         if (fi >= (w + 1) * 64) alloc = ~uint64_t{0};
         else if (fi > w * 64) alloc |= (uint64_t{1} << (fi - w * 64)) - 1;
         uint32_t valid = s->nelems - w * 64;
         if (valid < 64) alloc &= (uint64_t{1} << valid) - 1;
-        uint64_t mark = s->mark_bits[w].load(std::memory_order_relaxed);
+        uint64_t mark = marks[w];
         if ((mark & ~alloc) != 0) [[unlikely]]
             marked_free_slot(s, w * 64 + static_cast<uint32_t>(__builtin_ctzll(mark & ~alloc)));
+        s->alloc_bits[w].store(mark, std::memory_order_relaxed);
         uint64_t dead = alloc & ~mark;
         live += static_cast<uint32_t>(__builtin_popcountll(mark));
         if (!visit_dead) {
@@ -104,8 +117,7 @@ bool sweep_span(Span* s, bool preserve) {
             ++nfreed;
         }
     }
-    std::swap(s->alloc_bits, s->mark_bits);
-    for (uint32_t w = 0; w < s->nwords; ++w) s->mark_bits[w].store(0, std::memory_order_relaxed);
+    h.marks.clear_range(s->base, s->npages * kPageSize);
     s->freeindex.store(0, std::memory_order_relaxed);
     s->alloc_cache = ~s->alloc_bits[0].load(std::memory_order_relaxed);
     s->allocated = live;
