@@ -24,12 +24,14 @@
 
 #include <sys/mman.h>
 
+#include <cerrno>
 #include <cstring>
 #include <new>
 
 #include "gc/collector.hpp"
 #include "gc/phase.hpp"
 #include "sched/collector_support.hpp"
+#include "sched/sanitizers.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/test_hooks.hpp"
@@ -41,6 +43,7 @@ namespace {
 constexpr size_t kDefaultReserve = size_t{64} << 30;
 constexpr int kRefillSweepBudget = 100;  // spans one refill may sweep (see the top)
 constexpr size_t kSpanChunk = 1 << 16;
+constexpr size_t kSpanSlab = 512;  // Span structs mapped at once (64 KiB)
 constexpr size_t kMaxSpanChunks = 1 << 12;
 std::atomic<Span**> g_span_chunks[kMaxSpanChunks];
 
@@ -90,7 +93,22 @@ Span* span_struct_locked(Heap& h) {
         s->next = nullptr;
         return s;
     }
-    auto* s = new Span;
+    if (h.span_slab_left == 0) {
+        // Span structs come in slabs from the OS (as Go's fixalloc), never
+        // one by one from malloc: they are never freed (H2), and a malloc
+        // here, on the allocation path, could run glibc's fastbin
+        // consolidation (W7: 8-10 ms inside one mutator operation).
+        constexpr size_t kBytes = kSpanSlab * sizeof(Span);
+        void* m = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) base::fatal("gc heap: cannot map %zu bytes for span structs: errno %d", kBytes, errno);
+        // LeakSanitizer scans the slab: Spans point to their malloc'd
+        // alloc bitmaps.
+        WEFT_LSAN_ROOT_REGION(m, kBytes);
+        h.span_slab = static_cast<Span*>(m);
+        h.span_slab_left = kSpanSlab;
+    }
+    auto* s = ::new (h.span_slab++) Span;
+    --h.span_slab_left;
     // Relaxed: nspans and the chunk table are written only under h.lock,
     // which we hold; readers use the release stores below.
     size_t i = h.nspans.load(std::memory_order_relaxed);

@@ -150,6 +150,8 @@ struct Heap {
     base::Lock lock{base::LockRank::kMHeap};  // making Span structs, the free Span list
     std::atomic<size_t> nspans{0};            // Span structs ever made (span_at, H2)
     Span* free_spans = nullptr;               // Span structs with no pages (linked by next)
+    Span* span_slab = nullptr;                // where the next new Span struct goes (its slab's rest)
+    size_t span_slab_left = 0;                // Span structs left in that slab
 
     // -- sweeping
     std::atomic<size_t> sweep_cursor{0};  // next span_at index for sweep_one

@@ -1,6 +1,8 @@
 // sanitizers.hpp — ASan/TSan fiber-switch hooks, empty in plain builds.
 //
-// Included only by the switch code (context.cpp) and the stack allocator.
+// Included by the switch code (context.cpp), the stack allocator, and the
+// collector's span slabs (which LeakSanitizer must scan: they point to
+// malloc'd memory).
 #pragma once
 
 #include <cstddef>
@@ -27,10 +29,13 @@
 #define WEFT_ASAN_START_SWITCH(save, lo, size) __sanitizer_start_switch_fiber((save), (lo), (size))
 #define WEFT_ASAN_FINISH_SWITCH(save) __sanitizer_finish_switch_fiber((save), nullptr, nullptr)
 #define WEFT_ASAN_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#include <sanitizer/lsan_interface.h>
+#define WEFT_LSAN_ROOT_REGION(p, n) __lsan_register_root_region((p), (n))
 #else
 #define WEFT_ASAN_START_SWITCH(save, lo, size) ((void)(save), (void)(lo), (void)(size))
 #define WEFT_ASAN_FINISH_SWITCH(save) ((void)(save))
 #define WEFT_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#define WEFT_LSAN_ROOT_REGION(p, n) ((void)(p), (void)(n))
 #endif
 
 #if defined(WEFT_TSAN)
