@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include <bit>
 #include <cerrno>
 
 #include "runtime/base/fatal.hpp"
@@ -28,16 +29,73 @@ MarkBitmap::MarkBitmap(uintptr_t base, size_t reserved)
       words_(static_cast<uint64_t*>(map_table((reserved + kBytesPerWord - 1) / kBytesPerWord * 8, "the mark bits"))),
       page_class_(static_cast<uint8_t*>(map_table((reserved >> kPageShift) + 1, "the page classes"))) {}
 
-void MarkBitmap::collect(uintptr_t base, size_t bytes, uint64_t recip, uint64_t* out, uint32_t nwords) const {
+namespace {
+
+// Keeps the bits of x at multiples of k (a power of two, 2 to 64) and packs
+// them into the low 64 / k bits, in order: each step merges neighbouring
+// groups of kept bits and masks away the rest.
+uint64_t pack_every(uint64_t x, uint32_t k) {
+    switch (k) {
+        case 2:
+            x &= 0x5555555555555555;
+            x = (x | x >> 1) & 0x3333333333333333;
+            x = (x | x >> 2) & 0x0F0F0F0F0F0F0F0F;
+            x = (x | x >> 4) & 0x00FF00FF00FF00FF;
+            x = (x | x >> 8) & 0x0000FFFF0000FFFF;
+            return (x | x >> 16) & 0xFFFFFFFF;
+        case 4:
+            x &= 0x1111111111111111;
+            x = (x | x >> 3) & 0x0303030303030303;
+            x = (x | x >> 6) & 0x000F000F000F000F;
+            x = (x | x >> 12) & 0x000000FF000000FF;
+            return (x | x >> 24) & 0xFFFF;
+        case 8:
+            x &= 0x0101010101010101;
+            x = (x | x >> 7) & 0x0003000300030003;
+            x = (x | x >> 14) & 0x0000000F0000000F;
+            return (x | x >> 28) & 0xFF;
+        case 16:
+            x &= 0x0001000100010001;
+            x = (x | x >> 15) & 0x0000000300000003;
+            return (x | x >> 30) & 0xF;
+        case 32:
+            return (x & 1) | ((x >> 31) & 2);
+        default:  // 64
+            return x & 1;
+    }
+}
+
+}  // namespace
+
+void MarkBitmap::collect(uintptr_t base, size_t bytes, uint32_t elemsize, uint64_t recip, uint64_t* out,
+                         uint32_t nwords) const {
     for (uint32_t k = 0; k < nwords; ++k) out[k] = 0;
-    size_t first = granule(base) / 64;
-    for (size_t i = 0; i < bytes / kBytesPerWord; ++i) {
-        // Relaxed: read by the span's sweeper after marking (B1).
-        uint64_t bits = std::atomic_ref<uint64_t>(words_[first + i]).load(std::memory_order_relaxed);
+    const size_t first = granule(base) / 64;
+    const size_t nsrc = bytes / kBytesPerWord;
+    // Relaxed loads: read by the span's sweeper after marking (B1).
+    auto src = [&](size_t i) { return std::atomic_ref<uint64_t>(words_[first + i]).load(std::memory_order_relaxed); };
+    const uint32_t k = elemsize >> kGranuleShift;  // granules per slot
+    if (std::has_single_bit(k) && k <= 64) {
+        // Slot starts at every k-th granule from the span's base (which is
+        // word-aligned): each word packs into 64 / k slot bits, in order.
+        const uint32_t per = 64 / k;
+        for (size_t i = 0; i < nsrc && i * per < size_t{nwords} * 64; ++i) {
+            uint64_t w = src(i);
+            if (w == 0) continue;
+            size_t at = i * per;
+            out[at / 64] |= pack_every(w, k) << (at % 64);
+        }
+        return;
+    }
+    // Other sizes (slot starts not at fixed bits of every word): visit the
+    // set bits only, so a dead span costs a read of its words. For a power
+    // of two above 64 granules, this is also at most one bit per slot.
+    for (size_t i = 0; i < nsrc; ++i) {
+        uint64_t bits = src(i);
         while (bits != 0) {
             auto b = static_cast<uint64_t>(__builtin_ctzll(bits));
             bits &= bits - 1;
-            uint64_t offset = ((i * 64 + b) << kGranuleShift);
+            uint64_t offset = (i * 64 + b) << kGranuleShift;
             auto slot = static_cast<uint32_t>((offset * recip) >> 48);
             if (slot / 64 < nwords) out[slot / 64] |= uint64_t{1} << (slot % 64);  // not in the tail waste
         }

@@ -97,12 +97,14 @@ public:
         size_t g = granule(slot);
         word(g).fetch_and(~(uint64_t{1} << (g % 64)), std::memory_order_relaxed);
     }
-    // The marked slots of a small span at [base, base + bytes) as a bitmap
-    // of slot indexes: bit i of out (nwords words, cleared first) for slot
-    // i, where the slot index of an offset is (offset * recip) >> 48 (the
-    // span's reciprocal). Visits only the set bits (B2), so a dead span
-    // costs a read of its words.
-    void collect(uintptr_t base, size_t bytes, uint64_t recip, uint64_t* out, uint32_t nwords) const;
+    // The marked slots of a small span at [base, base + bytes) with slots
+    // of elemsize bytes, as a bitmap of slot indexes: bit i of out (nwords
+    // words, cleared first) for slot i; recip is the span's reciprocal (the
+    // slot index of an offset is (offset * recip) >> 48). A power-of-two
+    // size packs each word's slot bits with shifts and masks; others visit
+    // the set bits only (B2).
+    void collect(uintptr_t base, size_t bytes, uint32_t elemsize, uint64_t recip, uint64_t* out,
+                 uint32_t nwords) const;
     // Clears every bit of [lo, lo + bytes); both multiples of 512 (a page
     // range is). Relaxed stores: only the range's owner (its sweeper, or
     // the stopped world) may call this while no marker runs.

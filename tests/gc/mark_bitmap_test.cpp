@@ -6,7 +6,9 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "gc/heap.hpp"
 #include "gc/mark_bitmap.hpp"
@@ -70,7 +72,7 @@ TEST_CASE("collect gives a span's marked slots by index, and nothing of its neig
     m.try_mark(span - 8);         // the last granule of the page below
     m.try_mark(span + kPageSize);  // the first of the page above
     uint64_t out[3] = {~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}};
-    m.collect(span, kPageSize, recip, out, 3);
+    m.collect(span, kPageSize, size, recip, out, 3);
     CHECK(out[0] == ((uint64_t{1} << 0) | (uint64_t{1} << 1) | (uint64_t{1} << 63)));
     CHECK(out[1] == ((uint64_t{1} << 0) | (uint64_t{1} << 36)));
     CHECK(out[2] == (uint64_t{1} << ((nelems - 1) - 128)));
@@ -79,8 +81,40 @@ TEST_CASE("collect gives a span's marked slots by index, and nothing of its neig
     CHECK_FALSE(m.any_in_range(span, kPageSize));
     CHECK(m.is_marked(span - 8));  // the neighbours keep theirs
     CHECK(m.is_marked(span + kPageSize));
-    m.collect(span, kPageSize, recip, out, 3);
+    m.collect(span, kPageSize, size, recip, out, 3);
     CHECK((out[0] | out[1] | out[2]) == 0);
+}
+
+TEST_CASE("collect agrees with the slots' own bits for every size class") {
+    Reservation r;
+    MarkBitmap m(r.base, Reservation::kBytes);
+    uint64_t rng = 0x9e3779b97f4a7c15;
+    auto next = [&] {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return rng;
+    };
+    uintptr_t span = r.base + 16 * kPageSize;
+    for (size_t c = 1; c < weft::gc::detail::kNumClasses; ++c) {
+        const auto& sc = weft::gc::detail::kClasses[c];
+        CAPTURE(sc.size);
+        const uint32_t nwords = (sc.nelems + 63) / 64;
+        std::vector<uint64_t> want(nwords, 0);
+        for (int density : {0, 1, 2, 100}) {  // none, sparse, half, all (percent-ish)
+            std::fill(want.begin(), want.end(), 0);
+            for (uint32_t i = 0; i < sc.nelems; ++i) {
+                bool mark = density == 100 || (density != 0 && next() % (density == 1 ? 17 : 2) == 0);
+                if (!mark) continue;
+                m.try_mark(span + uintptr_t{i} * sc.size);
+                want[i / 64] |= uint64_t{1} << (i % 64);
+            }
+            std::vector<uint64_t> got(nwords, ~uint64_t{0});
+            m.collect(span, sc.npages * kPageSize, sc.size, sc.recip, got.data(), nwords);
+            CHECK(got == want);
+            m.clear_range(span, sc.npages * kPageSize);
+        }
+    }
 }
 
 TEST_CASE("a page class reads 0 outside the reservation and follows set_page_class") {
