@@ -135,6 +135,7 @@ void size_bitmaps(Span* s, uint32_t nelems) {
         s->nwords = nwords;
     }
     for (uint32_t w = 0; w < s->nwords; ++w) s->alloc_bits[w].store(0, std::memory_order_relaxed);
+    heap().marks.prepare_range(s->base, s->npages * kPageSize);
     WEFT_DCHECK(!heap().marks.any_in_range(s->base, s->npages * kPageSize),
                 "gc heap: a new span's pages carry mark bits (mark_bitmap.hpp B1)");
 }

@@ -112,6 +112,17 @@ void MarkBitmap::clear_range(uintptr_t lo, size_t bytes) {
     }
 }
 
+void MarkBitmap::prepare_range(uintptr_t lo, size_t bytes) {
+    constexpr size_t kWordsPerOsPage = 4096 / sizeof(uint64_t);  // 4 KiB: a larger OS page only repeats stores
+    const size_t first = granule(lo) / 64;
+    const size_t end = first + bytes / kBytesPerWord;
+    for (size_t i = first; i < end; i = (i / kWordsPerOsPage + 1) * kWordsPerOsPage) {
+        // A write that changes nothing: the page faults in writable. Relaxed:
+        // the span is not yet published, and no other span shares the word.
+        std::atomic_ref<uint64_t>(words_[i]).fetch_or(0, std::memory_order_relaxed);
+    }
+}
+
 bool MarkBitmap::any_in_range(uintptr_t lo, size_t bytes) const {
     size_t first = granule(lo) / 64;
     for (size_t i = 0; i < bytes / kBytesPerWord; ++i)

@@ -109,6 +109,14 @@ public:
     // range is). Relaxed stores: only the range's owner (its sweeper, or
     // the stopped world) may call this while no marker runs.
     void clear_range(uintptr_t lo, size_t bytes);
+    // Makes the table pages under [lo, lo + bytes) writable before anything
+    // reads them (same alignment as clear_range), changing no bit. Called at
+    // span set-up: a table page first read is mapped to the kernel's shared
+    // zero page, and the first write after that replaces it with a TLB
+    // shootdown across every CPU (W7: IPIs inside the first marking over a
+    // new heap range, operations of 8-12 ms); written first, it is a plain
+    // anonymous fault.
+    void prepare_range(uintptr_t lo, size_t bytes);
     // Any bit set in [lo, lo + bytes) (same alignment as clear_range).
     bool any_in_range(uintptr_t lo, size_t bytes) const;
 
