@@ -107,7 +107,13 @@ Stack stack_alloc() {
 
 void stack_release_all() {
     std::lock_guard<std::mutex> l(g_mu);
-    for (const Mapping& m : g_maps) munmap(m.base, m.len);
+    for (const Mapping& m : g_maps) {
+        // ASan: a fiber's frames leave poison in the shadow, and whatever is
+        // mapped at this address next (the GC heap's tables, a test's own
+        // mapping) would inherit it.
+        WEFT_ASAN_UNPOISON(m.base, m.len);
+        munmap(m.base, m.len);
+    }
     g_maps.clear();
     g_maps.shrink_to_fit();
     g_chunk = nullptr;
