@@ -133,7 +133,7 @@ bool MarkBitmap::any_in_range(uintptr_t lo, size_t bytes) const {
 void MarkBitmap::set_page_class(uintptr_t addr, size_t npages, uint8_t cls) {
     size_t first = (addr - base_) >> kPageShift;
     for (size_t i = 0; i < npages; ++i)
-        std::atomic_ref<uint8_t>(page_class_[first + i]).store(cls, std::memory_order_release);
+        std::atomic_ref<uint8_t>(page_class_[first + i]).store(cls, std::memory_order_relaxed);  // B3
 }
 
 }  // namespace weft::gc::detail

@@ -31,9 +31,15 @@
 //   B2 only slot starts are ever marked (a Member holds an object start,
 //      checked in debug builds; conservative words are mapped to their
 //      slot first). A stray bit inside a slot is read as that slot's.
-//   B3 a page's class is written when its span is set up (after the span's
-//      fields, release) and cleared before its pages go back to the page
-//      heap; an acquire load of a non-zero class sees the span set up.
+//   B3 a page's class is written when its span is set up, before any
+//      object of the span is allocated, and cleared before its pages go
+//      back to the page heap (by a sweep: no marker runs then). A marker
+//      reads only the byte itself, never the span through it, so relaxed
+//      loads and stores suffice: a reference it shades reached it through
+//      a Member's release store and acquire load (member.hpp), made after
+//      the object's allocation and so after the class store. (Acquire and
+//      release here cost TSan a sync object per page: RSS that the
+//      scavenger test saw outweigh what it released.)
 //
 // Costs: the mark bits are 1/64 of the heap in use (the per-span bitmaps
 // were 1 bit per slot: 1/256 for 32-byte slots), the page classes 1/8192.
@@ -121,14 +127,14 @@ public:
     bool any_in_range(uintptr_t lo, size_t bytes) const;
 
     // -- page classes
-    // The class byte of addr's page (B3: acquire); 0 when addr is outside
+    // The class byte of addr's page (B3: relaxed); 0 when addr is outside
     // the reservation or in no in-use span.
     uint8_t page_class(uintptr_t addr) const {
         uintptr_t off = addr - base_;
         if (off >= reserved_) return 0;
-        return std::atomic_ref<uint8_t>(page_class_[off >> kPageShift]).load(std::memory_order_acquire);
+        return std::atomic_ref<uint8_t>(page_class_[off >> kPageShift]).load(std::memory_order_relaxed);
     }
-    // Every page of [addr, addr + npages pages) gets cls (release, B3).
+    // Every page of [addr, addr + npages pages) gets cls (relaxed, B3).
     void set_page_class(uintptr_t addr, size_t npages, uint8_t cls);
 
 private:
