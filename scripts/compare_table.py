@@ -11,7 +11,8 @@ object (shared BENCHMARKS.md).
 Prints, per case and figure, the median over the successful runs of each
 runtime, the min..max range, and the ratio Go/weft. Every figure here is
 lower-is-better (times, bytes, KiB), so a ratio above 1 means weft is
-faster or smaller, below 1 means Go is.
+faster or smaller, below 1 means Go is; for the higher-is-better ones
+(ops/s) the ratio is weft/Go, so above 1 again means weft is ahead.
 
 With --jsonl OUT, writes every run's JSON object to OUT, one per line, with
 three keys added: "runtime" (if the program did not print it: weft's
@@ -24,16 +25,21 @@ import json
 import statistics
 import sys
 
-# The figures BENCHMARKS.md names for each workload, all lower-is-better.
+# The figures BENCHMARKS.md names for each workload; lower is better but for
+# those in HIGHER_IS_BETTER.
 FIGURES = {
     "spawn": ("wall_ms", "ns_per_fiber", "peak_rss_kb"),
     "park": ("wall_ms", "bytes_per_parked_fiber", "peak_rss_kb"),
     "yield": ("ns_per_yield",),
     "pingpong": ("ns_per_roundtrip",),
     "sieve": ("wall_ms",),
+    "gcpause": ("mutator_ops_per_s", "max_op_us", "p99_op_us", "max_pause_us", "p99_pause_us", "peak_rss_kb"),
 }
+# Figures where more is better: the ratio printed for them is weft/Go, so
+# that > 1 still means weft is ahead.
+HIGHER_IS_BETTER = {"mutator_ops_per_s"}
 # Keys that must be equal across both runtimes' runs of a case: the same work.
-SAME_WORK = ("workload", "procs", "n", "last_prime")
+SAME_WORK = ("workload", "procs", "n", "last_prime", "live_mb", "idle", "mutators", "seconds", "subtrees")
 RUNTIMES = ("weft", "go")
 
 
@@ -103,8 +109,12 @@ def main(argv) -> int:
                 vals = [float(rec[fig]) for rec in ok[rt] if isinstance(rec.get(fig), (int, float))]
                 med[rt] = statistics.median(vals) if vals else None
                 rng[rt] = f"{fmt_num(min(vals))}..{fmt_num(max(vals))}" if vals else "-"
-            ratio = (f"{med['go'] / med['weft']:.2f}"
-                     if med["weft"] and med["go"] is not None else "-")
+            if fig in HIGHER_IS_BETTER:
+                ratio = (f"{med['weft'] / med['go']:.2f} (weft/Go)"
+                         if med["go"] and med["weft"] is not None else "-")
+            else:
+                ratio = (f"{med['go'] / med['weft']:.2f}"
+                         if med["weft"] and med["go"] is not None else "-")
             rows.append((case, str(first.get("procs", "-")), str(first.get("n", "-")), fig,
                          fmt_num(med["weft"]), rng["weft"], fmt_num(med["go"]), rng["go"], ratio))
 
@@ -115,8 +125,10 @@ def main(argv) -> int:
         if i == 0:
             print("  ".join("-" * w for w in widths))
     print()
-    print("Medians over each runtime's successful runs. Every figure is lower-is-better, so")
-    print("Go/weft > 1 means weft is faster (times) or smaller (memory); < 1 means Go is.")
+    print("Medians over each runtime's successful runs. Figures are lower-is-better, so Go/weft > 1")
+    print("means weft is faster (times) or smaller (memory), < 1 that Go is; for a higher-is-better")
+    print("figure (ops/s) the ratio is weft/Go, so > 1 again means weft is ahead. gcpause: Go reports")
+    print("one pause figure per GC cycle (the cycle's pauses together), weft each pause.")
     for note in notes:
         print(f"NOTE: {note}")
 
