@@ -106,12 +106,10 @@ public:
     }
     // The marked slots of a small span at [base, base + bytes) with slots
     // of elemsize bytes, as a bitmap of slot indexes: bit i of out (nwords
-    // words, cleared first) for slot i; recip is the span's reciprocal (the
-    // slot index of an offset is (offset * recip) >> 48). A power-of-two
-    // size packs each word's slot bits with shifts and masks; others visit
-    // the set bits only (B2).
-    void collect(uintptr_t base, size_t bytes, uint32_t elemsize, uint64_t recip, uint64_t* out,
-                 uint32_t nwords) const;
+    // words, cleared first) for slot i. A power-of-two size packs each
+    // word's slot bits with shifts and masks; others pick each slot's bit
+    // where its 64-slot stretch has any set.
+    void collect(uintptr_t base, size_t bytes, uint32_t elemsize, uint64_t* out, uint32_t nwords) const;
     // Clears every bit of [lo, lo + bytes); both multiples of 512 (a page
     // range is). Relaxed stores: only the range's owner (its sweeper, or
     // the stopped world) may call this while no marker runs.

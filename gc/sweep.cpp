@@ -93,7 +93,7 @@ bool sweep_span(Span* s, bool preserve) {
     uint32_t live = 0;
     const uint32_t nwords = (s->nelems + 63) / 64;
     uint64_t marks[kMaxSlotWords];
-    h.marks.collect(s->base, s->npages * kPageSize, s->elemsize, s->recip, marks, nwords);
+    h.marks.collect(s->base, s->npages * kPageSize, s->elemsize, marks, nwords);
     for (uint32_t w = 0; w < nwords; ++w) {
         uint64_t alloc = s->alloc_bits[w].load(std::memory_order_relaxed);
         if (fi >= (w + 1) * 64) alloc = ~uint64_t{0};

@@ -68,13 +68,12 @@ TEST_CASE("collect gives a span's marked slots by index, and nothing of its neig
     // A one-page span of 48-byte slots (170 of them, 32 bytes of tail waste).
     const uint32_t size = 48;
     const uint32_t nelems = kPageSize / size;
-    const uint64_t recip = ((uint64_t{1} << 48) + size - 1) / size;
     uintptr_t span = r.base + 3 * kPageSize;
     for (uint32_t i : {0u, 1u, 63u, 64u, 100u, nelems - 1}) m.try_mark(span + uintptr_t{i} * size);
     m.try_mark(span - 8);         // the last granule of the page below
     m.try_mark(span + kPageSize);  // the first of the page above
     uint64_t out[3] = {~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}};
-    m.collect(span, kPageSize, size, recip, out, 3);
+    m.collect(span, kPageSize, size, out, 3);
     CHECK(out[0] == ((uint64_t{1} << 0) | (uint64_t{1} << 1) | (uint64_t{1} << 63)));
     CHECK(out[1] == ((uint64_t{1} << 0) | (uint64_t{1} << 36)));
     CHECK(out[2] == (uint64_t{1} << ((nelems - 1) - 128)));
@@ -83,7 +82,7 @@ TEST_CASE("collect gives a span's marked slots by index, and nothing of its neig
     CHECK_FALSE(m.any_in_range(span, kPageSize));
     CHECK(m.is_marked(span - 8));  // the neighbours keep theirs
     CHECK(m.is_marked(span + kPageSize));
-    m.collect(span, kPageSize, size, recip, out, 3);
+    m.collect(span, kPageSize, size, out, 3);
     CHECK((out[0] | out[1] | out[2]) == 0);
 }
 
@@ -112,7 +111,7 @@ TEST_CASE("collect agrees with the slots' own bits for every size class") {
                 want[i / 64] |= uint64_t{1} << (i % 64);
             }
             std::vector<uint64_t> got(nwords, ~uint64_t{0});
-            m.collect(span, sc.npages * kPageSize, sc.size, sc.recip, got.data(), nwords);
+            m.collect(span, sc.npages * kPageSize, sc.size, got.data(), nwords);
             CHECK(got == want);
             m.clear_range(span, sc.npages * kPageSize);
         }
