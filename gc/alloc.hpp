@@ -76,7 +76,7 @@ inline void* allocate(size_t size, const TypeInfo* type, bool noscan, bool* safe
         s->allocated++;
         c->local_alloc += s->elemsize;
         if (phase_is_marking()) [[unlikely]]
-            mark_new_object(static_cast<GCWork*>(p->ext[kExtWork]), s, idx);
+            mark_new_object(static_cast<GCWork*>(p->ext[kExtWork]), s, slot);
         if (refilled && safe_point_owed) [[unlikely]]
             *safe_point_owed = true;
     } else {

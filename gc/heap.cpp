@@ -97,7 +97,7 @@ Span* span_struct_locked(Heap& h) {
         // Span structs come in slabs from the OS (as Go's fixalloc), never
         // one by one from malloc: they are never freed (H2), and a malloc
         // here, on the allocation path, could run glibc's fastbin
-        // consolidation (W7: 8-10 ms inside one mutator operation).
+        // consolidation (W7: 8-12 ms inside one mutator operation).
         constexpr size_t kBytes = kSpanSlab * sizeof(Span);
         void* m = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) base::fatal("gc heap: cannot map %zu bytes for span structs: errno %d", kBytes, errno);
@@ -337,7 +337,7 @@ void* alloc_large(size_t bytes, bool noscan) {
     // The header is written by the caller before the object escapes; until
     // then a scanner may see the slot with a null type and skips it.
     publish_span(h, s);
-    if (phase_is_marking()) mark_new_object(s, 0);
+    if (phase_is_marking()) mark_new_object(s, s->base);
     int64_t sz = static_cast<int64_t>(npages * kPageSize);
     h.heap_live.fetch_add(sz, std::memory_order_relaxed);
     h.total_alloc.fetch_add(static_cast<uint64_t>(sz), std::memory_order_relaxed);

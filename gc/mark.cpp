@@ -319,6 +319,6 @@ GCWork* work_of_current_p() {
     return static_cast<GCWork*>(p->ext[kExtWork]);
 }
 
-void mark_new_object(Span* s, uint32_t idx) { mark_new_object(work_of_current_p(), s, idx); }
+void mark_new_object(Span* s, uintptr_t slot) { mark_new_object(work_of_current_p(), s, slot); }
 
 }  // namespace weft::gc::detail

@@ -107,9 +107,10 @@ void discard_global();
 
 // Allocate black: a new object is marked and never queued (it holds only
 // references stored after this point, each shaded by the barrier); counted
-// on w, the allocating P's work.
-inline void mark_new_object(GCWork* w, Span* s, uint32_t idx) {
-    if (s->try_mark(idx)) w->marked_bytes += static_cast<int64_t>(s->object_bytes());
+// on w, the allocating P's work. slot is the object's slot in s (the mark
+// bits are addressed by it: the allocator has it already).
+inline void mark_new_object(GCWork* w, Span* s, uintptr_t slot) {
+    if (heap().marks.try_mark(slot)) w->marked_bytes += static_cast<int64_t>(s->object_bytes());
 }
 
 // The P's GCWork (the caller holds the P).

@@ -70,7 +70,7 @@ uint64_t pack_every(uint64_t x, uint32_t k) {
 
 void MarkBitmap::collect(uintptr_t base, size_t bytes, uint32_t elemsize, uint64_t* out, uint32_t nwords) const {
     for (uint32_t k = 0; k < nwords; ++k) out[k] = 0;
-    const size_t first = granule(base) / 64;
+    const size_t first = first_word(base);
     const size_t nsrc = bytes / kBytesPerWord;
     // Relaxed loads: read by the span's sweeper after marking (B1).
     auto src = [&](size_t i) { return std::atomic_ref<uint64_t>(words_[first + i]).load(std::memory_order_relaxed); };
@@ -109,7 +109,7 @@ void MarkBitmap::collect(uintptr_t base, size_t bytes, uint32_t elemsize, uint64
 }
 
 void MarkBitmap::clear_range(uintptr_t lo, size_t bytes) {
-    size_t first = granule(lo) / 64;
+    size_t first = first_word(lo);
     for (size_t i = 0; i < bytes / kBytesPerWord; ++i) {
         std::atomic_ref<uint64_t> w(words_[first + i]);
         // Skip the store where the word is clear: most of a sparse span's
@@ -120,7 +120,7 @@ void MarkBitmap::clear_range(uintptr_t lo, size_t bytes) {
 
 void MarkBitmap::prepare_range(uintptr_t lo, size_t bytes) {
     constexpr size_t kWordsPerOsPage = 4096 / sizeof(uint64_t);  // 4 KiB: a larger OS page only repeats stores
-    const size_t first = granule(lo) / 64;
+    const size_t first = first_word(lo);
     const size_t end = first + bytes / kBytesPerWord;
     for (size_t i = first; i < end; i = (i / kWordsPerOsPage + 1) * kWordsPerOsPage) {
         // A write that changes nothing: the page faults in writable. Relaxed:
@@ -130,7 +130,7 @@ void MarkBitmap::prepare_range(uintptr_t lo, size_t bytes) {
 }
 
 bool MarkBitmap::any_in_range(uintptr_t lo, size_t bytes) const {
-    size_t first = granule(lo) / 64;
+    size_t first = first_word(lo);
     for (size_t i = 0; i < bytes / kBytesPerWord; ++i)
         if (std::atomic_ref<uint64_t>(words_[first + i]).load(std::memory_order_relaxed) != 0) return true;
     return false;

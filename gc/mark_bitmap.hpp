@@ -100,6 +100,8 @@ public:
         return (w.fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
 #endif
     }
+    // Clears the bit. Relaxed: only a large span's sweeper calls it, while
+    // no marker runs (B1); the span's sweepgen release publishes it.
     void clear(uintptr_t slot) {
         size_t g = granule(slot);
         word(g).fetch_and(~(uint64_t{1} << (g % 64)), std::memory_order_relaxed);
@@ -122,7 +124,9 @@ public:
     // new heap range, operations of 8-12 ms); written first, it is a plain
     // anonymous fault.
     void prepare_range(uintptr_t lo, size_t bytes);
-    // Any bit set in [lo, lo + bytes) (same alignment as clear_range).
+    // Any bit set in [lo, lo + bytes) (same alignment as clear_range); for
+    // debug checks on a span not yet published (relaxed loads: its set-up
+    // is this thread's own).
     bool any_in_range(uintptr_t lo, size_t bytes) const;
 
     // -- page classes
@@ -138,6 +142,7 @@ public:
 
 private:
     size_t granule(uintptr_t slot) const { return (slot - base_) >> kGranuleShift; }
+    size_t first_word(uintptr_t lo) const { return granule(lo) / 64; }  // lo: a range's word-aligned start
     std::atomic_ref<uint64_t> word(size_t g) const { return std::atomic_ref<uint64_t>(words_[g / 64]); }
 
     uintptr_t base_;

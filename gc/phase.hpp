@@ -28,6 +28,6 @@ const char* phase_name(Phase p);
 // Allocate-black (mark.cpp): sets the new object's mark bit and counts it
 // on the allocating P's work. The allocation fast path inlines it
 // (mark.hpp, mark_new_object with the P's GCWork).
-void mark_new_object(Span* s, uint32_t idx);
+void mark_new_object(Span* s, uintptr_t slot);
 
 }  // namespace weft::gc::detail

@@ -103,6 +103,7 @@ bool sweep_span(Span* s, bool preserve) {
         uint64_t mark = marks[w];
         if ((mark & ~alloc) != 0) [[unlikely]]
             marked_free_slot(s, w * 64 + static_cast<uint32_t>(__builtin_ctzll(mark & ~alloc)));
+        // Relaxed: the sweeper owns s; the release of its sweepgen publishes it.
         s->alloc_bits[w].store(mark, std::memory_order_relaxed);
         uint64_t dead = alloc & ~mark;
         live += static_cast<uint32_t>(__builtin_popcountll(mark));
