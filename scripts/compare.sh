@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# compare.sh — weft against Go, side by side: the workloads W1-W5 and W7 (shared
+# compare.sh — weft against Go, side by side: the workloads W1-W7 (shared
 # BENCHMARKS.md) as weft's examples/ and as the Go programs in bench/go/,
 # same sizes, same procs, run alternately, medians compared.
 #
@@ -16,17 +16,18 @@
 #     (GOPROXY=off, GOFLAGS=-mod=mod; standard library only), GOCACHE and
 #     GOPATH inside build/compare/.
 #  4. For each case (W1 spawn 2 Ps, W2 park 2 Ps, W3 yield 1 P, W4 pingpong
-#     1 P and 2 Ps, W5 sieve 2 Ps, W7 gcpause 2 Ps) run the weft and the Go
-#     program N times each, alternating, and swapping which goes first on
-#     every run, so noise and warm-up hit both. Every run gets the same
-#     explicit sizes (--n, or W7's --live-mb, --idle, --mutators, --seconds)
-#     and --procs. Outputs are kept in build/compare/out/.
+#     1 P and 2 Ps, W5 sieve 2 Ps, W6 binarytrees 2 Ps, W7 gcpause 2 Ps) run
+#     the weft and the Go program N times each, alternating, and swapping
+#     which goes first on every run, so noise and warm-up hit both. Every
+#     run gets the same explicit sizes (--n, W6's --depth, or W7's
+#     --live-mb, --idle, --mutators, --seconds) and --procs. Outputs are
+#     kept in build/compare/out/.
 #  5. Print the table (scripts/compare_table.py): per figure the weft and Go
 #     medians and ranges and the ratio Go/weft (> 1: weft faster/smaller);
 #     write every run's JSON line to build/compare/results.jsonl.
 #
 # Exit status 0 iff every run passed its own check and both runtimes did the
-# same work (same procs, n, last prime) in every case.
+# same work (same procs, n, last prime, depth, ...) in every case.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -35,7 +36,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage() {
     cat <<'USAGE'
 usage: scripts/compare.sh [--runs N] [--quick]
-  Runs W1-W5 and W7 as weft's examples and as bench/go's Go programs, alternately,
+  Runs W1-W7 as weft's examples and as bench/go's Go programs, alternately,
   and prints the medians side by side (Go/weft > 1: weft faster/smaller).
   --runs N   runs of each program per case (default 5)
   --quick    small sizes, to test the script (the figures mean little)
@@ -80,7 +81,7 @@ command -v go >/dev/null 2>&1 || weft_die "no 'go' command after installing gola
 dir=build/release
 weft_banner "building $dir"
 weft_configure "$dir" -Dbuildtype=release -Dtests=false
-programs=(spawn park yield pingpong sieve gcpause)
+programs=(spawn park yield pingpong sieve binarytrees gcpause)
 if ! weft_build "$dir"; then
     # Only the workload programs compared matter here; something else in the tree
     # failing to build should not stop the comparison, but must be visible.
@@ -102,10 +103,10 @@ mkdir -p "$gobin"
 # Each case: label | program | flags (both runtimes get exactly these).
 # Full sizes are BENCHMARKS.md's defaults, passed explicitly.
 if [[ $quick -eq 1 ]]; then
-    n_spawn=100000 n_park=10000 n_yield=200000 n_pingpong=100000 n_sieve=1000
+    n_spawn=100000 n_park=10000 n_yield=200000 n_pingpong=100000 n_sieve=1000 depth_w6=16
     w7="--live-mb 32 --idle 1000 --mutators 2 --seconds 1"
 else
-    n_spawn=1000000 n_park=100000 n_yield=5000000 n_pingpong=1000000 n_sieve=5000
+    n_spawn=1000000 n_park=100000 n_yield=5000000 n_pingpong=1000000 n_sieve=5000 depth_w6=21
     w7="--live-mb 512 --idle 10000 --mutators 2 --seconds 10"
 fi
 cases=(
@@ -115,6 +116,7 @@ cases=(
     "W4 pingpong 1P|pingpong|--n $n_pingpong --procs 1"
     "W4 pingpong 2P|pingpong|--n $n_pingpong --procs 2"
     "W5 sieve|sieve|--n $n_sieve --procs 2"
+    "W6 binarytrees|binarytrees|--depth $depth_w6 --procs 2"
     "W7 gcpause|gcpause|$w7 --procs 2"
 )
 

@@ -10,16 +10,16 @@ object (shared BENCHMARKS.md).
 
 Prints, per case and figure, the median over the successful runs of each
 runtime, the min..max range, and the ratio Go/weft. Every figure here is
-lower-is-better (times, bytes, KiB), so a ratio above 1 means weft is
-faster or smaller, below 1 means Go is; for the higher-is-better ones
-(ops/s) the ratio is weft/Go, so above 1 again means weft is ahead.
+lower-is-better (times, bytes, KiB, GC cycles), so a ratio above 1 means
+weft is faster or smaller, below 1 means Go is; for the higher-is-better
+ones (ops/s) the ratio is weft/Go, so above 1 again means weft is ahead.
 
 With --jsonl OUT, writes every run's JSON object to OUT, one per line, with
 three keys added: "runtime" (if the program did not print it: weft's
 examples do not), "case" and "run".
 
 Exit status 1 if any run failed or the two runtimes did not do the same
-work in a case (different procs, n or last_prime); else 0.
+work in a case (different procs, n, last_prime, depth, ...); else 0.
 """
 import json
 import statistics
@@ -33,13 +33,14 @@ FIGURES = {
     "yield": ("ns_per_yield",),
     "pingpong": ("ns_per_roundtrip",),
     "sieve": ("wall_ms",),
+    "binarytrees": ("wall_ms", "peak_rss_kb", "gc_cycles", "max_pause_us"),
     "gcpause": ("mutator_ops_per_s", "max_op_us", "p99_op_us", "max_pause_us", "p99_pause_us", "peak_rss_kb"),
 }
 # Figures where more is better: the ratio printed for them is weft/Go, so
 # that > 1 still means weft is ahead.
 HIGHER_IS_BETTER = {"mutator_ops_per_s"}
 # Keys that must be equal across both runtimes' runs of a case: the same work.
-SAME_WORK = ("workload", "procs", "n", "last_prime", "live_mb", "idle", "mutators", "seconds", "subtrees")
+SAME_WORK = ("workload", "procs", "n", "last_prime", "depth", "live_mb", "idle", "mutators", "seconds", "subtrees")
 RUNTIMES = ("weft", "go")
 
 
@@ -127,8 +128,8 @@ def main(argv) -> int:
     print()
     print("Medians over each runtime's successful runs. Figures are lower-is-better, so Go/weft > 1")
     print("means weft is faster (times) or smaller (memory), < 1 that Go is; for a higher-is-better")
-    print("figure (ops/s) the ratio is weft/Go, so > 1 again means weft is ahead. gcpause: Go reports")
-    print("one pause figure per GC cycle (the cycle's pauses together), weft each pause.")
+    print("figure (ops/s) the ratio is weft/Go, so > 1 again means weft is ahead. gcpause, binarytrees:")
+    print("Go reports one pause figure per GC cycle (the cycle's pauses together), weft each pause.")
     for note in notes:
         print(f"NOTE: {note}")
 

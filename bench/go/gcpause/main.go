@@ -35,8 +35,6 @@ import (
 	"os"
 	"runtime"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,25 +128,6 @@ func quantile(v []int64, q float64) int64 {
 	return v[rank-1]
 }
 
-// stealMs is the machine's steal time so far (/proc/stat, all CPUs) in ms,
-// or -1 where unknown.
-func stealMs() float64 {
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return -1
-	}
-	line := strings.SplitN(string(data), "\n", 2)[0]
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return -1
-	}
-	ticks, err := strconv.ParseInt(f[8], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return float64(ticks) * 10 // USER_HZ = 100
-}
-
 func us(ns int64) float64 { return float64(ns) / 1e3 }
 
 func main() {
@@ -204,7 +183,7 @@ func main() {
 	// 3. The window.
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
-	steal0 := stealMs()
+	steal := bench.NewStealWindow()
 	var stop int32
 	opNs := make([][]int64, *mutators)
 	var mutWg sync.WaitGroup
@@ -228,10 +207,7 @@ func main() {
 	atomic.StoreInt32(&stop, 1)
 	mutWg.Wait()
 	windowS := time.Since(window).Seconds()
-	stealWindow := -1.0
-	if s1 := stealMs(); steal0 >= 0 && s1 >= 0 {
-		stealWindow = s1 - steal0
-	}
+	stealWindow := steal.ElapsedMs()
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
 	cycles := int64(ms1.NumGC - ms0.NumGC)

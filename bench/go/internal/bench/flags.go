@@ -1,4 +1,4 @@
-// Command-line flags shared by the five programs: integer flags whose help
+// Command-line flags shared by the programs: integer flags whose help
 // ends in their range and which Parse checks, --procs, and exiting with
 // status 2 and the same messages as weft's examples on bad arguments.
 
