@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# compare.sh — weft against Go, side by side: the workloads W1-W7 (shared
-# BENCHMARKS.md) as weft's examples/ and as the Go programs in bench/go/,
-# same sizes, same procs, run alternately, medians compared.
+# compare.sh — weft against Go (and, for W6, Boehm GC), side by side: the
+# workloads W1-W7 (shared BENCHMARKS.md) as weft's examples/, as the Go
+# programs in bench/go/ and as bench/boehm/'s C++ on Boehm GC, same sizes,
+# same procs, run in turn, medians compared.
 #
 #   scripts/compare.sh [--runs N] [--quick]
 #
@@ -9,24 +10,27 @@
 #   --quick    small sizes, to test the script (the figures mean little)
 #
 # Steps:
-#  1. Install what is missing: weft's packages and golang-go (scripts/lib.sh).
+#  1. Install what is missing: weft's packages, golang-go and libgc-dev
+#     (scripts/lib.sh).
 #  2. Configure and build build/release (-Dbuildtype=release -Dtests=false),
 #     as scripts/tour.sh does.
 #  3. Build bench/go/* into build/compare/bin/ with `go build`, offline
 #     (GOPROXY=off, GOFLAGS=-mod=mod; standard library only), GOCACHE and
-#     GOPATH inside build/compare/.
+#     GOPATH inside build/compare/. Build bench/boehm/binarytrees.cpp
+#     there too (bench/boehm/build.sh, c++ -O2 against libgc).
 #  4. For each case (W1 spawn 2 Ps, W2 park 2 Ps, W3 yield 1 P, W4 pingpong
-#     1 P and 2 Ps, W5 sieve 2 Ps, W6 binarytrees 2 Ps, W7 gcpause 2 Ps) run
-#     the weft and the Go program N times each, alternating, and swapping
-#     which goes first on every run, so noise and warm-up hit both. Every
-#     run gets the same explicit sizes (--n, W6's --depth, or W7's
-#     --live-mb, --idle, --mutators, --seconds) and --procs. Outputs are
-#     kept in build/compare/out/.
-#  5. Print the table (scripts/compare_table.py): per figure the weft and Go
-#     medians and ranges and the ratio Go/weft (> 1: weft faster/smaller);
-#     write every run's JSON line to build/compare/results.jsonl.
+#     1 P and 2 Ps, W5 sieve 2 Ps, W6 binarytrees 2 Ps with Boehm as well,
+#     W7 gcpause 2 Ps) run the weft program and each other one N times,
+#     in turn, rotating which goes first on every run, so noise and warm-up
+#     hit all. Every run gets the same explicit sizes (--n, W6's --depth, or
+#     W7's --live-mb, --idle, --mutators, --seconds) and --procs. Outputs
+#     are kept in build/compare/out/.
+#  5. Print the table (scripts/compare_table.py): per figure the medians
+#     and ranges of weft and of each other runtime and the ratio other/weft
+#     (> 1: weft faster/smaller); write every run's JSON line to
+#     build/compare/results.jsonl.
 #
-# Exit status 0 iff every run passed its own check and both runtimes did the
+# Exit status 0 iff every run passed its own check and all runtimes did the
 # same work (same procs, n, last prime, depth, ...) in every case.
 set -euo pipefail
 
@@ -36,8 +40,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage() {
     cat <<'USAGE'
 usage: scripts/compare.sh [--runs N] [--quick]
-  Runs W1-W7 as weft's examples and as bench/go's Go programs, alternately,
-  and prints the medians side by side (Go/weft > 1: weft faster/smaller).
+  Runs W1-W7 as weft's examples, as bench/go's Go programs and (W6) on Boehm GC,
+  in turn, and prints the medians side by side (other/weft > 1: weft faster/smaller).
   --runs N   runs of each program per case (default 5)
   --quick    small sizes, to test the script (the figures mean little)
 USAGE
@@ -74,7 +78,7 @@ RUN_TIMEOUT=${COMPARE_RUN_TIMEOUT:-300}
 
 weft_cd_root
 root=$PWD
-WEFT_PACKAGES+=(golang-go)
+WEFT_PACKAGES+=(golang-go libgc-dev)
 weft_ensure_packages
 command -v go >/dev/null 2>&1 || weft_die "no 'go' command after installing golang-go"
 
@@ -99,8 +103,12 @@ mkdir -p "$gobin"
     export GOCACHE=$root/$out/gocache GOPATH=$root/$out/gopath GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on
     go build -o "$root/$gobin/" ./...
 ) || weft_die "go build failed"
+boehmbin=$out/boehm
+mkdir -p "$boehmbin"
+bench/boehm/build.sh "$boehmbin/binarytrees" || weft_die "cannot build bench/boehm/binarytrees.cpp"
 
-# Each case: label | program | flags (both runtimes get exactly these).
+# Each case: label | program | flags (every runtime gets exactly these) |
+# the runtimes weft is compared with (default: go).
 # Full sizes are BENCHMARKS.md's defaults, passed explicitly.
 if [[ $quick -eq 1 ]]; then
     n_spawn=100000 n_park=10000 n_yield=200000 n_pingpong=100000 n_sieve=1000 depth_w6=16
@@ -116,13 +124,14 @@ cases=(
     "W4 pingpong 1P|pingpong|--n $n_pingpong --procs 1"
     "W4 pingpong 2P|pingpong|--n $n_pingpong --procs 2"
     "W5 sieve|sieve|--n $n_sieve --procs 2"
-    "W6 binarytrees|binarytrees|--depth $depth_w6 --procs 2"
+    "W6 binarytrees|binarytrees|--depth $depth_w6 --procs 2|go boehm"
     "W7 gcpause|gcpause|$w7 --procs 2"
 )
 
 weft_banner "machine"
 echo "nproc: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "go: $(go version)"
+echo "boehm: libgc $(pkg-config --modversion bdw-gc 2>/dev/null || echo "?")"
 echo "weft: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)'), $(c++ --version | head -1)"
 echo "runs per program per case: $runs$([[ $quick -eq 1 ]] && echo ' (--quick sizes)')"
 
@@ -143,25 +152,34 @@ run_one() {
     table_args+=("$label=$rt=$i=$status=$file")
     local last
     last=$(tail -n 1 "$file" 2>/dev/null || true)
-    printf '  run %d %-4s %s\n' "$i" "$rt" "$([[ $status -eq 0 ]] && echo "$last" || echo "FAILED (status $status): $last")"
+    printf '  run %d %-5s %s\n' "$i" "$rt" "$([[ $status -eq 0 ]] && echo "$last" || echo "FAILED (status $status): $last")"
+}
+
+# The binary of runtime RT for program PROG.
+binary_of() {
+    case $1 in
+    weft) echo "$dir/examples/$2" ;;
+    go) echo "$gobin/$2" ;;
+    boehm) echo "$boehmbin/$2" ;;
+    *) weft_die "compare.sh: no runtime '$1'" ;;
+    esac
 }
 
 for c in "${cases[@]}"; do
-    IFS='|' read -r label prog flags <<<"$c"
+    IFS='|' read -r label prog flags others <<<"$c"
     read -r -a argv <<<"$flags"
-    weft_banner "$label: $prog $flags"
+    read -r -a rts <<<"weft ${others:-go}"
+    weft_banner "$label: $prog $flags (${rts[*]})"
     for ((i = 1; i <= runs; i++)); do
-        if ((i % 2 == 1)); then
-            run_one "$label" weft "$i" "$dir/examples/$prog" "${argv[@]}"
-            run_one "$label" go "$i" "$gobin/$prog" "${argv[@]}"
-        else
-            run_one "$label" go "$i" "$gobin/$prog" "${argv[@]}"
-            run_one "$label" weft "$i" "$dir/examples/$prog" "${argv[@]}"
-        fi
+        # Rotate the order: run i starts with runtime (i-1) mod count.
+        for ((k = 0; k < ${#rts[@]}; k++)); do
+            rt=${rts[$(((i - 1 + k) % ${#rts[@]}))]}
+            run_one "$label" "$rt" "$i" "$(binary_of "$rt" "$prog")" "${argv[@]}"
+        done
     done
 done
 
-weft_banner "weft vs Go ($(nproc) CPUs, $(go version | cut -d' ' -f3), $runs runs each; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+weft_banner "weft vs the others ($(nproc) CPUs, $(go version | cut -d' ' -f3), $runs runs each; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 status=0
 "$(weft_python)" scripts/compare_table.py --jsonl "$out/results.jsonl" "${table_args[@]}" || status=$?
 echo "raw JSON lines: $out/results.jsonl; outputs: $out/out/"
