@@ -17,14 +17,19 @@
 #  3. Build bench/go/* into build/compare/bin/ with `go build`, offline
 #     (GOPROXY=off, GOFLAGS=-mod=mod; standard library only), GOCACHE and
 #     GOPATH inside build/compare/. Build bench/boehm/binarytrees.cpp
-#     there too (bench/boehm/build.sh, c++ -O2 against libgc).
+#     there too (bench/boehm/build.sh, c++ -O2 against libgc), and
+#     bench/hiccup/hiccup.cpp (no runtime in it).
 #  4. For each case (W1 spawn 2 Ps, W2 park 2 Ps, W3 yield 1 P, W4 pingpong
 #     1 P and 2 Ps, W5 sieve 2 Ps, W6 binarytrees 2 Ps with Boehm as well,
 #     W7 gcpause 2 Ps) run the weft program and each other one N times,
 #     in turn, rotating which goes first on every run, so noise and warm-up
 #     hit all. Every run gets the same explicit sizes (--n, W6's --depth, or
 #     W7's --live-mb, --idle, --mutators, --seconds) and --procs. Outputs
-#     are kept in build/compare/out/.
+#     are kept in build/compare/out/. Before the first case and after the
+#     last, measure the machine's own floor: bench/hiccup, 2 busy plain
+#     threads for 10 s, the longest time the machine stopped one of them:
+#     a workload that keeps both cores busy meets the same stops, so its
+#     longest operation cannot be expected to be shorter.
 #  5. Print the table (scripts/compare_table.py): per figure the medians
 #     and ranges of weft and of each other runtime and the ratio other/weft
 #     (> 1: weft faster/smaller); write every run's JSON line to
@@ -106,6 +111,7 @@ mkdir -p "$gobin"
 boehmbin=$out/boehm
 mkdir -p "$boehmbin"
 bench/boehm/build.sh "$boehmbin/binarytrees" || weft_die "cannot build bench/boehm/binarytrees.cpp"
+c++ -O2 -std=c++20 -pthread -o "$out/hiccup" bench/hiccup/hiccup.cpp || weft_die "cannot build bench/hiccup/hiccup.cpp"
 
 # Each case: label | program | flags (every runtime gets exactly these) |
 # the runtimes weft is compared with (default: go).
@@ -113,9 +119,11 @@ bench/boehm/build.sh "$boehmbin/binarytrees" || weft_die "cannot build bench/boe
 if [[ $quick -eq 1 ]]; then
     n_spawn=100000 n_park=10000 n_yield=200000 n_pingpong=100000 n_sieve=1000 depth_w6=16
     w7="--live-mb 32 --idle 1000 --mutators 2 --seconds 1"
+    hiccup_seconds=1
 else
     n_spawn=1000000 n_park=100000 n_yield=5000000 n_pingpong=1000000 n_sieve=5000 depth_w6=21
     w7="--live-mb 512 --idle 10000 --mutators 2 --seconds 10"
+    hiccup_seconds=10
 fi
 cases=(
     "W1 spawn|spawn|--n $n_spawn --procs 2"
@@ -138,6 +146,15 @@ echo "runs per program per case: $runs$([[ $quick -eq 1 ]] && echo ' (--quick si
 rm -rf "$out/out"
 table_args=()
 failed=0
+hiccup_lines=()
+
+# hiccup WHEN — the machine's floor now: how long it stops a busy thread.
+hiccup() {
+    local line
+    line=$("$out/hiccup" --threads 2 --seconds "$hiccup_seconds" | tail -n 1) || weft_die "hiccup failed"
+    echo "  machine floor ($1): $line"
+    hiccup_lines+=("$line")
+}
 
 # run_one CASE RUNTIME RUN BINARY FLAGS... — one run, stdout kept in a file.
 run_one() {
@@ -165,6 +182,8 @@ binary_of() {
     esac
 }
 
+weft_banner "machine floor: 2 busy threads, ${hiccup_seconds} s (bench/hiccup)"
+hiccup before
 for c in "${cases[@]}"; do
     IFS='|' read -r label prog flags others <<<"$c"
     read -r -a argv <<<"$flags"
@@ -179,9 +198,14 @@ for c in "${cases[@]}"; do
     done
 done
 
+weft_banner "machine floor again"
+hiccup after
+
 weft_banner "weft vs the others ($(nproc) CPUs, $(go version | cut -d' ' -f3), $runs runs each; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 status=0
 "$(weft_python)" scripts/compare_table.py --jsonl "$out/results.jsonl" "${table_args[@]}" || status=$?
+printf '%s\n' "${hiccup_lines[@]}" >>"$out/results.jsonl"
+echo "machine floor (longest stop of a busy plain thread): ${hiccup_lines[*]}"
 echo "raw JSON lines: $out/results.jsonl; outputs: $out/out/"
 if [[ $failed -ne 0 ]]; then
     weft_log "$failed run(s) failed"
