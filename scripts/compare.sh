@@ -4,10 +4,12 @@
 # programs in bench/go/ and as bench/boehm/'s C++ on Boehm GC, same sizes,
 # same procs, run in turn, medians compared.
 #
-#   scripts/compare.sh [--runs N] [--quick]
+#   scripts/compare.sh [--runs N] [--quick] [--only WORKLOADS]
 #
 #   --runs N   runs of each program per case (default 5); medians over them
 #   --quick    small sizes, to test the script (the figures mean little)
+#   --only W   only the cases whose label starts with one of these
+#              comma-separated workload names (e.g. --only W6,W7)
 #
 # Steps:
 #  1. Install what is missing: weft's packages, golang-go and libgc-dev
@@ -44,16 +46,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<'USAGE'
-usage: scripts/compare.sh [--runs N] [--quick]
+usage: scripts/compare.sh [--runs N] [--quick] [--only WORKLOADS]
   Runs W1-W7 as weft's examples, as bench/go's Go programs and (W6) on Boehm GC,
   in turn, and prints the medians side by side (other/weft > 1: weft faster/smaller).
   --runs N   runs of each program per case (default 5)
   --quick    small sizes, to test the script (the figures mean little)
+  --only W   only these comma-separated workloads (e.g. --only W6,W7)
 USAGE
 }
 
 runs=5
 quick=0
+only=
 while [[ $# -gt 0 ]]; do
     case $1 in
     --runs)
@@ -66,6 +70,11 @@ while [[ $# -gt 0 ]]; do
         [[ $runs =~ ^[1-9][0-9]*$ ]] || weft_die "--runs takes a positive integer"
         shift
         ;;
+    --only)
+        [[ $# -ge 2 && $2 =~ ^W[0-9]+(,W[0-9]+)*$ ]] || weft_die "--only takes workload names such as W6,W7"
+        only=$2
+        shift 2
+        ;;
     --quick)
         quick=1
         shift
@@ -74,7 +83,7 @@ while [[ $# -gt 0 ]]; do
         usage
         exit 0
         ;;
-    *) weft_die "unknown argument '$1' (usage: scripts/compare.sh [--runs N] [--quick])" ;;
+    *) weft_die "unknown argument '$1' (usage: scripts/compare.sh [--runs N] [--quick] [--only WORKLOADS])" ;;
     esac
 done
 
@@ -147,6 +156,7 @@ rm -rf "$out/out"
 table_args=()
 failed=0
 hiccup_lines=()
+ncases=0
 
 # hiccup WHEN — the machine's floor now: how long it stops a busy thread.
 hiccup() {
@@ -186,6 +196,8 @@ weft_banner "machine floor: 2 busy threads, ${hiccup_seconds} s (bench/hiccup)"
 hiccup before
 for c in "${cases[@]}"; do
     IFS='|' read -r label prog flags others <<<"$c"
+    [[ -z $only || ",$only," == *",${label%% *},"* ]] || continue
+    ncases=$((ncases + 1))
     read -r -a argv <<<"$flags"
     read -r -a rts <<<"weft ${others:-go}"
     weft_banner "$label: $prog $flags (${rts[*]})"
@@ -198,6 +210,7 @@ for c in "${cases[@]}"; do
     done
 done
 
+[[ $ncases -gt 0 ]] || weft_die "--only $only matches no case (cases: ${cases[*]%%|*})"
 weft_banner "machine floor again"
 hiccup after
 
