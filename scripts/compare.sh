@@ -120,7 +120,8 @@ mkdir -p "$gobin"
 boehmbin=$out/boehm
 mkdir -p "$boehmbin"
 bench/boehm/build.sh "$boehmbin/binarytrees" || weft_die "cannot build bench/boehm/binarytrees.cpp"
-c++ -O2 -std=c++20 -pthread -o "$out/hiccup" bench/hiccup/hiccup.cpp || weft_die "cannot build bench/hiccup/hiccup.cpp"
+c++ -O2 -std=c++20 -pthread -Iexamples -o "$out/hiccup" bench/hiccup/hiccup.cpp examples/common/steal.cpp ||
+    weft_die "cannot build bench/hiccup/hiccup.cpp"
 
 # Each case: label | program | flags (every runtime gets exactly these) |
 # the runtimes weft is compared with (default: go).

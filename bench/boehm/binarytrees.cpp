@@ -56,7 +56,8 @@
 // unknown. peak_rss_kb is getrusage's ru_maxrss, or the current RSS if
 // higher, as weft measures it.
 //
-// Build: bench/boehm/build.sh OUTPUT (c++ -O2 -std=c++20, pkg-config bdw-gc).
+// Build: bench/boehm/build.sh OUTPUT (c++ -O2 -std=c++20, pkg-config bdw-gc,
+// with examples/common's rss.cpp and steal.cpp, which use no weft code).
 //
 // JSON: workload, runtime, procs, depth, wall_ms, peak_rss_kb, gc_cycles,
 //       max_pause_us, gc_pauses, total_pause_ms, assist_ms, host_steal_ms.
@@ -64,7 +65,9 @@
 #include <gc.h>
 
 #include <pthread.h>
-#include <sys/resource.h>
+
+#include "common/rss.hpp"    // weft's examples/common: plain C++, no runtime
+#include "common/steal.hpp"
 #include <time.h>
 #include <unistd.h>
 
@@ -165,41 +168,6 @@ GcSnapshot gc_snapshot(bool reset_max) {
     s.reset_max = reset_max;
     GC_call_with_alloc_lock(take_snapshot, &s);
     return s;
-}
-
-// ---- Measurements, as weft's examples/common (rss.cpp, steal.cpp) -------
-
-int64_t current_rss_bytes() {
-    FILE* f = std::fopen("/proc/self/statm", "r");
-    if (f == nullptr) return -1;
-    long long size = 0, resident = 0;
-    int got = std::fscanf(f, "%lld %lld", &size, &resident);
-    std::fclose(f);
-    if (got != 2) return -1;
-    return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
-}
-
-// getrusage's ru_maxrss (KiB on Linux), or the current RSS if higher (the
-// kernel updates the high-water mark lazily).
-int64_t peak_rss_kb() {
-    rusage ru{};
-    int64_t peak = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
-    int64_t now_kb = current_rss_bytes() / 1024;
-    return now_kb > peak ? now_kb : peak;
-}
-
-// Steal time summed over every CPU since boot, in ns: /proc/stat's "cpu"
-// line, eighth value, in USER_HZ ticks; -1 if unreadable.
-int64_t host_steal_ns() {
-    FILE* f = std::fopen("/proc/stat", "r");
-    if (f == nullptr) return -1;
-    unsigned long long v[8] = {};
-    int got = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                          &v[5], &v[6], &v[7]);
-    std::fclose(f);
-    long hz = sysconf(_SC_CLK_TCK);
-    if (got != 8 || hz <= 0) return -1;
-    return static_cast<int64_t>(v[7]) * (1'000'000'000 / hz);
 }
 
 // ---- Flags, with the messages and exit status of weft's ex::Flags --------
@@ -324,7 +292,7 @@ int main(int argc, char** argv) {
     }
 
     GcSnapshot s0 = gc_snapshot(/*reset_max=*/true);
-    int64_t steal0 = host_steal_ns();
+    ex::StealWindow steal;
     auto start = std::chrono::steady_clock::now();
 
     // 1. The stretch tree: built, checked and dropped.
@@ -347,9 +315,8 @@ int main(int argc, char** argv) {
     // 4. The long lived tree, still intact after all that garbage.
     int64_t long_lived_check = check(long_lived);
     double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    int64_t steal1 = host_steal_ns();
+    double steal_ms = steal.elapsed_ms();
     GcSnapshot s1 = gc_snapshot(/*reset_max=*/false);
-    double steal_ms = steal0 >= 0 && steal1 >= 0 ? static_cast<double>(steal1 - steal0) / 1e6 : -1.0;
 
     std::vector<Line> lines;
     lines.push_back({format("stretch tree of depth %d\t check: %" PRId64, stretch_depth, stretch_check), stretch_check,
@@ -376,7 +343,7 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    int64_t peak = peak_rss_kb();
+    int64_t peak = ex::peak_rss_kb();
     int64_t cycles = static_cast<int64_t>(s1.gc_no - s0.gc_no);
     int64_t pauses = s1.pauses.pauses - s0.pauses.pauses;
     double max_pause_us = static_cast<double>(s1.pauses.max_ns) / 1e3;

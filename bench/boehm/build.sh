@@ -13,7 +13,10 @@ if [[ $# -ne 1 ]]; then
     exit 2
 fi
 out=$1
-src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/binarytrees.cpp"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+src=$root/bench/boehm/binarytrees.cpp
+# Peak RSS and host steal as weft's examples measure them (plain C++).
+common=("$root/examples/common/rss.cpp" "$root/examples/common/steal.cpp")
 
 if ! command -v pkg-config >/dev/null 2>&1; then
     echo "$0: pkg-config not found (Debian: apt-get install pkg-config)" >&2
@@ -25,4 +28,5 @@ if ! pkg-config --exists bdw-gc; then
 fi
 
 # shellcheck disable=SC2046,SC2086  # pkg-config output and CXXFLAGS are word lists
-c++ -O2 -std=c++20 ${CXXFLAGS:-} $(pkg-config --cflags bdw-gc) -o "$out" "$src" $(pkg-config --libs bdw-gc) -pthread
+c++ -O2 -std=c++20 ${CXXFLAGS:-} $(pkg-config --cflags bdw-gc) -I"$root/examples" -o "$out" "$src" "${common[@]}" \
+    $(pkg-config --libs bdw-gc) -pthread

@@ -13,8 +13,8 @@
 // longest stop the machine imposes on a thread that is only computing.
 // scripts/compare.sh runs it before the workloads and prints its line.
 //
-// Build: c++ -O2 -std=c++20 -pthread bench/hiccup/hiccup.cpp (compare.sh
-// does; it needs nothing from weft).
+// Build: c++ -O2 -std=c++20 -pthread -Iexamples bench/hiccup/hiccup.cpp
+// examples/common/steal.cpp (compare.sh does; no weft runtime in it).
 //
 // JSON (last line): workload "hiccup", threads, seconds, max_gap_us (the
 // longest gap any thread saw), p99_gap_us (over the gaps > 1 ms; 0 if
@@ -25,29 +25,18 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "common/steal.hpp"  // weft's examples/common: plain C++, no runtime
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kGapNs = 1'000'000;
-
-// Steal time of all CPUs since boot in ms (/proc/stat "cpu" line, eighth
-// value, USER_HZ ticks), or -1.
-int64_t steal_ms() {
-    FILE* f = std::fopen("/proc/stat", "r");
-    if (f == nullptr) return -1;
-    unsigned long long v[8] = {};
-    int got = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                          &v[5], &v[6], &v[7]);
-    std::fclose(f);
-    if (got != 8) return -1;
-    return static_cast<int64_t>(v[7]) * 1000 / 100;
-}
 
 [[noreturn]] void usage_error(const char* what, std::string_view arg) {
     std::fprintf(stderr,
@@ -81,7 +70,7 @@ int main(int argc, char** argv) {
 
     std::vector<std::vector<int64_t>> gaps(static_cast<size_t>(threads));
     for (auto& g : gaps) g.reserve(1 << 16);  // no allocation while measuring (up to 65536 gaps)
-    int64_t steal0 = steal_ms();
+    ex::StealWindow steal_window;
     Clock::time_point end = Clock::now() + std::chrono::seconds(seconds);
     std::vector<std::thread> ts;
     for (int64_t t = 0; t < threads; ++t)
@@ -96,7 +85,7 @@ int main(int argc, char** argv) {
             }
         });
     for (auto& t : ts) t.join();
-    int64_t steal1 = steal_ms();
+    double steal = steal_window.elapsed_ms();
 
     std::vector<int64_t> all;
     for (auto& g : gaps) all.insert(all.end(), g.begin(), g.end());
@@ -104,14 +93,13 @@ int main(int argc, char** argv) {
     int64_t max_gap = all.empty() ? 0 : all.back();
     int64_t p99 = all.empty() ? 0 : all[std::min(all.size() - 1, all.size() * 99 / 100)];
     auto over5 = std::count_if(all.begin(), all.end(), [](int64_t d) { return d > 5 * kGapNs; });
-    int64_t steal = steal0 >= 0 && steal1 >= 0 ? steal1 - steal0 : -1;
     std::printf("hiccup: %lld busy threads for %lld s: longest stop %.1f ms; %zu stops over 1 ms, %ld over 5 ms; "
-                "host steal %lld ms\n",
+                "host steal %.0f ms\n",
                 static_cast<long long>(threads), static_cast<long long>(seconds), static_cast<double>(max_gap) / 1e6,
-                all.size(), static_cast<long>(over5), static_cast<long long>(steal));
+                all.size(), static_cast<long>(over5), steal);
     std::printf("{\"workload\": \"hiccup\", \"threads\": %lld, \"seconds\": %lld, \"max_gap_us\": %.1f, "
-                "\"p99_gap_us\": %.1f, \"gaps_over_1ms\": %zu, \"gaps_over_5ms\": %ld, \"host_steal_ms\": %lld}\n",
+                "\"p99_gap_us\": %.1f, \"gaps_over_1ms\": %zu, \"gaps_over_5ms\": %ld, \"host_steal_ms\": %.0f}\n",
                 static_cast<long long>(threads), static_cast<long long>(seconds), static_cast<double>(max_gap) / 1e3,
-                static_cast<double>(p99) / 1e3, all.size(), static_cast<long>(over5), static_cast<long long>(steal));
+                static_cast<double>(p99) / 1e3, all.size(), static_cast<long>(over5), steal);
     return 0;
 }
