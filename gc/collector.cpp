@@ -182,17 +182,19 @@ Config read_config() {
         if (*v == "off") c.gogc = -1;
         else c.gogc = static_cast<int>(base::parse_int("WEFT_GOGC", *v, 1, 100000));
     }
-    auto on = [](const char* key) {
-        auto v = base::debug_option(key);
-        return v && *v != "0" && *v != "";
-    };
-    c.trace = on("gctrace");
-    c.checkmark = on("gccheckmark");
-    c.stoptheworld = on("gcstoptheworld");
-    c.poison = on("gcpoison");
-    c.stress = on("gcstress");
+    c.trace = base::debug_flag("gctrace");
+    c.checkmark = base::debug_flag("gccheckmark");
+    c.stoptheworld = base::debug_flag("gcstoptheworld");
+    c.poison = base::debug_flag("gcpoison");
+    c.stress = base::debug_flag("gcstress");
     return c;
 }
+
+}  // namespace
+
+void check_config() { (void)read_config(); }
+
+namespace {
 
 // ---------------------------------------------------------------- pauses
 

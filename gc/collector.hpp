@@ -17,6 +17,12 @@ void after_refill(MCache* c, int64_t bytes);
 // scavenger (default 2 s; tests lower it).
 extern std::atomic<int64_t> g_scavenge_idle_ns;
 
+// Reads WEFT_GOGC and the collector's WEFT_DEBUG settings and throws
+// std::invalid_argument on a bad value: weft::run calls it before anything
+// starts, so the error leaves nothing half started (the collector reads
+// them again when the run starts).
+void check_config();
+
 // Installs the scheduler hooks (runtime/run.cpp, before each run).
 void install_hooks();
 

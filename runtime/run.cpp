@@ -66,7 +66,8 @@ void run_impl(const Options& opts, sched::Closure main) {
     static const char* const kKnownDebug[] = {"gctrace", "gccheckmark", "gcstoptheworld", "gcpoison", "gcstress",
                                                "syscallstress", "schedtrace"};
     base::validate_debug_env(kKnownDebug, static_cast<int>(std::size(kKnownDebug)));
-    if (auto v = base::debug_option("syscallstress")) cfg.syscall_stress = *v != "0" && !v->empty();
+    cfg.syscall_stress = base::debug_flag("syscallstress");
+    gc::detail::check_config();
     gc::detail::install_hooks();
     sched::run_main(cfg, std::move(main));
 }

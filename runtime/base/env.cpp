@@ -76,6 +76,13 @@ std::optional<std::string> debug_option(std::string_view key) {
     return out;
 }
 
+bool debug_flag(std::string_view key) {
+    std::optional<std::string> v = debug_option(key);
+    if (!v || *v == "0") return false;
+    if (*v == "1") return true;
+    bad("WEFT_DEBUG: " + std::string(key), *v, "0 or 1");
+}
+
 void validate_debug_env(const char* const* known, int n) {
     for_each_debug_item([&](std::string_view k, std::string_view) {
         for (int i = 0; i < n; i++)

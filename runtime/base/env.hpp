@@ -25,6 +25,11 @@ std::optional<std::string> getenv_str(const char* name);
 // `key`, or nullopt. Unknown keys are reported by validate_debug_env.
 std::optional<std::string> debug_option(std::string_view key);
 
+// An on/off WEFT_DEBUG setting: false when absent, else its value must be
+// 0 or 1 ("name" alone means 1); anything else throws
+// std::invalid_argument "WEFT_DEBUG: <key>: '<value>' is not 0 or 1".
+bool debug_flag(std::string_view key);
+
 // Throws std::invalid_argument when WEFT_DEBUG holds a key not in `known`.
 void validate_debug_env(const char* const* known, int n);
 

@@ -54,7 +54,19 @@ TEST_CASE("bad WEFT_PROCS and options are reported before anything starts") {
                          "WEFT_DEBUG: unknown option 'bogus' (known: gctrace, gccheckmark, gcstoptheworld, gcpoison, "
                          "gcstress, syscallstress, schedtrace)",
                          std::invalid_argument);
+    setenv("WEFT_DEBUG", "gctrace=yes", 1);
+    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_DEBUG: gctrace: 'yes' is not 0 or 1", std::invalid_argument);
+    setenv("WEFT_DEBUG", "gcpoison=1,syscallstress=", 1);
+    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_DEBUG: syscallstress: '' is not 0 or 1", std::invalid_argument);
     unsetenv("WEFT_DEBUG");
+    for (const char* gogc : {"abc", "0", "-5", "100001", "50%"}) {
+        setenv("WEFT_GOGC", gogc, 1);
+        CHECK_THROWS_WITH_AS(weft::run([] {}),
+                             ("WEFT_GOGC: '" + std::string(gogc) + "' is not an integer in [1, 100000]").c_str(),
+                             std::invalid_argument);
+    }
+    unsetenv("WEFT_GOGC");
+    // Nothing was left half started: the next run runs.
     setenv("WEFT_PROCS", "3", 1);
     CHECK(weft::run([] { return weft::procs(); }) == 3);
     unsetenv("WEFT_PROCS");
