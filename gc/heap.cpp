@@ -43,7 +43,6 @@ namespace {
 constexpr size_t kDefaultReserve = size_t{64} << 30;
 constexpr int kRefillSweepBudget = 100;  // spans one refill may sweep (see the top)
 constexpr size_t kSpanChunk = 1 << 16;
-constexpr size_t kSpanSlab = 512;  // Span structs mapped at once (64 KiB)
 constexpr size_t kMaxSpanChunks = 1 << 12;
 std::atomic<Span**> g_span_chunks[kMaxSpanChunks];
 

@@ -138,6 +138,9 @@ inline constexpr size_t kLargeSpc = kNumClasses * 2;
 inline constexpr int kExtCache = 0;  // P::ext slots the collector owns
 inline constexpr int kExtWork = 1;
 
+// Span structs mapped from the OS at once (heap.cpp span_struct_locked).
+inline constexpr size_t kSpanSlab = 512;
+
 // The whole heap (global, lives for the process).
 struct Heap {
     PageHeap pages;

@@ -39,5 +39,5 @@ TEST_CASE("Span structs are made in slabs: consecutive ones sit sizeof(Span) apa
     }
     // Only a slab's first struct is not next to the one made before it
     // (malloc'd ones never are: each carries a chunk header).
-    CHECK(adjacent >= (n - 1) - (n / 512 + 1));
+    CHECK(adjacent >= (n - 1) - (n / weft::gc::detail::kSpanSlab + 1));
 }
