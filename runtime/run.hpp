@@ -8,7 +8,10 @@
 //
 // Semantics, as Go's:
 //  - When the main fiber returns, run() returns; fibers still alive are
-//    abandoned without unwinding (their destructors do not run).
+//    abandoned: they never run again and nothing they own is destroyed
+//    (no destructor of their stack frames, of the captures of the callable
+//    given to go(), or of their FiberLocal values runs), so what they own
+//    stays allocated. Sockets they hold stay open.
 //  - An exception escaping any fiber ends the process: "fatal error:
 //    uncaught exception in fiber N: <what()>", then a dump of every fiber,
 //    exit status 2.

@@ -129,19 +129,35 @@ void allg_register(G* g) {
     S().ngs.fetch_add(1, std::memory_order_relaxed);  // statistic only
 }
 
+// Gs abandoned at the end of a run (alive when the main fiber returned),
+// over the process's life. Kept, never freed: see allg_free_all.
+G* g_abandoned = nullptr;
+
+// At the end of a run, with every M stopped. A dead G's closure and locals
+// are gone already (fiber_main), so it is freed. A G still alive is
+// abandoned, as Go abandons goroutines at exit: none of its code runs
+// again, and neither does any destructor of what it owns, its closure's
+// captures and fiber-locals included. Those destructors are user code that
+// may close a socket, lock a Mutex or send on a channel, which needs a
+// running fiber and a P, and nothing of the ended run is left for them to
+// wake. So the G with its closure stays allocated on g_abandoned (which
+// also keeps what it owns reachable for LeakSanitizer); its stack is
+// released with every stack (stack_release_all).
 void allg_free_all() {
     AllGNode* n = g_allg.exchange(nullptr);
     while (n) {
         AllGNode* next = n->next;
         G* g = n->g;
-        g->fn.reset();
         context_destroy_fiber(g->ctx);
-        if (g->locals) {
-            for (uint32_t k = 0; k < g->nlocals; k++)
-                if (g->locals[k] && g_local_dtors[k]) g_local_dtors[k](g->locals[k]);
-            delete[] g->locals;
+        if (g->status.load(std::memory_order_relaxed) == GStatus::kDead) {
+            WEFT_DCHECK(!g->fn, "allg_free_all: a dead G kept its closure");
+            delete[] g->locals;  // every slot was cleared as it exited
+            delete g;
+        } else {
+            g->stack = Stack{};
+            g->schedlink = g_abandoned;
+            g_abandoned = g;
         }
-        delete g;
         delete n;
         n = next;
     }

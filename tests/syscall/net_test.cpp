@@ -970,3 +970,42 @@ TEST_CASE("a fiber taken by sysmon's poll is no deadlock while every M goes idle
     CHECK(!contains(r.err, "deadlock"));
     CHECK(contains(r.out, "read 'x', sysmon took it: 1"));
 }
+
+TEST_CASE("the main fiber returning while fibers wait on sockets ends the run cleanly") {
+    // run.hpp: fibers alive when the main fiber returns are abandoned, as
+    // in Go: none of their destructors run, not even those of what their
+    // entry closure captured. One fiber is parked in read on an idle
+    // accepted connection; another owns the peer Conn through its closure
+    // and waits on a channel; the Listener dies as the main fiber returns.
+    // Destroying the abandoned closure at shutdown closed the peer Conn
+    // without a P ("ready: called without a P") or parked outside a fiber
+    // ("semacquire called outside a fiber"). A second run must work after.
+    auto r = weft::testing::run_in_child(
+        [] {
+            std::setvbuf(stdout, nullptr, _IONBF, 0);
+            for (int round = 0; round < 20; ++round) {
+                for (int procs : {1, 2}) {
+                    weft::run(weft::Options{.procs = procs}, [] {
+                        Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+                        Conn client = weft::net::dial("tcp4", dial_target(ln));
+                        Conn server = ln.accept();
+                        weft::Chan<int> never;
+                        weft::go([server = std::move(server)]() mutable {
+                            std::byte buf[64];
+                            (void)server.read(buf);  // nobody writes
+                        });
+                        weft::go([client = std::move(client), never]() mutable {
+                            (void)never.recv();  // nobody sends
+                            client.close();
+                        });
+                        wait_for_io_waiters(1);
+                    });
+                }
+            }
+            std::printf("runs ended: %d\n", weft::run([] { return 7; }));
+        },
+        120);
+    INFO("child stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "runs ended: 7"));
+}
