@@ -116,9 +116,8 @@ Listener listen(std::string_view network, std::string_view address, const Listen
     Addr local = sockname(fd);
     if (local.family() == Addr::Family::kNone) local = a;
     auto nfd = std::make_unique<detail::NetFd>(fd, net, local, Addr{}, "listen");
-    std::string unlink_path;
-    if (net == Network::kUnix && a.path()[0] != '@') unlink_path = a.path();
-    return Listener(std::move(nfd), std::move(unlink_path));
+    if (net == Network::kUnix && a.path()[0] != '@') nfd->set_unlink_on_close(std::string(a.path()));
+    return Listener(std::move(nfd));
 }
 
 Conn dial(std::string_view network, std::string_view address, Duration timeout) {
@@ -200,19 +199,16 @@ Conn::operator bool() const { return fd_ != nullptr && fd_->fd() >= 0; }
 // ------------------------------------------------------------ Listener
 
 Listener::Listener() noexcept = default;
-Listener::Listener(std::unique_ptr<detail::NetFd> fd, std::string unlink_path) noexcept
-    : fd_(std::move(fd)), unlink_path_(std::move(unlink_path)) {}
+Listener::Listener(std::unique_ptr<detail::NetFd> fd) noexcept : fd_(std::move(fd)) {}
 
 Listener::~Listener() { close(); }
 
-Listener::Listener(Listener&& other) noexcept
-    : fd_(std::move(other.fd_)), unlink_path_(std::move(other.unlink_path_)) {}
+Listener::Listener(Listener&& other) noexcept : fd_(std::move(other.fd_)) {}
 
 Listener& Listener::operator=(Listener&& other) noexcept {
     if (this != &other) {
         close();
         fd_ = std::move(other.fd_);
-        unlink_path_ = std::move(other.unlink_path_);
     }
     return *this;
 }
@@ -232,7 +228,7 @@ Conn Listener::accept() {
 }
 
 void Listener::close() {
-    if (fd_ && fd_->close() && !unlink_path_.empty()) ::unlink(unlink_path_.c_str());  // as Go's unlinkOnClose
+    if (fd_) fd_->close();  // removes a Unix socket file (set_unlink_on_close)
 }
 
 Addr Listener::addr() const { return fd_ ? fd_->local() : Addr{}; }

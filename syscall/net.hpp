@@ -24,8 +24,17 @@
 // another (likewise writes, and accepts on a Listener); a write_all is
 // never interleaved with another write. close() may be called by any
 // fiber at any time: fibers blocked on the Conn wake and throw ClosedError.
-// Destroying a Conn (or moving over it) while another fiber still uses it
-// is a bug.
+//
+// Lifetime: a Conn or Listener may be destroyed (or moved over) by any
+// fiber once no other fiber is inside one of its calls. A call that threw
+// ClosedError because another fiber closed the object counts as returned,
+// even while that close() is still finishing: the shutdown idiom
+//
+//   owner:        ln.close();                  // wakes the accept loop
+//   accept loop:  catch (ClosedError&) { ...; destroy the Listener }
+//
+// is safe (the destructor waits for a close() in progress to finish).
+// Destroying an object while another fiber still uses it is a bug.
 //
 // Errors (net_error.hpp): std::system_error with the errno and a message
 // naming the operation and the addresses, e.g.
@@ -161,10 +170,9 @@ public:
 
 private:
     friend Listener listen(std::string_view, std::string_view, const ListenOptions&);
-    Listener(std::unique_ptr<detail::NetFd> fd, std::string unlink_path) noexcept;
+    explicit Listener(std::unique_ptr<detail::NetFd> fd) noexcept;
     detail::NetFd& get(const char* op) const;
     std::unique_ptr<detail::NetFd> fd_;
-    std::string unlink_path_;  // Unix socket file to remove on close
 };
 
 // Listens on `address` of `network`:

@@ -17,6 +17,13 @@
 //       that reused the number (Go's fdMutex exists for the same reason).
 //   F3. At most one fiber waits per direction: readers and accepts hold
 //       rmu_ across their wait, writers and connect hold wmu_.
+//   F4. close() runs whole under close_mu_, and a close() that finds the
+//       object closed returns only once the first one has finished. So
+//       the NetFd may be destroyed as soon as any close() returned, by any
+//       fiber: typically the one that close() woke, whose accept or read
+//       returned ClosedError while the closer was still waiting for it
+//       (F2) or calling poll_close (Go's close-then-return idiom; Go's
+//       collector keeps the object alive for the closer, C++ must wait).
 //
 // Protocol (one read; write and accept are the same shape):
 //   1. preempt_check; take a reference (F1) or throw ClosedError.
@@ -109,15 +116,23 @@ void NetFd::decref() {
 
 bool NetFd::close() {
     if (pd_ == nullptr) return false;  // the constructor failed
+    close_mu_.acquire(sched::WaitReason::kSemacquire);  // F4
     uint32_t s = state_.load();
     do {
-        if (s & kClosed) return false;
+        if (s & kClosed) {
+            close_mu_.release();  // the first close() has finished (F4)
+            return false;
+        }
     } while (!state_.compare_exchange_weak(s, s | kClosed));
     sched::poll_unblock(pd_);  // waiters wake with kClosed
-    if (s >= kRefOne) close_sema_.acquire(sched::WaitReason::kSemacquire);  // F2
+    // F2. Outside a fiber no run is active: references left are held by
+    // fibers abandoned at the end of one, which never drop them.
+    if (s >= kRefOne && sched::current_g() != nullptr) close_sema_.acquire(sched::WaitReason::kSemacquire);
     sched::poll_close(pd_);
     // Relaxed: see fd(). EINTR from close(2) still closes on Linux.
     ::close(fd_.exchange(-1, std::memory_order_relaxed));
+    if (!unlink_on_close_.empty()) ::unlink(unlink_on_close_.c_str());  // as Go's unlinkOnClose
+    close_mu_.release();  // last touch of *this (sema.cpp L)
     return true;
 }
 

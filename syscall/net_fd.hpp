@@ -10,9 +10,12 @@
 //  - close() may be called from any fiber at any time, also while others
 //    are blocked: they wake and throw ClosedError. It returns once the
 //    descriptor is really closed (after every operation in flight ended).
-//    Closing twice is a no-op (returns false).
+//    Closing twice is a no-op (returns false), once the first close() has
+//    finished.
 //  - The NetFd must outlive every call on it (Conn's destructor closes,
 //    then frees it: destroying a Conn other fibers still use is a bug).
+//    Once any close() has returned, no call is left using it: a fiber
+//    that close() woke may destroy it while the closer still returns.
 #pragma once
 
 #include <atomic>
@@ -47,6 +50,8 @@ public:
     const Addr& remote() const { return remote_; }
     void set_local(const Addr& a) { local_ = a; }  // before sharing the NetFd
     void set_remote(const Addr& a) { remote_ = a; }
+    // A Unix socket file that close() removes (before sharing the NetFd).
+    void set_unlink_on_close(std::string path) { unlink_on_close_ = std::move(path); }
 
     // One read(2): >= 1 byte, 0 at end of stream (or for n == 0).
     size_t read(void* buf, size_t n);
@@ -85,6 +90,8 @@ private:
     // bit 0: closed; bits 1..31: operations in flight (F1, net_fd.cpp).
     std::atomic<uint32_t> state_{0};
     weft::detail::Sema close_sema_;  // the closer waits here for the last op
+    weft::detail::Sema close_mu_{1};  // held across close() (F4)
+    std::string unlink_on_close_;
     weft::Mutex rmu_;                // serialises readers and accepts
     weft::Mutex wmu_;                // serialises writers and connect
     bool emfile_reported_ = false;   // under rmu_: accept's report-once

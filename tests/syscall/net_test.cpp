@@ -1009,3 +1009,50 @@ TEST_CASE("the main fiber returning while fibers wait on sockets ends the run cl
     CHECK(r.exit_code == 0);
     CHECK(contains(r.out, "runs ended: 7"));
 }
+
+TEST_CASE("a Listener or Conn closed by one fiber may be destroyed by the fiber it woke") {
+    // Go's shutdown idiom: the owner closes, the accept (or read) loop
+    // returns on the closed error and its fiber destroys the object while
+    // close() may still be finishing in the owner. close() used to go on
+    // using the object after waking the blocked fiber: poll_close on freed
+    // memory ("poll_close without poll_unblock") within 20,000 tries.
+    // Bounded in time, not only in count: the race needs the two fibers on
+    // two Ps, and a loaded machine runs fewer tries.
+    for (int procs : {1, 2}) {
+        run_checked(procs, [procs] {
+            auto until = SteadyClock::now() + 2s;
+            int tries = 0;
+            for (; tries < 20000 && (tries < 200 || SteadyClock::now() < until); ++tries) {
+                // Abstract Unix sockets: bind(2) of a TCP port 0 takes ms
+                // once many ports are in TIME_WAIT.
+                std::string name = "@weft-close-destroy-" + std::to_string(getpid()) + "-" + std::to_string(tries);
+                auto* ln = new Listener(weft::net::listen("unix", name));
+                Conn client = weft::net::dial("unix", name);
+                auto* server = new Conn(ln->accept());
+                weft::Chan<int> done(2);
+                weft::go([ln, done]() mutable {
+                    try {
+                        (void)ln->accept();
+                    } catch (const ClosedError&) {
+                    }
+                    delete ln;
+                    done.send(1);
+                });
+                weft::go([server, done]() mutable {
+                    std::byte buf[8];
+                    try {
+                        (void)server->read(buf);
+                    } catch (const ClosedError&) {
+                    }
+                    delete server;
+                    done.send(2);
+                });
+                if (tries % 2 == 1) weft::yield();  // sometimes close before they park
+                ln->close();
+                server->close();
+                CHECK(done.recv().value() + done.recv().value() == 3);
+            }
+            MESSAGE(procs << " Ps: " << tries << " tries");
+        });
+    }
+}
