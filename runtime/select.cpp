@@ -22,10 +22,16 @@
 //   X4. The winning waiter is handed over in G::param (set by the waker
 //       under the channel lock, before ready()); its `success` says whether
 //       the value moved or the channel closed.
+//   X5. Among cases on one channel, lockorder keeps their pollorder.
+//       Pass 2 queues the waiters in lockorder, so a partner that comes
+//       after the select parked meets them in random order: with argument
+//       order, two cases on one channel were decided by their position
+//       (Go's TestPseudoRandomSend).
 //
 // Protocol (select over n cases):
 //   0. pollorder: a uniformly random permutation (Fisher-Yates on the M's
-//      fastrand); lockorder: cases sorted by channel address. Lock all (X3).
+//      fastrand); lockorder: pollorder sorted stably by channel address
+//      (X5). Lock all (X3).
 //   1. Pass 1, in pollorder, take the first case that can proceed now:
 //        recv: a sender waits (handoff, as recv step 2) / the ring has a
 //              value / the channel is closed (no value);
@@ -50,7 +56,6 @@
 //     guarantee needs the random pollorder).
 #include "runtime/select.hpp"
 
-#include <algorithm>
 #include <functional>
 #include <utility>
 
@@ -141,10 +146,17 @@ int SelectOps::run(SelectCase* cases, uint16_t* scratch, int n, bool block, bool
         uint32_t j = rnd.below(static_cast<uint32_t>(i) + 1);
         pollorder[i] = static_cast<uint16_t>(i);
         std::swap(pollorder[i], pollorder[j]);
-        lockorder[i] = static_cast<uint16_t>(i);
     }
-    std::sort(lockorder, lockorder + n,
-              [cases](uint16_t a, uint16_t b) { return std::less<ChanCore*>()(cases[a].c, cases[b].c); });
+    // X5: lock order is the poll order sorted stably by channel. Insertion
+    // sort: stable, allocates nothing, and n is a case count written in
+    // the source (select.hpp), a handful.
+    std::less<ChanCore*> below;
+    for (int i = 0; i < n; i++) {
+        uint16_t x = pollorder[i];
+        int k = i;
+        for (; k > 0 && below(cases[x].c, cases[lockorder[k - 1]].c); k--) lockorder[k] = lockorder[k - 1];
+        lockorder[k] = x;
+    }
     sellock(cases, lockorder, n);
 
     // Pass 1: something ready now?

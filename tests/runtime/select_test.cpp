@@ -12,8 +12,10 @@
 #include "runtime/chan.hpp"
 #include "runtime/select.hpp"
 #include "runtime/weft.hpp"
+#include "sched/fiber.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 
 namespace {
 
@@ -271,6 +273,61 @@ TEST_CASE("select: the same channel in several cases") {
             i = weft::select(weft::send_case(u, 23), weft::recv_case(u, [&](std::optional<int> v) { r = *v; }));
             CHECK(i == 1);
             CHECK(r == 22);
+        });
+    }
+}
+
+TEST_CASE("select: cases on one channel are chosen at random when the partner comes after the select parked") {
+    // Go's TestPseudoRandomSend, and its receive twin. Pass 2 queues the
+    // select's waiters in lock order; among cases on one channel that
+    // order must be the random poll order, not argument order, or the
+    // partner arriving later always meets the first case (200 of 200).
+    // The partner waits for the selecting fiber to be parked, so pass 1
+    // never sees it. A fair pick fails the bounds below with a
+    // probability under 1e-40.
+    static constexpr int kRounds = 400;
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            for (bool sends : {true, false}) {
+                weft::Chan<int> c;
+                std::atomic<weft::sched::G*> selector{nullptr};
+                int picks[2] = {0, 0};
+                weft::WaitGroup wg;
+                wg.add(1);
+                weft::go([&, c, sends]() mutable {
+                    selector.store(weft::sched::current_g());
+                    for (int n = 0; n < kRounds; n++) {
+                        int i = sends ? weft::select(weft::send_case(c, 0), weft::send_case(c, 1))
+                                      : weft::select(weft::recv_case(c), weft::recv_case(c));
+                        picks[i]++;
+                    }
+                    wg.done();
+                });
+                int values[2] = {0, 0};
+                for (int n = 0; n < kRounds; n++) {
+                    REQUIRE(weft::testing::wait_until([&] {
+                        weft::sched::G* g = selector.load();
+                        return g != nullptr && g->status.load() == weft::sched::GStatus::kWaiting;
+                    }));
+                    if (sends) {
+                        values[*c.recv()]++;
+                    } else {
+                        c.send(n);
+                    }
+                }
+                wg.wait();
+                // After the last park: doctest's captures are per thread.
+                CAPTURE(sends);
+                CAPTURE(picks[0]);
+                CHECK(picks[0] + picks[1] == kRounds);
+                CHECK(picks[0] > kRounds / 4);
+                CHECK(picks[1] > kRounds / 4);
+                if (sends) {  // the value sent is the chosen case's
+                    CHECK(values[0] == picks[0]);
+                    CHECK(values[1] == picks[1]);
+                }
+            }
         });
     }
 }
