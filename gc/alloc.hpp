@@ -43,10 +43,12 @@ inline uint32_t next_free_fast(Span* s) {
     return idx;
 }
 
-// *safe_point_owed (if given) is set when step 7 applies.
-inline void* allocate(size_t size, const TypeInfo* type, bool noscan, bool* safe_point_owed = nullptr) {
+// *safe_point_owed (if given) is set when step 7 applies. *g_out (if
+// given) is the calling fiber, null when the P runs none (g0 code).
+inline void* allocate(size_t size, const TypeInfo* type, bool noscan, bool* safe_point_owed = nullptr,
+                      sched::G** g_out = nullptr) {
     size_t bytes = size + kHeaderSize;
-    sched::P* p = sched::current_p();
+    sched::P* p = g_out ? sched::current_p_and_g(g_out) : sched::current_p();
     if (p == nullptr) [[unlikely]]
         alloc_without_p();
     auto* c = static_cast<MCache*>(p->ext[kExtCache]);

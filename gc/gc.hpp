@@ -27,6 +27,23 @@
 //     not allocate GC objects and must not block. Debug builds make a
 //     Member load inside such a destructor fatal.
 //
+// Constructors may block (lock a weft::Mutex, sleep, use a channel, call
+// weft::blocking); the fiber may resume on another thread. Meanwhile
+// other fibers run and a cycle may start: the object is reachable from
+// the constructing fiber's stack, so the collector marks it and calls its
+// trace() on the object as it stands, with the fields constructed so far
+// and zero bytes in the others (make zeroes the memory first). So:
+//   - trace() must be correct on zeroed fields. Member, gc::Vector and
+//     gc::HashMap are (zero is null, empty);
+//   - block in the constructor's body, after every traced field is
+//     initialized: from the first block on, the collector may trace the
+//     object while the constructor goes on, as it traces any object while
+//     fibers store into its Members, and a field initialized after that
+//     (a member initializer that blocks, then later ones) is written
+//     while a marker may read it.
+// gc::make never yields inside a constructor by itself: a make nested in
+// another's constructor leaves its safe point to the outermost make.
+//
 // Environment: WEFT_GOGC=<percent>|off (default 100: the next cycle starts
 // so the heap ends near live x 2); WEFT_DEBUG=gctrace=1 (a line per cycle
 // on stderr), gccheckmark=1 (verify the marking with the world stopped),

@@ -353,6 +353,10 @@ void* alloc_large(size_t bytes, bool noscan) {
     base::fatal("gc: allocation outside a fiber (the thread holds no P); call gc::make from inside weft::run");
 }
 
+[[noreturn]] void make_outside_fiber(const char* type) {
+    base::fatal("gc::make<%s>: called on the scheduler's own stack, not in a fiber; call gc::make from a fiber", type);
+}
+
 bool central_file_swept(Span* s, uint32_t sg, bool empty) {
     Central& c = heap().central[s->spc];
     {

@@ -1,10 +1,12 @@
 // make.hpp — gc::make<T>(args...): a new object on the collected heap.
 //
-// From a fiber (the allocator uses the fiber's P). The memory is zeroed
-// before T's constructor runs. After the constructor, make may yield (a
-// safe point, once per span's worth of allocation). If the constructor
-// throws, the slot is simply garbage (nothing is destroyed). Returns a plain T*: keep it on the
-// stack, in a Member or in a Root (gc.hpp says what keeps objects alive).
+// From a fiber (the allocator uses the fiber's P; elsewhere fatal, naming
+// T). The memory is zeroed before T's constructor runs. After the
+// constructor, make may yield (a safe point, once per span's worth of
+// allocation). The constructor may block (gc.hpp, "Constructors"). If it
+// throws, the slot is simply garbage (nothing is destroyed). Returns a
+// plain T*: keep it on the stack, in a Member or in a Root (gc.hpp says
+// what keeps objects alive).
 #pragma once
 
 #include <array>
@@ -63,10 +65,7 @@ inline const TypeInfo kTypeInfoFor{
 };
 
 void constructor_threw(void* obj);
-
-// gc::make constructors running on this thread (no fiber switch happens
-// inside one, so the count cannot move to another thread).
-inline thread_local int t_constructing = 0;
+[[noreturn]] void make_outside_fiber(const char* type);
 
 }  // namespace detail
 
@@ -75,21 +74,27 @@ T* make(Args&&... args) {
     static_assert(alignof(T) <= 8, "gc::make: objects are 8-byte aligned; alignof(T) must be <= 8");
     static_assert(!std::is_array_v<T>, "gc::make: use gc::Vector for arrays");
     bool safe_point_owed = false;
-    void* mem = detail::allocate(sizeof(T), &detail::kTypeInfoFor<T>, !kHasTrace<T>, &safe_point_owed);
+    sched::G* g = nullptr;
+    void* mem = detail::allocate(sizeof(T), &detail::kTypeInfoFor<T>, !kHasTrace<T>, &safe_point_owed, &g);
+    if (g == nullptr) [[unlikely]]
+        detail::make_outside_fiber(detail::type_name<T>());
     T* obj;
-    ++detail::t_constructing;
+    // Counted on the G, which the constructor cannot leave even if it
+    // parks and resumes on another thread (gc.hpp, "Constructors").
+    ++g->gc_constructing;
     try {
         obj = ::new (mem) T(std::forward<Args>(args)...);
     } catch (...) {
-        --detail::t_constructing;
+        --g->gc_constructing;
         detail::constructor_threw(mem);
         throw;
     }
     // The safe point a refill owes (alloc.hpp step 7), once no object of
-    // this thread is half-constructed: a stack scan may then trace them.
-    // A make nested in a constructor skips it (the preemption request
-    // stays pending until the next safe point).
-    if (--detail::t_constructing == 0 && safe_point_owed) [[unlikely]]
+    // this fiber is half-constructed: a make nested in a constructor, often
+    // in a member initializer, skips it (the preemption request stays
+    // pending until the next safe point), so the collector does not trace
+    // the outer object while its remaining fields are being initialized.
+    if (--g->gc_constructing == 0 && safe_point_owed) [[unlikely]]
         detail::refill_safe_point();
     return obj;
 }

@@ -80,6 +80,8 @@ void* g_fake_stack(const G* g, GStatus was);
 
 // The P the calling M holds (null without one).
 P* current_p();
+// The same, and in *g the fiber the M runs (null on g0 or a plain thread).
+P* current_p_and_g(G** g);
 // Every P of this run, for code that runs with the world stopped.
 int32_t nprocs_now();
 P* p_at(int32_t i);

@@ -119,6 +119,11 @@ struct G {
     SourceSite created_at;
     uint64_t parent_id = 0;
 
+    // -- gc::make constructors in progress on this fiber (gc/make.hpp),
+    // which hold back the refill safe point until none is. Here, not in a
+    // thread_local: a constructor may park and resume on another thread.
+    // Touched only by the fiber itself.
+    uint32_t gc_constructing = 0;
     // -- fiber-local storage (weft::FiberLocal); owned by the running G
     void** locals = nullptr;
     uint32_t nlocals = 0;

@@ -311,6 +311,16 @@ __attribute__((noinline)) P* current_p() {
     return m ? m->p : nullptr;
 }
 
+__attribute__((noinline)) P* current_p_and_g(G** g) {
+    M* m = t_m;
+    if (m == nullptr) {
+        *g = nullptr;
+        return nullptr;
+    }
+    *g = m->curg.load(std::memory_order_relaxed);  // this M's own store
+    return m->p;
+}
+
 int32_t nprocs_now() { return g_sched ? S().nprocs : 0; }
 P* p_at(int32_t i) { return S().allp[static_cast<size_t>(i)]; }
 
