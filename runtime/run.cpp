@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
+#include <utility>
 
 #include "gc/collector.hpp"
 #include "runtime/base/env.hpp"
@@ -75,6 +76,30 @@ void run_impl(const Options& opts, sched::Closure main) {
 void go_impl(sched::Closure fn, const std::source_location& site) { sched::spawn(std::move(fn), site); }
 
 }  // namespace detail
+
+Spawner::Spawner() : run_(sched::outside_waker_add()) {
+    if (run_ == 0) throw std::logic_error("weft::Spawner: no weft::run is active");
+}
+
+Spawner::~Spawner() { reset(); }
+
+Spawner::Spawner(Spawner&& other) noexcept : run_(std::exchange(other.run_, 0)) {}
+
+Spawner& Spawner::operator=(Spawner&& other) noexcept {
+    if (this != &other) {
+        reset();
+        run_ = std::exchange(other.run_, 0);
+    }
+    return *this;
+}
+
+void Spawner::reset() noexcept {
+    if (run_ != 0) sched::outside_waker_done(std::exchange(run_, 0));
+}
+
+bool Spawner::go_impl(sched::Closure& fn, const std::source_location& site) {
+    return run_ != 0 && sched::spawn_outside(run_, fn, site);
+}
 
 void yield() { sched::gosched(); }
 void preempt_point() { sched::preempt_check(); }

@@ -3,6 +3,7 @@
 //   int weft::run(fn)            run fn as the main fiber; its int result (or
 //   int weft::run(options, fn)   0 for void) is returned once it finishes.
 //   void weft::go(fn)            start a fiber running fn().
+//   weft::Spawner                lets a plain thread start fibers later.
 //   void weft::yield()           let other fibers run.
 //   void weft::preempt_point()   yield only if the scheduler asked to.
 //
@@ -73,12 +74,59 @@ int run(F&& fn) {
 }
 
 // Starts a fiber. Callable from a fiber, or from any thread while run() is
-// active. `site` is recorded for fiber dumps.
+// active. `site` is recorded for fiber dumps. A plain thread that calls it
+// while every fiber may be waiting for what it starts must hold a Spawner:
+// otherwise nothing tells the runtime that the thread is still coming, and
+// once every fiber is blocked it reports "all fibers are asleep - deadlock!".
 template <class F>
 void go(F&& fn, const std::source_location& site = std::source_location::current()) {
     static_assert(std::is_invocable_v<std::decay_t<F>&>, "weft::go takes a callable with no arguments");
     detail::go_impl(sched::Closure(std::forward<F>(fn)), site);
 }
+
+// A plain thread's standing to start fibers (as a cgo callback's extra M
+// in Go). While any Spawner of the running run exists, the runtime does
+// not take "every fiber is blocked" for a deadlock: a thread holding one
+// may still start a fiber that wakes the others. Make it in a fiber,
+// before the fibers start waiting, and move it to the thread:
+//
+//   weft::Spawner spawner;                         // in a fiber
+//   std::thread t([s = std::move(spawner), ch]() mutable {
+//       auto v = wait_for_the_device();            // plain blocking code
+//       s.go([ch, v]() mutable { ch.send(v); });   // wakes the waiting fiber
+//   });                                            // ~Spawner: no longer counted
+//   int v = *ch.recv();
+//
+// When the last one is destroyed, the deadlock check runs again, so a
+// thread that drops its Spawner without starting anything still leaves a
+// real deadlock reported. Move-only. Throws std::logic_error if no run()
+// is active. A Spawner must not outlive its run for long: once the run
+// has ended, go() starts nothing and returns false, and the destructor
+// does nothing.
+class Spawner {
+public:
+    Spawner();
+    ~Spawner();
+    Spawner(Spawner&& other) noexcept;
+    Spawner& operator=(Spawner&& other) noexcept;
+    Spawner(const Spawner&) = delete;
+    Spawner& operator=(const Spawner&) = delete;
+
+    // Starts a fiber running fn, from any thread; false (fn is destroyed,
+    // not run) if this Spawner's run has ended or it is empty (moved from).
+    template <class F>
+    bool go(F&& fn, const std::source_location& site = std::source_location::current()) {
+        static_assert(std::is_invocable_v<std::decay_t<F>&>, "Spawner::go takes a callable with no arguments");
+        sched::Closure c(std::forward<F>(fn));
+        return go_impl(c, site);
+    }
+    // Stops counting this Spawner now (as the destructor does).
+    void reset() noexcept;
+
+private:
+    bool go_impl(sched::Closure& fn, const std::source_location& site);
+    uint64_t run_ = 0;  // the run it belongs to; 0 when empty
+};
 
 // From a fiber: lets other runnable fibers run first.
 void yield();

@@ -56,6 +56,17 @@ void spawn(Closure fn, const std::source_location& site);
 void run_main(const RunConfig& cfg, Closure main_fn);
 
 bool runtime_running();
+
+// Outside wakers (weft::Spawner): plain threads that may still start a
+// fiber. While the running run has any, checkdead reports no deadlock.
+// add: registers one with the active run and returns that run's number;
+// 0 if no run is active. done: unregisters one of run `run`; a no-op once
+// that run has ended; the last one of an active run re-runs the deadlock
+// check (from the calling thread). spawn_outside: spawn() on behalf of
+// one of run `run`; false, spawning nothing, once that run has ended.
+uint64_t outside_waker_add();
+void outside_waker_done(uint64_t run);
+bool spawn_outside(uint64_t run, Closure& fn, const std::source_location& site);
 int32_t nprocs();
 uint64_t fiber_id();  // 0 outside fibers
 

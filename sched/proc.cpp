@@ -49,6 +49,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -97,6 +98,19 @@ namespace {
 // available and saves a __tls_get_addr call per access.
 __attribute__((tls_model("initial-exec"))) thread_local M* t_m = nullptr;
 std::atomic<bool> g_running{false};
+
+// Outside wakers (fiber.hpp). g_outside_mu orders registrations, spawns
+// and the last unregistration against the end of a run, which bumps
+// g_run_number under it before tearing anything down: a thread holding
+// it either sees its run still active (and the Sched alive until it
+// unlocks) or sees another number and touches nothing. Taken before
+// Sched::lock, never inside it. checkdead reads g_outside under the sched
+// lock without g_outside_mu: a registration made before the fiber that
+// made it parks is seen by every later checkdead.
+std::mutex g_outside_mu;
+uint64_t g_run_number = 0;  // the active or last run; guarded by g_outside_mu
+bool g_outside_open = false;  // the run's Sched is up and accepts outside wakers; guarded by g_outside_mu
+std::atomic<int32_t> g_outside{0};       // outside wakers of the active run
 
 constexpr int32_t kGFreeLocalMax = 64;
 constexpr int32_t kGoidBatch = 16;
@@ -570,6 +584,7 @@ void checkdead() {
     for (P* p : s.allp)
         if (!runq_empty(p)) return;
     if (netpoll_has_waiters()) return;
+    if (g_outside.load() > 0) return;  // a plain thread may still start a fiber
     base::fatal("all fibers are asleep - deadlock!");
 }
 
@@ -1196,6 +1211,30 @@ G* newproc(Closure fn, const std::source_location& site, bool wake) {
 
 void spawn(Closure fn, const std::source_location& site) { newproc(std::move(fn), site, true); }
 
+uint64_t outside_waker_add() {
+    std::lock_guard<std::mutex> l(g_outside_mu);
+    if (!g_outside_open) return 0;
+    g_outside.fetch_add(1);
+    return g_run_number;
+}
+
+void outside_waker_done(uint64_t run) {
+    std::lock_guard<std::mutex> l(g_outside_mu);
+    if (run != g_run_number || !g_outside_open) return;  // that run has ended
+    if (g_outside.fetch_sub(1) != 1) return;
+    // The last one: a deadlock it held off is now one (every M may have
+    // gone idle while it lived, and no M will look again by itself).
+    base::LockGuard sl(S().lock);
+    checkdead();
+}
+
+bool spawn_outside(uint64_t run, Closure& fn, const std::source_location& site) {
+    std::lock_guard<std::mutex> l(g_outside_mu);
+    if (run != g_run_number || !g_outside_open) return false;
+    newproc(std::move(fn), site, true);
+    return true;
+}
+
 uint32_t fiber_local_key_alloc(void (*destroy)(void*)) {
     uint32_t k = g_nlocal_keys.fetch_add(1);
     if (k >= kMaxLocals) base::fatal("too many weft::FiberLocal keys (max %u)", kMaxLocals);
@@ -1255,10 +1294,22 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
 
     if (g_collector.on_start) g_collector.on_start();
     s.main_g = newproc(std::move(main_fn), std::source_location::current(), /*wake=*/false);
+    {
+        std::lock_guard<std::mutex> l(g_outside_mu);
+        g_run_number++;
+        g_outside.store(0);  // wakers of an ended run count no more
+        g_outside_open = true;
+    }
     sysmon_start();
 
     mloop(m0);
 
+    // Outside wakers of this run touch nothing from here on.
+    {
+        std::lock_guard<std::mutex> l(g_outside_mu);
+        g_run_number++;
+        g_outside_open = false;
+    }
     // Shutdown: every other M leaves its loop once it sees `exiting`.
     // An M that a fiber still running elsewhere asked for just before
     // exiting was set may still be in newm: wait until its thread exists

@@ -10,22 +10,19 @@
 //   S2. The watcher calls weft::go only while run() is active: the main
 //       fiber owns the StopSignals, and its destructor joins the watcher
 //       before that fiber can return from run().
-//   S3. While a StopSignals lives, a timer is armed (a 24 h Ticker nobody
-//       reads). The runtime's deadlock check knows timers, run queues and
-//       netpoll waiters, not foreign threads that may call weft::go: with
-//       every fiber blocked (say, the main fiber in chan().recv()) it would
-//       declare a deadlock that a signal could still break. A pending timer
-//       rules that out, at the cost of one wake-up a day.
+//   S3. The watcher starts its fiber through a weft::Spawner, which the
+//       StopSignals holds while it lives: with every fiber blocked (say,
+//       the main fiber in chan().recv()) the runtime then does not declare
+//       a deadlock that a signal could still break.
 //
 // Protocol:
 //   1. block_stop_signals() (main thread, before run) blocks the two
 //      signals and ignores SIGPIPE.
 //   2. StopSignals() opens a signalfd for the two signals and an eventfd,
 //      and starts the watcher, which poll()s both.
-//   3. First stop signal: the watcher stores its number and calls
-//      weft::go(close chan) — go() is callable from a foreign thread while
-//      run() is active; chan.close() itself must run in a fiber (or on the
-//      scheduler), hence the fiber. Every fiber in chan.recv() wakes.
+//   3. First stop signal: the watcher stores its number and starts a
+//      fiber through spawner_ that closes chan (close() itself must run
+//      in a fiber). Every fiber in chan.recv() wakes.
 //   4. Second stop signal: the shutdown is taking too long for the user;
 //      the watcher prints a line and ends the process, 128 + signal.
 //   5. ~StopSignals writes the eventfd; the watcher returns; join.
@@ -121,7 +118,7 @@ void StopSignals::watch() {
         int sig = static_cast<int>(info.ssi_signo);
         int expected = 0;
         if (signal_.compare_exchange_strong(expected, sig)) {  // step 3
-            weft::go([ch = chan_]() mutable { ch.close(); });
+            (void)spawner_.go([ch = chan_]() mutable { ch.close(); });  // S2: the run is active
             continue;
         }
         std::fprintf(stderr, "\n%s again: exiting without waiting for the shutdown\n", strsignal(sig));  // step 4

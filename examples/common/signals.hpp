@@ -26,7 +26,7 @@
 #include <thread>
 
 #include "runtime/chan.hpp"
-#include "runtime/time.hpp"
+#include "runtime/run.hpp"
 
 namespace ex {
 
@@ -60,7 +60,7 @@ private:
     std::atomic<int> signal_{0};
     int sigfd_ = -1;   // signalfd for SIGINT, SIGTERM
     int wakefd_ = -1;  // eventfd: the destructor's "stop watching"
-    weft::Ticker keepalive_{std::chrono::hours(24)};  // S3 (signals.cpp)
+    weft::Spawner spawner_;  // S3 (signals.cpp)
     std::thread watcher_;
 };
 

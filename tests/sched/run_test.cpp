@@ -2,8 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -155,4 +158,91 @@ TEST_CASE("a fiber may block inside a catch block and resume on another thread")
         while (done.load() < kFibers) weft::yield();
     });
     CHECK(ok.load() == kFibers);
+}
+
+namespace {
+
+bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("a plain thread holding a Spawner may start the fiber the others wait for: no false deadlock") {
+    // run.hpp: go() from a plain thread while the main fiber waits on a
+    // channel only that thread's fiber feeds. Without a Spawner the
+    // runtime saw every fiber blocked, no timer, no descriptor, and
+    // reported a deadlock before the thread got there. The thread waits
+    // 100 ms first so that the check has every chance to run.
+    auto r = weft::testing::run_in_child([] {
+        std::setvbuf(stdout, nullptr, _IONBF, 0);
+        for (int procs : {1, 2}) {
+            int got = weft::run(weft::Options{.procs = procs}, [] {
+                weft::Chan<int> ch;
+                weft::Spawner spawner;
+                std::thread t([s = std::move(spawner), ch]() mutable {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                    bool started = s.go([ch]() mutable { ch.send(42); });
+                    if (!started) std::printf("go returned false\n");
+                });
+                int v = *ch.recv();
+                t.join();
+                return v;
+            });
+            std::printf("procs %d got %d\n", procs, got);
+        }
+    });
+    INFO("child stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(has(r.out, "procs 1 got 42\nprocs 2 got 42\n"));
+}
+
+TEST_CASE("a real deadlock is reported once the last Spawner is dropped unused") {
+    auto r = weft::testing::run_in_child([] {
+        weft::run(weft::Options{.procs = 2}, [] {
+            weft::Chan<int> ch;
+            weft::Spawner spawner;
+            std::thread t([s = std::move(spawner)]() mutable {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                s.reset();  // starts nothing: now nobody can wake the main fiber
+            });
+            t.detach();
+            (void)ch.recv();
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(has(r.err, "all fibers are asleep - deadlock!"));
+    CHECK(has(r.err, "fiber 1 [chan receive"));
+}
+
+TEST_CASE("a Spawner outside a run throws; one that outlived its run starts nothing and holds off no deadlock") {
+    CHECK_THROWS_WITH_AS(weft::Spawner{}, "weft::Spawner: no weft::run is active", std::logic_error);
+    auto r = weft::testing::run_in_child([] {
+        std::setvbuf(stdout, nullptr, _IONBF, 0);
+        std::optional<weft::Spawner> kept;
+        weft::run([&] { kept.emplace(); });
+        int destroyed = 0;
+        struct Probe {
+            int* destroyed;
+            bool armed = true;
+            Probe(int* d) : destroyed(d) {}
+            Probe(Probe&& o) noexcept : destroyed(o.destroyed) { o.armed = false; }
+            ~Probe() {
+                if (armed) ++*destroyed;
+            }
+            void operator()() { std::printf("ran\n"); }
+        };
+        bool started = kept->go(Probe(&destroyed));
+        std::printf("after the run: go %d, destroyed %d\n", started ? 1 : 0, destroyed);
+        // A second run: the old Spawner counts for nothing there.
+        weft::run([&] {
+            bool again = kept->go([] { std::printf("ran in run 2\n"); });
+            std::printf("in run 2: go %d\n", again ? 1 : 0);
+            weft::Chan<int> ch;
+            (void)ch.recv();  // nobody can wake it: a deadlock
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(has(r.out, "after the run: go 0, destroyed 1\n"));
+    CHECK(has(r.out, "in run 2: go 0\n"));
+    CHECK(!has(r.out, "ran"));
+    CHECK(has(r.err, "all fibers are asleep - deadlock!"));
 }
