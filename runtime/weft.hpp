@@ -1,7 +1,10 @@
 // weft.hpp — the one header users include.
 //
 // weft gives C++ Go's concurrency: fibers scheduled M:N over OS threads,
-// channels and select, sync primitives and timers. See README.md.
+// channels and select, sync primitives and timers, blocking calls that hand
+// their thread's P off, sockets on the netpoller, files, and a garbage
+// collector for C++ objects. See README.md. (The test kit for your own
+// code, runtime/testing.hpp, is separate.)
 #pragma once
 
 #include "gc/gc.hpp"
@@ -11,3 +14,7 @@
 #include "runtime/select.hpp"
 #include "runtime/sync.hpp"
 #include "runtime/time.hpp"
+#include "syscall/blocking.hpp"
+#include "syscall/file.hpp"
+#include "syscall/net.hpp"
+#include "syscall/sys.hpp"

@@ -183,7 +183,7 @@ TEST_CASE("Cond: signal wakes exactly one waiter, broadcast wakes the rest") {
             });
             cond.signal();
             one_woken = wait_until([&] { return woken.load() >= 1; });
-            linger(20ms);
+            weft::testing::linger(20ms);
             woken_after_signal = woken.load();
             cond.broadcast();
             all_woken = wait_until([&] { return woken.load() == kWaiters; });
@@ -216,7 +216,7 @@ TEST_CASE("Cond: a signal is not remembered for fibers that wait later") {
                 std::lock_guard g(g_cond_mutex);
                 return waiting;
             });
-            linger(10ms);
+            weft::testing::linger(10ms);
             woken_before = woken.load();
             g_static_cond.signal();
             woken_after = wait_until([&] { return woken.load() == 1; });
@@ -337,7 +337,7 @@ TEST_CASE("Semaphore: FIFO, a large waiter at the front holds back a small one t
             });
             queued = wait_until([&] { return weft::detail::semaphore_waiters(sem) == 2; });
             sem.release(1);  // one unit free: enough for the small waiter, not the big one
-            linger(10ms);
+            weft::testing::linger(10ms);
             small_jumped = finished.load() != 0;
             try_jumped = sem.try_acquire(1);  // a newcomer may not jump the queue either
             sem.release(1);

@@ -131,7 +131,7 @@ TEST_CASE("RWMutex: a waiting writer holds back new readers (writer preference)"
                 rw.runlock();
                 reader_done.store(true);
             });
-            linger(20ms);
+            weft::testing::linger(20ms);
             reader_got_in_early = reader_done.load();
             writer_waited_for_reader = !writer_done.load();
             rw.runlock();  // lets the writer in, then reader 2
