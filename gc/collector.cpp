@@ -63,6 +63,7 @@
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/lock.hpp"
 #include "runtime/base/test_hooks.hpp"
+#include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
@@ -905,7 +906,7 @@ void after_refill(MCache* c, int64_t bytes) {
 void refill_safe_point() {
     sched::G* g = sched::current_g();
     // Relaxed: as G::preempt says, a late observation only delays the yield.
-    if (g && g->preempt.load(std::memory_order_relaxed)) sched::preempt_check();
+    if (g && g->preempt.load(std::memory_order_relaxed)) sched::preempt_check("gc::make");
 }
 
 void install_hooks() {
@@ -930,6 +931,10 @@ void collect() {
     using namespace detail;
     sched::G* me = sched::current_g();
     if (me == nullptr) throw std::logic_error("gc::collect: not called from a fiber (call it inside weft::run)");
+    // Inside weft::blocking, or in a destructor its own sweep runs (which
+    // would wait for itself).
+    if (sched::CallContext where = sched::call_context(); where != sched::CallContext::kFiber) [[unlikely]]
+        sched::misuse("gc::collect", where);
     Controller& c = C();
     c.lock.lock();
     // A cycle already past its stack scan may miss what this fiber just

@@ -24,8 +24,9 @@
 //   - the destructor runs when the collector frees the object (on some
 //     fiber's thread, at an unspecified time after it became unreachable);
 //     it must not touch other GC objects (they may be gone already), must
-//     not allocate GC objects and must not block. Debug builds make a
-//     Member load inside such a destructor fatal.
+//     not allocate GC objects and must not block. Blocking, yielding,
+//     gc::make and gc::collect inside such a destructor are fatal, naming
+//     the call; debug builds make a Member load there fatal too.
 //
 // Constructors may block (lock a weft::Mutex, sleep, use a channel, call
 // weft::blocking); the fiber may resume on another thread. Meanwhile

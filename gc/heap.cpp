@@ -25,15 +25,18 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
 #include "gc/collector.hpp"
 #include "gc/phase.hpp"
+#include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/sanitizers.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/fatal.hpp"
+#include "sched/call_context.hpp"
 #include "runtime/base/test_hooks.hpp"
 
 namespace weft::gc::detail {
@@ -350,11 +353,15 @@ void* alloc_large(size_t bytes, bool noscan) {
 }
 
 [[noreturn]] void alloc_without_p() {
+    sched::CallContext c = sched::call_context();
+    if (c == sched::CallContext::kBlocking) sched::misuse("gc::make (or a gc::Vector or gc::HashMap insert)", c);
     base::fatal("gc: allocation outside a fiber (the thread holds no P); call gc::make from inside weft::run");
 }
 
-[[noreturn]] void make_outside_fiber(const char* type) {
-    base::fatal("gc::make<%s>: called on the scheduler's own stack, not in a fiber; call gc::make from a fiber", type);
+[[noreturn]] void make_misuse(const char* type) {
+    char api[256];
+    std::snprintf(api, sizeof api, "gc::make<%s>", type);
+    sched::misuse(api, sched::call_context());
 }
 
 bool central_file_swept(Span* s, uint32_t sg, bool empty) {

@@ -1,7 +1,7 @@
 // make.hpp — gc::make<T>(args...): a new object on the collected heap.
 //
-// From a fiber (the allocator uses the fiber's P; elsewhere fatal, naming
-// T). The memory is zeroed before T's constructor runs. After the
+// From a fiber (the allocator uses the fiber's P), not in a destructor the
+// collector runs; elsewhere fatal, naming T. The memory is zeroed before T's constructor runs. After the
 // constructor, make may yield (a safe point, once per span's worth of
 // allocation). The constructor may block (gc.hpp, "Constructors"). If it
 // throws, the slot is simply garbage (nothing is destroyed). Returns a
@@ -65,7 +65,8 @@ inline const TypeInfo kTypeInfoFor{
 };
 
 void constructor_threw(void* obj);
-[[noreturn]] void make_outside_fiber(const char* type);
+// gc::make on g0 or in a collector-run destructor (call_context.hpp).
+[[noreturn]] void make_misuse(const char* type);
 
 }  // namespace detail
 
@@ -76,8 +77,8 @@ T* make(Args&&... args) {
     bool safe_point_owed = false;
     sched::G* g = nullptr;
     void* mem = detail::allocate(sizeof(T), &detail::kTypeInfoFor<T>, !kHasTrace<T>, &safe_point_owed, &g);
-    if (g == nullptr) [[unlikely]]
-        detail::make_outside_fiber(detail::type_name<T>());
+    if (g == nullptr || g->in_gc_destructor != 0) [[unlikely]]
+        detail::make_misuse(detail::type_name<T>());
     T* obj;
     // Counted on the G, which the constructor cannot leave even if it
     // parks and resumes on another thread (gc.hpp, "Constructors").

@@ -26,9 +26,6 @@ namespace {
 // Relaxed (here and g_checked_loads): set at run start before any fiber
 // runs, so thread creation orders it.
 std::atomic<bool> g_poison{false};
-// Set while this thread runs a destructor for the collector. Destructors
-// never switch fibers, so a thread-local is exact here.
-thread_local int t_in_destructor = 0;
 constexpr uint64_t kPattern = 0xdeadbeefdeadbeefULL;
 }  // namespace
 
@@ -63,7 +60,8 @@ void check_load(const void* obj) {
         base::fatal("gc: fiber %llu loaded a Member (object %p) inside weft::blocking, where the collector cannot "
                     "see the reference: load it before the call (blocking.hpp)",
                     static_cast<unsigned long long>(sched::fiber_id()), obj);
-    if (t_in_destructor)
+    sched::G* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+    if (g != nullptr && g->in_gc_destructor != 0)
         base::fatal("gc: a destructor run by the collector loaded a Member (object %p): destructors must not touch "
                     "other GC objects",
                     obj);
@@ -77,8 +75,14 @@ void check_load(const void* obj) {
     }
 }
 
-DestructorScope::DestructorScope() { ++t_in_destructor; }
-DestructorScope::~DestructorScope() { --t_in_destructor; }
+// On the G, not the thread: a destructor that broke the rule and parked
+// would resume elsewhere (and call_context.hpp reports such a park).
+DestructorScope::DestructorScope() : g_(sched::current_g()) {
+    if (g_) ++g_->in_gc_destructor;
+}
+DestructorScope::~DestructorScope() {
+    if (g_) --g_->in_gc_destructor;
+}
 
 void constructor_threw(void* obj) { header_of(obj)->type.store(&kDeadType, std::memory_order_relaxed); }
 

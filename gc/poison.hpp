@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "gc/type_info.hpp"
+#include "sched/g.hpp"
 
 namespace weft::gc::detail {
 
@@ -20,14 +21,18 @@ void set_poison(bool on);
 void poison_slot(uintptr_t slot, size_t size, const TypeInfo* old_type);
 bool is_poisoned(const void* obj);
 
-// Marks the thread as running a collector-run destructor (debug builds:
-// a Member load inside is fatal). Destructors never switch fibers.
+// Marks the fiber as running a collector-run destructor (G::in_gc_destructor):
+// blocking, yielding, gc::make and gc::collect inside are fatal, and so
+// is a Member load in debug builds.
 class DestructorScope {
 public:
     DestructorScope();
     ~DestructorScope();
     DestructorScope(const DestructorScope&) = delete;
     DestructorScope& operator=(const DestructorScope&) = delete;
+
+private:
+    sched::G* g_;
 };
 
 }  // namespace weft::gc::detail

@@ -21,6 +21,10 @@
 //    preemption points.
 //  - try_send, try_recv, close, len and cap never block: call them from a
 //    fiber, or from the scheduler (g0 holding a P, e.g. a timer callback).
+//  - Elsewhere (a plain thread, inside weft::blocking, no run active)
+//    every call but len and cap is fatal, naming it; a plain thread
+//    starts a fiber to do it (weft::Spawner). In a destructor run by the
+//    collector, a call that would block is fatal.
 //
 // Handles: a Chan is a cheap, copyable handle with shared ownership (an
 // atomic reference count); copies refer to the same channel and == compares

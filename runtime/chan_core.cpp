@@ -74,6 +74,8 @@
 
 #include "runtime/base/check.hpp"
 #include "runtime/chan.hpp"
+#include "sched/call_context.hpp"
+#include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
 
@@ -92,14 +94,26 @@ size_t buf_offset(const ElemOps* ops) {
     return (sizeof(ChanCore) + a - 1) / a * a;
 }
 
-// The entry safe point of a blocking operation (preempt_check's flag test,
-// inlined). Returns the calling G (null on g0) for the blocking path, so an
-// operation looks up the current G once instead of twice.
-sched::G* safe_point() {
-    sched::G* g = sched::current_g();
+// The entry of a blocking operation: its context check (a fiber holding a
+// P, or g0 holding one for what does not block; call_context.hpp) and
+// preemption point (preempt_check's flag test, inlined). Returns the
+// calling G (null on g0) for the blocking path, so an operation looks up
+// the current G once instead of twice.
+sched::G* safe_point(const char* api) {
+    sched::G* g = nullptr;
+    sched::P* p = sched::current_p_and_g(&g);
+    if (p == nullptr) [[unlikely]]
+        sched::misuse(api, sched::call_context());  // a plain thread, no run, inside weft::blocking
     // Relaxed: as G::preempt says, a late observation only delays the yield.
-    if (g && g->preempt.load(std::memory_order_relaxed)) sched::preempt_check();
+    if (g && g->preempt.load(std::memory_order_relaxed)) sched::preempt_check(api);
     return g;
+}
+
+// The entry of an operation that never blocks: the same context check.
+void check_context(const char* api) {
+    sched::G* g = nullptr;
+    if (sched::current_p_and_g(&g) == nullptr) [[unlikely]]
+        sched::misuse(api, sched::call_context());
 }
 
 // Readies a chain of Gs linked through schedlink (close step 3).
@@ -210,7 +224,7 @@ bool ChanCore::park_unlock(sched::G*, void* self) {
 }
 
 void ChanCore::send(void* elem) {
-    sched::G* g = safe_point();  // step 1
+    sched::G* g = safe_point("Chan::send");  // step 1
     lock_.lock();
     if (closed_) {  // step 2
         lock_.unlock();
@@ -242,7 +256,7 @@ void ChanCore::send(void* elem) {
 }
 
 bool ChanCore::recv(void* dst) {
-    sched::G* g = safe_point();  // step 1
+    sched::G* g = safe_point("Chan::recv");  // step 1
     lock_.lock();
     if (Waiter* w = sendq_.dequeue()) {  // step 2
         sched::G* sg = recv_from_sender(w, dst);
@@ -274,6 +288,7 @@ bool ChanCore::recv(void* dst) {
 }
 
 bool ChanCore::try_send(void* elem) {
+    check_context("Chan::try_send");
     lock_.lock();
     if (closed_) {
         lock_.unlock();
@@ -295,6 +310,7 @@ bool ChanCore::try_send(void* elem) {
 }
 
 RecvStatus ChanCore::try_recv(void* dst) {
+    check_context("Chan::try_recv");
     lock_.lock();
     if (Waiter* w = sendq_.dequeue()) {
         sched::G* g = recv_from_sender(w, dst);
@@ -313,6 +329,7 @@ RecvStatus ChanCore::try_recv(void* dst) {
 }
 
 void ChanCore::close() {
+    check_context("Chan::close");
     lock_.lock();
     if (closed_) {  // step 1
         lock_.unlock();

@@ -102,7 +102,7 @@ bool Spawner::go_impl(sched::Closure& fn, const std::source_location& site) {
 }
 
 void yield() { sched::gosched(); }
-void preempt_point() { sched::preempt_check(); }
+void preempt_point() { sched::preempt_check("weft::preempt_point"); }
 uint64_t fiber_id() { return sched::fiber_id(); }
 int procs() { return sched::nprocs(); }
 

@@ -128,10 +128,14 @@ private:
     uint64_t run_ = 0;  // the run it belongs to; 0 when empty
 };
 
-// From a fiber: lets other runnable fibers run first.
+// From a fiber: lets other runnable fibers run first. On a plain thread it
+// yields the thread (sched_yield). Fatal inside weft::blocking and in a
+// destructor run by the collector.
 void yield();
 // From a fiber: yields if sysmon or stop-the-world has asked it to. Cheap
-// (one load); put it in long loops that make no other runtime call.
+// (a few loads); put it in long loops that make no other runtime call.
+// Does nothing on a plain thread or in a collector-run destructor; fatal
+// inside weft::blocking.
 void preempt_point();
 // The running fiber's id (1 for the main fiber), 0 outside fibers.
 uint64_t fiber_id();

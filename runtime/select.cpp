@@ -62,6 +62,8 @@
 #include "runtime/base/check.hpp"
 #include "runtime/base/fastrand.hpp"
 #include "runtime/chan.hpp"
+#include "sched/call_context.hpp"
+#include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
 
 namespace weft::detail {
@@ -135,8 +137,12 @@ bool SelectOps::selpark_unlock(sched::G*, void* arg) {
 
 int SelectOps::run(SelectCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok) {
     WEFT_DCHECK(n >= 1, "select_impl without cases");
-    if (block) sched::preempt_check();
-    sched::G* g = sched::current_g();  // null only off-fiber (then !block)
+    // Context (call_context.hpp): a fiber, or g0 holding a P for a select
+    // that cannot block; never a plain thread or inside weft::blocking.
+    sched::G* g = nullptr;
+    if (sched::current_p_and_g(&g) == nullptr) [[unlikely]]
+        sched::misuse("weft::select", sched::call_context());
+    if (block) sched::preempt_check("weft::select");
 
     // Step 0: orders.
     uint16_t* pollorder = scratch;

@@ -8,6 +8,7 @@
 
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
+#include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 
 namespace weft {
@@ -37,7 +38,7 @@ void sleep_until_ns(int64_t when) {
 }  // namespace
 
 void sleep(Duration d) {
-    sched::preempt_check();
+    sched::require_fiber("weft::sleep");
     if (d.count() <= 0) {
         sched::gosched();
         return;
@@ -46,7 +47,7 @@ void sleep(Duration d) {
 }
 
 void sleep_until(TimePoint tp) {
-    sched::preempt_check();
+    sched::require_fiber("weft::sleep_until");
     // TimePoint is steady_clock, which reads CLOCK_MONOTONIC like nanotime().
     int64_t when = std::chrono::duration_cast<Duration>(tp.time_since_epoch()).count();
     if (when <= base::nanotime()) {
@@ -57,6 +58,7 @@ void sleep_until(TimePoint tp) {
 }
 
 Chan<TimePoint> after(Duration d) {
+    sched::require_runtime_thread("weft::after");
     struct Box {
         sched::Timer t;
         Chan<TimePoint> ch{1};
@@ -77,6 +79,7 @@ Chan<TimePoint> after(Duration d) {
 }
 
 void detail::after_detached(Duration d, void (*fn)(void*), void (*drop)(void*), void* arg) {
+    sched::require_runtime_thread("weft::after_func");
     struct Box {
         sched::Timer t;
         void (*fn)(void*);
@@ -102,6 +105,7 @@ void detail::after_detached(Duration d, void (*fn)(void*), void (*drop)(void*), 
 // ---------------------------------------------------------------- Timer
 
 Timer::Timer(Duration d) {
+    sched::require_runtime_thread("weft::Timer");
     t_.fn = fire;
     t_.arg = this;
     t_.when = deadline_after(d);
@@ -117,11 +121,15 @@ void Timer::fire(void* self) {
 
 bool Timer::stop() { return sched::timer_stop(&t_); }
 
-bool Timer::reset(Duration d) { return sched::timer_reset(&t_, deadline_after(d)); }
+bool Timer::reset(Duration d) {
+    sched::require_runtime_thread("weft::Timer::reset");
+    return sched::timer_reset(&t_, deadline_after(d));
+}
 
 // ---------------------------------------------------------------- Ticker
 
 Ticker::Ticker(Duration period) {
+    sched::require_runtime_thread("weft::Ticker");
     if (period.count() <= 0)
         throw std::invalid_argument("weft::Ticker: period must be positive, got " + std::to_string(period.count()) + " ns");
     t_.fn = fire;
@@ -141,6 +149,7 @@ void Ticker::fire(void* self) {
 void Ticker::stop() { sched::timer_stop(&t_); }
 
 void Ticker::reset(Duration period) {
+    sched::require_runtime_thread("weft::Ticker::reset");
     if (period.count() <= 0)
         throw std::invalid_argument("weft::Ticker::reset: period must be positive, got " +
                                     std::to_string(period.count()) + " ns");

@@ -8,7 +8,11 @@
 // Channel semantics are Go's before 1.23: a Timer's or Ticker's channel has
 // capacity 1; a tick that finds it full is dropped (a slow reader sees
 // fewer ticks, never a burst); stop() does not drain a value already
-// delivered. Call everything here from a fiber.
+// delivered. Call everything here from a fiber (making or resetting a
+// Timer or Ticker, after and after_func also from the scheduler's own
+// timer callbacks); elsewhere, a plain thread, inside weft::blocking or
+// with no run active, each call is fatal, naming itself. Timer::stop and
+// the destructors work anywhere.
 #pragma once
 
 #include <chrono>

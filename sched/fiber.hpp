@@ -29,6 +29,8 @@ enum class ReadyAt {
                   // is already queued, so they keep their deadline order.
     kBack,        // FIFO behind the P's other work
 };
+// From a thread that is not an M (a plain thread unlocking a weft::Mutex,
+// say), g goes to the global run queue. Fatal inside weft::blocking.
 void ready(G* g, ReadyAt at = ReadyAt::kNext);
 void park(ParkUnlockFn unlockf, void* arg, WaitReason reason);
 // Yields the P to other runnable fibers (to the local run queue's tail).
@@ -38,8 +40,11 @@ void gosched();
 // background fiber that yields between slices of work, so it does not run
 // again before the fibers it yielded to).
 void gosched_global();
-// Yields if sysmon or stop-the-world asked this fiber to.
-void preempt_check();
+// Yields if sysmon or stop-the-world asked this fiber to (not inside a
+// destructor run by the collector, which must not yield). Fatal, naming
+// `api`, inside weft::blocking (call_context.hpp): every blocking
+// operation's entry is one.
+void preempt_check(const char* api = "a weft runtime call");
 // Whether a fiber about to block on a sync primitive should spin a little
 // first (as Go's sync_runtime_canSpin): only for a few rounds, on a
 // multicore machine, when another P is busy (the holder may be running)

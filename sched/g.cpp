@@ -51,6 +51,27 @@ const char* wait_reason_name(WaitReason r) {
     return "?";
 }
 
+const char* wait_reason_api(WaitReason r) {
+    switch (r) {
+        case WaitReason::kChanReceive: return "Chan::recv";
+        case WaitReason::kChanSend: return "Chan::send";
+        case WaitReason::kSelect: return "weft::select";
+        case WaitReason::kSelectNoCases: return "weft::select with no cases";
+        case WaitReason::kSleep: return "weft::sleep";
+        case WaitReason::kMutexLock: return "Mutex::lock";
+        case WaitReason::kRWMutexRLock: return "RWMutex::rlock";
+        case WaitReason::kRWMutexLock: return "RWMutex::lock";
+        case WaitReason::kWaitGroupWait: return "WaitGroup::wait";
+        case WaitReason::kCondWait: return "Cond::wait";
+        case WaitReason::kSemacquire: return "a wait for a semaphore (Semaphore::acquire, a net close)";
+        case WaitReason::kOnce: return "Once::call";
+        case WaitReason::kIOWait: return "a net::Conn or Listener call that waits";
+        case WaitReason::kTimerWait: return "a timer wait";
+        case WaitReason::kGCCollect: return "gc::collect";
+        default: return "a runtime wait";
+    }
+}
+
 void cas_status(G* g, GStatus from, GStatus to) {
     // seq_cst: status changes publish the G to other Ms (dumps, sysmon, a
     // stack scanner, whose CAS acquires what the G wrote before it stopped).

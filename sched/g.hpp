@@ -77,6 +77,8 @@ enum class WaitReason : uint8_t {
 
 const char* status_name(GStatus s);
 const char* wait_reason_name(WaitReason r);
+// The public call that waits for reason r, for misuse messages ("Chan::send").
+const char* wait_reason_api(WaitReason r);
 
 struct SourceSite {
     const char* file = "";
@@ -124,6 +126,10 @@ struct G {
     // thread_local: a constructor may park and resume on another thread.
     // Touched only by the fiber itself.
     uint32_t gc_constructing = 0;
+    // Destructors the collector's sweep is running on this fiber
+    // (gc/poison.hpp DestructorScope): they must not block, yield,
+    // allocate GC objects or load Members (call_context.hpp).
+    uint32_t in_gc_destructor = 0;
     // -- fiber-local storage (weft::FiberLocal); owned by the running G
     void** locals = nullptr;
     uint32_t nlocals = 0;

@@ -59,6 +59,7 @@
 #include "runtime/base/clock.hpp"
 #include "runtime/base/cpu_relax.hpp"
 #include "runtime/base/test_hooks.hpp"
+#include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
@@ -1106,7 +1107,21 @@ void mloop(M* m) {
 
 void ready(G* g, ReadyAt at) {
     M* m = getm();
-    WEFT_CHECK(m != nullptr && m->p != nullptr, "ready: called without a P");
+    if (m == nullptr) {
+        // A plain thread: no P of its own to queue on (as a spawn from one).
+        cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+        {
+            base::LockGuard l(S().lock);
+            globrunqput(g);
+        }
+        wakep();
+        return;
+    }
+    if (m->p == nullptr) [[unlikely]] {
+        if (m->curg.load(std::memory_order_relaxed) != nullptr)
+            misuse("waking a fiber (a channel operation, an unlock, a signal or a release)", CallContext::kBlocking);
+        base::fatal("ready: called on an M that holds no P");
+    }
     cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
     P* p = m->p;
     switch (at) {
@@ -1125,9 +1140,12 @@ void ready(G* g, ReadyAt at) {
 }
 
 void park(ParkUnlockFn unlockf, void* arg, WaitReason reason) {
+    // Callers check their context first and name themselves; this is the
+    // one place every wait passes, named by its reason.
+    if (CallContext c = call_context(); c != CallContext::kFiber) [[unlikely]]
+        misuse(wait_reason_api(reason), c);
     M* m = getm();
     G* g = m->curg.load(std::memory_order_relaxed);
-    WEFT_CHECK(g != nullptr, "park: not called from a fiber");
     WEFT_CHECK(m->locks == 0, "park: fiber holds a runtime lock count");
     g->wait_reason = reason;
     m->action = MAction::kPark;
@@ -1149,6 +1167,8 @@ void yield_with(bool global) {
         sched_yield();
         return;
     }
+    if (m->p == nullptr || g->in_gc_destructor != 0) [[unlikely]]
+        misuse("weft::yield", call_context());
     m->action = global || g->preempt.load(std::memory_order_relaxed) ? MAction::kPreempted : MAction::kYield;
     switch_to(g->ctx, m->g0);
 }
@@ -1168,9 +1188,16 @@ bool can_spin(int iter) {
     return runq_empty(m->p);
 }
 
-void preempt_check() {
-    G* g = getg();
-    if (g && g->preempt.load(std::memory_order_relaxed)) gosched();
+void preempt_check(const char* api) {
+    M* m = getm();
+    if (m == nullptr) return;
+    G* g = m->curg.load(std::memory_order_relaxed);  // this M's own
+    if (g == nullptr) return;
+    if (m->p == nullptr) [[unlikely]]
+        misuse(api, CallContext::kBlocking);
+    // A collector-run destructor must not yield: the request waits for the
+    // fiber's next safe point after it.
+    if (g->preempt.load(std::memory_order_relaxed) && g->in_gc_destructor == 0) gosched();
 }
 
 namespace {
@@ -1181,6 +1208,8 @@ G* newproc(Closure fn, const std::source_location& site, bool wake) {
     WEFT_CHECK(g_running.load(), "weft::go called while no runtime is running (call it inside weft::run)");
     M* m = getm();
     P* p = m ? m->p : nullptr;
+    if (m && !p && m->curg.load(std::memory_order_relaxed)) [[unlikely]]
+        misuse("weft::go", CallContext::kBlocking);
     G* g = p ? gfget(p) : nullptr;
     if (g == nullptr) {
         g = new G;
@@ -1245,6 +1274,8 @@ uint32_t fiber_local_key_alloc(void (*destroy)(void*)) {
 void** fiber_local_slot(uint32_t key) {
     G* g = getg();
     WEFT_CHECK(g != nullptr, "FiberLocal used outside a fiber");
+    if (getm()->p == nullptr) [[unlikely]]
+        misuse("FiberLocal", CallContext::kBlocking);
     if (key >= g->nlocals) {
         uint32_t n = std::max<uint32_t>(key + 1, 8);
         void** slots = new void*[n]();

@@ -10,10 +10,14 @@
 //
 // Contract for f (the fiber holds no P while f runs):
 //  - f must not touch the runtime: no channel, select, sync primitive,
-//    sleep, go(), yield, FiberLocal, weft::sys call or nested
-//    weft::blocking (entersyscall is fatal when nested: "the fiber's M
-//    holds no P"). Plain C/C++ code and system calls are fine; so is
-//    malloc/new.
+//    sleep, timer, go(), yield, FiberLocal, net call, weft::sys or File
+//    call, nested weft::blocking, gc::make or gc::collect. Each of these is
+//    fatal there, naming the call: "fatal error: Chan::send called inside
+//    weft::blocking: ..." (sched/call_context.hpp), and so is any call
+//    that would wake a parked fiber (an unlock, a signal, a release). Not
+//    checked: an uncontended Mutex try_lock or unlock, a WaitGroup add or
+//    done that wakes nobody.
+//    Plain C/C++ code and system calls are fine; so is malloc/new.
 //  - f must not allocate GC objects or store GC references (gc::make, a
 //    gc::Member or container store): while the collector marks, such a
 //    store is fatal, "write barrier without P" (the syscall-return race;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "runtime/base/clock.hpp"
+#include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 #include "syscall/net_fd.hpp"
 
@@ -108,7 +109,7 @@ int listen_socket(Network net, Addr& a, const ListenOptions& opts, const std::st
 // ------------------------------------------------------------ listen, dial
 
 Listener listen(std::string_view network, std::string_view address, const ListenOptions& options) {
-    sched::preempt_check();
+    sched::require_fiber("net::listen");
     Network net = detail::parse_network("listen", network);
     Addr a = detail::resolve("listen", net, address);
     std::string context = op_context("listen", net, net == Network::kUnix ? a.path() : a.to_string());
@@ -121,7 +122,7 @@ Listener listen(std::string_view network, std::string_view address, const Listen
 }
 
 Conn dial(std::string_view network, std::string_view address, Duration timeout) {
-    sched::preempt_check();
+    sched::require_fiber("net::dial");
     Network net = detail::parse_network("dial", network);
     int64_t deadline = 0;
     if (timeout > Duration::zero()) {

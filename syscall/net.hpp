@@ -16,7 +16,9 @@
 //
 // Contexts: everything that does I/O (listen, dial, accept, read, write,
 // shutdown, set_*deadline, close) is called from a fiber inside weft::run.
-// Each is a preemption point. A Conn or Listener must not outlive the
+// Each is a preemption point. listen, dial, accept, read, write and the
+// deadlines anywhere else (a plain thread, inside weft::blocking, with no
+// run active) are fatal, naming the call; close works anywhere. A Conn or Listener must not outlive the
 // weft::run that created it (destroying it afterwards only closes it).
 //
 // Concurrency: one Conn may be used by several fibers at once — typically

@@ -26,7 +26,8 @@
 //       collector keeps the object alive for the closer, C++ must wait).
 //
 // Protocol (one read; write and accept are the same shape):
-//   1. preempt_check; take a reference (F1) or throw ClosedError.
+//   1. require_fiber (a preemption point); take a reference (F1) or throw
+//      ClosedError.
 //   2. lock rmu_ (F3); poll_prepare: closed/deadline passed -> throw.
 //   3. read(2): data or EOF -> return; EINTR -> again; EAGAIN -> 4;
 //      any other errno -> throw std::system_error naming the connection.
@@ -52,6 +53,7 @@
 
 #include "runtime/base/fatal.hpp"
 #include "runtime/time.hpp"
+#include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 #include "syscall/net_error.hpp"
 
@@ -155,7 +157,7 @@ void NetFd::check(sched::PollResult r, const char* op) const {
 }
 
 size_t NetFd::read(void* buf, size_t n) {
-    sched::preempt_check();                  // step 1
+    sched::require_fiber("net::Conn::read");  // step 1
     Ref ref(this, "read");
     std::lock_guard<weft::Mutex> lock(rmu_);  // step 2
     if (n == 0) return 0;
@@ -185,7 +187,7 @@ size_t NetFd::write_locked(const void* buf, size_t n) {
 }
 
 size_t NetFd::write(const void* buf, size_t n) {
-    sched::preempt_check();
+    sched::require_fiber("net::Conn::write");
     Ref ref(this, "write");
     std::lock_guard<weft::Mutex> lock(wmu_);
     if (n == 0) return 0;
@@ -194,7 +196,7 @@ size_t NetFd::write(const void* buf, size_t n) {
 }
 
 void NetFd::write_all(const void* buf, size_t n) {
-    sched::preempt_check();
+    sched::require_fiber("net::Conn::write_all");
     Ref ref(this, "write");
     std::lock_guard<weft::Mutex> lock(wmu_);
     if (n == 0) return;
@@ -206,12 +208,12 @@ void NetFd::write_all(const void* buf, size_t n) {
         size_t w = write_locked(p, n);
         p += w;
         n -= w;
-        if (n > 0) sched::preempt_check();
+        if (n > 0) sched::preempt_check("net::Conn::write_all");
     }
 }
 
 int NetFd::accept(Addr* peer) {
-    sched::preempt_check();
+    sched::require_fiber("net::Listener::accept");
     Ref ref(this, "accept");
     std::lock_guard<weft::Mutex> lock(rmu_);
     check(sched::poll_prepare(pd_, sched::PollMode::kRead), "accept");
@@ -266,7 +268,7 @@ int NetFd::accept(Addr* peer) {
 }
 
 void NetFd::wait_connected(int64_t deadline_ns) {
-    sched::preempt_check();
+    sched::require_fiber("net::dial");
     Ref ref(this, "dial");
     std::lock_guard<weft::Mutex> lock(wmu_);
     struct ClearDeadline {
@@ -307,6 +309,7 @@ void NetFd::shutdown(int how) {
 }
 
 void NetFd::set_deadline(int64_t when_ns, sched::PollMode mode) {
+    sched::require_runtime_thread("a net deadline (set_deadline, set_read_deadline, set_write_deadline)");
     Ref ref(this, "set deadline");
     sched::poll_set_deadline(pd_, when_ns, mode);
 }

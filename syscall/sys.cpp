@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "runtime/base/check.hpp"
+#include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 #include "sched/syscall.hpp"
 #include "syscall/blocking.hpp"
@@ -74,6 +75,9 @@ WEFT_OPAQUE_FN void store_errno(int e) { errno = e; }
 
 bool blocking_enter(bool will_block) noexcept {
     if (sched::current_g() == nullptr) return false;
+    if (sched::call_context() == sched::CallContext::kBlocking) [[unlikely]]
+        sched::misuse("weft::blocking (or a weft::sys, File, read_file or write_file call)",
+                      sched::CallContext::kBlocking);
     if (will_block) sched::entersyscallblock();
     else sched::entersyscall();
     return true;

@@ -71,7 +71,7 @@ bool ticket_less(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 
 }  // namespace
 
 void Cond::wait() {
-    sched::preempt_check();
+    sched::preempt_check("Cond::wait");
     // Step 1. Relaxed: C1; the Mutex orders the draw before later signals.
     uint32_t t = wait_.fetch_add(1, std::memory_order_relaxed);
     m_.unlock();  // step 2

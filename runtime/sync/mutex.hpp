@@ -91,7 +91,7 @@ private:
     void lock_slow(sched::WaitReason reason);
     // lock(), parking with `reason` (shown in fiber dumps) if it must wait.
     void lock_with(sched::WaitReason reason) {
-        sched::preempt_check();
+        sched::preempt_check(reason == sched::WaitReason::kMutexLock ? "Mutex::lock" : "RWMutex::lock");
         int32_t unlocked = 0;
         // Acquire on success: the critical section may not move above the
         // lock; pairs with the release of the unlock that freed it.

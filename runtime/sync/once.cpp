@@ -87,7 +87,7 @@ void Once::finish(uintptr_t final_state) {
 }
 
 void Once::call_slow(void (*run)(void*), void* f) {
-    sched::preempt_check();  // a blocking operation's entry (the done fast path is not one)
+    sched::preempt_check("Once::call");  // a blocking operation's entry (the done fast path is not one)
     // Acquire: as the fast path.
     uintptr_t s = state_.load(std::memory_order_acquire);
     for (;;) {

@@ -63,7 +63,7 @@ public:
     // Locks for reading; waits only while a writer holds or waits for the
     // lock. A preemption point.
     void rlock() {
-        sched::preempt_check();
+        sched::preempt_check("RWMutex::rlock");
         // Acquire: pairs with the last writer's release in unlock(), whose
         // critical section we may now read. Negative: a writer is pending.
         if (reader_count_.fetch_add(1, std::memory_order_acquire) < 0)

@@ -71,7 +71,7 @@ void check_n(const char* what, int64_t n, int64_t size) {
 }  // namespace
 
 void Semaphore::acquire(int64_t n) {
-    sched::preempt_check();
+    sched::preempt_check("Semaphore::acquire");
     check_n("Semaphore::acquire", n, size_);  // step 1
     lock_.lock();
     if (size_ - cur_ >= n && head_ == nullptr) {  // step 2

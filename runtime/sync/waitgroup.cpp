@@ -78,7 +78,7 @@ void WaitGroup::add(int64_t delta) {
 }
 
 void WaitGroup::wait() {
-    sched::preempt_check();
+    sched::preempt_check("WaitGroup::wait");
     // Acquire: a zero counter means every done() has happened; their work
     // must be visible when we return.
     uint64_t state = state_.load(std::memory_order_acquire);
