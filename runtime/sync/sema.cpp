@@ -123,7 +123,7 @@ void Sema::acquire(sched::WaitReason reason, bool lifo) {
         return;
     }
     Waiter w;  // step 2
-    w.g = current_fiber(sched::wait_reason_name(reason));
+    w.g = current_fiber(sched::wait_reason_api(reason));
     push(&w, lifo);
     sched::park(unlock_after_park, &lock_, reason);
     // step 3

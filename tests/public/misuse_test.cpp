@@ -216,6 +216,19 @@ TEST_CASE("misuse on a plain thread: calls that need a fiber or the runtime are 
     }
 }
 
+TEST_CASE("misuse on a plain thread: a lock that would block is fatal, naming the call") {
+    expect_fatal(
+        [] {
+            weft::run(weft::Options{.procs = 2}, [] {
+                weft::Mutex mu;
+                mu.lock();
+                std::thread t([&] { mu.lock(); });
+                weft::blocking([&] { t.join(); });
+            });
+        },
+        "sync: Mutex::lock called outside a fiber (it would block the thread)");
+}
+
 TEST_CASE("misuse while no run is active: fatal, naming the call") {
     for (auto list : {calls_needing_a_fiber(), calls_needing_the_runtime()}) {
         for (const Call& c : list) {
