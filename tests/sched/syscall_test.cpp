@@ -43,6 +43,22 @@ void blocking_sleepers(int n, std::chrono::milliseconds d) {
     while (done.load() < n) weft::sleep(1ms);
 }
 
+// As blocking_sleepers, with calls that hand their P off at once (as
+// weft::sys::nanosleep does): each starts an M for the fibers behind it.
+void handoff_sleepers(int n, std::chrono::milliseconds d) {
+    std::atomic<int> done{0};
+    for (int i = 0; i < n; i++)
+        weft::go([&done, d] {
+            weft::sched::entersyscallblock();
+            timespec ts{0, static_cast<long>(d.count() * 1'000'000)};
+            while (nanosleep(&ts, &ts) != 0) {
+            }
+            weft::sched::exitsyscall();
+            done++;
+        });
+    while (done.load() < n) weft::sleep(1ms);
+}
+
 int32_t mcount() {
     weft::base::LockGuard l(weft::sched::S().lock);
     return weft::sched::S().mcount;
@@ -317,9 +333,15 @@ TEST_CASE("making and reclaiming Ms opens no file descriptor, not even for a mom
                 n++;
             }
         });
+        // Each call hands its P off at once (entersyscallblock), so every
+        // round needs fresh Ms for the sleepers queued behind it; then the
+        // round waits (bounded) until sysmon has reclaimed the idle ones
+        // down to the one per P it keeps. A fixed pause instead let a
+        // loaded machine's slow sysmon leave them idle, and the next round
+        // reused them: 1 M made under TSan with another job running.
         for (int round = 0; round < 20; round++) {
-            blocking_sleepers(8, 2ms);
-            weft::sleep(5ms);  // sysmon reclaims the idle ones
+            handoff_sleepers(8, 2ms);
+            REQUIRE(weft::testing::wait_until([] { return mcount() <= 2; }, 30s));  // M0 and one kept idle
         }
         made = ms_made() - made_before;
         stop = true;
