@@ -21,16 +21,13 @@
 #include <source_location>
 
 #include "gc/barrier.hpp"
+#include "runtime/base/clock.hpp"
 #include "gc/external_root.hpp"
 #include "runtime/chan.hpp"
 #include "runtime/run.hpp"
 #include "sched/timers.hpp"
 
 namespace weft {
-
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
-using Duration = std::chrono::nanoseconds;
 
 // Blocks the calling fiber for at least d (d <= 0: just yields).
 void sleep(Duration d);

@@ -61,7 +61,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/time.hpp"
+#include "runtime/base/clock.hpp"
 #include "syscall/net_addr.hpp"
 #include "syscall/net_error.hpp"
 

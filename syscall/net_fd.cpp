@@ -37,9 +37,9 @@
 //
 // Rejected: closing the descriptor in close() at once and letting in-flight
 // calls fail with EBADF (the number may be reused by then: F2); Go's full
-// fdMutex with its own reader/writer wait queues (weft::Mutex gives the
-// same serialisation, and waking them is done by the holder, which close()
-// wakes first).
+// fdMutex with its own reader/writer wait queues (a binary sched::Sema per
+// direction gives the same serialisation, FIFO, and waking them is done by
+// the holder, which close() wakes first).
 #include "syscall/net_fd.hpp"
 
 #include <algorithm>
@@ -52,7 +52,8 @@
 #include <unistd.h>
 
 #include "runtime/base/fatal.hpp"
-#include "runtime/time.hpp"
+#include "runtime/base/clock.hpp"
+#include "sched/timers.hpp"
 #include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 #include "syscall/net_error.hpp"
@@ -70,6 +71,19 @@ constexpr Duration kBackoffMin = std::chrono::milliseconds(5);
 constexpr Duration kBackoffMax = std::chrono::seconds(1);
 // The sleep is cut in slices so close() and deadlines are noticed soon.
 constexpr Duration kBackoffSlice = std::chrono::milliseconds(50);
+
+// Holds a binary Sema as a lock (F3): a reader or writer waits its turn
+// parked, in FIFO order.
+class SemaLock {
+public:
+    explicit SemaLock(sched::Sema& s) : s_(s) { s_.acquire(sched::WaitReason::kIOWait); }
+    ~SemaLock() { s_.release(); }
+    SemaLock(const SemaLock&) = delete;
+    SemaLock& operator=(const SemaLock&) = delete;
+
+private:
+    sched::Sema& s_;
+};
 
 [[noreturn]] void throw_errno(int err, const std::string& context) {
     throw std::system_error(err, std::generic_category(), context);
@@ -159,7 +173,7 @@ void NetFd::check(sched::PollResult r, const char* op) const {
 size_t NetFd::read(void* buf, size_t n) {
     sched::require_fiber("net::Conn::read");  // step 1
     Ref ref(this, "read");
-    std::lock_guard<weft::Mutex> lock(rmu_);  // step 2
+    SemaLock lock(rmu_);  // step 2
     if (n == 0) return 0;
     check(sched::poll_prepare(pd_, sched::PollMode::kRead), "read");
     n = std::min(n, kMaxRW);
@@ -189,7 +203,7 @@ size_t NetFd::write_locked(const void* buf, size_t n) {
 size_t NetFd::write(const void* buf, size_t n) {
     sched::require_fiber("net::Conn::write");
     Ref ref(this, "write");
-    std::lock_guard<weft::Mutex> lock(wmu_);
+    SemaLock lock(wmu_);
     if (n == 0) return 0;
     check(sched::poll_prepare(pd_, sched::PollMode::kWrite), "write");
     return write_locked(buf, n);
@@ -198,7 +212,7 @@ size_t NetFd::write(const void* buf, size_t n) {
 void NetFd::write_all(const void* buf, size_t n) {
     sched::require_fiber("net::Conn::write_all");
     Ref ref(this, "write");
-    std::lock_guard<weft::Mutex> lock(wmu_);
+    SemaLock lock(wmu_);
     if (n == 0) return;
     check(sched::poll_prepare(pd_, sched::PollMode::kWrite), "write");
     auto* p = static_cast<const std::byte*>(buf);
@@ -215,7 +229,7 @@ void NetFd::write_all(const void* buf, size_t n) {
 int NetFd::accept(Addr* peer) {
     sched::require_fiber("net::Listener::accept");
     Ref ref(this, "accept");
-    std::lock_guard<weft::Mutex> lock(rmu_);
+    SemaLock lock(rmu_);
     check(sched::poll_prepare(pd_, sched::PollMode::kRead), "accept");
     Duration delay{0};
     for (;;) {
@@ -257,7 +271,8 @@ int NetFd::accept(Addr* peer) {
                 }
                 delay = delay == Duration::zero() ? kBackoffMin : std::min(delay * 2, kBackoffMax);
                 for (Duration left = delay; left > Duration::zero(); left -= kBackoffSlice) {
-                    weft::sleep(std::min(left, kBackoffSlice));
+                    int64_t slice = std::min(left, kBackoffSlice).count();
+                    sched::park_until(base::nanotime() + slice, sched::WaitReason::kSleep);
                     check(sched::poll_prepare(pd_, sched::PollMode::kRead), "accept");
                 }
                 continue;
@@ -270,7 +285,7 @@ int NetFd::accept(Addr* peer) {
 void NetFd::wait_connected(int64_t deadline_ns) {
     sched::require_fiber("net::dial");
     Ref ref(this, "dial");
-    std::lock_guard<weft::Mutex> lock(wmu_);
+    SemaLock lock(wmu_);
     struct ClearDeadline {
         sched::PollDesc* pd;
         bool armed;

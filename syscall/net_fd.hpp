@@ -24,8 +24,7 @@
 #include <string>
 #include <sys/socket.h>
 
-#include "runtime/sync/mutex.hpp"
-#include "runtime/sync/sema.hpp"
+#include "sched/sema.hpp"
 #include "sched/netpoll.hpp"
 #include "syscall/net_addr.hpp"
 
@@ -89,11 +88,11 @@ private:
     Addr remote_;
     // bit 0: closed; bits 1..31: operations in flight (F1, net_fd.cpp).
     std::atomic<uint32_t> state_{0};
-    weft::detail::Sema close_sema_;  // the closer waits here for the last op
-    weft::detail::Sema close_mu_{1};  // held across close() (F4)
+    weft::sched::Sema close_sema_;  // the closer waits here for the last op
+    weft::sched::Sema close_mu_{1};  // held across close() (F4)
     std::string unlink_on_close_;
-    weft::Mutex rmu_;                // serialises readers and accepts
-    weft::Mutex wmu_;                // serialises writers and connect
+    sched::Sema rmu_{1};             // serialises readers and accepts (F3)
+    sched::Sema wmu_{1};             // serialises writers and connect
     bool emfile_reported_ = false;   // under rmu_: accept's report-once
 };
 

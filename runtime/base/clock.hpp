@@ -1,6 +1,7 @@
 // clock.hpp — monotonic time in nanoseconds.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 
@@ -20,3 +21,14 @@ inline int64_t nanotime_coarse() {
 }
 
 }  // namespace weft::base
+
+namespace weft {
+
+// The clock of every public time value (timers, sleeps, net deadlines):
+// steady_clock reads CLOCK_MONOTONIC on Linux, as nanotime() does. Here,
+// below every layer, so that syscall/ names them without the face.
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Duration = std::chrono::nanoseconds;
+
+}  // namespace weft

@@ -52,7 +52,7 @@
 // waiter, which the contract forbids); counting semaphores per waiter.
 #include "runtime/sync/cond.hpp"
 
-#include "runtime/sync/sema.hpp"
+#include "sched/sema.hpp"
 #include "sched/fiber.hpp"
 
 namespace weft {
@@ -87,12 +87,12 @@ void Cond::wait_ticket(uint32_t t) {
         return;
     }
     Waiter w;
-    w.g = detail::current_fiber("Cond::wait");
+    w.g = sched::current_fiber("Cond::wait");
     w.ticket = t;
     if (tail_ == nullptr) head_ = &w;
     else tail_->next = &w;
     tail_ = &w;
-    sched::park(detail::unlock_after_park, &lock_, sched::WaitReason::kCondWait);
+    sched::park(sched::unlock_after_park, &lock_, sched::WaitReason::kCondWait);
     // Step 4: the notifier unlinked us (C3).
 }
 

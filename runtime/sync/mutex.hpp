@@ -35,7 +35,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "runtime/sync/sema.hpp"
+#include "sched/sema.hpp"
 #include "sched/fiber.hpp"
 
 namespace weft {
@@ -103,7 +103,7 @@ private:
     void unlock_slow(int32_t old);
 
     std::atomic<int32_t> state_{0};
-    detail::Sema sema_;
+    sched::Sema sema_;
 };
 
 }  // namespace weft

@@ -44,7 +44,7 @@
 #include "runtime/sync/once.hpp"
 
 #include "runtime/base/check.hpp"
-#include "runtime/sync/sema.hpp"
+#include "sched/sema.hpp"
 #include "sched/fiber.hpp"
 
 namespace weft {
@@ -109,7 +109,7 @@ void Once::call_slow(void (*run)(void*), void* f) {
             return;
         }
         Waiter w;  // step 3
-        w.g = detail::current_fiber("Once::call");
+        w.g = sched::current_fiber("Once::call");
         w.once = this;
         sched::park(&Once::enqueue, &w, sched::WaitReason::kOnce);
         s = state_.load(std::memory_order_acquire);

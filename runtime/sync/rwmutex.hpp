@@ -33,7 +33,7 @@
 #include <cstdint>
 
 #include "runtime/sync/mutex.hpp"
-#include "runtime/sync/sema.hpp"
+#include "sched/sema.hpp"
 
 namespace weft {
 
@@ -87,8 +87,8 @@ private:
     void runlock_slow(int32_t r);
 
     Mutex w_;                              // held by the writer, queues writers
-    detail::Sema writer_sem_;              // the writer waits here for readers to leave
-    detail::Sema reader_sem_;              // readers wait here for the writer to finish
+    sched::Sema writer_sem_;              // the writer waits here for readers to leave
+    sched::Sema reader_sem_;              // readers wait here for the writer to finish
     std::atomic<int32_t> reader_count_{0};  // readers in or waiting; - max while a writer is pending
     std::atomic<int32_t> reader_wait_{0};   // readers the pending writer still waits for
 };

@@ -30,7 +30,7 @@
 //
 // Rejected: x/sync's channel per waiter (here the fiber itself is parked;
 // nothing is allocated); serving any waiter that fits (starves large ones);
-// building on detail::Sema (units are weighted, so one unit per wake-up does
+// building on sched::Sema (units are weighted, so one unit per wake-up does
 // not fit). Cancellation (x/sync's context) is not offered: weft has no
 // context yet; a deadline-aware acquire would unlink its Waiter under lock_.
 #include "runtime/sync/semaphore.hpp"
@@ -39,7 +39,7 @@
 #include <string>
 
 #include "runtime/base/fatal.hpp"
-#include "runtime/sync/sema.hpp"
+#include "sched/sema.hpp"
 #include "sched/fiber.hpp"
 
 namespace weft {
@@ -80,13 +80,13 @@ void Semaphore::acquire(int64_t n) {
         return;
     }
     Waiter w;  // step 3
-    w.g = detail::current_fiber("Semaphore::acquire");
+    w.g = sched::current_fiber("Semaphore::acquire");
     w.n = n;
     if (tail_ == nullptr) head_ = &w;
     else tail_->next = &w;
     tail_ = &w;
     nwait_++;
-    sched::park(detail::unlock_after_park, &lock_, sched::WaitReason::kSemacquire);
+    sched::park(sched::unlock_after_park, &lock_, sched::WaitReason::kSemacquire);
     // Step 4 (S3).
 }
 

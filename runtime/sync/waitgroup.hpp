@@ -38,7 +38,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "runtime/sync/sema.hpp"
+#include "sched/sema.hpp"
 
 namespace weft {
 
@@ -59,7 +59,7 @@ public:
 private:
     // High 32 bits: the counter (signed); low 32 bits: fibers in wait().
     std::atomic<uint64_t> state_{0};
-    detail::Sema sema_;
+    sched::Sema sema_;
 };
 
 }  // namespace weft

@@ -1,5 +1,5 @@
 // weft::Once, weft::Cond, weft::Semaphore and the runtime semaphore
-// (detail::Sema) underneath the other primitives.
+// (sched::Sema) underneath the other primitives.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -466,14 +466,14 @@ TEST_CASE("Sema: units bank, waiters are served FIFO, lifo queues at the front")
         int order[3] = {-1, -1, -1};
         bool steps_ok = true;
         weft::run(weft::Options{.procs = procs}, [&] {
-            weft::detail::Sema initial(2);
+            weft::sched::Sema initial(2);
             t1 = initial.try_acquire();
             t2 = initial.try_acquire();
             t3 = initial.try_acquire();
             initial.release();  // nobody waits: banked
             banked = initial.units();
 
-            weft::detail::Sema s;
+            weft::sched::Sema s;
             std::atomic<int> woken{0};
             // Queue A, then B at the back, then C at the front (lifo).
             auto waiter = [&](int id, bool lifo) {
@@ -510,7 +510,7 @@ TEST_CASE("Sema: units bank, waiters are served FIFO, lifo queues at the front")
 TEST_CASE("Sema: release with handoff runs the woken fiber before returning") {
     bool ran_before_plain_return = true, ran_before_handoff_return = false, plain_ran_later = false;
     weft::run(weft::Options{.procs = 1}, [&] {
-        weft::detail::Sema s;
+        weft::sched::Sema s;
         std::atomic<int> woken{0};
         for (int i = 0; i < 2; i++)
             weft::go([&] {

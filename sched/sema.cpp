@@ -57,17 +57,17 @@
 //     only decides whether the releaser yields. The sync primitives never
 //     depended on that competition: Mutex's barging happens on its own state
 //     word, not on the semaphore.
-#include "runtime/sync/sema.hpp"
+#include "sched/sema.hpp"
 
 #include <exception>
 
 #include "runtime/base/check.hpp"
 #include "sched/fiber.hpp"
 
-namespace weft::detail {
+namespace weft::sched {
 
 struct Sema::Waiter {
-    sched::G* g = nullptr;
+    G* g = nullptr;
     Waiter* next = nullptr;
     // Set by the releaser under lock_ before ready(); read by the fiber after
     // its park returns, ordered by the run-queue hand-off (g.hpp, G::param).
@@ -82,13 +82,13 @@ bool no_exception_active() { return std::uncaught_exceptions() == 0 && std::curr
 
 }  // namespace
 
-bool unlock_after_park(sched::G*, void* lock) {
+bool unlock_after_park(G*, void* lock) {
     static_cast<base::Lock*>(lock)->unlock();
     return true;
 }
 
-sched::G* current_fiber(const char* what) {
-    sched::G* g = sched::current_g();
+G* current_fiber(const char* what) {
+    G* g = current_g();
     if (g == nullptr) base::fatal("sync: %s called outside a fiber (it would block the thread)", what);
     return g;
 }
@@ -115,7 +115,7 @@ Sema::Waiter* Sema::pop_front() {
     return w;
 }
 
-void Sema::acquire(sched::WaitReason reason, bool lifo) {
+void Sema::acquire(WaitReason reason, bool lifo) {
     lock_.lock();  // step 1
     if (count_ > 0) {
         count_--;
@@ -123,9 +123,9 @@ void Sema::acquire(sched::WaitReason reason, bool lifo) {
         return;
     }
     Waiter w;  // step 2
-    w.g = current_fiber(sched::wait_reason_api(reason));
+    w.g = current_fiber(wait_reason_api(reason));
     push(&w, lifo);
-    sched::park(unlock_after_park, &lock_, reason);
+    park(unlock_after_park, &lock_, reason);
     // step 3
     WEFT_CHECK(w.granted, "sema: fiber woken without being granted a unit");
 }
@@ -148,15 +148,15 @@ void Sema::release(bool handoff) {
     }
     WEFT_DCHECK(count_ == 0, "sema: units banked while fibers wait (Q1)");
     w->granted = true;  // step 2
-    sched::G* g = w->g;
+    G* g = w->g;
     lock_.unlock();
-    sched::ready(g);
+    ready(g);
     // Step 3, unless an exception is in flight (we are in a destructor run
     // by unwinding) or being handled (we are in a catch block): the C++
     // runtime keeps both in per-thread state, which a switch would leave
     // behind if this fiber resumed on another thread. The woken fiber then
     // waits in runnext for our next switch or a stealing P.
-    if (handoff && no_exception_active()) sched::gosched();
+    if (handoff && no_exception_active()) gosched();
 }
 
 uint32_t Sema::waiters() {
@@ -169,4 +169,4 @@ uint32_t Sema::units() {
     return count_;
 }
 
-}  // namespace weft::detail
+}  // namespace weft::sched

@@ -1,7 +1,7 @@
 // sema.hpp — the runtime semaphore every sync primitive builds on (the role
 // of Go's runtime_SemacquireMutex / runtime_Semrelease in runtime/sema.go).
 //
-// weft::detail::Sema is a count of units plus a queue of fibers waiting for
+// weft::sched::Sema is a count of units plus a queue of fibers waiting for
 // one. It is an internal building block (weft::Mutex, RWMutex and WaitGroup
 // embed one), not a user-facing semaphore: see weft::Semaphore for that.
 //
@@ -22,7 +22,7 @@
 #include "runtime/base/lock.hpp"
 #include "sched/g.hpp"
 
-namespace weft::detail {
+namespace weft::sched {
 
 class Sema {
 public:
@@ -34,7 +34,7 @@ public:
     // Takes one unit. If none is banked, parks the calling fiber with
     // `reason` (shown in fiber dumps) at the back of the queue, or at the
     // front when `lifo`, until release() hands it one.
-    void acquire(sched::WaitReason reason, bool lifo = false);
+    void acquire(WaitReason reason, bool lifo = false);
     // Takes one unit if one is banked; never blocks.
     bool try_acquire();
     // Hands one unit to the front waiter and readies it, or banks the unit
@@ -62,9 +62,9 @@ private:
 
 // Shared by the sync primitives' parks: an unlockf (sched/fiber.hpp) that
 // releases the base::Lock passed as `arg` once the fiber is suspended.
-bool unlock_after_park(sched::G* g, void* lock);
+bool unlock_after_park(G* g, void* lock);
 
 // The calling fiber; fatal, naming `what`, when called outside a fiber.
-sched::G* current_fiber(const char* what);
+G* current_fiber(const char* what);
 
-}  // namespace weft::detail
+}  // namespace weft::sched

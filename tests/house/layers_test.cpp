@@ -1,0 +1,136 @@
+// The include graph keeps the layers (docs/DESIGN.md, "Parts and
+// layering"), as Go's go/build/deps_test.go keeps its packages':
+//
+//   base (runtime/base/) <- sched/ <- {gc/, syscall/} <- the face
+//   (runtime/ but base) <- examples/ <- tests/
+//
+// A file includes only files of its own layer or of layers below; gc/ and
+// syscall/ never include each other; and no chain of includes between the
+// project's files comes back to where it started. Reads the source tree
+// (WEFT_SOURCE_ROOT, set by meson) and fails naming every offending edge.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kRoot = WEFT_SOURCE_ROOT;
+
+// Rank of a project path ("sched/proc.cpp"), or -1 outside the layers.
+// Siblings share a rank; kSiblings tells them apart.
+int rank_of(const std::string& p) {
+    if (p.rfind("runtime/base/", 0) == 0) return 0;
+    if (p.rfind("sched/", 0) == 0) return 1;
+    if (p.rfind("gc/", 0) == 0 || p.rfind("syscall/", 0) == 0) return 2;
+    if (p.rfind("runtime/", 0) == 0) return 3;
+    if (p.rfind("examples/", 0) == 0 || p.rfind("bench/", 0) == 0) return 4;
+    if (p.rfind("tests/", 0) == 0) return 5;
+    return -1;
+}
+
+std::string top(const std::string& p) { return p.substr(0, p.find('/')); }
+
+// The project files a file includes, as project paths. Quoted includes
+// are resolved from the root, then (tests and examples) from their own
+// folders' -I roots.
+std::vector<std::string> includes_of(const std::string& file) {
+    std::vector<std::string> out;
+    std::ifstream in(kRoot / file);
+    std::string line;
+    while (std::getline(in, line)) {
+        size_t at = line.find_first_not_of(" \t");
+        if (at == std::string::npos || line.compare(at, 10, "#include \"") != 0) continue;
+        size_t b = at + 10, e = line.find('"', b);
+        if (e == std::string::npos) continue;
+        std::string inc = line.substr(b, e - b);
+        for (const fs::path& base : {fs::path(), fs::path("tests"), fs::path("examples")}) {
+            fs::path cand = base / inc;
+            if (fs::exists(kRoot / cand)) {
+                out.push_back(cand.generic_string());
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> project_files() {
+    std::vector<std::string> files;
+    for (const char* dir : {"runtime", "sched", "gc", "syscall", "examples", "bench", "tests"}) {
+        if (!fs::exists(kRoot / dir)) continue;
+        for (const auto& e : fs::recursive_directory_iterator(kRoot / dir)) {
+            std::string ext = e.path().extension().string();
+            if (e.is_regular_file() && (ext == ".cpp" || ext == ".hpp"))
+                files.push_back(fs::relative(e.path(), kRoot).generic_string());
+        }
+    }
+    return files;
+}
+
+// Cycles by depth-first search; each found once, as "a -> b -> ... -> a".
+void find_cycles(const std::map<std::string, std::vector<std::string>>& g, const std::string& n,
+                 std::map<std::string, int>& state, std::vector<std::string>& path, std::set<std::string>& found) {
+    state[n] = 1;
+    path.push_back(n);
+    auto it = g.find(n);
+    if (it != g.end()) {
+        for (const std::string& m : it->second) {
+            if (state[m] == 1) {
+                std::string c;
+                bool in = false;
+                for (const std::string& p : path) {
+                    if (p == m) in = true;
+                    if (in) c += p + " -> ";
+                }
+                found.insert(c + m);
+            } else if (state[m] == 0) {
+                find_cycles(g, m, state, path, found);
+            }
+        }
+    }
+    path.pop_back();
+    state[n] = 2;
+}
+
+}  // namespace
+
+TEST_CASE("no include goes up a layer or across between gc/ and syscall/") {
+    std::vector<std::string> files = project_files();
+    REQUIRE(files.size() > 100);  // the tree was found
+    std::vector<std::string> bad;
+    for (const std::string& f : files) {
+        int rf = rank_of(f);
+        for (const std::string& inc : includes_of(f)) {
+            int ri = rank_of(inc);
+            if (ri < 0) continue;
+            bool up = ri > rf;
+            bool across = ri == 2 && rf == 2 && top(inc) != top(f);
+            if (up || across) bad.push_back(f + " includes " + inc);
+        }
+    }
+    std::string all;
+    for (const std::string& b : bad) all += "\n  " + b;
+    INFO("offending includes:" << all);
+    CHECK(bad.empty());
+}
+
+TEST_CASE("no include cycle between the project's files") {
+    std::map<std::string, std::vector<std::string>> graph;
+    for (const std::string& f : project_files()) graph[f] = includes_of(f);
+    std::map<std::string, int> state;
+    std::vector<std::string> path;
+    std::set<std::string> cycles;
+    for (const auto& [f, _] : graph)
+        if (state[f] == 0) find_cycles(graph, f, state, path, cycles);
+    std::string all;
+    for (const std::string& c : cycles) all += "\n  " + c;
+    INFO("cycles:" << all);
+    CHECK(cycles.empty());
+}
