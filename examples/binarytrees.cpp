@@ -20,7 +20,7 @@
 //   long lived tree of depth 21\t check: 4194303
 // Every figure is also computed arithmetically; any difference (a lost or
 // reused node shows up as a wrong count) is reported and the exit status
-// is 1. See shared BENCHMARKS.md, W6.
+// is 1. See docs/BENCHMARKS.md, W6.
 //
 // Tree building and checking call weft::preempt_point() at every node 4 or
 // more levels above the leaves (once per 31 nodes at least): preemption is

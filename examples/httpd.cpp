@@ -1,5 +1,5 @@
 // httpd.cpp — W8: an HTTP/1.1 keep-alive server answering GET / with
-// "Hello, World!" (shared BENCHMARKS.md, W8).
+// "Hello, World!" (docs/BENCHMARKS.md, W8).
 //
 // One fiber per connection runs examples/common/http_server.cpp's
 // serve_http: Boost.Beast's parser over a per-connection buffer, pipelined
@@ -16,7 +16,7 @@
 //
 // JSON: workload, procs, requests, connections, bad_requests, errors,
 //       user_s, sys_s, cpu_s, requests_per_cpu_s (requests / (user + sys)
-//       CPU seconds of the whole process, BENCHMARKS.md's efficiency
+//       CPU seconds of the whole process, docs/BENCHMARKS.md's efficiency
 //       figure), wall_ms, peak_rss_kb. requests_per_s and p99 come from wrk.
 #include <chrono>
 #include <cstdint>

@@ -5,7 +5,7 @@
 // just before the first spawn, divided by n, is bytes_per_parked_fiber. Then
 // the channel is closed, which wakes every receiver with "closed", and the
 // main fiber waits for all of them through a WaitGroup. See shared
-// BENCHMARKS.md, W2.
+// docs/BENCHMARKS.md, W2.
 //
 // "All parked" is observed like this: each fiber bumps `arrived` right before
 // its recv(); the main fiber yields until arrived == n, then keeps yielding

@@ -6,7 +6,7 @@
 // `ping`; the ponger's range loop ends and it closes `pong`. Run it with
 // --procs 1 (the default here: a pure fiber switch per hand-off) and with
 // --procs 2 (hand-offs across threads, with wake-ups of parked Ms). See
-// shared BENCHMARKS.md, W4.
+// docs/BENCHMARKS.md, W4.
 //
 // JSON: workload, procs, n, wall_ms, ns_per_roundtrip.
 #include <cstdint>

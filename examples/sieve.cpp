@@ -4,7 +4,7 @@
 // fiber receives a prime p from the head of the chain, starts a filter fiber
 // that copies the chain's values except multiples of p onto a new unbuffered
 // channel, and makes that channel the new head — n times. See shared
-// BENCHMARKS.md, W5; this is the program from the Go tour, plus a clean
+// docs/BENCHMARKS.md, W5; this is the program from the Go tour, plus a clean
 // shutdown.
 //
 // Shutdown (so every fiber ends and nothing leaks), in steps:
@@ -19,7 +19,7 @@
 // keeps receiving until step 4.
 //
 // Check: the primes equal those of a plain sequential sieve of Eratosthenes,
-// and for n = 5000 the last one is 48611, as BENCHMARKS.md states.
+// and for n = 5000 the last one is 48611, as docs/BENCHMARKS.md states.
 //
 // The timing window (wall_ms) runs from starting the generator to receiving
 // the n-th prime; shutdown is timed separately (shutdown_ms).

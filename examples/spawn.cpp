@@ -3,7 +3,7 @@
 // Spawns --n fibers; each adds 1 to a shared atomic counter and signals a
 // WaitGroup; the main fiber waits, then checks counter == n. The timing
 // window is the spawn loop plus the wait (runtime start-up and shutdown are
-// outside it). See shared BENCHMARKS.md, W1.
+// outside it). See docs/BENCHMARKS.md, W1.
 //
 // JSON: workload, procs, n, wall_ms, ns_per_fiber, peak_rss_kb.
 #include <atomic>

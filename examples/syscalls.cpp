@@ -13,7 +13,7 @@
 // time: n x calls / procs ms (1 s by default). A run slower than
 // n x calls ms (the serial time) therefore means hand-off is broken: the
 // program says so and exits 1 (checked for n >= 2; with one fiber the
-// serial time is the ideal). See shared BENCHMARKS.md, W9.
+// serial time is the ideal). See docs/BENCHMARKS.md, W9.
 //
 // The timing window (wall_ms) runs from the first spawn to the last
 // sleeper's end. ticker_max_late_us is the worst (wake-up - intended

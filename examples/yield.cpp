@@ -3,9 +3,9 @@
 // Two fibers on one P each call weft::yield() --n times, so every yield
 // switches to the other fiber; the main fiber is parked in a WaitGroup wait
 // meanwhile. ns_per_yield = wall / (2 n). --procs defaults to 1 here, as
-// BENCHMARKS.md specifies (with more Ps the two fibers mostly yield to
+// docs/BENCHMARKS.md specifies (with more Ps the two fibers mostly yield to
 // themselves and the figure means something else). See shared
-// BENCHMARKS.md, W3.
+// docs/BENCHMARKS.md, W3.
 //
 // JSON: workload, procs, n, wall_ms, ns_per_yield.
 #include <array>

@@ -1,4 +1,4 @@
-// barrier.cpp — the write barrier's slow path (DESIGN.md, Collector).
+// barrier.cpp — the write barrier's slow path (docs/DESIGN.md, Collector).
 //
 // Reached only while g_barrier_on (GCmark, GCmarktermination):
 //   1. no P on this M -> fatal "write barrier without P". A thread without

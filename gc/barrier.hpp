@@ -1,6 +1,6 @@
 // barrier.hpp — the write barrier's inline fast path (weft::gc::detail).
 //
-// Dijkstra insertion barrier, as DESIGN.md: while the collector marks, every
+// Dijkstra insertion barrier, as docs/DESIGN.md: while the collector marks, every
 // store of a reference into the heap (Member, Root, GC containers, channel
 // buffers) first shades the stored object. The fast path is one relaxed
 // load of a global flag; the slow path (barrier.cpp) checks that the M holds

@@ -11,7 +11,7 @@
 //   for (Node* n : g->nodes) ...
 //
 // Why not std::vector<gc::Member<T>> inside a GC object: its buffer is
-// malloc'd, so the collector never traces it (DESIGN.md, Containers), and
+// malloc'd, so the collector never traces it (docs/DESIGN.md, Containers), and
 // its reallocation copies Members without a GC heap object to hold them.
 //
 // Layout. A Vector is a small value: a Member to its backing array and the

@@ -1,6 +1,6 @@
 // collector_support.hpp — what the scheduler offers a garbage collector.
 //
-// sched/ knows nothing of gc/ (DESIGN.md, layering): the collector installs
+// sched/ knows nothing of gc/ (docs/DESIGN.md, layering): the collector installs
 // hooks here and reads fibers through these calls. Everything is
 // runtime-internal.
 //

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # compare.sh — weft against Go (and, for W6, Boehm GC), side by side: the
-# workloads W1-W7 (shared BENCHMARKS.md) as weft's examples/, as the Go
+# workloads W1-W7 (docs/BENCHMARKS.md) as weft's examples/, as the Go
 # programs in bench/go/ and as bench/boehm/'s C++ on Boehm GC, same sizes,
 # same procs, run in turn, medians compared.
 #
@@ -125,7 +125,7 @@ c++ -O2 -std=c++20 -pthread -Iexamples -o "$out/hiccup" bench/hiccup/hiccup.cpp 
 
 # Each case: label | program | flags (every runtime gets exactly these) |
 # the runtimes weft is compared with (default: go).
-# Full sizes are BENCHMARKS.md's defaults, passed explicitly.
+# Full sizes are docs/BENCHMARKS.md's defaults, passed explicitly.
 if [[ $quick -eq 1 ]]; then
     n_spawn=100000 n_park=10000 n_yield=200000 n_pingpong=100000 n_sieve=1000 depth_w6=16
     w7="--live-mb 32 --idle 1000 --mutators 2 --seconds 1"

@@ -6,7 +6,7 @@ Usage: compare_table.py [--jsonl OUT] CASE=RUNTIME=RUN=STATUS=OUTPUT_FILE ...
 Each argument is one run: CASE names the workload case ("W4 pingpong 2P"),
 RUNTIME is weft, go or boehm, RUN its index (1..N), STATUS its exit status
 and OUTPUT_FILE its captured stdout, whose last line is the workload's JSON
-object (shared BENCHMARKS.md). Every case has weft and one or more others.
+object (docs/BENCHMARKS.md). Every case has weft and one or more others.
 
 Prints, per case, figure and other runtime, the median over the successful
 runs of weft and of the other, the min..max ranges, and the ratio
@@ -27,7 +27,7 @@ import json
 import statistics
 import sys
 
-# The figures BENCHMARKS.md names for each workload; lower is better but for
+# The figures docs/BENCHMARKS.md names for each workload; lower is better but for
 # those in HIGHER_IS_BETTER.
 FIGURES = {
     "spawn": ("wall_ms", "ns_per_fiber", "peak_rss_kb"),

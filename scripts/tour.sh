@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tour.sh — the example tour: build weft's example workloads in release mode
-# and run them (shared BENCHMARKS.md): W1-W7 and W9 at their default sizes
+# and run them (docs/BENCHMARKS.md): W1-W7 and W9 at their default sizes
 # (W7 also with --idle 100000), W8 (httpd under wrk) and the echo server
 # checked by its client.
 #
@@ -42,7 +42,7 @@ weft_banner "building $dir"
 weft_configure "$dir" -Dbuildtype=release -Dtests=false
 weft_build "$dir"
 
-# Each run: program, then its flags (W4 twice, as BENCHMARKS.md asks; W7
+# Each run: program, then its flags (W4 twice, as docs/BENCHMARKS.md asks; W7
 # also with ten times the idle fibers).
 runs=(
     "spawn"
@@ -148,7 +148,7 @@ stop_server "$server_pid" || status=$?
 [[ $status -eq 0 ]] || failed=$((failed + 1))
 table_args+=("echo --client=$status=$file")
 
-weft_banner "tour results ($(nproc) CPUs; see shared BENCHMARKS.md for what each figure means)"
+weft_banner "tour results ($(nproc) CPUs; see docs/BENCHMARKS.md for what each figure means)"
 "$(weft_python)" scripts/tour_table.py "${table_args[@]}"
 if [[ $failed -ne 0 ]]; then
     weft_log "$failed workload run(s) failed"

@@ -5,7 +5,7 @@ Usage: tour_table.py LABEL=STATUS=OUTPUT_FILE ...
 
 For each run: LABEL names it ("pingpong --procs 2"), STATUS is its exit
 status, OUTPUT_FILE its captured stdout, whose last line is the workload's
-JSON object (shared BENCHMARKS.md). Prints one row per run: label, status,
+JSON object (docs/BENCHMARKS.md). Prints one row per run: label, status,
 procs, n, wall_ms and the workload's own figures (every other key).
 """
 import json

@@ -2,7 +2,7 @@
 // examples/binarytrees.cpp.
 //
 // The Benchmarks Game binary-trees, the same work, step for step (shared
-// BENCHMARKS.md, W6; binarytrees.cpp's opening comment defines it
+// docs/BENCHMARKS.md, W6; binarytrees.cpp's opening comment defines it
 // precisely). A node is two pointers (weft's two Members), allocated with
 // GC_MALLOC (it holds pointers, so not ATOMIC) and never freed explicitly; a
 // tree of depth 0 is one node with no children, and check counts the nodes,

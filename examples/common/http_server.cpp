@@ -40,8 +40,8 @@
 // in a basic_fields, one allocation per field per request; this server
 // needs only the method, target, version and whether Host was present,
 // which basic_parser's callbacks hand over as views); a Date header (a
-// clock read and formatting per batch, and BENCHMARKS.md does not ask
-// for it); a hand-written parser (BENCHMARKS.md asks for a maintained one).
+// clock read and formatting per batch, and docs/BENCHMARKS.md does not ask
+// for it); a hand-written parser (docs/BENCHMARKS.md asks for a maintained one).
 #include "common/http_server.hpp"
 
 #include <algorithm>

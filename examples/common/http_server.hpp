@@ -5,7 +5,7 @@
 //   auto srv = std::make_shared<ex::Server>(weft::net::listen("tcp", addr),
 //       [&counters](ex::Session& s) { ex::serve_http(s, {}, counters); });
 //
-// What it answers (shared BENCHMARKS.md, W8):
+// What it answers (docs/BENCHMARKS.md, W8):
 //   GET / (a query string is ignored)  200, text/plain, "Hello, World!"
 //   GET of any other path              404
 //   any other method                   405, with Allow: GET

@@ -1,7 +1,7 @@
 // binarytrees — W6 in Go, the counterpart of weft's examples/binarytrees.cpp.
 //
 // The Benchmarks Game binary-trees, the same work, step for step (shared
-// BENCHMARKS.md, W6; binarytrees.cpp's opening comment defines it
+// docs/BENCHMARKS.md, W6; binarytrees.cpp's opening comment defines it
 // precisely). A node is two pointers (weft's two Members); a tree of depth
 // 0 is one node with no children, and check counts the nodes, so a tree of
 // depth d checks 2^(d+1) - 1. With max_depth = max(6, --depth):

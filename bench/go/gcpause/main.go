@@ -1,6 +1,6 @@
 // gcpause — W7 in Go, the counterpart of weft's examples/gcpause.cpp.
 //
-// The same work, step for step (shared BENCHMARKS.md, W7; gcpause.cpp's
+// The same work, step for step (docs/BENCHMARKS.md, W7; gcpause.cpp's
 // opening comment defines it precisely):
 //  1. the live set: K = ceil(live_mb x 2^20 / (511 x 32)) complete binary
 //     trees of depth 8 (511 nodes; a node is two pointers and a uint64,

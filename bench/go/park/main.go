@@ -5,7 +5,7 @@
 // (/proc/self/statm) since just before the first spawn, divided by n, is
 // bytes_per_parked_fiber. Then the channel is closed, which wakes every
 // receiver with "closed", and main waits for all of them through a
-// WaitGroup. See shared BENCHMARKS.md, W2.
+// WaitGroup. See docs/BENCHMARKS.md, W2.
 //
 // "All parked" is observed as in park.cpp: each goroutine bumps `arrived`
 // right before its receive; main calls runtime.Gosched() until

@@ -5,7 +5,7 @@
 // answers every value it receives with value + 1. The pinger then closes
 // `ping`; the ponger's range loop ends and it closes `pong`. --procs
 // defaults to 1, as in pingpong.cpp. The channels carry int32, the C++ int.
-// See shared BENCHMARKS.md, W4.
+// See docs/BENCHMARKS.md, W4.
 //
 // JSON: workload, runtime, procs, n, wall_ms, ns_per_roundtrip.
 package main

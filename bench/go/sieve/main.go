@@ -18,7 +18,7 @@
 // Check: the primes equal those of a sequential sieve of Eratosthenes, and
 // for n = 5000 the last one is 48611. The timing window (wall_ms) runs from
 // starting the generator to receiving the n-th prime; shutdown is timed
-// separately (shutdown_ms). See shared BENCHMARKS.md, W5.
+// separately (shutdown_ms). See docs/BENCHMARKS.md, W5.
 //
 // JSON: workload, runtime, procs, n, last_prime, wall_ms, shutdown_ms.
 package main

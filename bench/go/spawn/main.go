@@ -2,7 +2,7 @@
 //
 // Spawns --n goroutines; each adds 1 to a shared atomic counter and signals a
 // WaitGroup; main waits, then checks counter == n. The timing window is the
-// spawn loop plus the wait. See shared BENCHMARKS.md, W1.
+// spawn loop plus the wait. See docs/BENCHMARKS.md, W1.
 //
 // JSON: workload, runtime, procs, n, wall_ms, ns_per_fiber, peak_rss_kb.
 package main

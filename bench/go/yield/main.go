@@ -3,7 +3,7 @@
 // Two goroutines on one P each call runtime.Gosched() --n times, so every
 // yield switches to the other goroutine; main is parked in a WaitGroup wait
 // meanwhile. ns_per_yield = wall / (2 n). --procs defaults to 1, as in
-// yield.cpp. See shared BENCHMARKS.md, W3.
+// yield.cpp. See docs/BENCHMARKS.md, W3.
 //
 // JSON: workload, runtime, procs, n, wall_ms, ns_per_yield.
 package main
