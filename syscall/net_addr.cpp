@@ -44,10 +44,14 @@ Addr Addr::from_sockaddr(const sockaddr* sa, socklen_t len) {
             a.family_ = Family::kUnix;
             sockaddr_un un{};
             std::memcpy(&un, sa, std::min<size_t>(len, sizeof un));
-            size_t n = len - offsetof(sockaddr_un, sun_path);
-            if (len <= offsetof(sockaddr_un, sun_path) || n == 0) return a;  // unnamed
-            if (un.sun_path[0] == '\0') {
-                a.path_ = "@" + std::string(un.sun_path + 1, n - 1);  // abstract
+            if (len <= offsetof(sockaddr_un, sun_path)) return a;  // unnamed
+            // The kernel may report a longer address than sockaddr_un holds:
+            // only the copied bytes are read.
+            size_t n = std::min<size_t>(len - offsetof(sockaddr_un, sun_path), sizeof un.sun_path);
+            if (un.sun_path[0] == '\0') {  // abstract: "@name"
+                a.path_.reserve(n);
+                a.path_.push_back('@');
+                a.path_.append(un.sun_path + 1, n - 1);
             } else {
                 a.path_ = std::string(un.sun_path, strnlen(un.sun_path, n));
             }
