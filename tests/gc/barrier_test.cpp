@@ -133,7 +133,7 @@ TEST_CASE("the barrier shades in GCmarktermination (world stopped)") {
 
 TEST_CASE("a barrier inside the barrier does not recurse and its shade is not lost (checkmark on)") {
     if (!weft::base::kTestHooks) return;
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         static gc::Root<Node> holder;
         holder = gc::make<Node>();
@@ -158,7 +158,6 @@ TEST_CASE("a barrier inside the barrier does not recurse and its shade is not lo
         g_nested_holder = g_nested_value = nullptr;
         holder = nullptr;
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 namespace {

@@ -283,7 +283,7 @@ TEST_CASE("allocating fibers share the stack scan at a cycle's start; the stacks
 #else
     static constexpr int kParked = 3000;
 #endif
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 1}, [] {
         StackHolders holders(kParked);
         gc::Stats before = gc::stats();
@@ -306,12 +306,11 @@ TEST_CASE("allocating fibers share the stack scan at a cycle's start; the stacks
         CHECK(helped > 0);
         CHECK(holders.release_and_count_intact() == kParked);
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 TEST_CASE("a parked fiber's unchanged stack costs only what its last full scan found; its objects survive") {
     // Checkmark verifies every cycle against full scans of every stack.
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         constexpr int kParked = 64;
         StackHolders holders(kParked);
@@ -323,11 +322,10 @@ TEST_CASE("a parked fiber's unchanged stack costs only what its last full scan f
         CHECK(served >= 4 * kParked);
         CHECK(holders.release_and_count_intact() == kParked);
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 TEST_CASE("a fiber with more objects on its stack than a summary holds is scanned in full; all survive") {
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     int64_t base = 0;
     weft::run({.procs = 1}, [&] {
         gc::collect();
@@ -354,7 +352,6 @@ TEST_CASE("a fiber with more objects on its stack than a summary holds is scanne
         CHECK(parked.recv().value() == 2);
         CHECK(intact.load() == kHeld);
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 TEST_CASE("a value handed to a parked fiber through a channel invalidates its stack summary") {
@@ -395,7 +392,7 @@ TEST_CASE("gcstoptheworld: whole cycles in one pause with many parked fibers; th
 #else
     static constexpr int kParked = 2000;
 #endif
-    setenv("WEFT_DEBUG", "gcstoptheworld=1,gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gcstoptheworld=1,gccheckmark=1");
     weft::run({.procs = 2}, [] {
         StackHolders holders(kParked);
         gc::Stats before = gc::stats();
@@ -409,11 +406,10 @@ TEST_CASE("gcstoptheworld: whole cycles in one pause with many parked fibers; th
         CHECK(after.stw_pauses - before.stw_pauses == after.cycles - before.cycles);
         CHECK(holders.release_and_count_intact() == kParked);
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 TEST_CASE("concurrent mutators rewiring a graph while cycles run back to back (checkmark on)") {
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         static gc::Root<Node> root;
         root = build(6);
@@ -448,7 +444,6 @@ TEST_CASE("concurrent mutators rewiring a graph while cycles run back to back (c
         MESSAGE("cycles: " << cycles << ", pauses: " << gc::stats().stw_pauses);
         root = nullptr;
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 namespace {
@@ -465,6 +460,7 @@ gc::Root<Pool> g_pool;
 std::atomic<bool> g_start_late{false};
 weft::Chan<int>* g_late_go = nullptr;
 weft::WaitGroup* g_late_done = nullptr;
+weft::WaitGroup* g_late_started = nullptr;
 std::atomic<int> g_late_intact{0};
 
 void start_late_fibers(const weft::base::HookEvent& e) {
@@ -476,23 +472,31 @@ void start_late_fibers(const weft::base::HookEvent& e) {
             Node* mine = g_pool->nodes[static_cast<size_t>(i)];
             g_pool->nodes.set(static_cast<size_t>(i), nullptr);
             keep(mine);
+            g_late_started->done();
             (void)g_late_go->recv();  // parked here through the cycle's end
             if (mine->value == i && count(mine) == 1) g_late_intact.fetch_add(1);
             g_late_done->done();
         });
     }
+    // The collector's fiber waits here (the hook may park it) until every
+    // late fiber has run up to its park: the concurrent re-scans then find
+    // them parked, and none runs again before termination. Without the
+    // wait, on a loaded machine some ran only after their concurrent
+    // re-scan and were counted in the pause (76 of 256 seen).
+    g_late_started->wait();
 }
 }  // namespace
 
 TEST_CASE("fibers started during marking: re-scanned before termination, not in its pause; their stacks keep objects") {
-    setenv("WEFT_DEBUG", "gccheckmark=1,gcpoison=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1,gcpoison=1");
     weft::run({.procs = 2}, [] {
         gc::collect();
         int64_t live0 = g_live.load();
         weft::Chan<int> go_on(0);
-        weft::WaitGroup done;
+        weft::WaitGroup done, started;
         g_late_go = &go_on;
         g_late_done = &done;
+        g_late_started = &started;
         g_late_intact = 0;
         on_fresh_fiber([] {
             g_pool = gc::make<Pool>();
@@ -500,6 +504,7 @@ TEST_CASE("fibers started during marking: re-scanned before termination, not in 
         });
         gc::Stats before = gc::stats();
         done.add(kLateFibers);
+        started.add(kLateFibers);
         g_start_late = true;
         weft::base::g_test_hook.store(&start_late_fibers, std::memory_order_release);
         gc::collect();  // the late fibers start when it reaches GCmark
@@ -522,7 +527,6 @@ TEST_CASE("fibers started during marking: re-scanned before termination, not in 
         CHECK(stopped < kLateFibers / 4);
         g_pool = nullptr;
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 namespace {
@@ -539,7 +543,7 @@ TEST_CASE("smallest-class and large objects churn through cycles (poison on)") {
     // where a cache refill could sweep a dead one, free it and put it back
     // on the list. (This stress seldom reaches that path; it checks that
     // the two kinds of span keep their objects through cycles.)
-    setenv("WEFT_DEBUG", "gcpoison=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gcpoison=1");
     weft::run({.procs = 2}, [] {
         weft::WaitGroup wg;
         std::atomic<int64_t> bad{0};
@@ -568,7 +572,6 @@ TEST_CASE("smallest-class and large objects churn through cycles (poison on)") {
         CHECK(cycles > 3);
         CHECK(bad.load() == 0);
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 TEST_CASE("termination waits for assists in flight: few retries per cycle while fibers allocate") {
@@ -617,7 +620,7 @@ struct Fan {
 }  // namespace
 
 TEST_CASE("an object with more references than a visitor batch keeps every one (checkmark on)") {
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         gc::collect();
         int64_t base = g_live.load();
@@ -640,7 +643,6 @@ TEST_CASE("an object with more references than a visitor batch keeps every one (
         for (int c = 0; c < 3 && g_live.load() != base; ++c) gc::collect();
         CHECK(g_live.load() == base);
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include "gc/test_nodes.hpp"
 #include "runtime/weft.hpp"
 #include "sched/fiber.hpp"
+#include "support/test_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -118,8 +119,7 @@ TEST_CASE("constructors that park: collections go on, and the half-built objects
     };
     for (Config c : {Config{"", false}, Config{"gccheckmark=1,gcpoison=1", false}, Config{"gcstress=1", true}}) {
         CAPTURE(std::string(c.debug));
-        setenv("WEFT_DEBUG", c.debug, 1);
+        weft::testing::ScopedEnv env("WEFT_DEBUG", c.debug);
         build_and_churn(c.stress);
     }
-    unsetenv("WEFT_DEBUG");
 }

@@ -329,7 +329,7 @@ TEST_CASE("HashMap keys are destroyed on erase, clear and rehash, and by the col
 }
 
 TEST_CASE("growth under concurrent marking loses nothing (2 Ps, checkmark on)") {
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         constexpr int kVec = 2, kMap = 2;
         gc::Root<Bag> bags[kVec];
@@ -444,7 +444,6 @@ TEST_CASE("growth under concurrent marking loses nothing (2 Ps, checkmark on)") 
         for (auto& b : bags) b = nullptr;
         for (auto& m : maps) m = nullptr;
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 TEST_CASE("HashMap: insert, overwrite, find, erase and rehash with 10^5 keys; iteration visits each entry once") {

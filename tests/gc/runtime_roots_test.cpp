@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "runtime/weft.hpp"
+#include "support/test_util.hpp"
 #include "test_nodes.hpp"
 
 using namespace gctest;  // NOLINT: Node, build, count, keep, g_live
@@ -90,7 +91,7 @@ TEST_CASE("values in flight through channels while cycles run back to back (chec
     // the ring), while the collector runs cycles back to back and verifies
     // each marking. A value the collector misses is reported by checkmark,
     // or shows as a wrong count once its nodes are freed and reused.
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         std::atomic<bool> stop{false};
         std::atomic<int64_t> received{0}, bad{0};
@@ -127,5 +128,4 @@ TEST_CASE("values in flight through channels while cycles run back to back (chec
         CHECK(cycles > 3);
         MESSAGE("values received: " << received.load() << ", cycles: " << cycles);
     });
-    unsetenv("WEFT_DEBUG");
 }

@@ -219,7 +219,7 @@ TEST_CASE("the seven steps: a fiber back from a system call stores through the b
 
 TEST_CASE("a fiber whose system call returns while the world is stopped waits for the start") {
     if (!weft::base::kTestHooks) return;
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         static gc::Root<Node> holder;
         static Pipe* pipe;
@@ -266,12 +266,11 @@ TEST_CASE("a fiber whose system call returns while the world is stopped waits fo
         CHECK(holder->left->value == 5);
         holder = nullptr;
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 TEST_CASE("a barrier held between marking and queueing, on an M with a P, holds up the stop-the-world") {
     if (!weft::base::kTestHooks) return;
-    setenv("WEFT_DEBUG", "gccheckmark=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         static gc::Root<Node> holder, keep;
         static uintptr_t x_hidden;
@@ -348,7 +347,6 @@ TEST_CASE("a barrier held between marking and queueing, on an M with a P, holds 
 #endif
         holder = nullptr;
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 namespace {
@@ -402,7 +400,7 @@ bool chain_ok(const Node* n) {
 }  // namespace
 
 TEST_CASE("stress: fibers store fresh objects right after real system calls while cycles run back to back") {
-    setenv("WEFT_DEBUG", "gccheckmark=1,gcpoison=1", 1);
+    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1,gcpoison=1");
     weft::run({.procs = 2}, [] {
         constexpr int kFibers = 8;
         constexpr uint64_t kMinReturns = 1'000'000;
@@ -480,7 +478,6 @@ TEST_CASE("stress: fibers store fresh objects right after real system calls whil
         CHECK(bad_chains.load() == 0);
         slots = nullptr;
     });
-    unsetenv("WEFT_DEBUG");
 }
 
 namespace {

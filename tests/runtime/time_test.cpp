@@ -12,18 +12,12 @@
 #include "runtime/weft.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double cpu_seconds() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 }  // namespace
 
@@ -124,9 +118,9 @@ TEST_CASE("a pending timer is not a deadlock") {
 TEST_CASE("an idle program sleeps in the kernel instead of spinning") {
     double cpu = 0;
     weft::run(weft::Options{.procs = 2}, [&] {
-        double c0 = cpu_seconds();
+        double c0 = weft::testing::cpu_seconds();
         weft::sleep(300ms);
-        cpu = cpu_seconds() - c0;
+        cpu = weft::testing::cpu_seconds() - c0;
     });
     // Spinning for 300 ms on any thread would cost about 0.3 s of CPU.
     CHECK(cpu < (weft::sched::kSanitized ? 0.15 : 0.05));

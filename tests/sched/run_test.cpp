@@ -14,6 +14,7 @@
 
 #include "runtime/weft.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 
 TEST_CASE("run returns the main fiber's result and can run again") {
     CHECK(weft::run([] { return 7; }) == 7);
@@ -41,38 +42,44 @@ TEST_CASE("fibers run and yield at several proc counts") {
 }
 
 TEST_CASE("bad WEFT_PROCS and options are reported before anything starts") {
-    setenv("WEFT_PROCS", "lots", 1);
-    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_PROCS: 'lots' is not an integer in [1, 1024]", std::invalid_argument);
-    unsetenv("WEFT_PROCS");
+    {
+        weft::testing::ScopedEnv env("WEFT_PROCS", "lots");
+        CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_PROCS: 'lots' is not an integer in [1, 1024]",
+                             std::invalid_argument);
+    }
     CHECK_THROWS_WITH_AS(weft::run(weft::Options{.procs = -1}, [] {}),
                          "weft::Options::procs: -1 is not in [0, 1024]", std::invalid_argument);
     CHECK_THROWS_WITH_AS(weft::run(weft::Options{.procs = 1, .stack_size = 100}, [] {}),
                          "weft::Options::stack_size: 100 is below the minimum of 16384 bytes", std::invalid_argument);
-    setenv("WEFT_STACK_GUARD", "sometimes", 1);
-    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_STACK_GUARD: 'sometimes' is not one of auto, always, never",
-                         std::invalid_argument);
-    unsetenv("WEFT_STACK_GUARD");
-    setenv("WEFT_DEBUG", "gctrace=1,bogus=2", 1);
-    CHECK_THROWS_WITH_AS(weft::run([] {}),
-                         "WEFT_DEBUG: unknown option 'bogus' (known: gctrace, gccheckmark, gcstoptheworld, gcpoison, "
-                         "gcstress, syscallstress, schedtrace)",
-                         std::invalid_argument);
-    setenv("WEFT_DEBUG", "gctrace=yes", 1);
-    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_DEBUG: gctrace: 'yes' is not 0 or 1", std::invalid_argument);
-    setenv("WEFT_DEBUG", "gcpoison=1,syscallstress=", 1);
-    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_DEBUG: syscallstress: '' is not 0 or 1", std::invalid_argument);
-    unsetenv("WEFT_DEBUG");
+    {
+        weft::testing::ScopedEnv env("WEFT_STACK_GUARD", "sometimes");
+        CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_STACK_GUARD: 'sometimes' is not one of auto, always, never",
+                             std::invalid_argument);
+    }
+    {
+        weft::testing::ScopedEnv env("WEFT_DEBUG", "gctrace=1,bogus=2");
+        CHECK_THROWS_WITH_AS(weft::run([] {}),
+                             "WEFT_DEBUG: unknown option 'bogus' (known: gctrace, gccheckmark, gcstoptheworld, "
+                             "gcpoison, gcstress, syscallstress, schedtrace)",
+                             std::invalid_argument);
+    }
+    {
+        weft::testing::ScopedEnv env("WEFT_DEBUG", "gctrace=yes");
+        CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_DEBUG: gctrace: 'yes' is not 0 or 1", std::invalid_argument);
+    }
+    {
+        weft::testing::ScopedEnv env("WEFT_DEBUG", "gcpoison=1,syscallstress=");
+        CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_DEBUG: syscallstress: '' is not 0 or 1", std::invalid_argument);
+    }
     for (const char* gogc : {"abc", "0", "-5", "100001", "50%"}) {
-        setenv("WEFT_GOGC", gogc, 1);
+        weft::testing::ScopedEnv env("WEFT_GOGC", gogc);
         CHECK_THROWS_WITH_AS(weft::run([] {}),
                              ("WEFT_GOGC: '" + std::string(gogc) + "' is not an integer in [1, 100000]").c_str(),
                              std::invalid_argument);
     }
-    unsetenv("WEFT_GOGC");
     // Nothing was left half started: the next run runs.
-    setenv("WEFT_PROCS", "3", 1);
+    weft::testing::ScopedEnv env("WEFT_PROCS", "3");
     CHECK(weft::run([] { return weft::procs(); }) == 3);
-    unsetenv("WEFT_PROCS");
 }
 
 TEST_CASE("fiber ids are unique and the main fiber is 1") {

@@ -59,7 +59,7 @@ TEST_CASE("a clobbered canary on an unguarded stack is fatal at the next switch"
 }
 
 TEST_CASE("WEFT_STACK_GUARD=never hands out canary stacks only") {
-    setenv("WEFT_STACK_GUARD", "never", 1);
+    weft::testing::ScopedEnv env("WEFT_STACK_GUARD", "never");
     weft::sched::StackStats st;
     weft::run(weft::Options{.procs = 1}, [&] {
         std::atomic<int> done{0};
@@ -67,7 +67,6 @@ TEST_CASE("WEFT_STACK_GUARD=never hands out canary stacks only") {
         while (done.load() < 10) weft::yield();
         st = weft::testing::stack_stats();
     });
-    unsetenv("WEFT_STACK_GUARD");
     CHECK(st.guarded == 0);
     CHECK(st.canary >= 1);
 }

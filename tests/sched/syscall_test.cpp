@@ -191,13 +191,14 @@ TEST_CASE("past WEFT_MAXTHREADS blocking calls wait for a thread, reported once"
 }
 
 TEST_CASE("bad WEFT_MAXTHREADS values are rejected") {
-    setenv("WEFT_MAXTHREADS", "1", 1);
-    CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_MAXTHREADS: '1' is not an integer in [2, 1000000]",
-                         std::invalid_argument);
-    setenv("WEFT_MAXTHREADS", "2", 1);
+    {
+        weft::testing::ScopedEnv env("WEFT_MAXTHREADS", "1");
+        CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_MAXTHREADS: '1' is not an integer in [2, 1000000]",
+                             std::invalid_argument);
+    }
+    weft::testing::ScopedEnv env("WEFT_MAXTHREADS", "2");
     CHECK_THROWS_WITH_AS(weft::run(weft::Options{.procs = 4}, [] {}),
                          "WEFT_MAXTHREADS: 2 is below the number of Ps (4)", std::invalid_argument);
-    unsetenv("WEFT_MAXTHREADS");
 }
 
 TEST_CASE("a fiber that only makes blocking calls yields at their returns, so run can return") {

@@ -3,7 +3,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <dirent.h>
+#include <optional>
+#include <sys/resource.h>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -59,6 +62,36 @@ void raise_max(std::atomic<T>& max, T v) {
     T m = max.load();
     while (v > m && !max.compare_exchange_weak(m, v)) {
     }
+}
+
+// Sets an environment variable for a scope and restores what it was (set
+// or unset) when the scope ends, also when a failed REQUIRE leaves it:
+// the runtime reads WEFT_* at each run, so a leaked value would change the
+// tests after this one.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value) : name_(name) {
+        if (const char* old = std::getenv(name)) old_ = old;
+        ::setenv(name, value, 1);
+    }
+    ~ScopedEnv() {
+        if (old_) ::setenv(name_.c_str(), old_->c_str(), 1);
+        else ::unsetenv(name_.c_str());
+    }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    std::string name_;
+    std::optional<std::string> old_;
+};
+
+// CPU time (user + system) this process has used, in seconds.
+inline double cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 // Open file descriptors of this process (for leak checks), or -1.

@@ -194,13 +194,6 @@ void wait_for_io_waiters(int n) {
     CHECK(weft::sched::netpoll_waiters() == n);
 }
 
-double cpu_seconds() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 }  // namespace
 
 TEST_CASE("echo over tcp4 at 1, 2 and 4 procs") {
@@ -789,10 +782,10 @@ TEST_CASE("a fiber blocked on a socket costs no CPU") {
             wg.done();
         });
         wait_for_io_waiters(1);
-        double cpu0 = cpu_seconds();
+        double cpu0 = weft::testing::cpu_seconds();
         // The main fiber sleeps too: every P is idle, one M sleeps in epoll.
         weft::sleep(300ms);
-        double used = cpu_seconds() - cpu0;
+        double used = weft::testing::cpu_seconds() - cpu0;
         CHECK(used < 0.1);
         s.write_all(std::string_view("!"));
         wg.wait();
