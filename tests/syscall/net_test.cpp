@@ -948,9 +948,16 @@ TEST_CASE("a fiber taken by sysmon's poll is no deadlock while every M goes idle
                 Conn s = ln.accept();
                 weft::base::g_test_hook.store(&hold_sysmon_poll, std::memory_order_release);
                 auto give_up = SteadyClock::now() + 20s;
-                weft::go([give_up] {  // no safe point: never gives its P up
+                weft::go([give_up] {
+                    // First yield until the main fiber is parked in its read:
+                    // sysmon may have flagged main for preemption (it ran 10
+                    // ms on a loaded machine) and main then yields to us at
+                    // read's entry. Spinning at once left main queued behind
+                    // a fiber that never yields, the writer never saw a
+                    // waiter, and after 20 s main read without sysmon.
+                    while (weft::sched::netpoll_waiters() != 1 && SteadyClock::now() < give_up) weft::yield();
                     while (!g_sysmon_took.load() && SteadyClock::now() < give_up) {
-                    }
+                    }  // no safe point: never gives its P up
                 });
                 std::thread writer([fd = s.fd(), give_up] {
                     while (weft::sched::netpoll_waiters() != 1 && SteadyClock::now() < give_up)
