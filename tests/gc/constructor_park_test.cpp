@@ -92,21 +92,31 @@ void build_and_churn(bool stress) {
         if (stress) return;
         // The old per-thread count, raised on one thread and lowered on
         // another, kept every later make on those threads from taking its
-        // safe point, and a cycle requested there never started: with
-        // 64 MB of garbage on a heap of a few MB, cycles stayed where they
-        // were. Two fibers allocate, so both threads are used.
-        uint64_t cycles = gc::stats().cycles;
+        // safe point, and a cycle requested there never started: cycles
+        // stayed where they were however much garbage followed. Two fibers
+        // allocate, so both threads are used, 8 heap goals' worth of
+        // garbage between them (measured, not counted in objects: the goal
+        // depends on what earlier tests left in the heap), at most 1 GiB.
+        gc::Stats st0 = gc::stats();
+        const uint64_t want = 8 * static_cast<uint64_t>(st0.heap_goal_bytes);
+        REQUIRE(want < (uint64_t{1} << 30));
+        // A Small takes a 16-byte slot (8 bytes and the header); counted
+        // here, not read from gc::stats(), which accounts at refills.
+        std::atomic<uint64_t> allocated{0};
         weft::WaitGroup churn;
         for (int f = 0; f < 2; ++f) {
             churn.add(1);
             weft::go([&] {
-                for (int i = 0; i < 1'000'000; ++i) gctest::keep(gc::make<Small>());
+                while (allocated.load() < want) {
+                    for (int i = 0; i < 10'000; ++i) gctest::keep(gc::make<Small>());
+                    allocated += 10'000 * 16;
+                }
                 churn.done();
             });
         }
         churn.wait();
-        MESSAGE("cycles during the churn: " << gc::stats().cycles - cycles);
-        CHECK(gc::stats().cycles >= cycles + 3);
+        MESSAGE("cycles during the churn of " << (want >> 20) << " MiB: " << gc::stats().cycles - st0.cycles);
+        CHECK(gc::stats().cycles >= st0.cycles + 4);
     });
 }
 
