@@ -72,17 +72,16 @@ constexpr Duration kBackoffMax = std::chrono::seconds(1);
 // The sleep is cut in slices so close() and deadlines are noticed soon.
 constexpr Duration kBackoffSlice = std::chrono::milliseconds(50);
 
-// Holds a binary Sema as a lock (F3): a reader or writer waits its turn
-// parked, in FIFO order.
-class SemaLock {
+// Holds one direction's IoLock for a scope (F3).
+class DirectionLock {
 public:
-    explicit SemaLock(sched::Sema& s) : s_(s) { s_.acquire(sched::WaitReason::kIOWait); }
-    ~SemaLock() { s_.release(); }
-    SemaLock(const SemaLock&) = delete;
-    SemaLock& operator=(const SemaLock&) = delete;
+    explicit DirectionLock(IoLock& l) : l_(l) { l_.lock(); }
+    ~DirectionLock() { l_.unlock(); }
+    DirectionLock(const DirectionLock&) = delete;
+    DirectionLock& operator=(const DirectionLock&) = delete;
 
 private:
-    sched::Sema& s_;
+    IoLock& l_;
 };
 
 [[noreturn]] void throw_errno(int err, const std::string& context) {
@@ -173,7 +172,7 @@ void NetFd::check(sched::PollResult r, const char* op) const {
 size_t NetFd::read(void* buf, size_t n) {
     sched::require_fiber("net::Conn::read");  // step 1
     Ref ref(this, "read");
-    SemaLock lock(rmu_);  // step 2
+    DirectionLock lock(rmu_);  // step 2
     if (n == 0) return 0;
     check(sched::poll_prepare(pd_, sched::PollMode::kRead), "read");
     n = std::min(n, kMaxRW);
@@ -203,7 +202,7 @@ size_t NetFd::write_locked(const void* buf, size_t n) {
 size_t NetFd::write(const void* buf, size_t n) {
     sched::require_fiber("net::Conn::write");
     Ref ref(this, "write");
-    SemaLock lock(wmu_);
+    DirectionLock lock(wmu_);
     if (n == 0) return 0;
     check(sched::poll_prepare(pd_, sched::PollMode::kWrite), "write");
     return write_locked(buf, n);
@@ -212,7 +211,7 @@ size_t NetFd::write(const void* buf, size_t n) {
 void NetFd::write_all(const void* buf, size_t n) {
     sched::require_fiber("net::Conn::write_all");
     Ref ref(this, "write");
-    SemaLock lock(wmu_);
+    DirectionLock lock(wmu_);
     if (n == 0) return;
     check(sched::poll_prepare(pd_, sched::PollMode::kWrite), "write");
     auto* p = static_cast<const std::byte*>(buf);
@@ -229,7 +228,7 @@ void NetFd::write_all(const void* buf, size_t n) {
 int NetFd::accept(Addr* peer) {
     sched::require_fiber("net::Listener::accept");
     Ref ref(this, "accept");
-    SemaLock lock(rmu_);
+    DirectionLock lock(rmu_);
     check(sched::poll_prepare(pd_, sched::PollMode::kRead), "accept");
     Duration delay{0};
     for (;;) {
@@ -285,7 +284,7 @@ int NetFd::accept(Addr* peer) {
 void NetFd::wait_connected(int64_t deadline_ns) {
     sched::require_fiber("net::dial");
     Ref ref(this, "dial");
-    SemaLock lock(wmu_);
+    DirectionLock lock(wmu_);
     struct ClearDeadline {
         sched::PollDesc* pd;
         bool armed;

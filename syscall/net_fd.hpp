@@ -30,6 +30,27 @@
 
 namespace weft::net::detail {
 
+// Serialises one direction of a NetFd (F3, net_fd.cpp): a counter of
+// holders and waiters, and a runtime semaphore the waiters park on, FIFO
+// (a benaphore). Uncontended, lock and unlock are one atomic RMW each.
+// unlock() touches the IoLock after handing it on: safe here because the
+// NetFd outlives every operation holding a reference (F1, F2).
+class IoLock {
+public:
+    void lock() {
+        // Acquire: the previous holder's critical section happens before ours.
+        if (count_.fetch_add(1, std::memory_order_acquire) > 0) sema_.acquire(sched::WaitReason::kIOWait);
+    }
+    void unlock() {
+        // Release: ours happens before the next holder's.
+        if (count_.fetch_sub(1, std::memory_order_release) > 1) sema_.release();
+    }
+
+private:
+    std::atomic<int32_t> count_{0};  // holders (0 or 1) + waiters
+    sched::Sema sema_;
+};
+
 class NetFd {
 public:
     // Takes ownership of fd (a non-blocking, close-on-exec socket) and
@@ -91,8 +112,8 @@ private:
     weft::sched::Sema close_sema_;  // the closer waits here for the last op
     weft::sched::Sema close_mu_{1};  // held across close() (F4)
     std::string unlink_on_close_;
-    sched::Sema rmu_{1};             // serialises readers and accepts (F3)
-    sched::Sema wmu_{1};             // serialises writers and connect
+    IoLock rmu_;                     // serialises readers and accepts (F3)
+    IoLock wmu_;                     // serialises writers and connect
     bool emfile_reported_ = false;   // under rmu_: accept's report-once
 };
 
