@@ -99,13 +99,12 @@ constexpr int64_t kMaxAssistSlice = int64_t{256} << 10;
 // The collector fiber's slice of background work (marking, sweeping, stack
 // scanning) before it parks or yields. Short because a mutator that hands
 // its P over at a refill safe point (worker_due) waits a whole slice in the
-// middle of an operation: W7's p99 operation was one 200 us slice plus an
-// operation (247-277 us); with 50 us slices it is 111-149 us, at the same
-// ops/s (4 rounds alternated, 6 Dec). 25 us gave 90-117 us at the cost of
-// twice the switches.
+// middle of an operation, so the slice bounds a mutator's p99 latency while
+// a cycle runs; shorter slices cost more switches for little more (the
+// figures are in the commit that set it and in docs/PERFORMANCE.md).
 constexpr int64_t kWorkerSliceNs = 50'000;
 // Scan work the collector fiber does between two reads of the clock while
-// marking (about 7 us of W7's marking), so a slice ends close to its length.
+// marking (a few microseconds of it), so a slice ends close to its length.
 constexpr int64_t kWorkerDrainChunk = 16 << 10;
 constexpr double kWorkerUtilization = 0.25;      // the collector fiber's share of all Ps (background work)
 constexpr int64_t kIdleSliceBytes = 256 << 10;  // idle-P marking per hook call
@@ -170,7 +169,7 @@ struct Controller {
     int64_t cycle_cpu_ns = 0;
 };
 
-Controller& C() {
+Controller& controller() {
     static Controller* c = new Controller;
     return *c;
 }
@@ -205,13 +204,13 @@ struct Pause {
         sched::stop_the_world(why);
         // How long the Ps took to reach a safe point (gctrace).
         int64_t wait = base::nanotime() - start;
-        Controller& c = C();
+        Controller& c = controller();
         if (wait > c.stop_wait_max_ns) c.stop_wait_max_ns = wait;
     }
     explicit Pause(int64_t stopped_at) : start(stopped_at) {}  // the world is already stopped
     int64_t end() {
         int64_t d = sched::start_the_world() - start;
-        Controller& c = C();
+        Controller& c = controller();
         base::LockGuard l(c.stats_lock);
         c.pauses.push_back(d);
         c.st.stw_pauses++;
@@ -240,13 +239,13 @@ GCWork* work_of(sched::P* p) { return static_cast<GCWork*>(p->ext[kExtWork]); }
 
 // The collector fiber is due to run (see Controller::worker_due).
 bool worker_due() {
-    int64_t due = C().worker_due.load(std::memory_order_relaxed);
+    int64_t due = controller().worker_due.load(std::memory_order_relaxed);
     return due != INT64_MAX && base::nanotime() >= due;  // the clock only while it is parked
 }
 
 // Parks the collector fiber for ns (a timer readies it).
 void park_for(int64_t ns) {
-    Controller& c = C();
+    Controller& c = controller();
     int64_t when = base::nanotime() + ns;
     c.worker_due.store(when, std::memory_order_relaxed);
     sched::park_until(when, sched::WaitReason::kGCWorkerPause);
@@ -256,7 +255,7 @@ void park_for(int64_t ns) {
 // Yields to the fibers waiting to run, and is due again at once:
 // allocating fibers hand their P back at their next refill.
 void yield_to_others() {
-    Controller& c = C();
+    Controller& c = controller();
     c.worker_due.store(base::nanotime(), std::memory_order_relaxed);
     sched::gosched_global();
     c.worker_due.store(INT64_MAX, std::memory_order_relaxed);
@@ -332,7 +331,7 @@ void scan_all_stacks(sched::G* self, int64_t runway_bytes, bool world_stopped) {
 }
 
 uint32_t next_epoch() {
-    Controller& c = C();
+    Controller& c = controller();
     if (++c.epoch == 0) ++c.epoch;  // 0 means off
     return c.epoch;
 }
@@ -366,7 +365,7 @@ void shade_roots(GCWork* w) {
 // about 20x when no work is done yet) and one allocation never owes a
 // whole heap's worth of scanning.
 double assist_ratio() {
-    Controller& c = C();
+    Controller& c = controller();
     // Relaxed: pacing estimates; a stale value only mis-sizes one assist.
     int64_t expected = c.scan_expected.load(std::memory_order_relaxed);
     int64_t remaining = std::max(expected - scan_work_done(), expected / 10);
@@ -407,7 +406,7 @@ int64_t mark_loop(sched::G* self, sched::G** tracked) {
     constexpr int64_t kQuietMaxNs = 1'000'000;
     constexpr size_t kRescanConcurrentMin = 64;
     constexpr int kRescanRounds = 4;
-    Controller& c = C();
+    Controller& c = controller();
     int64_t quiet = kQuietMinNs;
     int rounds = 0;
     for (;;) {
@@ -478,7 +477,7 @@ void release_all_caches() {
 }
 
 void set_goal(int64_t marked) {
-    Controller& c = C();
+    Controller& c = controller();
     if (c.cfg.gogc < 0) {
         c.goal.store(INT64_MAX);
         c.trigger.store(INT64_MAX);
@@ -493,7 +492,7 @@ void set_goal(int64_t marked) {
 // Adjusts the trigger ratio from how far past (or short of) the goal the
 // heap got by the end of marking (a proportional controller, as Go's).
 void adjust_trigger(int64_t live_at_end, int64_t marked_before) {
-    Controller& c = C();
+    Controller& c = controller();
     int64_t goal = c.goal.load();
     int64_t room = goal - marked_before;
     if (room <= 0 || goal == INT64_MAX) return;
@@ -514,7 +513,7 @@ struct CycleTrace {
 };
 
 void trace_line(const CycleTrace& t) {
-    Controller& c = C();
+    Controller& c = controller();
     auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
     std::fprintf(stderr,
                  "gc %" PRIu64 " @%.3fs: %.3f ms; pauses %.3f+%.3f+%.3f+%.3f ms; heap %" PRId64 "->%" PRId64 "->%" PRId64
@@ -531,7 +530,7 @@ void trace_line(const CycleTrace& t) {
 void phase_hook(Phase p) { base::test_hook(base::HookPoint::kPhaseSwitched, static_cast<uint64_t>(p)); }
 
 void run_cycle(uint64_t n) {
-    Controller& c = C();
+    Controller& c = controller();
     sched::G* self = sched::current_g();
     int64_t t0 = base::nanotime();
     int64_t assist0 = c.assist_ns.load();
@@ -707,7 +706,7 @@ void arm_scavenger() {
 }
 
 void worker_main() {
-    Controller& c = C();
+    Controller& c = controller();
     arm_scavenger();
     for (;;) {
         c.lock.lock();
@@ -741,7 +740,7 @@ void worker_main() {
 // Asks for cycles up to number `upto`; starts or wakes the collector fiber.
 // From a fiber.
 void request_cycle(uint64_t upto) {
-    Controller& c = C();
+    Controller& c = controller();
     sched::G* wake = nullptr;
     bool spawn = false;
     {
@@ -757,7 +756,7 @@ void request_cycle(uint64_t upto) {
         }
     }
     if (spawn) sched::spawn(sched::Closure([] {
-                                C().worker = sched::current_g();
+                                controller().worker = sched::current_g();
                                 worker_main();
                             }),
                             std::source_location::current());
@@ -767,7 +766,7 @@ void request_cycle(uint64_t upto) {
 // ---------------------------------------------------------------- scheduler hooks
 
 void on_start() {
-    Controller& c = C();
+    Controller& c = controller();
     c.cfg = read_config();
     set_poison(c.cfg.poison);
     if (c.start_time == 0) c.start_time = base::nanotime();
@@ -801,7 +800,7 @@ void on_stop() {
             if (s->state.load() != SpanState::kInUse) continue;
             h.marks.clear_range(s->base, s->npages * kPageSize);
         }
-        (void)sched::take_tracked(C().epoch);
+        (void)sched::take_tracked(controller().epoch);
         sched::set_track_epoch(0);
         discard_global();
     }
@@ -815,7 +814,7 @@ void on_stop() {
         p->ext[kExtCache] = nullptr;
         p->ext[kExtWork] = nullptr;
     }
-    C().worker = nullptr;
+    controller().worker = nullptr;
 }
 
 // Idle-priority work: a P with nothing to run scans a few stacks in
@@ -847,7 +846,7 @@ void request_yield() {
 }
 
 void after_refill(MCache* c, int64_t bytes) {
-    Controller& ctl = C();
+    Controller& ctl = controller();
     Phase ph = phase();
     if (ph != Phase::kOff && worker_due()) request_yield();
     if (ph == Phase::kScan) {
@@ -935,7 +934,7 @@ void collect() {
     // would wait for itself).
     if (sched::CallContext where = sched::call_context(); where != sched::CallContext::kFiber) [[unlikely]]
         sched::misuse("gc::collect", where);
-    Controller& c = C();
+    Controller& c = controller();
     c.lock.lock();
     // A cycle already past its stack scan may miss what this fiber just
     // dropped or made: wait for one that starts after this call.
@@ -954,7 +953,7 @@ void collect() {
 
 Stats stats() {
     using namespace detail;
-    Controller& c = C();
+    Controller& c = controller();
     Stats s;
     {
         base::LockGuard l(c.stats_lock);
@@ -977,7 +976,7 @@ Stats stats() {
 }
 
 std::vector<int64_t> pause_history() {
-    detail::Controller& c = detail::C();
+    detail::Controller& c = detail::controller();
     base::LockGuard l(c.stats_lock);
     return c.pauses;
 }

@@ -17,8 +17,8 @@
 // at most kRefillSweepBudget spans (as Go's spanBudget) before it grows the
 // heap instead: where the live data fills every span (a heap being built,
 // a first cycle over it), an unbounded search swept the class's whole
-// unswept list in one allocation, milliseconds that doubled with the heap
-// (18 ms at 400 MB in W7); the spans it leaves are the background
+// unswept list in one allocation, with its P held and no safe point: a
+// stall that grows with the heap; the spans it leaves are the background
 // sweeper's and the proportional sweep's.
 #include "gc/heap.hpp"
 
@@ -99,7 +99,7 @@ Span* span_struct_locked(Heap& h) {
         // Span structs come in slabs from the OS (as Go's fixalloc), never
         // one by one from malloc: they are never freed (H2), and a malloc
         // here, on the allocation path, could run glibc's fastbin
-        // consolidation (W7: 8-12 ms inside one mutator operation).
+        // consolidation, milliseconds inside one mutator operation.
         constexpr size_t kBytes = kSpanSlab * sizeof(Span);
         void* m = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) base::fatal("gc heap: cannot map %zu bytes for span structs: errno %d", kBytes, errno);

@@ -91,7 +91,8 @@ void MarkBitmap::collect(uintptr_t base, size_t bytes, uint32_t elemsize, uint64
     // dead stretch) cost their loads; otherwise each slot's bit is picked
     // in a loop of fixed length, branch-free, the output word in a
     // register. (Visiting the set bits instead, with an index computed per
-    // bit and a store per bit, was 4.5% of W6's CPU for its 24-byte nodes.)
+    // bit and a store per bit, is a data-dependent loop: slower for the
+    // mostly-live spans sweep sees.)
     // A slot of the tail waste reads a clear bit (B2).
     for (uint32_t w = 0; w < nwords; ++w) {
         const size_t lo = size_t{w} * k;  // the word holding slot 64w's first granule

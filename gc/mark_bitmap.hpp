@@ -12,9 +12,8 @@
 // Why: shading a reference (the marker's inner loop, every child of every
 // object) used to find the span through the span map, read the span's
 // header for its geometry and state, then its separately allocated mark
-// bitmap: three dependent loads from three places, cache misses on a
-// fragmented heap (in W7's profile of the marker: 6% of its samples on the
-// span map load, 12% on the span header, 17% on the bitmap word). Here a
+// bitmap: three dependent loads from three places, each a likely cache miss
+// on a fragmented heap, and together most of the marker's time. Here a
 // reference's mark bit is at an address computed from the reference, and
 // the only other table it reads (the page classes, 1 byte per 8 KiB page:
 // 140 KB for a 1.1 GB heap) stays in the L2 cache. The span is needed only
@@ -43,14 +42,14 @@
 //
 // Costs: the mark bits are 1/64 of the heap in use (the per-span bitmaps
 // were 1 bit per slot: 1/256 for 32-byte slots), the page classes 1/8192.
-// Sweeping packs a span's bits into slot order (collect). Measured on W7
-// against the per-span bitmaps, alternated: the whole mark under
-// gcstoptheworld=1 about 9% shorter; mutator ops/s 7-24% higher in each of
-// 5 pairs (README, Performance).
+// Sweeping packs a span's bits into slot order (collect). Against the
+// per-span bitmaps marking got shorter and mutators faster (the commit that
+// made the change has the alternated figures).
 //
 // Tried before and rejected: bitmaps inline in the span header (no change:
 // the span header is still one dependent miss per child); prefetching the
-// span of each child ahead of its shade (3 stages, 10% slower).
+// span of each child ahead of its shade (slower: the prefetch queue cost
+// more than the misses it hid).
 #pragma once
 
 #include <atomic>
@@ -120,9 +119,9 @@ public:
     // reads them (same alignment as clear_range), changing no bit. Called at
     // span set-up: a table page first read is mapped to the kernel's shared
     // zero page, and the first write after that replaces it with a TLB
-    // shootdown across every CPU (W7: IPIs inside the first marking over a
-    // new heap range, operations of 8-12 ms); written first, it is a plain
-    // anonymous fault.
+    // shootdown across every CPU, inside the first marking over a new heap
+    // range, where it stalls mutator operations for milliseconds; written
+    // first, it is a plain anonymous fault.
     void prepare_range(uintptr_t lo, size_t bytes);
     // Any bit set in [lo, lo + bytes) (same alignment as clear_range); for
     // debug checks on a span not yet published (relaxed loads: its set-up

@@ -75,8 +75,8 @@
 //  - Dropping the lock around madvise (as Go's scavenger does, by taking the
 //    run out of the free structures first): allocation may then grow the
 //    heap needlessly while a run is out. The lock is held, for one bounded
-//    step. (A whole pass under the lock held it for milliseconds in W7:
-//    allocating fibers waited on it, and a stop-the-world on them.)
+//    step. (A whole pass under the lock holds it for milliseconds on a
+//    large heap: allocating fibers wait on it, and a stop-the-world on them.)
 #include "gc/page_heap.hpp"
 
 #include <algorithm>

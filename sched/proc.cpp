@@ -141,7 +141,7 @@ void allg_register(G* g) {
     auto* n = new AllGNode{g, g_allg.load()};
     while (!g_allg.compare_exchange_weak(n->next, n)) {
     }
-    S().ngs.fetch_add(1, std::memory_order_relaxed);  // statistic only
+    sched_state().ngs.fetch_add(1, std::memory_order_relaxed);  // statistic only
 }
 
 // Gs abandoned at the end of a run (alive when the main fiber returned),
@@ -179,9 +179,9 @@ void allg_free_all() {
 }
 
 uint64_t next_goid(P* p) {
-    if (p == nullptr) return S().goid_gen.fetch_add(1) + 1;
+    if (p == nullptr) return sched_state().goid_gen.fetch_add(1) + 1;
     if (p->goid_next == p->goid_end) {
-        p->goid_next = S().goid_gen.fetch_add(kGoidBatch) + 1;
+        p->goid_next = sched_state().goid_gen.fetch_add(kGoidBatch) + 1;
         p->goid_end = p->goid_next + kGoidBatch;
     }
     return p->goid_next++;
@@ -192,7 +192,7 @@ void gfput(P* p, G* g) {
     g->schedlink = p->gfree;
     p->gfree = g;
     if (++p->ngfree < kGFreeLocalMax) return;
-    Sched& s = S();
+    Sched& s = sched_state();
     base::LockGuard l(s.gflock);
     while (p->ngfree >= kGFreeLocalMax / 2) {
         G* x = p->gfree;
@@ -205,7 +205,7 @@ void gfput(P* p, G* g) {
 }
 
 G* gfget(P* p) {
-    Sched& s = S();
+    Sched& s = sched_state();
     if (p->gfree == nullptr && s.ngfree.load(std::memory_order_relaxed) > 0) {
         base::LockGuard l(s.gflock);
         while (p->ngfree < kGFreeLocalMax / 2 && s.gfree) {
@@ -230,7 +230,7 @@ G* gfget(P* p) {
 // global list, as gfput/gfget do for Gs.
 Stack stack_get(P* p) {
     if (p->nstack_cache == 0) {
-        Sched& s = S();
+        Sched& s = sched_state();
         base::LockGuard l(s.gflock);
         while (p->nstack_cache < P::kStackCacheMax / 2 && !s.free_stacks.empty()) {
             p->stack_cache[p->nstack_cache++] = s.free_stacks.back();
@@ -243,7 +243,7 @@ Stack stack_get(P* p) {
 
 void stack_put(P* p, const Stack& st) {
     if (p->nstack_cache == P::kStackCacheMax) {
-        Sched& s = S();
+        Sched& s = sched_state();
         base::LockGuard l(s.gflock);
         while (p->nstack_cache > P::kStackCacheMax / 2) s.free_stacks.push_back(p->stack_cache[--p->nstack_cache]);
     }
@@ -336,15 +336,15 @@ __attribute__((noinline)) P* current_p_and_g(G** g) {
     return m->p;
 }
 
-int32_t nprocs_now() { return g_sched ? S().nprocs : 0; }
-P* p_at(int32_t i) { return S().allp[static_cast<size_t>(i)]; }
+int32_t nprocs_now() { return g_sched ? sched_state().nprocs : 0; }
+P* p_at(int32_t i) { return sched_state().allp[static_cast<size_t>(i)]; }
 
 void wake_idle_p() {
-    if (S().npidle.load() > 0 && S().nmspinning.load() == 0) wakep();
+    if (sched_state().npidle.load() > 0 && sched_state().nmspinning.load() == 0) wakep();
 }
 
 // Relaxed: a hint; the stopper re-flags fibers until every P has stopped.
-bool world_stopping() { return g_sched && S().gcwaiting.load(std::memory_order_relaxed); }
+bool world_stopping() { return g_sched && sched_state().gcwaiting.load(std::memory_order_relaxed); }
 
 // noinline: see sched.hpp. GCC treats a TLS address as invariant within a
 // function, so an inlined accessor could hand back the old thread's M after
@@ -364,7 +364,7 @@ uint64_t fiber_id() {
 }
 
 bool runtime_running() { return g_running.load(); }
-int32_t nprocs() { return g_sched ? S().nprocs : 0; }
+int32_t nprocs() { return g_sched ? sched_state().nprocs : 0; }
 
 // ---------------------------------------------------------------- Ps
 
@@ -391,13 +391,13 @@ P* releasep(M* m) {
 void pidleput(P* p) {
     WEFT_DCHECK(p->runq.empty(), "pidleput: P has runnable fibers");
     p->status.store(PStatus::kIdle);
-    p->link = S().pidle;
-    S().pidle = p;
-    S().npidle.fetch_add(1);
+    p->link = sched_state().pidle;
+    sched_state().pidle = p;
+    sched_state().npidle.fetch_add(1);
 }
 
 P* pidleget() {
-    Sched& s = S();
+    Sched& s = sched_state();
     P* p = s.pidle;
     if (p) {
         s.pidle = p->link;
@@ -413,13 +413,13 @@ P* pidleget() {
 // ---------------------------------------------------------------- run queues
 
 void globrunqput(G* g) {
-    S().runq.push_back(g);
-    S().runqsize.fetch_add(1, std::memory_order_relaxed);  // hint; the list is under lock
+    sched_state().runq.push_back(g);
+    sched_state().runqsize.fetch_add(1, std::memory_order_relaxed);  // hint; the list is under lock
 }
 
 void globrunqput_batch(GQueue& q, int32_t n) {
-    S().runq.append(q);
-    S().runqsize.fetch_add(n, std::memory_order_relaxed);  // hint; the list is under lock
+    sched_state().runq.append(q);
+    sched_state().runqsize.fetch_add(n, std::memory_order_relaxed);  // hint; the list is under lock
 }
 
 namespace {
@@ -427,7 +427,7 @@ namespace {
 // Takes a batch from the global queue (under lock): one to run, some more
 // into p's ring (as globrunqget).
 G* globrunqget(P* p, int32_t max) {
-    Sched& s = S();
+    Sched& s = sched_state();
     int32_t size = s.runqsize.load(std::memory_order_relaxed);
     if (size == 0) return nullptr;
     int32_t n = std::min(size, size / s.nprocs + 1);
@@ -458,7 +458,7 @@ void runqput(P* p, G* g, bool next) {
         if (p->runq.push(g)) return;
         GQueue spill;
         if (p->runq.spill_half(g, spill)) {
-            base::LockGuard l(S().lock);
+            base::LockGuard l(sched_state().lock);
             globrunqput_batch(spill, LocalRunQueue::kSize / 2 + 1);
             return;
         }
@@ -506,7 +506,7 @@ bool runq_empty(P* p) { return p->runq.empty() && p->runnext.load() == nullptr; 
 namespace {
 
 void mput(M* m) {
-    Sched& s = S();
+    Sched& s = sched_state();
     m->schedlink = s.midle;
     s.midle = m;
     s.nmidle++;
@@ -514,7 +514,7 @@ void mput(M* m) {
 }
 
 M* mget() {
-    Sched& s = S();
+    Sched& s = sched_state();
     M* m = s.midle;
     if (m) {
         s.midle = m->schedlink;
@@ -548,7 +548,7 @@ void* mthread(void* arg) {
 
 // Creates an M that will start holding p (under no lock).
 void newm(P* p, bool spinning) {
-    Sched& s = S();
+    Sched& s = sched_state();
     M* m = new M;
     {
         base::LockGuard l(s.lock);  // mcount was reserved by startm
@@ -572,7 +572,7 @@ void newm(P* p, bool spinning) {
 }  // namespace
 
 void checkdead() {
-    Sched& s = S();
+    Sched& s = sched_state();
     if (s.exiting.load() || s.gcwaiting.load()) return;
     int32_t run = s.mcount - s.nmidle;
     if (run > 0) return;
@@ -590,7 +590,7 @@ void checkdead() {
 }
 
 int32_t reclaim_idle_ms(int64_t now) {
-    Sched& s = S();
+    Sched& s = sched_state();
     base::LockGuard l(s.lock);
     int32_t keep = s.nprocs;  // enough to run every P at once
     M** link = &s.midle;
@@ -611,7 +611,7 @@ int32_t reclaim_idle_ms(int64_t now) {
 }
 
 void startm(P* p, bool spinning) {
-    Sched& s = S();
+    Sched& s = sched_state();
     s.lock.lock();
     if (p == nullptr) {
         p = pidleget();
@@ -662,7 +662,7 @@ void startm(P* p, bool spinning) {
 }
 
 void wakep() {
-    Sched& s = S();
+    Sched& s = sched_state();
     // S4's producer half: the store that made the work visible (a ring's
     // release store of its tail, the global queue's unlock) before the
     // loads below. A store followed by a load of another variable may be
@@ -679,7 +679,7 @@ void wakep() {
 }
 
 void stopm(M* m, int64_t spin_ns) {
-    Sched& s = S();
+    Sched& s = sched_state();
     WEFT_CHECK(m->p == nullptr, "stopm: M holds a P");
     WEFT_CHECK(!m->spinning, "stopm: M is spinning");
     s.lock.lock();
@@ -705,7 +705,7 @@ void stopm(M* m, int64_t spin_ns) {
 // Hands off p from an M that will not run fibers (syscall, lock-up) to
 // another M if it has work, else puts it idle (as handoffp).
 void handoffp(P* p) {
-    Sched& s = S();
+    Sched& s = sched_state();
     if (!runq_empty(p) || s.runqsize.load() != 0) {
         startm(p, false);
         return;
@@ -735,7 +735,7 @@ void handoffp(P* p) {
 
 void injectglist(GQueue& q, int32_t n) {
     if (n == 0) return;
-    Sched& s = S();
+    Sched& s = sched_state();
     // Whoever took them off their wait (the netpoller) hands them over here.
     GQueue runnable;
     while (G* g = q.pop_front()) {
@@ -757,7 +757,7 @@ void injectglist(GQueue& q, int32_t n) {
 namespace {
 
 void resetspinning(M* m) {
-    Sched& s = S();
+    Sched& s = sched_state();
     m->spinning = false;
     int32_t left = s.nmspinning.fetch_sub(1) - 1;
     if (left < 0) base::fatal("resetspinning: negative nmspinning");
@@ -778,7 +778,7 @@ G* run_first_polled(GQueue& ready_list, int32_t n) {
 
 // Step 5: look in other Ps. Sets *now to the time used for timers.
 G* steal_work(M* m, int64_t& poll_until) {
-    Sched& s = S();
+    Sched& s = sched_state();
     P* p = m->p;
     const int32_t n = s.nprocs;
     for (int pass = 0; pass < 4; pass++) {
@@ -806,7 +806,7 @@ G* steal_work(M* m, int64_t& poll_until) {
 }
 
 G* find_runnable(M* m, bool* inherit) {
-    Sched& s = S();
+    Sched& s = sched_state();
 top:
     // No P after stopm: the runtime is exiting or sysmon reclaimed this M.
     if (s.exiting.load() || m->p == nullptr) return nullptr;
@@ -930,7 +930,7 @@ top:
 
 // One round of scheduling (as schedule()): null when the runtime exits.
 G* schedule(M* m, bool* inherit) {
-    Sched& s = S();
+    Sched& s = sched_state();
     if (s.exiting.load()) return nullptr;
     if (s.gcwaiting.load()) gcstopm(m);
     if (s.exiting.load() || m->p == nullptr) return nullptr;  // see find_runnable
@@ -957,7 +957,7 @@ G* schedule(M* m, bool* inherit) {
 }
 
 void begin_shutdown() {
-    Sched& s = S();
+    Sched& s = sched_state();
     s.exiting.store(true);
     {
         base::LockGuard l(s.lock);
@@ -1029,7 +1029,7 @@ G* execute(M* m, G* g, bool inherit) {
             // whole time slice goes behind everyone, not just this P.
             set_status(g, GStatus::kRunning, GStatus::kRunnable);
             {
-                base::LockGuard l(S().lock);
+                base::LockGuard l(sched_state().lock);
                 globrunqput(g);
             }
             // An idle P could run it (or what this P runs instead) now:
@@ -1044,7 +1044,7 @@ G* execute(M* m, G* g, bool inherit) {
             g->stack = Stack{};
             g->wait_reason = WaitReason::kNone;
             g->param = nullptr;
-            bool was_main = g == S().main_g;
+            bool was_main = g == sched_state().main_g;
             gfput(p, g);
             if (was_main) begin_shutdown();
             return nullptr;
@@ -1059,7 +1059,7 @@ G* execute(M* m, G* g, bool inherit) {
             note_stack_changed(g);
             cas_status(g, GStatus::kSyscall, GStatus::kRunnable);  // waits out a stack scan
             g->syscall_sp = 0;
-            Sched& s = S();
+            Sched& s = sched_state();
             s.lock.lock();
             bool stopping = s.gcwaiting.load();
             if (stopping) g_returns_during_stop.fetch_add(1, std::memory_order_relaxed);  // Y3
@@ -1084,14 +1084,14 @@ void mloop(M* m) {
         if (m->p == nullptr) {  // back from a syscall with no P to take
             stopm(m);
             if (m->p == nullptr) {
-                if (S().exiting.load() || m->exit_requested) return;
+                if (sched_state().exiting.load() || m->exit_requested) return;
                 continue;
             }
         }
         bool inherit;
         G* g = schedule(m, &inherit);
         if (!g) {
-            if (m->p == nullptr && !m->exit_requested && !S().exiting.load()) continue;
+            if (m->p == nullptr && !m->exit_requested && !sched_state().exiting.load()) continue;
             return;
         }
         while (g) {
@@ -1111,7 +1111,7 @@ void ready(G* g, ReadyAt at) {
         // A plain thread: no P of its own to queue on (as a spawn from one).
         cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
         {
-            base::LockGuard l(S().lock);
+            base::LockGuard l(sched_state().lock);
             globrunqput(g);
         }
         wakep();
@@ -1184,7 +1184,7 @@ bool can_spin(int iter) {
     constexpr int kActiveSpin = 4;
     M* m = getm();
     if (iter >= kActiveSpin || m == nullptr || m->p == nullptr) return false;
-    Sched& s = S();
+    Sched& s = sched_state();
     if (s.ncpu <= 1 || s.nprocs <= s.npidle.load() + s.nmspinning.load() + 1) return false;
     return runq_empty(m->p);
 }
@@ -1229,7 +1229,7 @@ G* newproc(Closure fn, const std::source_location& site, bool wake) {
         if (wake) wakep();
     } else {
         {
-            base::LockGuard l(S().lock);
+            base::LockGuard l(sched_state().lock);
             globrunqput(g);
         }
         startm(nullptr, false);
@@ -1254,7 +1254,7 @@ void outside_waker_done(uint64_t run) {
     if (g_outside.fetch_sub(1) != 1) return;
     // The last one: a deadlock it held off is now one (every M may have
     // gone idle while it lived, and no M will look again by itself).
-    base::LockGuard sl(S().lock);
+    base::LockGuard sl(sched_state().lock);
     checkdead();
 }
 
@@ -1296,7 +1296,7 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
         base::fatal("weft::run called while a weft runtime is already running in this process");
 
     g_sched = new Sched;
-    Sched& s = S();
+    Sched& s = sched_state();
     s.config = cfg;
     s.nprocs = cfg.procs;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -80,7 +80,8 @@ struct Sched {
 };
 
 extern Sched* g_sched;
-inline Sched& S() { return *g_sched; }
+// The running runtime's scheduler state (valid while a run is active).
+inline Sched& sched_state() { return *g_sched; }
 
 // The current M (null on threads the runtime did not create). Not inlined:
 // a fiber can resume on another thread, so no caller may cache the TLS

@@ -26,7 +26,7 @@
 namespace weft::sched {
 
 void preempt_all() {
-    for (P* p : S().allp) {
+    for (P* p : sched_state().allp) {
         if (p->status.load() != PStatus::kRunning) continue;
         M* m = p->m.load(std::memory_order_relaxed);  // hint (p.hpp)
         if (m == nullptr) continue;
@@ -38,12 +38,12 @@ void preempt_all() {
 // before it sleeps, when the Ps do not outnumber the CPUs (so the pollers
 // never take the stopper's CPU). Most pauses are shorter than that: the
 // start then finds the M awake, and no futex wake-up makes the OS run the
-// woken thread in place of the stopper's (wake-up preemption). In W7 that
-// preemption turned pauses of 50 µs of work into 1 to 6 ms.
+// woken thread in place of the stopper's (wake-up preemption), which can
+// turn a pause of tens of microseconds of work into milliseconds.
 constexpr int64_t kStopSpinNs = 50'000;
 
 void gcstopm(M* m) {
-    Sched& s = S();
+    Sched& s = sched_state();
     if (m->spinning) {
         m->spinning = false;
         if (s.nmspinning.fetch_sub(1) <= 0) base::fatal("gcstopm: negative nmspinning");
@@ -65,7 +65,7 @@ namespace {
 // good: it is abandoned like any fiber alive when main returns, its M
 // leaves its loop, and run() returns. Called with the sched lock held.
 [[noreturn]] void abandon_stop_locked(M* m) {
-    Sched& s = S();
+    Sched& s = sched_state();
     for (P* p : s.allp) {
         if (p == m->p) {
             p->status.store(PStatus::kRunning);
@@ -87,7 +87,7 @@ namespace {
 }  // namespace
 
 void stop_the_world(const char* reason) {
-    Sched& s = S();
+    Sched& s = sched_state();
     M* m = getm();
     WEFT_CHECK(m != nullptr && m->p != nullptr && getg() != nullptr, "stop_the_world: must be called from a fiber");
     // syscallstress: half the stops and starts wait 0-50 µs first, so
@@ -129,7 +129,7 @@ void stop_the_world(const char* reason) {
 }
 
 int64_t start_the_world() {
-    Sched& s = S();
+    Sched& s = sched_state();
     M* m = getm();
     if (s.config.syscall_stress) stress_spin(m, 2);
     P* mine = m->p;

@@ -87,7 +87,7 @@ inline __attribute__((always_inline)) uintptr_t current_sp() {
 inline void yield_if_asked(G* g, bool stress) {
     // Relaxed: hints, as in preempt_check; a flag set just after is seen
     // at the next safe point.
-    if (g->preempt.load(std::memory_order_relaxed) || S().exiting.load(std::memory_order_relaxed) ||
+    if (g->preempt.load(std::memory_order_relaxed) || sched_state().exiting.load(std::memory_order_relaxed) ||
         (stress && getm()->rand.below(8) == 0))
         gosched();
 }
@@ -127,7 +127,7 @@ __attribute__((noinline)) void entersyscall() {
     m->p = nullptr;
     p->m.store(nullptr, std::memory_order_relaxed);
     p->status.store(PStatus::kSyscall);
-    Sched& s = S();
+    Sched& s = sched_state();
     if (s.gcwaiting.load()) {  // step 5
         base::LockGuard l(s.lock);
         PStatus st = PStatus::kSyscall;
@@ -168,7 +168,7 @@ __attribute__((noinline)) void exitsyscall() {
     // syscallstress: a quarter of the returns wait 0-50 µs here, without a
     // P (a stop of the world may begin meanwhile); an eighth of those that
     // get a P back yield at once.
-    bool stress = S().config.syscall_stress;
+    bool stress = sched_state().config.syscall_stress;
     if (stress) stress_spin(m, 4);
     P* oldp = m->oldp;
     m->oldp = nullptr;
@@ -184,7 +184,7 @@ __attribute__((noinline)) void exitsyscall() {
         yield_if_asked(g, stress);
         return;
     }
-    Sched& s = S();
+    Sched& s = sched_state();
     if (!s.gcwaiting.load() && s.npidle.load() > 0) {  // step 3
         P* p;
         {

@@ -79,7 +79,7 @@ void retake(Sched& s, int64_t now, bool& did_work) {
 }
 
 void* sysmon_main(void*) {
-    Sched& s = S();
+    Sched& s = sched_state();
     // The kernel's default 50 us timer slack would stretch every 20 us round
     // to ~70-100 us, and with it every syscall hand-off.
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
@@ -111,7 +111,8 @@ void* sysmon_main(void*) {
             s.sysmon_kick.store(0);
             // Keep the back-off: a P leaving idle (request/response load)
             // wakes us constantly, and resetting to 20 us rounds each time
-            // cost a server 10-17% of its CPU. A system call needs us soon.
+            // costs a server a large share of its CPU. A system call needs
+            // us soon.
             if (s.sysmon_syscall_wake.exchange(false)) idle_rounds = 0;
             continue;
         }
@@ -145,13 +146,13 @@ void* sysmon_main(void*) {
 }  // namespace
 
 void sysmon_start() {
-    Sched& s = S();
+    Sched& s = sched_state();
     int err = pthread_create(&s.sysmon_thread, nullptr, sysmon_main, nullptr);
     if (err != 0) base::fatal("cannot start the sysmon thread: error %d", err);
 }
 
 void sysmon_wake(bool syscall) {
-    Sched& s = S();
+    Sched& s = sched_state();
     if (syscall) s.sysmon_syscall_wake.store(true);
     s.sysmon_kick.store(1);
     base::futex_wake(&s.sysmon_kick, 1);
@@ -159,7 +160,7 @@ void sysmon_wake(bool syscall) {
 
 void sysmon_stop() {
     sysmon_wake();
-    pthread_join(S().sysmon_thread, nullptr);
+    pthread_join(sched_state().sysmon_thread, nullptr);
 }
 
 }  // namespace weft::sched

@@ -145,7 +145,7 @@ void timer_add(Timer* t) {
     int64_t when = t->when;
     m->p->timers.add(t);
     // Wake a poller that sleeps past this timer (as wakeNetPoller).
-    Sched& s = S();
+    Sched& s = sched_state();
     if (s.lastpoll.load() == 0) {
         int64_t until = s.poll_until.load();
         if (until == 0 || until > when) netpoll_break();
@@ -181,7 +181,7 @@ bool timer_reset(Timer* t, int64_t when) {
 
 int64_t timers_earliest() {
     int64_t best = 0;
-    for (P* p : S().allp) {
+    for (P* p : sched_state().allp) {
         int64_t w = p->timers.next_when();
         if (w != 0 && (best == 0 || w < best)) best = w;
     }

@@ -60,14 +60,14 @@ void handoff_sleepers(int n, std::chrono::milliseconds d) {
 }
 
 int32_t mcount() {
-    weft::base::LockGuard l(weft::sched::S().lock);
-    return weft::sched::S().mcount;
+    weft::base::LockGuard l(weft::sched::sched_state().lock);
+    return weft::sched::sched_state().mcount;
 }
 
 // Ms made so far in this runtime (each takes the next id).
 int64_t ms_made() {
-    weft::base::LockGuard l(weft::sched::S().lock);
-    return weft::sched::S().mnext;
+    weft::base::LockGuard l(weft::sched::sched_state().lock);
+    return weft::sched::sched_state().mnext;
 }
 
 }  // namespace
@@ -141,7 +141,7 @@ TEST_CASE("a fiber returning from a system call while the world is stopped waits
             // so the collector's summary of its stack is stale already.
             gen_moved_on_return = caller.load()->stack_gen.load() != gen_in_call;
             all_stopped = true;
-            for (weft::sched::P* p : weft::sched::S().allp)
+            for (weft::sched::P* p : weft::sched::sched_state().allp)
                 if (p->status.load() != weft::sched::PStatus::kGCStop) all_stopped = false;
             weft::sched::start_the_world();
             auto deadline = Clock::now() + 5s;
