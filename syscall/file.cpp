@@ -3,11 +3,11 @@
 // Owns one descriptor per File.
 //
 // Invariants:
-//   F1. fd_ is -1 or a descriptor this File alone will close. Moving
+//   FL1. fd_ is -1 or a descriptor this File alone will close. Moving
 //       leaves the source at -1; close() sets fd_ to -1 before it calls
 //       close(2), so a throwing close never leaves a descriptor to be
 //       closed twice (by a second close() or the destructor).
-//   F2. Every call that may block goes through weft::sys (P hand-off,
+//   FL2. Every call that may block goes through weft::sys (P hand-off,
 //       EINTR retried); this file makes no raw system call.
 //
 // Errors are reported with the File's name (its path) rather than sys's
@@ -115,7 +115,7 @@ uint64_t File::size() {
 
 void File::close() {
     if (fd_ < 0) return;
-    int fd = std::exchange(fd_, -1);  // F1: before the call that may throw
+    int fd = std::exchange(fd_, -1);  // FL1: before the call that may throw
     std::error_code ec;
     sys::close(fd, ec);
     if (ec)

@@ -4,20 +4,20 @@
 // Owns: the listener, the registry of open sessions, the shutdown state.
 //
 // Invariants:
-//   R1. A session is in the registry from just after accept() until its
+//   SV1. A session is in the registry from just after accept() until its
 //       handler has returned; its Conn is closed under the registry lock as
 //       it leaves. shutdown() and the forcing step touch a Conn only under
 //       that lock and only while it is registered, so they never act on a
 //       closed (or reused) descriptor.
-//   R2. Once stopping_ is set and the registry is empty, `drained` holds a
+//   SV2. Once stopping_ is set and the registry is empty, `drained` holds a
 //       token (the last remove() or shutdown() itself puts it there).
-//   R3. A session blocked in its idle read is woken by shutdown(): the
+//   SV3. A session blocked in its idle read is woken by shutdown(): the
 //       handler stores idle_ = true, then loads stopping_; shutdown() stores
 //       stopping_ = true, then loads every idle_ (all seq_cst). Whichever
 //       store comes second, its load sees the other's: the handler either
 //       sees stopping_ and does not read, or shutdown() sees idle_ and
 //       shut(2)s the read side, so the read returns 0.
-//   R4. A session is freed before its removal can put the token: once
+//   SV4. A session is freed before its removal can put the token: once
 //       serve() has drained, no Session (nor its descriptor) is left for the
 //       fiber that ran it to free. That fiber may still be finishing when
 //       weft::run returns, and a fiber alive then is abandoned without
@@ -26,8 +26,8 @@
 // Shutdown, in steps:
 //   1. shutdown() sets stopping_, closes the listener (serve()'s accept()
 //      throws, and serve() leaves its loop) and shuts the read side of
-//      every idle session (R3). Busy sessions finish the request in hand.
-//   2. serve() waits up to opts.grace for the registry to empty (R2).
+//      every idle session (SV3). Busy sessions finish the request in hand.
+//   2. serve() waits up to opts.grace for the registry to empty (SV2).
 //   3. Then it forces the rest: shutdown(2) both ways, so blocked reads see
 //      EOF and blocked writes fail (EPIPE); and waits up to opts.force_wait.
 //   4. Sessions still open are abandoned and counted; their fibers keep the
@@ -61,17 +61,17 @@ namespace ex {
 struct Server::State {
     weft::net::Listener ln;
     weft::Mutex mu;
-    std::unordered_set<Session*> sessions;  // guarded by mu (R1)
-    weft::Chan<int> drained{1};             // R2
+    std::unordered_set<Session*> sessions;  // guarded by mu (SV1)
+    weft::Chan<int> drained{1};             // SV2
     std::atomic<int64_t> connections{0}, errors{0}, accept_errors{0};  // statistics only: relaxed
 };
 
 bool Session::begin_idle() {
-    idle_.store(true);              // R3: seq_cst store, then load
+    idle_.store(true);              // SV3: seq_cst store, then load
     return !srv_->stopping_.load();
 }
 
-// Relaxed: a hint for the handler's next answer; the wake-up protocol (R3)
+// Relaxed: a hint for the handler's next answer; the wake-up protocol (SV3)
 // is begin_idle's.
 bool Session::stopping() const { return srv_->stopping_.load(std::memory_order_relaxed); }
 
@@ -114,7 +114,7 @@ ServerStats Server::serve() {
         {
             std::lock_guard g(st_->mu);
             if (stopping_.load()) break;  // too late: s closes its Conn as it goes
-            st_->sessions.insert(s.get());  // R1
+            st_->sessions.insert(s.get());  // SV1
         }
         st_->connections.fetch_add(1, std::memory_order_relaxed);
         weft::go([self, s = std::move(s)]() mutable { self->run_session(std::move(s)); });
@@ -148,14 +148,14 @@ void Server::shutdown() {
     }
     std::lock_guard g(st_->mu);
     for (Session* s : st_->sessions) {
-        if (!s->idle_.load()) continue;  // R3
+        if (!s->idle_.load()) continue;  // SV3
         try {
             s->conn_.shutdown_read();
         } catch (const std::system_error&) {  // already disconnected: its read ends anyway
         }
     }
     int token = 0;
-    if (st_->sessions.empty()) st_->drained.try_send(token);  // R2
+    if (st_->sessions.empty()) st_->drained.try_send(token);  // SV2
 }
 
 void Server::run_session(std::unique_ptr<Session> s) {
@@ -170,15 +170,15 @@ void Server::run_session(std::unique_ptr<Session> s) {
 void Server::remove(std::unique_ptr<Session> s) {
     std::lock_guard g(st_->mu);
     st_->sessions.erase(s.get());
-    // R1: closed under the lock, so shutdown() never sees a closed Conn; and
+    // SV1: closed under the lock, so shutdown() never sees a closed Conn; and
     // before the token, so once serve() returns every descriptor is closed.
     try {
         s->conn_.close();
     } catch (const std::system_error&) {
     }
-    s.reset();  // R4
+    s.reset();  // SV4
     int token = 0;
-    if (stopping_.load() && st_->sessions.empty()) st_->drained.try_send(token);  // R2
+    if (stopping_.load() && st_->sessions.empty()) st_->drained.try_send(token);  // SV2
 }
 
 bool Server::wait_drained(weft::Duration d) {

@@ -97,7 +97,7 @@ public:
 private:
     friend class Session;
     void run_session(std::unique_ptr<Session> s);
-    // Unregisters, closes and frees s, under the registry lock (R1, R4).
+    // Unregisters, closes and frees s, under the registry lock (SV1, SV4).
     void remove(std::unique_ptr<Session> s);
     // Waits until no session is registered or d has passed; true if none.
     bool wait_drained(weft::Duration d);

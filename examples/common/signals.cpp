@@ -3,14 +3,14 @@
 // Owns: the watcher thread, its signalfd and eventfd, and the stop channel.
 //
 // Invariants:
-//   S1. SIGINT and SIGTERM are blocked in every thread of the process
+//   SG1. SIGINT and SIGTERM are blocked in every thread of the process
 //       (block_stop_signals ran in main() before weft::run started any), so
 //       they stay pending until the watcher reads them from its signalfd;
 //       no handler ever runs on a fiber's stack.
-//   S2. The watcher calls weft::go only while run() is active: the main
+//   SG2. The watcher calls weft::go only while run() is active: the main
 //       fiber owns the StopSignals, and its destructor joins the watcher
 //       before that fiber can return from run().
-//   S3. The watcher starts its fiber through a weft::Spawner, which the
+//   SG3. The watcher starts its fiber through a weft::Spawner, which the
 //       StopSignals holds while it lives: with every fiber blocked (say,
 //       the main fiber in chan().recv()) the runtime then does not declare
 //       a deadlock that a signal could still break.
@@ -98,7 +98,7 @@ StopSignals::~StopSignals() {
     uint64_t one = 1;  // step 5
     while (::write(wakefd_, &one, sizeof one) < 0 && errno == EINTR) {
     }
-    watcher_.join();  // S2; the watcher is back from poll() at once
+    watcher_.join();  // SG2; the watcher is back from poll() at once
     ::close(sigfd_);
     ::close(wakefd_);
 }
@@ -118,7 +118,7 @@ void StopSignals::watch() {
         int sig = static_cast<int>(info.ssi_signo);
         int expected = 0;
         if (signal_.compare_exchange_strong(expected, sig)) {  // step 3
-            (void)spawner_.go([ch = chan_]() mutable { ch.close(); });  // S2: the run is active
+            (void)spawner_.go([ch = chan_]() mutable { ch.close(); });  // SG2: the run is active
             continue;
         }
         std::fprintf(stderr, "\n%s again: exiting without waiting for the shutdown\n", strsignal(sig));  // step 4

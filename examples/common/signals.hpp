@@ -60,7 +60,7 @@ private:
     std::atomic<int> signal_{0};
     int sigfd_ = -1;   // signalfd for SIGINT, SIGTERM
     int wakefd_ = -1;  // eventfd: the destructor's "stop watching"
-    weft::Spawner spawner_;  // S3 (signals.cpp)
+    weft::Spawner spawner_;  // SG3 (signals.cpp)
     std::thread watcher_;
 };
 

@@ -6,24 +6,24 @@
 // been notified; its holder must not park (or, if parked, is woken).
 //
 // Invariants:
-//   C1. Tickets are drawn while the caller holds the Mutex, before it is
+//   CV1. Tickets are drawn while the caller holds the Mutex, before it is
 //       unlocked; so a signal() ordered after a waiter's unlock (e.g. by the
 //       Mutex) sees that waiter's ticket in wait_.
-//   C2. notify_ only grows (mod 2^32, compared as a signed difference), and
+//   CV2. notify_ only grows (mod 2^32, compared as a signed difference), and
 //       never past wait_: every notified ticket was drawn.
-//   C3. A ticket t is woken at most once: either its waiter finds t <
+//   CV3. A ticket t is woken at most once: either its waiter finds t <
 //       notify_ before parking (and does not park), or it is on the list
 //       when the notifier advances past t and is removed and readied by it.
-//   C4. A Waiter is on the list only while its fiber is parked or parking
+//   CV4. A Waiter is on the list only while its fiber is parked or parking
 //       with lock_ held (released by park's unlockf once it is suspended).
 //
 // Protocol (wait):
-//   1. Draw ticket t = wait_++ (holding the Mutex, C1).
+//   1. Draw ticket t = wait_++ (holding the Mutex, CV1).
 //   2. Unlock the Mutex.
 //   3. Take lock_. If t < notify_, we were notified meanwhile: unlock_, go
 //      to 5. Else append a Waiter {fiber, t} and park; the unlockf releases
-//      lock_ once we are suspended (C4).
-//   4. Woken by a notifier (C3).
+//      lock_ once we are suspended (CV4).
+//   4. Woken by a notifier (CV3).
 //   5. Re-lock the Mutex.
 //
 // Protocol (signal, as notifyListNotifyOne):
@@ -65,14 +65,14 @@ struct Cond::Waiter {
 
 namespace {
 
-// a < b in ticket order, modulo wrap-around (C2).
+// a < b in ticket order, modulo wrap-around (CV2).
 bool ticket_less(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
 
 }  // namespace
 
 void Cond::wait() {
     sched::preempt_check("Cond::wait");
-    // Step 1. Relaxed: C1; the Mutex orders the draw before later signals.
+    // Step 1. Relaxed: CV1; the Mutex orders the draw before later signals.
     uint32_t t = wait_.fetch_add(1, std::memory_order_relaxed);
     m_.unlock();  // step 2
     wait_ticket(t);
@@ -93,7 +93,7 @@ void Cond::wait_ticket(uint32_t t) {
     else tail_->next = &w;
     tail_ = &w;
     sched::park(sched::unlock_after_park, &lock_, sched::WaitReason::kCondWait);
-    // Step 4: the notifier unlinked us (C3).
+    // Step 4: the notifier unlinked us (CV3).
 }
 
 void Cond::signal() {

@@ -13,33 +13,33 @@
 //                   writer adds them).
 //
 // Invariants:
-//   R1. At most one writer is pending or holding: it holds w_ from the start
+//   RW1. At most one writer is pending or holding: it holds w_ from the start
 //       of lock() to the end of unlock().
-//   R2. reader_count_ < 0 exactly from a writer's subtraction (lock step 2)
+//   RW2. reader_count_ < 0 exactly from a writer's subtraction (lock step 2)
 //       to its addition (unlock step 1); meanwhile every rlock() blocks.
-//   R3. The writer proceeds exactly when every reader that was inside at
+//   RW3. The writer proceeds exactly when every reader that was inside at
 //       its subtraction has left: reader_wait_ reaches zero once, either at
 //       the writer's add (all left already) or at the last leaver's subtract
 //       (who then releases writer_sem_).
-//   R4. unlock() releases reader_sem_ once per reader that blocked behind
+//   RW4. unlock() releases reader_sem_ once per reader that blocked behind
 //       the writer (the count it reads back when adding kMaxReaders).
 //
 // Protocol (lock, as Lock):
-//   1. Lock w_ (excludes other writers, R1).
-//   2. Subtract kMaxReaders from reader_count_: new readers now block (R2);
+//   1. Lock w_ (excludes other writers, RW1).
+//   2. Subtract kMaxReaders from reader_count_: new readers now block (RW2);
 //      r = the readers that were inside.
-//   3. If r > 0, add r to reader_wait_; unless that brings it to zero (R3),
+//   3. If r > 0, add r to reader_wait_; unless that brings it to zero (RW3),
 //      park on writer_sem_ until the last of them leaves.
 //
 // Protocol (unlock, as Unlock):
 //   1. Add kMaxReaders back to reader_count_: new readers get in at once;
-//      the result r is the readers that blocked meanwhile (R4).
+//      the result r is the readers that blocked meanwhile (RW4).
 //   2. Release reader_sem_ r times, then unlock w_ (the next writer).
 //
 // Protocol (rlock/runlock, fast paths inline in rwmutex.hpp):
 //   rlock adds one; a negative result means a writer is pending: park on
 //   reader_sem_. runlock subtracts one; a negative result means a writer is
-//   pending: subtract one from reader_wait_, and the last (R3) releases
+//   pending: subtract one from reader_wait_, and the last (RW3) releases
 //   writer_sem_.
 //
 // Memory order: decisions are each made by one RMW on one counter (the
@@ -112,7 +112,7 @@ bool RWMutex::try_rlock() {
 void RWMutex::runlock_slow(int32_t r) {
     // No reader held it: the count was 0, or -kMaxReaders under a writer.
     if (r + 1 == 0 || r + 1 == -kRWMutexMaxReaders) base::fatal("sync: RUnlock of unlocked RWMutex");
-    // A writer is pending (R3). Acq_rel: release our read section to the
+    // A writer is pending (RW3). Acq_rel: release our read section to the
     // writer; acquire the earlier leavers' so the last one carries them all.
     if (reader_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0) writer_sem_.release();
 }

@@ -5,26 +5,26 @@
 // Waiter {fiber, n} on its own stack, all under one kSudog lock.
 //
 // Invariants:
-//   S1. 0 <= cur_ <= size_.
-//   S2. FIFO: while the queue is non-empty, no acquire(n) or try_acquire(n)
+//   SM1. 0 <= cur_ <= size_.
+//   SM2. FIFO: while the queue is non-empty, no acquire(n) or try_acquire(n)
 //       takes units ahead of it, and the front waiter needs more than is
 //       free (size_ - cur_ < front.n); release() restores this before it
 //       unlocks, by serving the front while it fits.
-//   S3. A served Waiter is off the queue and its units already counted in
+//   SM3. A served Waiter is off the queue and its units already counted in
 //       cur_ before its fiber is readied: it returns owning them.
-//   S4. A Waiter is on the queue only while its fiber is parked or parking
+//   SM4. A Waiter is on the queue only while its fiber is parked or parking
 //       with lock_ held (park's unlockf releases it once suspended).
 //
 // Protocol (acquire):
 //   1. Validate n (throws); take lock_.
 //   2. If n fits and nobody waits: cur_ += n, unlock, return.
-//   3. Else append a Waiter and park; the unlockf releases lock_ (S4).
-//   4. Woken: the releaser counted our units (S3). Return.
+//   3. Else append a Waiter and park; the unlockf releases lock_ (SM4).
+//   4. Woken: the releaser counted our units (SM3). Return.
 //
 // Protocol (release):
 //   1. Take lock_; cur_ -= n; below zero is fatal (over-release).
 //   2. While the front waiter fits, count its units and move it to a local
-//      list (S2, S3). Stop at the first that does not fit, even if a later,
+//      list (SM2, SM3). Stop at the first that does not fit, even if a later,
 //      smaller one would: x/sync's rule, so a large request cannot starve.
 //   3. Unlock, then ready the served fibers (reading each link first).
 //
@@ -87,7 +87,7 @@ void Semaphore::acquire(int64_t n) {
     tail_ = &w;
     nwait_++;
     sched::park(sched::unlock_after_park, &lock_, sched::WaitReason::kSemacquire);
-    // Step 4 (S3).
+    // Step 4 (SM3).
 }
 
 bool Semaphore::try_acquire(int64_t n) {

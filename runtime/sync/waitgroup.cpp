@@ -11,22 +11,22 @@
 // release, and a waiter registers only while v is non-zero.
 //
 // Invariants:
-//   W1. w > 0 only while v > 0, except in the moment between the add() that
+//   WG1. w > 0 only while v > 0, except in the moment between the add() that
 //       zeroes v and its reset of the word to 0.
-//   W2. A registered waiter is released by exactly one Sema unit, given by
+//   WG2. A registered waiter is released by exactly one Sema unit, given by
 //       the add() that zeroed v (one unit per waiter it read).
-//   W3. While waiters are registered, v only falls: an add() that raises v
+//   WG3. While waiters are registered, v only falls: an add() that raises v
 //       from zero with w > 0 is a misuse (a new round racing the release).
 //
 // Protocol (add):
 //   1. Add delta << 32 to the word; read v and w from the result.
 //   2. v < 0: fatal. delta > 0, v == delta and w > 0: the round had ended
-//      while waiters were still being released (W3): fatal.
+//      while waiters were still being released (WG3): fatal.
 //   3. v > 0 or w == 0: done (nobody to release).
 //   4. v == 0, w > 0: we release. The word must still equal what step 1
 //      returned (else an add() or wait() raced with the release: fatal);
 //      reset it to 0 (so the released waiters, and the next round, see a
-//      clean word), then release the Sema w times (W2).
+//      clean word), then release the Sema w times (WG2).
 //
 // Protocol (wait):
 //   1. Load the word; v == 0: return.

@@ -200,7 +200,7 @@ TEST_CASE("signals: SIGTERM closes the stop channel and a server shuts down; a s
         weft::run(weft::Options{.procs = 1}, [] {
             ex::StopSignals stop;
             kill(getpid(), SIGTERM);
-            stop.chan().recv();  // nothing else can wake the program: not a deadlock (S3)
+            stop.chan().recv();  // nothing else can wake the program: not a deadlock (signals.cpp SG3)
             kill(getpid(), SIGTERM);
             weft::sleep(10s);
         });

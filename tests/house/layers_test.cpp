@@ -134,3 +134,36 @@ TEST_CASE("no include cycle between the project's files") {
     INFO("cycles:" << all);
     CHECK(cycles.empty());
 }
+
+TEST_CASE("every invariant label is declared in one file only") {
+    // Labels are declared at the start of a comment line ("//   S1. ...")
+    // in a file's header comment, and cited by their label elsewhere; two
+    // files declaring one label make every citation ambiguous.
+    std::map<std::string, std::set<std::string>> declared;
+    for (const std::string& f : project_files()) {
+        if (f.rfind("tests/", 0) == 0) continue;
+        std::ifstream in(kRoot / f);
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.rfind("//", 0) != 0) continue;
+            size_t i = line.find_first_not_of(' ', 2);
+            if (i == std::string::npos || i == 2) continue;
+            size_t j = i;
+            while (j < line.size() && line[j] >= 'A' && line[j] <= 'Z') ++j;
+            size_t letters = j - i;
+            size_t k = j;
+            while (k < line.size() && line[k] >= '0' && line[k] <= '9') ++k;
+            if (letters < 1 || letters > 2 || k == j || k >= line.size() || line[k] != '.') continue;
+            declared[line.substr(i, k - i)].insert(f);
+        }
+    }
+    REQUIRE(declared.count("S4") == 1);  // the scan finds proc.cpp's
+    std::string dup;
+    for (const auto& [label, files] : declared) {
+        if (files.size() < 2) continue;
+        dup += "\n  " + label + ":";
+        for (const std::string& f : files) dup += " " + f;
+    }
+    INFO("labels declared in more than one file:" << dup);
+    CHECK(dup.empty());
+}
