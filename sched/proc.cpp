@@ -973,6 +973,88 @@ void begin_shutdown() {
     sysmon_wake();
 }
 
+// What execute() does once the fiber is back on g0, by the request it made
+// (M::action), each as the Go function it mirrors.
+
+// kPark (park_m): protocol steps 2-4. Returns g to run again at once when
+// its unlockf kept it, else null.
+G* after_park(M* m, G* g) {
+    set_status(g, GStatus::kRunning, GStatus::kWaiting);  // protocol step 2
+    g->wait_since = base::nanotime_coarse();  // for dumps only
+    ParkUnlockFn f = m->unlockf;
+    void* arg = m->unlock_arg;
+    m->unlockf = nullptr;
+    m->unlock_arg = nullptr;
+    if (f && !f(g, arg)) {  // step 3/4
+        cas_status(g, GStatus::kWaiting, GStatus::kRunnable);  // unlockf kept it ours
+        return g;
+    }
+    return nullptr;
+}
+
+// kYield (goschedImpl): to the back of this P's queue.
+void after_yield(M* m, G* g) {
+    set_status(g, GStatus::kRunning, GStatus::kRunnable);
+    runqput(m->p, g, false);
+}
+
+// kPreempted (gopreempt_m): to the global queue, as Go does: a fiber that
+// ran a whole time slice goes behind everyone, not just this P.
+void after_preempted(G* g) {
+    set_status(g, GStatus::kRunning, GStatus::kRunnable);
+    {
+        base::LockGuard l(sched_state().lock);
+        globrunqput(g);
+    }
+    // An idle P could run it (or what this P runs instead) now: without a
+    // wake it would wait for this P's next schedule, a whole time slice if
+    // that runs a fiber that never blocks.
+    wakep();
+}
+
+// kExit (goexit0): the G goes back to the free list, its stack to the P's
+// cache; the main fiber's exit ends the run.
+void after_exit(M* m, G* g) {
+    P* p = m->p;
+    set_status(g, GStatus::kRunning, GStatus::kDead);
+    g->ctx.fctx = nullptr;  // restart from scratch when reused
+    stack_put(p, g->stack);
+    g->stack = Stack{};
+    g->wait_reason = WaitReason::kNone;
+    g->param = nullptr;
+    bool was_main = g == sched_state().main_g;
+    gfput(p, g);
+    if (was_main) begin_shutdown();
+}
+
+// kExitSyscall (exitsyscall0): syscall.cpp exitsyscall step 4; this M holds
+// no P (Y2, Y3). Returns g to run at once if an idle P was taken for it,
+// else null (mloop stops this M; g waits on the global queue).
+G* after_exitsyscall(M* m, G* g) {
+    // Its stack changed while it ran in the call: any summary of it is
+    // stale now, not only once it runs again, so before it shows as
+    // runnable (Y2: a word of the G). Not track_run: the world may be
+    // stopped for mark termination, whose tracked list must not change
+    // under it.
+    note_stack_changed(g);
+    cas_status(g, GStatus::kSyscall, GStatus::kRunnable);  // waits out a stack scan
+    g->syscall_sp = 0;
+    Sched& s = sched_state();
+    s.lock.lock();
+    bool stopping = s.gcwaiting.load();
+    if (stopping) g_returns_during_stop.fetch_add(1, std::memory_order_relaxed);  // Y3
+    // Exiting: g is not run again (as schedule() runs nothing).
+    P* idle = stopping || s.exiting.load() ? nullptr : pidleget();
+    if (idle == nullptr) {
+        globrunqput(g);
+        s.lock.unlock();
+        return nullptr;
+    }
+    s.lock.unlock();
+    acquirep(m, idle);
+    return g;
+}
+
 // Runs g on m until it switches back to g0; then carries out its request.
 // Returns a G to run immediately (a park whose unlockf said no), else null.
 G* execute(M* m, G* g, bool inherit) {
@@ -1005,75 +1087,12 @@ G* execute(M* m, G* g, bool inherit) {
     g->m = nullptr;
     if (!g->stack.canary_intact())
         base::fatal("fiber stack overflow (G %llu): stack canary overwritten", static_cast<unsigned long long>(g->id));
-    p = m->p;
     switch (m->action) {
-        case MAction::kPark: {
-            set_status(g, GStatus::kRunning, GStatus::kWaiting);  // protocol step 2
-            g->wait_since = base::nanotime_coarse();  // for dumps only
-            ParkUnlockFn f = m->unlockf;
-            void* arg = m->unlock_arg;
-            m->unlockf = nullptr;
-            m->unlock_arg = nullptr;
-            if (f && !f(g, arg)) {  // step 3/4
-                cas_status(g, GStatus::kWaiting, GStatus::kRunnable);  // unlockf kept it ours
-                return g;
-            }
-            return nullptr;
-        }
-        case MAction::kYield:
-            set_status(g, GStatus::kRunning, GStatus::kRunnable);
-            runqput(p, g, false);
-            return nullptr;
-        case MAction::kPreempted:
-            // To the global queue, as Go's gopreempt_m: a fiber that ran a
-            // whole time slice goes behind everyone, not just this P.
-            set_status(g, GStatus::kRunning, GStatus::kRunnable);
-            {
-                base::LockGuard l(sched_state().lock);
-                globrunqput(g);
-            }
-            // An idle P could run it (or what this P runs instead) now:
-            // without a wake it would wait for this P's next schedule, a
-            // whole time slice if that runs a fiber that never blocks.
-            wakep();
-            return nullptr;
-        case MAction::kExit: {
-            set_status(g, GStatus::kRunning, GStatus::kDead);
-            g->ctx.fctx = nullptr;  // restart from scratch when reused
-            stack_put(p, g->stack);
-            g->stack = Stack{};
-            g->wait_reason = WaitReason::kNone;
-            g->param = nullptr;
-            bool was_main = g == sched_state().main_g;
-            gfput(p, g);
-            if (was_main) begin_shutdown();
-            return nullptr;
-        }
-        case MAction::kExitSyscall: {
-            // syscall.cpp exitsyscall step 4; this M holds no P (Y2, Y3).
-            // Its stack changed while it ran in the call: any summary of it
-            // is stale now, not only once it runs again, so before it
-            // shows as runnable (Y2: a word of the G). Not track_run: the
-            // world may be stopped for mark termination, whose tracked list
-            // must not change under it.
-            note_stack_changed(g);
-            cas_status(g, GStatus::kSyscall, GStatus::kRunnable);  // waits out a stack scan
-            g->syscall_sp = 0;
-            Sched& s = sched_state();
-            s.lock.lock();
-            bool stopping = s.gcwaiting.load();
-            if (stopping) g_returns_during_stop.fetch_add(1, std::memory_order_relaxed);  // Y3
-            // Exiting: g is not run again (as schedule() runs nothing).
-            P* idle = stopping || s.exiting.load() ? nullptr : pidleget();
-            if (idle == nullptr) {
-                globrunqput(g);
-                s.lock.unlock();
-                return nullptr;  // mloop stops this M
-            }
-            s.lock.unlock();
-            acquirep(m, idle);
-            return g;
-        }
+        case MAction::kPark: return after_park(m, g);
+        case MAction::kYield: after_yield(m, g); return nullptr;
+        case MAction::kPreempted: after_preempted(g); return nullptr;
+        case MAction::kExit: after_exit(m, g); return nullptr;
+        case MAction::kExitSyscall: return after_exitsyscall(m, g);
         case MAction::kNone: break;
     }
     WEFT_UNREACHABLE("fiber switched to g0 without a request");
