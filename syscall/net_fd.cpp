@@ -72,18 +72,6 @@ constexpr Duration kBackoffMax = std::chrono::seconds(1);
 // The sleep is cut in slices so close() and deadlines are noticed soon.
 constexpr Duration kBackoffSlice = std::chrono::milliseconds(50);
 
-// Holds one direction's IoLock for a scope (F3).
-class DirectionLock {
-public:
-    explicit DirectionLock(IoLock& l) : l_(l) { l_.lock(); }
-    ~DirectionLock() { l_.unlock(); }
-    DirectionLock(const DirectionLock&) = delete;
-    DirectionLock& operator=(const DirectionLock&) = delete;
-
-private:
-    IoLock& l_;
-};
-
 [[noreturn]] void throw_errno(int err, const std::string& context) {
     throw std::system_error(err, std::generic_category(), context);
 }
@@ -172,7 +160,7 @@ void NetFd::check(sched::PollResult r, const char* op) const {
 size_t NetFd::read(void* buf, size_t n) {
     sched::require_fiber("net::Conn::read");  // step 1
     Ref ref(this, "read");
-    DirectionLock lock(rmu_);  // step 2
+    std::lock_guard<IoLock> lock(rmu_);  // step 2
     if (n == 0) return 0;
     check(sched::poll_prepare(pd_, sched::PollMode::kRead), "read");
     n = std::min(n, kMaxRW);
@@ -202,7 +190,7 @@ size_t NetFd::write_locked(const void* buf, size_t n) {
 size_t NetFd::write(const void* buf, size_t n) {
     sched::require_fiber("net::Conn::write");
     Ref ref(this, "write");
-    DirectionLock lock(wmu_);
+    std::lock_guard<IoLock> lock(wmu_);
     if (n == 0) return 0;
     check(sched::poll_prepare(pd_, sched::PollMode::kWrite), "write");
     return write_locked(buf, n);
@@ -211,7 +199,7 @@ size_t NetFd::write(const void* buf, size_t n) {
 void NetFd::write_all(const void* buf, size_t n) {
     sched::require_fiber("net::Conn::write_all");
     Ref ref(this, "write");
-    DirectionLock lock(wmu_);
+    std::lock_guard<IoLock> lock(wmu_);
     if (n == 0) return;
     check(sched::poll_prepare(pd_, sched::PollMode::kWrite), "write");
     auto* p = static_cast<const std::byte*>(buf);
@@ -228,7 +216,7 @@ void NetFd::write_all(const void* buf, size_t n) {
 int NetFd::accept(Addr* peer) {
     sched::require_fiber("net::Listener::accept");
     Ref ref(this, "accept");
-    DirectionLock lock(rmu_);
+    std::lock_guard<IoLock> lock(rmu_);
     check(sched::poll_prepare(pd_, sched::PollMode::kRead), "accept");
     Duration delay{0};
     for (;;) {
@@ -284,7 +272,7 @@ int NetFd::accept(Addr* peer) {
 void NetFd::wait_connected(int64_t deadline_ns) {
     sched::require_fiber("net::dial");
     Ref ref(this, "dial");
-    DirectionLock lock(wmu_);
+    std::lock_guard<IoLock> lock(wmu_);
     struct ClearDeadline {
         sched::PollDesc* pd;
         bool armed;
