@@ -36,7 +36,6 @@
 #include "sched/sanitizers.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/fatal.hpp"
-#include "sched/call_context.hpp"
 #include "runtime/base/test_hooks.hpp"
 
 namespace weft::gc::detail {

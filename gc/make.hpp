@@ -1,9 +1,9 @@
 // make.hpp — gc::make<T>(args...): a new object on the collected heap.
 //
 // From a fiber (the allocator uses the fiber's P), not in a destructor the
-// collector runs; elsewhere fatal, naming T. The memory is zeroed before T's constructor runs. After the
-// constructor, make may yield (a safe point, once per span's worth of
-// allocation). The constructor may block (gc.hpp, "Constructors"). If it
+// collector runs; elsewhere fatal, naming T. The memory is zeroed before
+// T's constructor runs. After the constructor, make may yield (a safe
+// point, once per span's worth of allocation). The constructor may block (gc.hpp, "Constructors"). If it
 // throws, the slot is simply garbage (nothing is destroyed). Returns a
 // plain T*: keep it on the stack, in a Member or in a Root (gc.hpp says
 // what keeps objects alive).

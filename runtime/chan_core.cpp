@@ -111,8 +111,7 @@ sched::G* safe_point(const char* api) {
 
 // The entry of an operation that never blocks: the same context check.
 void check_context(const char* api) {
-    sched::G* g = nullptr;
-    if (sched::current_p_and_g(&g) == nullptr) [[unlikely]]
+    if (sched::current_p() == nullptr) [[unlikely]]
         sched::misuse(api, sched::call_context());
 }
 

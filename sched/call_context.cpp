@@ -50,7 +50,7 @@ void require_fiber(const char* api) {
     // (every net read and write passes here).
     M* m = getm();
     G* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
-    if (g == nullptr || m->p == nullptr || g->in_gc_destructor != 0) [[unlikely]]
+    if (!may_park(m, g)) [[unlikely]]
         misuse(api, call_context());
     if (g->preempt.load(std::memory_order_relaxed)) gosched();
 }

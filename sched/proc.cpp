@@ -1164,7 +1164,7 @@ void park(ParkUnlockFn unlockf, void* arg, WaitReason reason) {
     // park needs anyway (call_context() only to word the error).
     M* m = getm();
     G* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
-    if (g == nullptr || m->p == nullptr || g->in_gc_destructor != 0) [[unlikely]]
+    if (!may_park(m, g)) [[unlikely]]
         misuse(wait_reason_api(reason), call_context());
     WEFT_CHECK(m->locks == 0, "park: fiber holds a runtime lock count");
     g->wait_reason = reason;
@@ -1187,7 +1187,7 @@ void yield_with(bool global) {
         sched_yield();
         return;
     }
-    if (m->p == nullptr || g->in_gc_destructor != 0) [[unlikely]]
+    if (!may_park(m, g)) [[unlikely]]
         misuse("weft::yield", call_context());
     m->action = global || g->preempt.load(std::memory_order_relaxed) ? MAction::kPreempted : MAction::kYield;
     switch_to(g->ctx, m->g0);
@@ -1292,9 +1292,10 @@ uint32_t fiber_local_key_alloc(void (*destroy)(void*)) {
 }
 
 void** fiber_local_slot(uint32_t key) {
-    G* g = getg();
+    M* m = getm();
+    G* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;  // this M's own
     WEFT_CHECK(g != nullptr, "FiberLocal used outside a fiber");
-    if (getm()->p == nullptr) [[unlikely]]
+    if (m->p == nullptr) [[unlikely]]
         misuse("FiberLocal", CallContext::kBlocking);
     if (key >= g->nlocals) {
         uint32_t n = std::max<uint32_t>(key + 1, 8);

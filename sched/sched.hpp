@@ -83,6 +83,13 @@ extern Sched* g_sched;
 // The running runtime's scheduler state (valid while a run is active).
 inline Sched& sched_state() { return *g_sched; }
 
+// Whether the running code may park or yield: a fiber (g) that holds its
+// P and is not running a collector-run destructor (call_context.hpp's
+// kFiber, tested on the M and G a caller has already loaded).
+inline bool may_park(const M* m, const G* g) {
+    return g != nullptr && m->p != nullptr && g->in_gc_destructor == 0;
+}
+
 // The current M (null on threads the runtime did not create). Not inlined:
 // a fiber can resume on another thread, so no caller may cache the TLS
 // address across a switch.

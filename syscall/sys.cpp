@@ -74,10 +74,14 @@ WEFT_OPAQUE_FN void store_errno(int e) { errno = e; }
 }  // namespace
 
 bool blocking_enter(bool will_block) noexcept {
-    if (sched::current_g() == nullptr) return false;
-    if (sched::call_context() == sched::CallContext::kBlocking) [[unlikely]]
-        sched::misuse("weft::blocking (or a weft::sys, File, read_file or write_file call)",
-                      sched::CallContext::kBlocking);
+    switch (sched::call_context()) {
+        case sched::CallContext::kFiber:
+        case sched::CallContext::kGcDestructor: break;
+        case sched::CallContext::kBlocking:
+            sched::misuse("weft::blocking (or a weft::sys, File, read_file or write_file call)",
+                          sched::CallContext::kBlocking);
+        default: return false;  // a plain thread or g0: the call simply runs
+    }
     if (will_block) sched::entersyscallblock();
     else sched::entersyscall();
     return true;
