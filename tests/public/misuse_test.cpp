@@ -2,8 +2,9 @@
 // weft::blocking, on a plain thread, in a destructor the collector runs,
 // while no run is active. Each one is a fatal error naming the call and
 // the rule, never a crash, a hang or silence; and the calls the headers
-// allow in those places work there. Through the public API only (plus
-// the child-process runner), as a user's program makes them.
+// allow in those places work there. Through the public API, as a user's
+// program makes the calls; besides the child-process runner, the tests
+// only read a fiber's status to know it has parked (parked_fiber below).
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -16,13 +17,31 @@
 #include <vector>
 
 #include "runtime/weft.hpp"
+#include "sched/fiber.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
 using Body = std::function<void()>;
+
+// A fiber that will park: it records itself, and parked() waits (bounded,
+// yielding) until it is parked, so a wake-up after it finds a waiter.
+class ParkedFiber {
+public:
+    void mark() { g_.store(weft::sched::current_g()); }
+    bool parked() const {
+        return weft::testing::wait_until([this] {
+            weft::sched::G* g = g_.load();
+            return g != nullptr && g->status.load() == weft::sched::GStatus::kWaiting;
+        });
+    }
+
+private:
+    std::atomic<weft::sched::G*> g_{nullptr};
+};
 
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
@@ -188,13 +207,12 @@ TEST_CASE("misuse inside weft::blocking: waking a parked fiber is fatal before a
             weft::run(weft::Options{.procs = 2}, [] {
                 weft::Mutex mu;
                 mu.lock();
-                std::atomic<bool> waiting{false};
+                ParkedFiber waiter;
                 weft::go([&] {
-                    waiting = true;
+                    waiter.mark();
                     mu.lock();
                 });
-                while (!waiting) weft::yield();
-                weft::sleep(20ms);  // let it park
+                if (!waiter.parked()) std::_Exit(3);  // never parked: not the case under test
                 weft::blocking([&] { mu.unlock(); });
             });
         },
@@ -285,20 +303,27 @@ TEST_CASE("what the headers allow in those places works there") {
             wg.add(1);
             mu.lock();
             weft::Chan<int> done(3);
+            ParkedFiber waiters[3];
             weft::go([&, done]() mutable {
+                waiters[0].mark();
                 mu.lock();
                 mu.unlock();
                 done.send(1);
             });
             weft::go([&, done]() mutable {
+                waiters[1].mark();
                 sem.acquire();
                 done.send(2);
             });
             weft::go([&, done]() mutable {
+                waiters[2].mark();
                 wg.wait();
                 done.send(3);
             });
-            weft::sleep(20ms);  // let them park (if they have not, they just do not wait)
+            // Each parked on what it waits for, so the plain thread's calls
+            // below must wake them (the path under test).
+            for (const ParkedFiber& w : waiters)
+                if (!w.parked()) std::_Exit(3);
             // The Spawner tells the deadlock check the thread is coming.
             std::thread t([&, s = weft::Spawner()] {
                 mu.unlock();

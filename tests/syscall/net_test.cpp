@@ -370,6 +370,54 @@ TEST_CASE("many concurrent loopback connections, every byte checked") {
     });
 }
 
+TEST_CASE("concurrent write_all calls on one Conn never interleave") {
+    // net.hpp: a write_all is never interleaved with another write. Each
+    // record is larger than the socket buffers, so every writer parks in
+    // the middle of its record holding the Conn's write side (net_fd.cpp
+    // F3, IoLock) while the others queue behind it.
+    static constexpr size_t kRecord = 512 << 10;
+    static constexpr int kWriters = 6, kRounds = 3;
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        run_checked(procs, [] {
+            Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+            std::string got;
+            weft::WaitGroup server;
+            server.add(1);
+            weft::go([&] {
+                {
+                    Conn s = ln.accept();
+                    std::byte buf[65536];
+                    while (size_t n = s.read(buf)) got.append(reinterpret_cast<const char*>(buf), n);
+                }
+                server.done();
+            });
+            Conn c = weft::net::dial("tcp4", dial_target(ln));
+            weft::WaitGroup writers;
+            for (int w = 0; w < kWriters; ++w) {
+                writers.add(1);
+                weft::go([&, w] {
+                    std::string record(kRecord, static_cast<char>('a' + w));
+                    for (int r = 0; r < kRounds; ++r) c.write_all(record);
+                    writers.done();
+                });
+            }
+            writers.wait();
+            c.shutdown_write();
+            server.wait();
+            REQUIRE(got.size() == kRecord * kWriters * kRounds);
+            int torn = 0, per_writer[kWriters] = {};
+            for (size_t at = 0; at < got.size(); at += kRecord) {
+                char first = got[at];
+                if (got.find_first_not_of(first, at) < at + kRecord) ++torn;
+                else if (first >= 'a' && first < 'a' + kWriters) ++per_writer[first - 'a'];
+            }
+            CHECK(torn == 0);
+            for (int n : per_writer) CHECK(n == kRounds);
+        });
+    }
+}
+
 TEST_CASE("a peer reset is ECONNRESET with a clear message; writes never raise SIGPIPE") {
     for (int procs : {1, 2}) {
         CAPTURE(procs);
