@@ -48,6 +48,8 @@ void misuse(const char* api, CallContext where) {
 void require_fiber(const char* api) {
     // call_context()'s test, on the loads the preemption check needs anyway
     // (every net read and write passes here).
+    // Relaxed: curg is this M's own store; a late preempt flag only delays
+    // the yield to the next safe point (G::preempt).
     M* m = getm();
     G* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
     if (!may_park(m, g)) [[unlikely]]

@@ -164,6 +164,8 @@ void allg_free_all() {
         AllGNode* next = n->next;
         G* g = n->g;
         context_destroy_fiber(g->ctx);
+        // Relaxed: every M has stopped; their last status stores happened
+        // before the joins in run_main.
         if (g->status.load(std::memory_order_relaxed) == GStatus::kDead) {
             WEFT_DCHECK(!g->fn, "allg_free_all: a dead G kept its closure");
             delete[] g->locals;  // every slot was cleared as it exited
@@ -1137,7 +1139,7 @@ void ready(G* g, ReadyAt at) {
         return;
     }
     if (m->p == nullptr) [[unlikely]] {
-        if (m->curg.load(std::memory_order_relaxed) != nullptr)
+        if (m->curg.load(std::memory_order_relaxed) != nullptr)  // relaxed: this M's own
             misuse("waking a fiber (a channel operation, an unlock, a signal or a release)", CallContext::kBlocking);
         base::fatal("ready: called on an M that holds no P");
     }
@@ -1163,7 +1165,7 @@ void park(ParkUnlockFn unlockf, void* arg, WaitReason reason) {
     // one place every wait passes, named by its reason. The test reads what
     // park needs anyway (call_context() only to word the error).
     M* m = getm();
-    G* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+    G* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;  // relaxed: this M's own
     if (!may_park(m, g)) [[unlikely]]
         misuse(wait_reason_api(reason), call_context());
     WEFT_CHECK(m->locks == 0, "park: fiber holds a runtime lock count");
@@ -1216,7 +1218,8 @@ void preempt_check(const char* api) {
     if (m->p == nullptr) [[unlikely]]
         misuse(api, CallContext::kBlocking);
     // A collector-run destructor must not yield: the request waits for the
-    // fiber's next safe point after it.
+    // fiber's next safe point after it. Relaxed: as G::preempt says, a late
+    // observation only delays the yield.
     if (g->preempt.load(std::memory_order_relaxed) && g->in_gc_destructor == 0) gosched();
 }
 
@@ -1228,7 +1231,7 @@ G* newproc(Closure fn, const std::source_location& site, bool wake) {
     WEFT_CHECK(g_running.load(), "weft::go called while no runtime is running (call it inside weft::run)");
     M* m = getm();
     P* p = m ? m->p : nullptr;
-    if (m && !p && m->curg.load(std::memory_order_relaxed)) [[unlikely]]
+    if (m && !p && m->curg.load(std::memory_order_relaxed)) [[unlikely]]  // relaxed: this M's own
         misuse("weft::go", CallContext::kBlocking);
     G* g = p ? gfget(p) : nullptr;
     if (g == nullptr) {
