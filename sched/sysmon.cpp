@@ -5,7 +5,9 @@
 //    retake): once the same call has been seen for a whole round (>= 20 µs),
 //    if the P has work or no P is idle or spinning to pick work up — else
 //    only after 10 ms — it CASes the P kSyscall -> kIdle (syscall.cpp Y1)
-//    and hands it off (handoffp), so a blocked call never idles a core;
+//    and hands it off (handoffp), so a blocked call never idles a core; and
+//    a P whose one schedule has lasted a whole time slice through calls
+//    shorter than a round, so that its timers and queue get to run;
 //  - polls the network when no M has for 10 ms (lastpoll), injecting the
 //    fibers it readies into the global queue;
 //  - flags fibers that have held their P for longer than the time slice
@@ -40,31 +42,40 @@ constexpr int64_t kNetpollStaleNs = 10'000'000;
 void retake(Sched& s, int64_t now, bool& did_work) {
     for (P* p : s.allp) {
         PStatus st = p->status.load();
+        // Relaxed ticks (here and below): counters sysmon samples; a stale
+        // read only postpones a retake or a preemption by a round.
+        uint32_t tick = p->schedtick.load(std::memory_order_relaxed);
+        if (p->sysmon_tick != tick) {
+            p->sysmon_tick = tick;
+            p->sysmon_when = now;
+        }
+        // The same schedule has held the P for a whole slice (as Go's retake
+        // checks schedtick for _Psyscall as well as _Prunning).
+        bool slice_used = now - p->sysmon_when >= s.config.preempt_after_ns;
         if (st == PStatus::kSyscall) {
             uint32_t t = p->syscalltick.load(std::memory_order_relaxed);
-            if (p->sysmon_syscalltick != t) {  // a new call: watch it one round
+            // A fiber looping on calls shorter than a round shows a new call
+            // every round and takes its P back at each return, so its P's
+            // timers and queue would wait for ever: once it has held the P a
+            // whole slice, the P is retaken like a long call's.
+            if (p->sysmon_syscalltick != t && !slice_used) {  // a new call: watch it one round
                 p->sysmon_syscalltick = t;
                 p->sysmon_syscallwhen = now;
                 continue;
             }
             bool others_can_work = s.nmspinning.load() + s.npidle.load() > 0;
-            if (runq_empty(p) && others_can_work && now - p->sysmon_syscallwhen < kSyscallIdleRetakeNs) continue;
+            if (!slice_used && runq_empty(p) && others_can_work && now - p->sysmon_syscallwhen < kSyscallIdleRetakeNs)
+                continue;
             PStatus expected = PStatus::kSyscall;
             if (p->status.compare_exchange_strong(expected, PStatus::kIdle)) {  // Y1
                 p->syscalltick.store(t + 1, std::memory_order_relaxed);
+                p->sysmon_when = now;
                 did_work = true;
                 handoffp(p);
             }
             continue;
         }
-        if (st != PStatus::kRunning) continue;
-        uint32_t tick = p->schedtick.load(std::memory_order_relaxed);
-        if (p->sysmon_tick != tick) {
-            p->sysmon_tick = tick;
-            p->sysmon_when = now;
-            continue;
-        }
-        if (now - p->sysmon_when < s.config.preempt_after_ns) continue;
+        if (st != PStatus::kRunning || !slice_used) continue;
         // The same schedule has run a whole slice: ask its fiber to yield.
         // M and G records are never freed during a run, so a stale read only
         // flags a fiber that no longer needs it (one spurious yield).
