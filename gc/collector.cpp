@@ -529,91 +529,121 @@ void trace_line(const CycleTrace& t) {
 // Test hook point (runtime/base/test_hooks.hpp).
 void phase_hook(Phase p) { base::test_hook(base::HookPoint::kPhaseSwitched, static_cast<uint64_t>(p)); }
 
-void run_cycle(uint64_t n) {
+// One cycle's state, handed from phase to phase by run_cycle.
+struct Cycle {
+    uint64_t n = 0;
+    sched::G* self = nullptr;  // the collector fiber
+    bool stw = false;          // stoptheworld: the whole cycle in start's pause
+    int64_t t0 = 0, assist0 = 0;
+    int64_t live_before = 0;
+    int64_t cycle_goal = 0;  // what this cycle paces the heap against
+    int64_t marked_before = 0;
+    std::optional<Pause> start;   // open until the sweep is done if stw
+    std::optional<Pause> term;    // the termination pause (not stw)
+    sched::G* tracked = nullptr;  // the fibers to re-scan in termination
+    int64_t pause_start = 0, pause_mark = 0, pause_term = 0, pause_sweep_done = 0;  // as CycleTrace's pause
+    int64_t rescanned = 0;    // fibers re-scanned with the world stopped
+    int64_t live_at_end = 0;  // heap_live at the end of marking
+    int64_t marked = 0;
+};
+
+// Steps 1 and 2 (Go's gcStart): finishes the last cycle's sweep, then phase GCscan and a new tracking epoch.
+// The world runs on return, unless stw.
+void cycle_start(Cycle& cy) {
     Controller& c = controller();
-    sched::G* self = sched::current_g();
-    int64_t t0 = base::nanotime();
-    int64_t assist0 = c.assist_ns.load();
+    cy.t0 = base::nanotime();
+    cy.assist0 = c.assist_ns.load();
     c.stop_wait_max_ns = 0;
     finish_sweep();  // step 1
 
-    Pause start("gc: start");  // step 2
-    int64_t live_before = heap().heap_live.load();
-    int64_t cycle_goal = c.goal.load();  // what this cycle paces the heap against
-    int64_t marked_before = heap().heap_marked.load();
+    cy.start.emplace("gc: start");  // step 2
+    cy.live_before = heap().heap_live.load();
+    cy.cycle_goal = c.goal.load();
+    cy.marked_before = heap().heap_marked.load();
     for (int32_t i = 0; i < sched::nprocs_now(); ++i) discard(work_of(sched::p_at(i)));
     sum_marked_bytes();
     set_phase(Phase::kScan);
     sched::set_track_epoch(next_epoch());
     c.rescanned_concurrently = 0;
-    int64_t p1 = 0;
-    bool stw = c.cfg.stoptheworld;
-    if (!stw) p1 = start.end();
+    cy.stw = c.cfg.stoptheworld;
+    if (!cy.stw) cy.pause_start = cy.start->end();
     phase_hook(Phase::kScan);
+}
 
-    scan_all_stacks(self, cycle_goal - live_before, stw);  // step 3 (no one else runs if stw)
+// Steps 3 to 5 and the termination attempts of 6 (Go's mark phase and gcMarkDone): scans the stacks, phase
+// GCmark, marks until no work is left anywhere (K2). Returns with the world stopped, cy.tracked to re-scan.
+void cycle_mark(Cycle& cy) {
+    Controller& c = controller();
+    scan_all_stacks(cy.self, cy.cycle_goal - cy.live_before, cy.stw);  // step 3 (no one else runs if stw)
 
     std::optional<Pause> mark;  // step 4
-    if (!stw) mark.emplace("gc: mark");
+    if (!cy.stw) mark.emplace("gc: mark");
     set_phase(Phase::kMark);
-    c.scan_expected.store(std::max<int64_t>(marked_before, 1 << 20));
+    c.scan_expected.store(std::max<int64_t>(cy.marked_before, 1 << 20));
     reset_scan_work_done();
     c.term_retries = 0;
     c.term_retry_pause_ns = 0;
     c.worker_ns = 0;
     c.mark_start_ns = base::nanotime();
-    int64_t p2 = 0;
-    if (!stw) p2 = mark->end();
+    if (!cy.stw) cy.pause_mark = mark->end();
     phase_hook(Phase::kMark);
     shade_roots(work_of_current_p());
 
-    std::optional<Pause> term;  // steps 5 and 6
-    sched::G* tracked = nullptr;  // the fibers to re-scan in termination
-    if (!stw) {
-        term.emplace(mark_loop(self, &tracked));  // returns with the world stopped
+    // Steps 5 and 6.
+    if (!cy.stw) {
+        cy.term.emplace(mark_loop(cy.self, &cy.tracked));  // returns with the world stopped
     } else {
-        tracked = sched::take_tracked(c.epoch);
+        cy.tracked = sched::take_tracked(c.epoch);
         GCWork* w = work_of_current_p();
         drain(w, -1);
         while (flush_all_ps()) drain(w, -1);
     }
-    // World stopped from here.
+}
+
+// Step 6, still stopped (Go's gcMarkTermination): phase GCmarktermination, re-scan and drain, checkmark, the
+// new sweepgen and pacing for the next cycle. The world is stopped on entry and on return.
+void cycle_terminate(Cycle& cy) {
+    Controller& c = controller();
     c.mark_ns = base::nanotime() - c.mark_start_ns;
     set_phase(Phase::kMarkTermination);
     phase_hook(Phase::kMarkTermination);
     GCWork* w = work_of_current_p();
-    int64_t rescanned = rescan_tracked(w, tracked, c.epoch, self);
+    cy.rescanned = rescan_tracked(w, cy.tracked, c.epoch, cy.self);
     do {
         drain(w, -1);
     } while (flush_all_ps());
-    if (c.cfg.checkmark) checkmark_verify(self);
+    if (c.cfg.checkmark) checkmark_verify(cy.self);
     release_all_caches();
-    int64_t marked = sum_marked_bytes();
+    cy.marked = sum_marked_bytes();
     Heap& h = heap();
-    int64_t live_at_end = h.heap_live.load();
-    adjust_trigger(live_at_end, marked_before);
-    h.heap_marked.store(marked);
-    h.heap_live.store(marked);
+    cy.live_at_end = h.heap_live.load();
+    adjust_trigger(cy.live_at_end, cy.marked_before);
+    h.heap_marked.store(cy.marked);
+    h.heap_live.store(cy.marked);
     h.sweepgen.fetch_add(2);
     h.sweep_cursor.store(0);
     sched::set_track_epoch(0);
-    set_goal(marked);
+    set_goal(cy.marked);
     {
         // Everything in use is to be swept before the heap grows from
         // `marked` to the trigger (with a 1 MiB floor on that distance).
         auto pages = static_cast<double>(h.pages.stats().in_use_bytes / kPageSize);
-        double room = static_cast<double>(std::max<int64_t>(c.trigger.load() - marked, 1 << 20));
+        double room = static_cast<double>(std::max<int64_t>(c.trigger.load() - cy.marked, 1 << 20));
         c.sweep_pages_per_byte = pages / room;
     }
+}
+
+// Step 7 (Go's gcSweep): phase GCsweep, start the world, sweep every span, then stop it for GCoff (if stw,
+// all in start's pause). Entered with the world stopped; returns with it running, every span swept, GCoff.
+void cycle_sweep(Cycle& cy) {
     set_phase(Phase::kSweep);
-    int64_t p3 = 0, p4 = 0;
-    if (!stw) p3 = term->end();
+    if (!cy.stw) cy.pause_term = cy.term->end();
     phase_hook(Phase::kSweep);
 
-    if (stw) {  // the whole cycle in one pause
+    if (cy.stw) {  // the whole cycle in one pause
         finish_sweep();
         set_phase(Phase::kOff);
-        p1 = start.end();
+        cy.pause_start = cy.start->end();
     } else {
         // Step 7: in slices, as marking; allocating fibers sweep in
         // proportion to what they allocate.
@@ -628,32 +658,47 @@ void run_cycle(uint64_t n) {
         finish_sweep();
         Pause off("gc: sweep done");
         set_phase(Phase::kOff);
-        p4 = off.end();
+        cy.pause_sweep_done = off.end();
     }
     phase_hook(Phase::kOff);
+}
+
+// Adds the finished cycle to the stats and prints its gctrace line if asked.
+void cycle_report(const Cycle& cy) {
+    Controller& c = controller();
     {
         base::LockGuard l(c.stats_lock);
-        c.st.cycles = n;
+        c.st.cycles = cy.n;
         c.st.stack_rescans_concurrent += static_cast<uint64_t>(c.rescanned_concurrently);
-        c.st.stack_rescans_stopped += static_cast<uint64_t>(rescanned);
+        c.st.stack_rescans_stopped += static_cast<uint64_t>(cy.rescanned);
         c.st.termination_retries += static_cast<uint64_t>(c.term_retries);
     }
     if (c.cfg.trace)
-        trace_line({.n = n,
-                    .t0 = t0,
-                    .pause = {p1, p2, p3, p4},
-                    .heap_start = live_before,
-                    .heap_end = live_at_end,
-                    .marked = marked,
-                    .goal = cycle_goal,
+        trace_line({.n = cy.n,
+                    .t0 = cy.t0,
+                    .pause = {cy.pause_start, cy.pause_mark, cy.pause_term, cy.pause_sweep_done},
+                    .heap_start = cy.live_before,
+                    .heap_end = cy.live_at_end,
+                    .marked = cy.marked,
+                    .goal = cy.cycle_goal,
                     .mark_ns = c.mark_ns,
                     .worker_ns = c.worker_ns,
-                    .assist_ns = c.assist_ns.load() - assist0,
+                    .assist_ns = c.assist_ns.load() - cy.assist0,
                     .retries = c.term_retries,
                     .retry_pause_ns = c.term_retry_pause_ns,
                     .stop_wait_ns = c.stop_wait_max_ns,
                     .rescans_concurrent = c.rescanned_concurrently,
-                    .rescans_stopped = rescanned});
+                    .rescans_stopped = cy.rescanned});
+}
+
+// One cycle, steps 1 to 7 of this file's opening comment.
+void run_cycle(uint64_t n) {
+    Cycle cy{.n = n, .self = sched::current_g()};
+    cycle_start(cy);
+    cycle_mark(cy);
+    cycle_terminate(cy);
+    cycle_sweep(cy);
+    cycle_report(cy);
 }
 
 // ---------------------------------------------------------------- the collector fiber
