@@ -1,92 +1,63 @@
-// alloc.hpp — allocation's inline fast path (weft::gc::detail).
+// alloc.hpp — the allocation entry (weft::gc::detail): what gc::make and
+// the GC containers call. Part of the internal layer users' builds see
+// (docs/DESIGN.md, "The public tier"); the allocator behind it (spans,
+// caches, the pacer) is gc/alloc.cpp's and gc/heap.hpp's, private.
 //
-// From a fiber only (the caller's P owns the cache, heap.hpp H1):
-//   1. header + object rounded to a size class; larger ones: alloc_large;
-//   2. the next free slot of the P's span for that class (alloc_cache);
-//   3. zero the object if the span may hold old bytes, write the header;
-//   4. publish the slot to scanners (release store of freeindex);
-//   5. while marking, the object is born black (mark bit set, not queued);
-//   6. otherwise refill (alloc_refill): sweep/reuse/grow a span, pay the
-//      mark-assist or sweep debt, maybe start a cycle;
-//   7. a refill (and a large allocation) owes a safe point, which the
-//      caller takes once the object is constructed (gc::make does): a fiber
-//      that allocates without ever blocking still yields to the collector
-//      (a cycle it triggered, a stop-the-world) every span's worth of
-//      allocation. Never inside allocate(): a stack scan there would find
-//      the header of an object whose constructor has not run, and the
-//      collector would trace it while the constructor writes it.
+// From a fiber only. What an allocation does (alloc.cpp):
+//   1. header + object rounded to a size class; larger ones get a span;
+//   2. the next free slot of the P's span for that class;
+//   3. the object zeroed, its header written, the slot published to
+//      scanners; while marking it is born black;
+//   4. otherwise a refill: sweep/reuse/grow a span, pay the mark-assist or
+//      sweep debt, maybe start a cycle;
+//   5. a refill (and a large allocation) owes a safe point, which gc::make
+//      takes once no constructor of the fiber is running: a fiber that
+//      allocates without ever blocking still yields to the collector every
+//      span's worth of allocation. Never inside the allocation: a stack scan
+//      there would find the header of an object whose constructor has not
+//      run, and the collector would trace it while the constructor writes it.
 #pragma once
 
-#include <cstring>
+#include <cstddef>
+#include <cstdint>
 
-#include "gc/heap.hpp"
-#include "gc/mark.hpp"
-#include "gc/phase.hpp"
-#include "sched/collector_support.hpp"
+#include "gc/size_class.hpp"
+#include "gc/type_info.hpp"
 
 namespace weft::gc::detail {
 
-[[noreturn]] void alloc_without_p();
-// Step 7 (collector.cpp): yields if the fiber was asked to.
-void refill_safe_point();
+// The calling fiber's gc::make constructors in progress (G::gc_constructing):
+// the low bits count them, kSafePointOwed is set by an allocation that owes
+// the safe point (step 5) and cleared when it is taken.
+inline constexpr uint32_t kSafePointOwed = uint32_t{1} << 31;
 
-// Slot index of the next free slot in s, or s->nelems (owner only, H1).
-inline uint32_t next_free_fast(Span* s) {
-    uint64_t c = s->alloc_cache;
-    if (c == 0) return s->nelems;
-    // Relaxed: the owner is the only writer of freeindex.
-    uint32_t fi = s->freeindex.load(std::memory_order_relaxed);
-    auto tz = static_cast<uint32_t>(__builtin_ctzll(c));
-    uint32_t idx = fi + tz;
-    if (idx >= s->nelems) return s->nelems;
-    s->alloc_cache = tz == 63 ? 0 : c >> (tz + 1);
-    return idx;
-}
+struct MakeSlot {
+    void* mem;               // zeroed room for the object
+    uint32_t* constructing;  // the fiber's count, which gc::make raises around the constructor
+};
 
-// *safe_point_owed (if given) is set when step 7 applies. *g_out (if
-// given) is the calling fiber, null when the P runs none (g0 code).
-inline void* allocate(size_t size, const TypeInfo* type, bool noscan, bool* safe_point_owed = nullptr,
-                      sched::G** g_out = nullptr) {
+// The span class of a small object of `size` bytes (header excluded):
+// size class * 2 + noscan; kLargeObject above kMaxSmallSize. A constant
+// for gc::make, so the entry does not look the class up.
+inline constexpr uint32_t kLargeObject = UINT32_MAX;
+constexpr uint32_t span_class_for(size_t size, bool noscan) {
     size_t bytes = size + kHeaderSize;
-    sched::P* p = g_out ? sched::current_p_and_g(g_out) : sched::current_p();
-    if (p == nullptr) [[unlikely]]
-        alloc_without_p();
-    auto* c = static_cast<MCache*>(p->ext[kExtCache]);
-    uintptr_t slot;
-    if (bytes <= kMaxSmallSize) [[likely]] {
-        size_t spc = size_to_class(bytes) * 2 + (noscan ? 1 : 0);
-        Span* s = c->alloc[spc];
-        uint32_t idx = s ? next_free_fast(s) : 0;
-        bool refilled = false;
-        if (s == nullptr || idx >= s->nelems) [[unlikely]] {
-            slot = reinterpret_cast<uintptr_t>(alloc_refill(c, spc));
-            s = c->alloc[spc];
-            idx = s->index_of(slot);
-            refilled = true;
-        } else {
-            slot = s->slot_addr(idx);
-        }
-        // Only the object's bytes: nothing reads a slot past the size it
-        // was asked for, and for gc::make the size is a constant, so this
-        // is a few stores rather than a call.
-        if (s->needzero) std::memset(reinterpret_cast<void*>(slot + kHeaderSize), 0, (size + 7) & ~size_t{7});
-        // Relaxed header store, ordered before the release of freeindex.
-        reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
-        if (type->destroy != nullptr) [[unlikely]]
-            s->has_destructors = true;
-        s->freeindex.store(idx + 1, std::memory_order_release);
-        s->allocated++;
-        c->local_alloc += s->elemsize;
-        if (phase_is_marking()) [[unlikely]]
-            mark_new_object(static_cast<GCWork*>(p->ext[kExtWork]), s, slot);
-        if (refilled && safe_point_owed) [[unlikely]]
-            *safe_point_owed = true;
-    } else {
-        slot = reinterpret_cast<uintptr_t>(alloc_large(bytes, noscan));
-        reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
-        if (safe_point_owed) *safe_point_owed = true;
-    }
-    return object_of(slot);
+    return bytes <= kMaxSmallSize ? static_cast<uint32_t>(size_to_class(bytes) * 2 + (noscan ? 1 : 0)) : kLargeObject;
 }
+
+// gc::make's allocation (spc = span_class_for(size, noscan)): fatal
+// (naming type->name) outside a fiber or in a destructor the collector
+// runs. The caller raises the fiber's constructor count before the
+// constructor and lowers it after (the count stays with the fiber if the
+// constructor parks and resumes on another thread).
+MakeSlot allocate_for_make(size_t size, uint32_t spc, const TypeInfo* type, bool noscan);
+// A container's array: no constructor count, no safe point.
+void* allocate(size_t size, const TypeInfo* type, bool noscan);
+// The owed safe point, once no constructor runs (*constructing ==
+// kSafePointOwed): clears the flag and yields if the fiber was asked to.
+void take_owed_safe_point(uint32_t* constructing);
+// The constructor of the object at obj threw: the slot becomes garbage
+// with nothing to destroy.
+void constructor_threw(void* obj);
 
 }  // namespace weft::gc::detail

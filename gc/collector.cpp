@@ -947,12 +947,6 @@ void after_refill(MCache* c, int64_t bytes) {
     }
 }
 
-void refill_safe_point() {
-    sched::G* g = sched::current_g();
-    // Relaxed: as G::preempt says, a late observation only delays the yield.
-    if (g && g->preempt.load(std::memory_order_relaxed)) sched::preempt_check("gc::make");
-}
-
 void install_hooks() {
     // Once: the first weft::run installs them; a nested (misused) run must
     // reach run_main's own check, not touch hooks a running runtime reads.

@@ -184,6 +184,10 @@ inline Heap& heap() {
     return h != nullptr ? *h : heap_first_use();
 }
 
+// gc::make or a container's allocation on a thread without a P; gc::make
+// on g0 or in a collector-run destructor (call_context.hpp). Fatal.
+[[noreturn]] void alloc_without_p();
+[[noreturn]] void make_misuse(const char* type);
 // Small allocation slow path: refills c's span for spc and allocates.
 void* alloc_refill(MCache* c, size_t spc);
 // A large object of `bytes` (header included).

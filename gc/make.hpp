@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "gc/alloc.hpp"
+#include "gc/size_class.hpp"
 #include "gc/type_info.hpp"
 #include "gc/visitor.hpp"
 
@@ -64,39 +65,32 @@ inline const TypeInfo kTypeInfoFor{
     slot_bytes_of<T>(),
 };
 
-void constructor_threw(void* obj);
-// gc::make on g0 or in a collector-run destructor (call_context.hpp).
-[[noreturn]] void make_misuse(const char* type);
-
 }  // namespace detail
 
 template <class T, class... Args>
 T* make(Args&&... args) {
     static_assert(alignof(T) <= 8, "gc::make: objects are 8-byte aligned; alignof(T) must be <= 8");
     static_assert(!std::is_array_v<T>, "gc::make: use gc::Vector for arrays");
-    bool safe_point_owed = false;
-    sched::G* g = nullptr;
-    void* mem = detail::allocate(sizeof(T), &detail::kTypeInfoFor<T>, !kHasTrace<T>, &safe_point_owed, &g);
-    if (g == nullptr || g->in_gc_destructor != 0) [[unlikely]]
-        detail::make_misuse(detail::type_name<T>());
+    detail::MakeSlot slot = detail::allocate_for_make(sizeof(T), detail::span_class_for(sizeof(T), !kHasTrace<T>),
+                                                          &detail::kTypeInfoFor<T>, !kHasTrace<T>);
     T* obj;
-    // Counted on the G, which the constructor cannot leave even if it
+    // Counted on the fiber, which the constructor cannot leave even if it
     // parks and resumes on another thread (gc.hpp, "Constructors").
-    ++g->gc_constructing;
+    ++*slot.constructing;
     try {
-        obj = ::new (mem) T(std::forward<Args>(args)...);
+        obj = ::new (slot.mem) T(std::forward<Args>(args)...);
     } catch (...) {
-        --g->gc_constructing;
-        detail::constructor_threw(mem);
+        --*slot.constructing;
+        detail::constructor_threw(slot.mem);
         throw;
     }
-    // The safe point a refill owes (alloc.hpp step 7), once no object of
-    // this fiber is half-constructed: a make nested in a constructor, often
-    // in a member initializer, skips it (the preemption request stays
-    // pending until the next safe point), so the collector does not trace
-    // the outer object while its remaining fields are being initialized.
-    if (--g->gc_constructing == 0 && safe_point_owed) [[unlikely]]
-        detail::refill_safe_point();
+    // The safe point an allocation owes (alloc.hpp step 5), once no object
+    // of this fiber is half-constructed: a make nested in a constructor,
+    // often in a member initializer, leaves it to the outermost one, so
+    // the collector does not trace the outer object while its remaining
+    // fields are being initialized.
+    if (--*slot.constructing == detail::kSafePointOwed) [[unlikely]]
+        detail::take_owed_safe_point(slot.constructing);
     return obj;
 }
 

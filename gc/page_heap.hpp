@@ -29,12 +29,10 @@
 #include <utility>
 #include <vector>
 
+#include "gc/size_class.hpp"
 #include "runtime/base/lock.hpp"
 
 namespace weft::gc {
-
-inline constexpr size_t kPageShift = 13;
-inline constexpr size_t kPageSize = size_t{1} << kPageShift;
 
 struct PageRun {
     uintptr_t addr = 0;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "gc/alloc.hpp"
 #include "gc/barrier.hpp"
 #include "gc/heap.hpp"
 #include "runtime/base/fatal.hpp"

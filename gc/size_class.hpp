@@ -20,7 +20,13 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "gc/page_heap.hpp"
+namespace weft::gc {
+
+// The heap's page (page_heap.hpp): spans are whole runs of pages.
+inline constexpr size_t kPageShift = 13;
+inline constexpr size_t kPageSize = size_t{1} << kPageShift;
+
+}  // namespace weft::gc
 
 namespace weft::gc::detail {
 

@@ -95,7 +95,6 @@
 #include "gc/alloc.hpp"
 #include "gc/make.hpp"
 #include "gc/member.hpp"
-#include "gc/page_heap.hpp"
 #include "gc/size_class.hpp"
 #include "gc/type_info.hpp"
 #include "gc/visitor.hpp"

@@ -127,6 +127,27 @@ void ready_list(sched::G* g) {
 
 }  // namespace
 
+Waiter* WaitQueue::dequeue() noexcept {
+    for (;;) {
+        Waiter* w = first_;
+        if (w == nullptr) return nullptr;
+        first_ = w->next;
+        if (first_) {
+            first_->prev = nullptr;
+        } else {
+            last_ = nullptr;
+        }
+        w->next = nullptr;
+        if (w->is_select) {
+            uint32_t expected = 0;
+            // seq_cst: several wakers on different channels race for the
+            // same fiber; exactly one CAS may win (select invariant X1).
+            if (!w->g->select_done.compare_exchange_strong(expected, 1)) continue;
+        }
+        return w;
+    }
+}
+
 ChanCore* ChanCore::make(const ElemOps* ops, size_t cap) {
     size_t off = buf_offset(ops);
     if (cap > (std::numeric_limits<size_t>::max() - off) / ops->size)

@@ -19,7 +19,10 @@
 #include "gc/barrier.hpp"
 #include "gc/external_root.hpp"
 #include "runtime/base/lock.hpp"
-#include "sched/g.hpp"
+
+namespace weft::sched {
+struct G;  // sched/g.hpp: the channel core only holds pointers to fibers
+}  // namespace weft::sched
 
 namespace weft {
 enum class RecvStatus;  // defined in chan.hpp
@@ -108,26 +111,7 @@ public:
     // Removes and returns the first waiter this caller may wake, or null.
     // A select waiter whose fiber was already won by another case is
     // dropped on the way (its fiber removes the rest in select pass 3).
-    Waiter* dequeue() noexcept {
-        for (;;) {
-            Waiter* w = first_;
-            if (w == nullptr) return nullptr;
-            first_ = w->next;
-            if (first_) {
-                first_->prev = nullptr;
-            } else {
-                last_ = nullptr;
-            }
-            w->next = nullptr;
-            if (w->is_select) {
-                uint32_t expected = 0;
-                // seq_cst: several wakers on different channels race for the
-                // same fiber; exactly one CAS may win (select invariant X1).
-                if (!w->g->select_done.compare_exchange_strong(expected, 1)) continue;
-            }
-            return w;
-        }
-    }
+    Waiter* dequeue() noexcept;
     // Unlinks w if it is still queued here (select pass 3).
     void remove(Waiter* w) noexcept {
         if (w->prev == nullptr && first_ != w) return;  // already dequeued

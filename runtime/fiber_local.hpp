@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "sched/fiber.hpp"
+#include "sched/entry.hpp"
 
 namespace weft {
 

@@ -10,6 +10,7 @@
 #include "runtime/base/clock.hpp"
 #include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
+#include "sched/timers.hpp"
 
 namespace weft {
 namespace {

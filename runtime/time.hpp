@@ -21,11 +21,11 @@
 #include <source_location>
 
 #include "gc/barrier.hpp"
-#include "runtime/base/clock.hpp"
 #include "gc/external_root.hpp"
+#include "runtime/base/clock.hpp"
 #include "runtime/chan.hpp"
 #include "runtime/run.hpp"
-#include "sched/timers.hpp"
+#include "sched/timer.hpp"
 
 namespace weft {
 

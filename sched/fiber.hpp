@@ -14,6 +14,7 @@
 #include <source_location>
 
 #include "sched/closure.hpp"
+#include "sched/entry.hpp"
 #include "sched/g.hpp"
 #include "sched/m.hpp"
 #include "sched/run_config.hpp"
@@ -40,11 +41,6 @@ void gosched();
 // background fiber that yields between slices of work, so it does not run
 // again before the fibers it yielded to).
 void gosched_global();
-// Yields if sysmon or stop-the-world asked this fiber to (not inside a
-// destructor run by the collector, which must not yield). Fatal, naming
-// `api`, inside weft::blocking (call_context.hpp): every blocking
-// operation's entry is one.
-void preempt_check(const char* api = "a weft runtime call");
 // Whether a fiber about to block on a sync primitive should spin a little
 // first (as Go's sync_runtime_canSpin): only for a few rounds, on a
 // multicore machine, when another P is busy (the holder may be running)
@@ -62,6 +58,13 @@ void run_main(const RunConfig& cfg, Closure main_fn);
 
 bool runtime_running();
 
+// Shared by the sync primitives' parks: an unlockf (park, above) that
+// releases the base::Lock passed as `arg` once the fiber is suspended.
+// Defined in sema.cpp.
+bool unlock_after_park(G* g, void* lock);
+// The calling fiber; fatal, naming `what`, when called outside a fiber.
+G* current_fiber(const char* what);
+
 // Outside wakers (weft::Spawner): plain threads that may still start a
 // fiber. While the running run has any, checkdead reports no deadlock.
 // add: registers one with the active run and returns that run's number;
@@ -74,9 +77,5 @@ void outside_waker_done(uint64_t run);
 bool spawn_outside(uint64_t run, Closure& fn, const std::source_location& site);
 int32_t nprocs();
 uint64_t fiber_id();  // 0 outside fibers
-
-// The running fiber's fiber-local slots (weft::FiberLocal).
-void** fiber_local_slot(uint32_t key);
-uint32_t fiber_local_key_alloc(void (*destroy)(void*));
 
 }  // namespace weft::sched

@@ -42,7 +42,9 @@ const char* wait_reason_name(WaitReason r) {
         case WaitReason::kOnce: return "sync.Once";
         case WaitReason::kIOWait: return "IO wait";
         case WaitReason::kTimerWait: return "timer wait";
+#if defined(WEFT_TEST_HOOKS)
         case WaitReason::kTestHook: return "test hook";
+#endif
         case WaitReason::kGCWorkerIdle: return "GC worker (idle)";
         case WaitReason::kGCWorkerPause: return "GC worker (between slices)";
         case WaitReason::kGCCollect: return "gc::collect";

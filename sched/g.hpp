@@ -68,7 +68,9 @@ enum class WaitReason : uint8_t {
     kOnce,
     kIOWait,
     kTimerWait,
-    kTestHook,
+#if defined(WEFT_TEST_HOOKS)
+    kTestHook,  // the suites' own parks (tests/support); not in an installed library
+#endif
     kGCWorkerIdle,
     kGCWorkerPause,  // the collector fiber between slices of background work
     kGCCollect,

@@ -93,11 +93,12 @@ void track_run(G* g) {
 
 Sched* g_sched = nullptr;
 
-namespace {
-
 // initial-exec: libweft is loaded at startup, so the static TLS model is
 // available and saves a __tls_get_addr call per access.
-__attribute__((tls_model("initial-exec"))) thread_local M* t_m = nullptr;
+constinit __attribute__((tls_model("initial-exec"))) thread_local M* t_m = nullptr;
+
+namespace {
+
 std::atomic<bool> g_running{false};
 
 // Outside wakers (fiber.hpp). g_outside_mu orders registrations, spawns

@@ -96,6 +96,12 @@ inline bool may_park(const M* m, const G* g) {
 M* getm();
 // The running fiber, or null on g0 / foreign threads. Not inlined (above).
 G* getg();
+// The TLS word behind getm(), read inline: only for a function that
+// cannot switch fibers between the read and its last use of what it read
+// (the allocation entry, gc/alloc.cpp), where it saves a call per use.
+// constinit: no dynamic initialization, so no TLS wrapper call per read.
+extern constinit __attribute__((tls_model("initial-exec"))) thread_local M* t_m;
+inline M* getm_without_switch() { return t_m; }
 
 // -- P handling (proc.cpp)
 void acquirep(M* m, P* p);

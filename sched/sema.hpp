@@ -20,9 +20,13 @@
 #include <cstdint>
 
 #include "runtime/base/lock.hpp"
-#include "sched/g.hpp"
 
 namespace weft::sched {
+
+// Only the name: Mutex, RWMutex and WaitGroup embed a Sema, so this header
+// is in the internal layer users' builds see (docs/DESIGN.md, "The public
+// tier"), and the wait reasons stay sched/g.hpp's.
+enum class WaitReason : uint8_t;
 
 class Sema {
 public:
@@ -59,12 +63,5 @@ private:
     uint32_t nwait_ = 0;      // fibers in the queue; guarded by lock_
     Waiter* tail_ = nullptr;  // circular list, tail_->next is the front; guarded by lock_
 };
-
-// Shared by the sync primitives' parks: an unlockf (sched/fiber.hpp) that
-// releases the base::Lock passed as `arg` once the fiber is suspended.
-bool unlock_after_park(G* g, void* lock);
-
-// The calling fiber; fatal, naming `what`, when called outside a fiber.
-G* current_fiber(const char* what);
 
 }  // namespace weft::sched

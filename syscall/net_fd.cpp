@@ -51,11 +51,11 @@
 #include <system_error>
 #include <unistd.h>
 
-#include "runtime/base/fatal.hpp"
 #include "runtime/base/clock.hpp"
-#include "sched/timers.hpp"
+#include "runtime/base/fatal.hpp"
 #include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
+#include "sched/timers.hpp"
 #include "syscall/net_error.hpp"
 
 namespace weft::net::detail {

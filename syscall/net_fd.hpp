@@ -24,8 +24,9 @@
 #include <string>
 #include <sys/socket.h>
 
-#include "sched/sema.hpp"
+#include "sched/g.hpp"
 #include "sched/netpoll.hpp"
+#include "sched/sema.hpp"
 #include "syscall/net_addr.hpp"
 
 namespace weft::net::detail {

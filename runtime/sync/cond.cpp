@@ -52,8 +52,8 @@
 // waiter, which the contract forbids); counting semaphores per waiter.
 #include "runtime/sync/cond.hpp"
 
-#include "sched/sema.hpp"
 #include "sched/fiber.hpp"
+#include "sched/sema.hpp"
 
 namespace weft {
 

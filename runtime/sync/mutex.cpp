@@ -88,6 +88,7 @@
 #include "runtime/base/check.hpp"
 #include "runtime/base/clock.hpp"
 #include "runtime/base/cpu_relax.hpp"
+#include "sched/fiber.hpp"
 
 namespace weft {
 
@@ -118,7 +119,8 @@ int32_t detail::mutex_state(const Mutex& m) {
     return m.state_.load(std::memory_order_relaxed);
 }
 
-void Mutex::lock_slow(sched::WaitReason reason) {
+void Mutex::lock_slow(Holder who) {
+    sched::WaitReason reason = who == Holder::kMutex ? sched::WaitReason::kMutexLock : sched::WaitReason::kRWMutexLock;
     int64_t wait_start = 0;
     bool starving = false;
     bool awoke = false;

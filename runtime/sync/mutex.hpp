@@ -35,8 +35,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "sched/entry.hpp"
 #include "sched/sema.hpp"
-#include "sched/fiber.hpp"
 
 namespace weft {
 
@@ -62,7 +62,7 @@ public:
 
     // Locks the Mutex, parking the calling fiber until it is available. A
     // cooperative preemption point.
-    void lock() { lock_with(sched::WaitReason::kMutexLock); }
+    void lock() { lock_as(Holder::kMutex); }
 
     // Locks the Mutex if that needs no wait; never blocks. False also in
     // starvation mode, where the Mutex belongs to its waiters in turn.
@@ -88,17 +88,19 @@ private:
     friend class RWMutex;  // locks its writer Mutex with its own wait reason
     friend int32_t detail::mutex_state(const Mutex& m);
 
-    void lock_slow(sched::WaitReason reason);
-    // lock(), parking with `reason` (shown in fiber dumps) if it must wait.
-    void lock_with(sched::WaitReason reason) {
-        sched::preempt_check(reason == sched::WaitReason::kMutexLock ? "Mutex::lock" : "RWMutex::lock");
+    // Who locks: the API a misuse message names and the wait reason a
+    // fiber dump shows.
+    enum class Holder : uint8_t { kMutex, kRWMutexWriter };
+    void lock_slow(Holder who);
+    void lock_as(Holder who) {
+        sched::preempt_check(who == Holder::kMutex ? "Mutex::lock" : "RWMutex::lock");
         int32_t unlocked = 0;
         // Acquire on success: the critical section may not move above the
         // lock; pairs with the release of the unlock that freed it.
         if (state_.compare_exchange_strong(unlocked, detail::kMutexLocked, std::memory_order_acquire,
                                            std::memory_order_relaxed))
             return;
-        lock_slow(reason);
+        lock_slow(who);
     }
     void unlock_slow(int32_t old);
 

@@ -44,8 +44,8 @@
 #include "runtime/sync/once.hpp"
 
 #include "runtime/base/check.hpp"
-#include "sched/sema.hpp"
 #include "sched/fiber.hpp"
+#include "sched/sema.hpp"
 
 namespace weft {
 

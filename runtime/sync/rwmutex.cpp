@@ -56,6 +56,7 @@
 #include "runtime/sync/rwmutex.hpp"
 
 #include "runtime/base/fatal.hpp"
+#include "sched/fiber.hpp"
 
 namespace weft {
 
@@ -67,7 +68,7 @@ int32_t detail::rwmutex_reader_count(const RWMutex& rw) {
 }
 
 void RWMutex::lock() {
-    w_.lock_with(sched::WaitReason::kRWMutexLock);  // step 1 (a preemption point)
+    w_.lock_as(Mutex::Holder::kRWMutexWriter);  // step 1 (a preemption point)
     // Step 2. Acquire: readers that left before this point released with
     // their subtraction; their read sections happen before our writes.
     int32_t r = reader_count_.fetch_sub(kRWMutexMaxReaders, std::memory_order_acquire);
@@ -108,6 +109,8 @@ bool RWMutex::try_rlock() {
             return true;
     }
 }
+
+void RWMutex::rlock_slow() { reader_sem_.acquire(sched::WaitReason::kRWMutexRLock); }
 
 void RWMutex::runlock_slow(int32_t r) {
     // No reader held it: the count was 0, or -kMaxReaders under a writer.

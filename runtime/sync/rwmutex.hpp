@@ -33,6 +33,7 @@
 #include <cstdint>
 
 #include "runtime/sync/mutex.hpp"
+#include "sched/entry.hpp"
 #include "sched/sema.hpp"
 
 namespace weft {
@@ -66,8 +67,7 @@ public:
         sched::preempt_check("RWMutex::rlock");
         // Acquire: pairs with the last writer's release in unlock(), whose
         // critical section we may now read. Negative: a writer is pending.
-        if (reader_count_.fetch_add(1, std::memory_order_acquire) < 0)
-            reader_sem_.acquire(sched::WaitReason::kRWMutexRLock);
+        if (reader_count_.fetch_add(1, std::memory_order_acquire) < 0) rlock_slow();
     }
     // Locks for reading if no writer holds or waits for it; never blocks.
     bool try_rlock();
@@ -84,6 +84,7 @@ public:
 
 private:
     friend int32_t detail::rwmutex_reader_count(const RWMutex& rw);
+    void rlock_slow();  // waits for the pending writer
     void runlock_slow(int32_t r);
 
     Mutex w_;                              // held by the writer, queues writers

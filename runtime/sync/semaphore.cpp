@@ -39,8 +39,8 @@
 #include <string>
 
 #include "runtime/base/fatal.hpp"
-#include "sched/sema.hpp"
 #include "sched/fiber.hpp"
+#include "sched/sema.hpp"
 
 namespace weft {
 

@@ -17,8 +17,8 @@
 #include "common/http_server.hpp"
 #include "common/server.hpp"
 #include "runtime/weft.hpp"
-#include "syscall/net.hpp"
 #include "support/test_util.hpp"
+#include "syscall/net.hpp"
 
 using namespace std::chrono_literals;
 

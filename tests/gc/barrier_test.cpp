@@ -13,12 +13,12 @@
 #include "gc/heap.hpp"
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
+#include "hold_collector.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "runtime/weft.hpp"
 #include "support/death.hpp"
-#include "syscall/blocking.hpp"
 #include "support/test_util.hpp"
-#include "hold_collector.hpp"
+#include "syscall/blocking.hpp"
 #include "test_nodes.hpp"
 
 using namespace gctest;  // NOLINT: Node, build, count, keep, g_live

@@ -9,9 +9,9 @@
 #include "gc/heap.hpp"
 #include "gc/phase.hpp"
 #include "gc/size_class.hpp"
+#include "hold_collector.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "runtime/weft.hpp"
-#include "hold_collector.hpp"
 
 using namespace gctest;  // NOLINT: HeldCycle, hold_at_phase
 using weft::base::HookEvent;

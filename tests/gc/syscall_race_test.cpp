@@ -34,16 +34,16 @@
 #include <thread>
 
 #include "gc/phase.hpp"
+#include "hold_collector.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "runtime/testing.hpp"
 #include "runtime/weft.hpp"
-#include "sched/sanitizers.hpp"
 #include "sched/collector_support.hpp"
+#include "sched/sanitizers.hpp"
 #include "sched/syscall.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 #include "syscall/blocking.hpp"
-#include "hold_collector.hpp"
 #include "test_nodes.hpp"
 
 using namespace gctest;  // NOLINT: Node, keep, on_fresh_fiber

@@ -9,8 +9,8 @@
 
 #include "runtime/weft.hpp"
 #include "support/death.hpp"
-#include "support/test_util.hpp"
 #include "support/sched_hooks.hpp"
+#include "support/test_util.hpp"
 
 using weft::testing::run_in_child;
 

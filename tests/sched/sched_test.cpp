@@ -16,6 +16,7 @@
 #include "runtime/base/clock.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "runtime/weft.hpp"
+#include "sched/collector_support.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/sched_hooks.hpp"
 #include "support/test_util.hpp"

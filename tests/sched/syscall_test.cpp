@@ -15,8 +15,8 @@
 #include "sched/sanitizers.hpp"
 #include "sched/syscall.hpp"
 #include "support/death.hpp"
-#include "support/test_util.hpp"
 #include "support/sched_hooks.hpp"
+#include "support/test_util.hpp"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;

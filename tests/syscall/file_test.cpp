@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "runtime/weft.hpp"
-#include "syscall/file.hpp"
 #include "support/test_util.hpp"
+#include "syscall/file.hpp"
 
 namespace fs = std::filesystem;
 

@@ -11,6 +11,7 @@
 
 #include "runtime/sync.hpp"
 #include "runtime/weft.hpp"
+#include "sched/g.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 
