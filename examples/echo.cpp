@@ -29,6 +29,8 @@
 #include <string>
 #include <system_error>
 
+#include <weft/net.hpp>
+#include <weft/weft.hpp>
 #include "common/echo.hpp"
 #include "common/flags.hpp"
 #include "common/json_line.hpp"
@@ -37,8 +39,6 @@
 #include "common/server.hpp"
 #include "common/signals.hpp"
 #include "common/stopwatch.hpp"
-#include "runtime/weft.hpp"
-#include "syscall/net.hpp"
 
 namespace {
 

@@ -62,15 +62,15 @@
 #include <optional>
 #include <vector>
 
+#include <weft/chan.hpp>
+#include <weft/sync/waitgroup.hpp>
+#include <weft/weft.hpp>
 #include "common/flags.hpp"
 #include "common/json_line.hpp"
 #include "common/rss.hpp"
 #include "common/run.hpp"
 #include "common/steal.hpp"
 #include "common/stopwatch.hpp"
-#include "runtime/chan.hpp"
-#include "runtime/sync/waitgroup.hpp"
-#include "runtime/weft.hpp"
 
 namespace gc = weft::gc;
 

@@ -28,6 +28,8 @@
 #include <string>
 #include <sys/resource.h>
 
+#include <weft/net.hpp>
+#include <weft/weft.hpp>
 #include "common/flags.hpp"
 #include "common/http_server.hpp"
 #include "common/json_line.hpp"
@@ -36,8 +38,6 @@
 #include "common/server.hpp"
 #include "common/signals.hpp"
 #include "common/stopwatch.hpp"
-#include "runtime/weft.hpp"
-#include "syscall/net.hpp"
 
 namespace {
 

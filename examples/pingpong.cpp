@@ -13,13 +13,13 @@
 #include <fmt/core.h>
 #include <optional>
 
+#include <weft/chan.hpp>
+#include <weft/sync/waitgroup.hpp>
+#include <weft/weft.hpp>
 #include "common/flags.hpp"
 #include "common/json_line.hpp"
 #include "common/run.hpp"
 #include "common/stopwatch.hpp"
-#include "runtime/chan.hpp"
-#include "runtime/sync/waitgroup.hpp"
-#include "runtime/weft.hpp"
 
 int main(int argc, char** argv) {
     int64_t n = 1'000'000, procs = 1;

@@ -33,13 +33,13 @@
 #include <string>
 #include <vector>
 
+#include <weft/chan.hpp>
+#include <weft/sync/waitgroup.hpp>
+#include <weft/weft.hpp>
 #include "common/flags.hpp"
 #include "common/json_line.hpp"
 #include "common/run.hpp"
 #include "common/stopwatch.hpp"
-#include "runtime/chan.hpp"
-#include "runtime/sync/waitgroup.hpp"
-#include "runtime/weft.hpp"
 
 namespace {
 

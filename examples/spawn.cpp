@@ -10,13 +10,13 @@
 #include <cstdint>
 #include <fmt/core.h>
 
+#include <weft/sync/waitgroup.hpp>
+#include <weft/weft.hpp>
 #include "common/flags.hpp"
 #include "common/json_line.hpp"
 #include "common/rss.hpp"
 #include "common/run.hpp"
 #include "common/stopwatch.hpp"
-#include "runtime/sync/waitgroup.hpp"
-#include "runtime/weft.hpp"
 
 int main(int argc, char** argv) {
     int64_t n = 1'000'000, procs = 0;

@@ -27,13 +27,13 @@
 #include <fmt/core.h>
 #include <string>
 
+#include <weft/file.hpp>
+#include <weft/sys.hpp>
+#include <weft/weft.hpp>
 #include "common/flags.hpp"
 #include "common/json_line.hpp"
 #include "common/run.hpp"
 #include "common/stopwatch.hpp"
-#include "runtime/weft.hpp"
-#include "syscall/file.hpp"
-#include "syscall/sys.hpp"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // alloc.cpp — the allocation entry's fast path (alloc.hpp); the refill and
 // large allocations behind it are heap.cpp's.
-#include "gc/alloc.hpp"
+#include <weft/internal/alloc.hpp>
 
 #include <cstring>
 

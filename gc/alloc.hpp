@@ -21,8 +21,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "gc/size_class.hpp"
-#include "gc/type_info.hpp"
+#include <weft/internal/size_class.hpp>
+#include <weft/internal/type_info.hpp>
 
 namespace weft::gc::detail {
 

@@ -18,7 +18,7 @@
 //      under concurrent marking); if the global work list is empty, publish
 //      the P's buffer (mark.hpp flush_if_starved); clear inwb. The caller
 //      then stores.
-#include "gc/barrier.hpp"
+#include <weft/internal/barrier.hpp>
 
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "gc/external_root.hpp"
+#include <weft/internal/external_root.hpp>
 #include "gc/heap.hpp"
 #include "gc/mark.hpp"
 #include "gc/roots.hpp"

@@ -48,20 +48,20 @@
 #include <string>
 #include <vector>
 
-#include "gc/barrier.hpp"
+#include <weft/clock.hpp>
+#include <weft/gc.hpp>
+#include <weft/internal/barrier.hpp>
+#include <weft/internal/external_root.hpp>
+#include <weft/internal/lock.hpp>
 #include "gc/checkmark.hpp"
-#include "gc/external_root.hpp"
-#include "gc/gc.hpp"
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
 #include "gc/poison.hpp"
 #include "gc/roots.hpp"
 #include "gc/stack_scan.hpp"
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
 #include "runtime/base/env.hpp"
 #include "runtime/base/fatal.hpp"
-#include "runtime/base/lock.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"

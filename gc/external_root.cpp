@@ -1,6 +1,6 @@
 // external_root.cpp — the registry of ExternalRoots (root_registry.hpp),
 // walked once per cycle (and by checkmark).
-#include "gc/external_root.hpp"
+#include <weft/internal/external_root.hpp>
 
 #include "gc/root_registry.hpp"
 

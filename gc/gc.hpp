@@ -58,12 +58,12 @@
 #include <utility>
 #include <vector>
 
-#include "gc/hash_map.hpp"
-#include "gc/make.hpp"
-#include "gc/member.hpp"
-#include "gc/root.hpp"
-#include "gc/vector.hpp"
-#include "gc/visitor.hpp"
+#include <weft/gc/hash_map.hpp>
+#include <weft/gc/make.hpp>
+#include <weft/gc/member.hpp>
+#include <weft/gc/root.hpp>
+#include <weft/gc/vector.hpp>
+#include <weft/gc/visitor.hpp>
 
 namespace weft::gc {
 

@@ -35,11 +35,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <weft/internal/lock.hpp>
+#include <weft/internal/size_class.hpp>
+#include <weft/internal/type_info.hpp>
 #include "gc/mark_bitmap.hpp"
 #include "gc/page_heap.hpp"
-#include "gc/size_class.hpp"
-#include "gc/type_info.hpp"
-#include "runtime/base/lock.hpp"
 
 namespace weft::gc::detail {
 

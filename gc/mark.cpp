@@ -6,10 +6,10 @@
 #include <utility>
 #include <vector>
 
+#include <weft/internal/lock.hpp>
 #include "gc/phase.hpp"
 #include "runtime/base/check.hpp"
 #include "runtime/base/fatal.hpp"
-#include "runtime/base/lock.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/sanitizers.hpp"

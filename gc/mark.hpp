@@ -23,8 +23,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <weft/gc/visitor.hpp>
 #include "gc/heap.hpp"
-#include "gc/visitor.hpp"
 
 namespace weft::gc::detail {
 

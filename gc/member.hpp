@@ -18,7 +18,7 @@
 #include <atomic>
 #include <cstddef>
 
-#include "gc/barrier.hpp"
+#include <weft/internal/barrier.hpp>
 
 namespace weft::gc {
 

@@ -85,8 +85,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <weft/clock.hpp>
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
 #include "sched/sanitizers.hpp"
 
 namespace weft::gc {

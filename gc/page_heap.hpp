@@ -29,8 +29,8 @@
 #include <utility>
 #include <vector>
 
-#include "gc/size_class.hpp"
-#include "runtime/base/lock.hpp"
+#include <weft/internal/lock.hpp>
+#include <weft/internal/size_class.hpp>
 
 namespace weft::gc {
 

@@ -4,8 +4,8 @@
 #include <atomic>
 #include <cstring>
 
-#include "gc/alloc.hpp"
-#include "gc/barrier.hpp"
+#include <weft/internal/alloc.hpp>
+#include <weft/internal/barrier.hpp>
 #include "gc/heap.hpp"
 #include "runtime/base/fatal.hpp"
 #include "sched/fiber.hpp"

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "gc/type_info.hpp"
+#include <weft/internal/type_info.hpp>
 #include "sched/g.hpp"
 
 namespace weft::gc::detail {

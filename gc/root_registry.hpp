@@ -7,7 +7,7 @@
 // already use: they must be constant-initialized).
 #pragma once
 
-#include "runtime/base/lock.hpp"
+#include <weft/internal/lock.hpp>
 
 namespace weft::gc::detail {
 

@@ -1,7 +1,7 @@
 // roots.hpp — walking the Root registry (private to gc/).
 #pragma once
 
-#include "gc/root.hpp"
+#include <weft/gc/root.hpp>
 
 namespace weft::gc::detail {
 

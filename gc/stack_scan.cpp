@@ -6,9 +6,9 @@
 #include <atomic>
 #include <utility>
 
+#include <weft/clock.hpp>
+#include <weft/internal/lock.hpp>
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
-#include "runtime/base/lock.hpp"
 #include "sched/fiber.hpp"
 
 namespace weft::gc::detail {

@@ -92,12 +92,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "gc/alloc.hpp"
-#include "gc/make.hpp"
-#include "gc/member.hpp"
-#include "gc/size_class.hpp"
-#include "gc/type_info.hpp"
-#include "gc/visitor.hpp"
+#include <weft/gc/make.hpp>
+#include <weft/gc/member.hpp>
+#include <weft/gc/visitor.hpp>
+#include <weft/internal/alloc.hpp>
+#include <weft/internal/size_class.hpp>
+#include <weft/internal/type_info.hpp>
 
 namespace weft::gc {
 

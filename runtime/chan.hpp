@@ -44,7 +44,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/chan_core.hpp"
+#include <weft/internal/chan_core.hpp>
 
 namespace weft {
 

@@ -66,14 +66,14 @@
 //     function pointers, skipped entirely for trivially copyable T.
 //   - A separate buffer allocation: the ring lives right behind the core,
 //     one allocation per channel.
-#include "runtime/chan_core.hpp"
+#include <weft/internal/chan_core.hpp>
 
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
 
+#include <weft/chan.hpp>
 #include "runtime/base/check.hpp"
-#include "runtime/chan.hpp"
 #include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"

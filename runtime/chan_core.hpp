@@ -16,9 +16,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "gc/barrier.hpp"
-#include "gc/external_root.hpp"
-#include "runtime/base/lock.hpp"
+#include <weft/internal/barrier.hpp>
+#include <weft/internal/external_root.hpp>
+#include <weft/internal/lock.hpp>
 
 namespace weft::sched {
 struct G;  // sched/g.hpp: the channel core only holds pointers to fibers

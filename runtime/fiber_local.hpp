@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "sched/entry.hpp"
+#include <weft/internal/entry.hpp>
 
 namespace weft {
 

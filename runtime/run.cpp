@@ -1,5 +1,5 @@
 // run.cpp — option resolution and the thin public wrappers over sched/.
-#include "runtime/run.hpp"
+#include <weft/run.hpp>
 
 #include <sched.h>
 #include <stdexcept>

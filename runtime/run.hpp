@@ -37,7 +37,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "sched/closure.hpp"
+#include <weft/internal/closure.hpp>
 
 namespace weft {
 

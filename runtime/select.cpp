@@ -54,14 +54,14 @@
 //     time, so select.hpp puts them in the caller's frame.
 //   - Polling cases in argument order: starves later cases (Go's fairness
 //     guarantee needs the random pollorder).
-#include "runtime/select.hpp"
+#include <weft/select.hpp>
 
 #include <functional>
 #include <utility>
 
+#include <weft/chan.hpp>
 #include "runtime/base/check.hpp"
 #include "runtime/base/fastrand.hpp"
-#include "runtime/chan.hpp"
 #include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"

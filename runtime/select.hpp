@@ -36,8 +36,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/chan.hpp"
-#include "runtime/chan_core.hpp"
+#include <weft/chan.hpp>
+#include <weft/internal/chan_core.hpp>
 
 namespace weft {
 

@@ -22,9 +22,9 @@
 //  - in a destructor run by the collector: nothing that blocks (fatal).
 #pragma once
 
-#include "runtime/sync/cond.hpp"
-#include "runtime/sync/mutex.hpp"
-#include "runtime/sync/once.hpp"
-#include "runtime/sync/rwmutex.hpp"
-#include "runtime/sync/semaphore.hpp"
-#include "runtime/sync/waitgroup.hpp"
+#include <weft/sync/cond.hpp>
+#include <weft/sync/mutex.hpp>
+#include <weft/sync/once.hpp>
+#include <weft/sync/rwmutex.hpp>
+#include <weft/sync/semaphore.hpp>
+#include <weft/sync/waitgroup.hpp>

@@ -1,6 +1,6 @@
 // testing.cpp — weft::testing::stress_gc: the child process, and the
 // parent that collects what it reports.
-#include "runtime/testing.hpp"
+#include <weft/testing.hpp>
 
 #include <poll.h>
 #include <sys/wait.h>
@@ -14,9 +14,9 @@
 #include <ctime>
 #include <stdexcept>
 
-#include "gc/gc.hpp"
-#include "runtime/run.hpp"
-#include "runtime/sync.hpp"
+#include <weft/gc.hpp>
+#include <weft/run.hpp>
+#include <weft/sync.hpp>
 #include "sched/fiber.hpp"
 #include "sched/syscall.hpp"
 

@@ -8,7 +8,7 @@
 // its use of Roots, containers and closures, keep every object it reaches
 // alive while the collector runs at the worst moments.
 //
-//   #include "runtime/testing.hpp"
+//   #include <weft/testing.hpp>
 //
 //   weft::testing::StressReport r = weft::testing::stress_gc([](int i) {
 //       std::string line = read_line(conn);        // weft::blocking inside

@@ -2,12 +2,12 @@
 // arming, firing and stopping follow sched/timers.hpp (T1–T4).
 //
 // Sleeping is sched::park_until (its protocol in sched/timers.hpp).
-#include "runtime/time.hpp"
+#include <weft/time.hpp>
 
 #include <stdexcept>
 
+#include <weft/clock.hpp>
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
 #include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 #include "sched/timers.hpp"

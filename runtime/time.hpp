@@ -20,12 +20,12 @@
 #include <memory>
 #include <source_location>
 
-#include "gc/barrier.hpp"
-#include "gc/external_root.hpp"
-#include "runtime/base/clock.hpp"
-#include "runtime/chan.hpp"
-#include "runtime/run.hpp"
-#include "sched/timer.hpp"
+#include <weft/chan.hpp>
+#include <weft/clock.hpp>
+#include <weft/internal/barrier.hpp>
+#include <weft/internal/external_root.hpp>
+#include <weft/internal/timer.hpp>
+#include <weft/run.hpp>
 
 namespace weft {
 

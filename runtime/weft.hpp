@@ -4,17 +4,17 @@
 // channels and select, sync primitives and timers, blocking calls that hand
 // their thread's P off, sockets on the netpoller, files, and a garbage
 // collector for C++ objects. See README.md. (The test kit for your own
-// code, runtime/testing.hpp, is separate.)
+// code, <weft/testing.hpp>, is separate.)
 #pragma once
 
-#include "gc/gc.hpp"
-#include "runtime/chan.hpp"
-#include "runtime/fiber_local.hpp"
-#include "runtime/run.hpp"
-#include "runtime/select.hpp"
-#include "runtime/sync.hpp"
-#include "runtime/time.hpp"
-#include "syscall/blocking.hpp"
-#include "syscall/file.hpp"
-#include "syscall/net.hpp"
-#include "syscall/sys.hpp"
+#include <weft/blocking.hpp>
+#include <weft/chan.hpp>
+#include <weft/fiber_local.hpp>
+#include <weft/file.hpp>
+#include <weft/gc.hpp>
+#include <weft/net.hpp>
+#include <weft/run.hpp>
+#include <weft/select.hpp>
+#include <weft/sync.hpp>
+#include <weft/sys.hpp>
+#include <weft/time.hpp>

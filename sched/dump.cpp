@@ -4,7 +4,7 @@
 // held: it takes no lock and allocates nothing. It walks the lock-free list
 // of every G (for_each_g); fields may be mid-update, which at worst prints
 // a stale state.
-#include "runtime/base/clock.hpp"
+#include <weft/clock.hpp>
 #include "runtime/base/fatal.hpp"
 #include "sched/sched.hpp"
 

@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <source_location>
 
-#include "sched/closure.hpp"
-#include "sched/entry.hpp"
+#include <weft/internal/closure.hpp>
+#include <weft/internal/entry.hpp>
 #include "sched/g.hpp"
 #include "sched/m.hpp"
 #include "sched/run_config.hpp"

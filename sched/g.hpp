@@ -31,8 +31,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include <weft/internal/closure.hpp>
 #include "runtime/base/check.hpp"
-#include "sched/closure.hpp"
 #include "sched/context.hpp"
 #include "sched/eh_state.hpp"
 #include "sched/stack.hpp"

@@ -92,8 +92,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <weft/clock.hpp>
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
 #include "sched/timers.hpp"

@@ -54,9 +54,9 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <weft/clock.hpp>
 #include "runtime/base/backoff.hpp"
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
 #include "runtime/base/cpu_relax.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "sched/call_context.hpp"

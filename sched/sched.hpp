@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/base/lock.hpp"
+#include <weft/internal/lock.hpp>
 #include "runtime/base/note.hpp"
 #include "sched/fiber.hpp"
 #include "sched/g.hpp"

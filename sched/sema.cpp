@@ -57,7 +57,7 @@
 //     only decides whether the releaser yields. The sync primitives never
 //     depended on that competition: Mutex's barging happens on its own state
 //     word, not on the semaphore.
-#include "sched/sema.hpp"
+#include <weft/internal/sema.hpp>
 
 #include <exception>
 

@@ -16,8 +16,8 @@
 //      their Ps), the stop is undone and the stopper's fiber is abandoned.
 // Invariant W1: with gcwaiting set, no M acquires a P except through
 // start_the_world (pidleget finds nothing: every P is in kGCStop).
+#include <weft/clock.hpp>
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "sched/fiber.hpp"

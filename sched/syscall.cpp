@@ -53,8 +53,8 @@
 // and the pool bound is the same problem as WEFT_MAXTHREADS).
 #include "sched/syscall.hpp"
 
+#include <weft/clock.hpp>
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
 #include "runtime/base/cpu_relax.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "sched/fiber.hpp"

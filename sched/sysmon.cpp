@@ -27,7 +27,7 @@
 #include <pthread.h>
 #include <sys/prctl.h>
 
-#include "runtime/base/clock.hpp"
+#include <weft/clock.hpp>
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/futex.hpp"
 #include "runtime/base/test_hooks.hpp"

@@ -1,9 +1,9 @@
 // timers.cpp — see timers.hpp for the heap protocol and invariants T1–T3.
 #include "sched/timers.hpp"
 
+#include <weft/clock.hpp>
 #include "runtime/base/backoff.hpp"
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
 

@@ -33,8 +33,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/base/lock.hpp"
-#include "sched/timer.hpp"
+#include <weft/internal/lock.hpp>
+#include <weft/internal/timer.hpp>
 
 namespace weft::sched {
 

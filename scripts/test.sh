@@ -2,9 +2,9 @@
 # test.sh — THE test command: build weft and run the whole doctest suite in
 # three builds, then print the totals.
 #
-#   scripts/test.sh                 debug, ASan+UBSan, TSan and fault builds
+#   scripts/test.sh                 debug, ASan+UBSan, TSan, fault, consumer
 #   scripts/test.sh --quick         the debug build only
-#   scripts/test.sh --only asan     one build: debug | asan | tsan | fault
+#   scripts/test.sh --only asan     one build: debug | asan | tsan | fault | consumer
 #
 # Steps:
 #  1. Install what is missing (scripts/lib.sh: g++, meson, ninja, Boost.Context,
@@ -14,6 +14,9 @@
 #     test run does not stop the others.
 #  3. Count doctest test cases from each build's meson-logs/testlog.json
 #     (scripts/testlog_totals.py; a binary that crashed counts as 1 failed).
+#     The consumer "build" is scripts/consumer.sh: weft installed, and a
+#     program outside the tree built against the install and as a meson
+#     subproject; each of its checks counts as a test case.
 #  4. Print a table per build, then exactly one line "N passed, N failed".
 #
 # Exit status 0 iff nothing failed and at least one test case passed; 2 on a
@@ -26,7 +29,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    echo "usage: scripts/test.sh [--quick] [--only debug|asan|tsan|fault]"
+    echo "usage: scripts/test.sh [--quick] [--only debug|asan|tsan|fault|consumer]"
 }
 
 # Build name -> meson options. Examples are built too: the suite tests the
@@ -42,13 +45,14 @@ declare -A BUILD_OPTS=(
 )
 declare -A BUILD_TARGETS=([fault]="tests/test_gcrace")
 declare -A TEST_ARGS=([fault]="--suite gcrace")
-builds=(debug asan tsan fault)
+builds=(debug asan tsan fault consumer)
 
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) builds=(debug) ;;
         --only)
-            [[ $# -ge 2 && -n ${BUILD_OPTS[${2:-none}]+set} ]] || { usage >&2; weft_die "--only takes debug, asan, tsan or fault"; }
+            [[ $# -ge 2 && (-n ${BUILD_OPTS[${2:-none}]+set} || $2 == consumer) ]] ||
+                { usage >&2; weft_die "--only takes debug, asan, tsan, fault or consumer"; }
             builds=("$2")
             shift
             ;;
@@ -89,6 +93,22 @@ run_tests() {
 
 declare -A STATUS PASSED FAILED NOTE
 for name in "${builds[@]}"; do
+    if [[ $name == consumer ]]; then
+        weft_banner "consumer (scripts/consumer.sh)"
+        out=$(scripts/consumer.sh 2>&1) && STATUS[$name]=ok || STATUS[$name]="checks failed"
+        echo "$out"
+        if [[ $(tail -n 1 <<<"$out") =~ ^consumer:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+            PASSED[$name]=${BASH_REMATCH[1]}
+            FAILED[$name]=${BASH_REMATCH[2]}
+            NOTE[$name]=-
+            [[ ${STATUS[$name]} == ok ]] || NOTE[$name]="see the FAILED lines above"
+        else
+            PASSED[$name]=0
+            FAILED[$name]=1
+            NOTE[$name]="scripts/consumer.sh ended without its totals line"
+        fi
+        continue
+    fi
     dir=build/test-$name
     weft_banner "$name build ($dir)"
     # shellcheck disable=SC2086  # the options are a word list on purpose

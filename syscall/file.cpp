@@ -17,14 +17,14 @@
 // Rejected: registering files with the netpoller — epoll refuses regular
 // files (EPERM) and would report them always ready anyway; Go's os.File
 // blocks its thread for them too.
-#include "syscall/file.hpp"
+#include <weft/file.hpp>
 
 #include <cerrno>
 #include <fmt/core.h>
 #include <system_error>
 #include <utility>
 
-#include "syscall/sys.hpp"
+#include <weft/sys.hpp>
 
 namespace weft {
 

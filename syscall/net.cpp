@@ -19,7 +19,7 @@
 // Protocol (listen): socket, SO_REUSEADDR (and SO_REUSEPORT on request),
 // IPV6_V6ONLY off for "tcp" (one socket serves IPv4 and IPv6) and on for
 // "tcp6", bind, listen(2), register.
-#include "syscall/net.hpp"
+#include <weft/net.hpp>
 
 #include <cerrno>
 #include <fmt/format.h>
@@ -29,7 +29,7 @@
 #include <system_error>
 #include <unistd.h>
 
-#include "runtime/base/clock.hpp"
+#include <weft/clock.hpp>
 #include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 #include "syscall/net_fd.hpp"

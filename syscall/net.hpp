@@ -61,9 +61,9 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/base/clock.hpp"
-#include "syscall/net_addr.hpp"
-#include "syscall/net_error.hpp"
+#include <weft/clock.hpp>
+#include <weft/net_addr.hpp>
+#include <weft/net_error.hpp>
 
 namespace weft::net {
 

@@ -4,7 +4,7 @@
 // Owns no state. Names other than "localhost" go to weft::sys::getaddrinfo,
 // which runs the resolver between entersyscall/exitsyscall, so a slow DNS
 // answer blocks only the dialing fiber.
-#include "syscall/net_addr.hpp"
+#include <weft/net_addr.hpp>
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -15,7 +15,7 @@
 #include <stdexcept>
 #include <sys/un.h>
 
-#include "syscall/sys.hpp"
+#include <weft/sys.hpp>
 
 namespace weft::net {
 

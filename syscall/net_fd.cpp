@@ -51,12 +51,12 @@
 #include <system_error>
 #include <unistd.h>
 
-#include "runtime/base/clock.hpp"
+#include <weft/clock.hpp>
+#include <weft/net_error.hpp>
 #include "runtime/base/fatal.hpp"
 #include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 #include "sched/timers.hpp"
-#include "syscall/net_error.hpp"
 
 namespace weft::net::detail {
 namespace {

@@ -24,10 +24,10 @@
 #include <string>
 #include <sys/socket.h>
 
+#include <weft/internal/sema.hpp>
+#include <weft/net_addr.hpp>
 #include "sched/g.hpp"
 #include "sched/netpoll.hpp"
-#include "sched/sema.hpp"
-#include "syscall/net_addr.hpp"
 
 namespace weft::net::detail {
 

@@ -41,7 +41,7 @@
 //     EINTR to the caller; we report success, since on Linux the
 //     descriptor is released either way and there is nothing to redo.
 //   - A thread pool for blocking calls (libuv's way): see syscall.cpp.
-#include "syscall/sys.hpp"
+#include <weft/sys.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -50,11 +50,11 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <weft/blocking.hpp>
 #include "runtime/base/check.hpp"
 #include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 #include "sched/syscall.hpp"
-#include "syscall/blocking.hpp"
 
 namespace weft {
 namespace detail {

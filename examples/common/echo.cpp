@@ -15,10 +15,10 @@
 #include <span>
 #include <vector>
 
+#include <weft/run.hpp>
+#include <weft/sync/mutex.hpp>
+#include <weft/sync/waitgroup.hpp>
 #include "common/stopwatch.hpp"
-#include "runtime/run.hpp"
-#include "runtime/sync/mutex.hpp"
-#include "runtime/sync/waitgroup.hpp"
 
 namespace ex {
 namespace {

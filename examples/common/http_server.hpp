@@ -29,8 +29,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <weft/time.hpp>
 #include "common/server.hpp"
-#include "runtime/time.hpp"
 
 namespace ex {
 

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <utility>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 
 namespace ex {
 

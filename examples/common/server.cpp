@@ -51,10 +51,10 @@
 #include <unordered_set>
 #include <utility>
 
-#include "runtime/chan.hpp"
-#include "runtime/run.hpp"
-#include "runtime/select.hpp"
-#include "runtime/sync/mutex.hpp"
+#include <weft/chan.hpp>
+#include <weft/run.hpp>
+#include <weft/select.hpp>
+#include <weft/sync/mutex.hpp>
 
 namespace ex {
 

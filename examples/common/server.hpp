@@ -22,8 +22,8 @@
 #include <memory>
 #include <string>
 
-#include "runtime/time.hpp"
-#include "syscall/net.hpp"
+#include <weft/net.hpp>
+#include <weft/time.hpp>
 
 namespace ex {
 

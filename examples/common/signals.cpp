@@ -55,7 +55,7 @@
 #include <system_error>
 #include <unistd.h>
 
-#include "runtime/run.hpp"
+#include <weft/run.hpp>
 
 namespace ex {
 namespace {

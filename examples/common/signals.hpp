@@ -25,8 +25,8 @@
 #include <atomic>
 #include <thread>
 
-#include "runtime/chan.hpp"
-#include "runtime/run.hpp"
+#include <weft/chan.hpp>
+#include <weft/run.hpp>
 
 namespace ex {
 

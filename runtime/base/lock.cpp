@@ -1,5 +1,5 @@
 // lock.cpp — see lock.hpp; rank checking per lock_rank.hpp.
-#include "runtime/base/lock.hpp"
+#include <weft/internal/lock.hpp>
 
 #include "runtime/base/check.hpp"
 #include "runtime/base/cpu_relax.hpp"

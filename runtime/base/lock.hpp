@@ -9,7 +9,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "runtime/base/lock_rank.hpp"
+#include <weft/internal/lock_rank.hpp>
 
 namespace weft::base {
 

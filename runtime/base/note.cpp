@@ -1,6 +1,6 @@
 #include "runtime/base/note.hpp"
 
-#include "runtime/base/clock.hpp"
+#include <weft/clock.hpp>
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/futex.hpp"
 

@@ -50,10 +50,10 @@
 // Rejected: a plain FIFO of waiters with no tickets (a signal issued between
 // a waiter's unlock and its enqueue would be lost, or would wake a later
 // waiter, which the contract forbids); counting semaphores per waiter.
-#include "runtime/sync/cond.hpp"
+#include <weft/sync/cond.hpp>
 
+#include <weft/internal/sema.hpp>
 #include "sched/fiber.hpp"
-#include "sched/sema.hpp"
 
 namespace weft {
 

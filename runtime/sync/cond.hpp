@@ -30,8 +30,8 @@
 #include <atomic>
 #include <cstdint>
 
-#include "runtime/base/lock.hpp"
-#include "runtime/sync/mutex.hpp"
+#include <weft/internal/lock.hpp>
+#include <weft/sync/mutex.hpp>
 
 namespace weft {
 

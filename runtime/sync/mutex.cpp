@@ -81,12 +81,12 @@
 // FIFO handoff always (every contended lock then costs a fiber switch and
 // the Mutex idles while the new owner is scheduled, which is why Go hands
 // off only when a waiter starves).
-#include "runtime/sync/mutex.hpp"
+#include <weft/sync/mutex.hpp>
 
 #include <unistd.h>
 
+#include <weft/clock.hpp>
 #include "runtime/base/check.hpp"
-#include "runtime/base/clock.hpp"
 #include "runtime/base/cpu_relax.hpp"
 #include "sched/fiber.hpp"
 

@@ -35,8 +35,8 @@
 #include <atomic>
 #include <cstdint>
 
-#include "sched/entry.hpp"
-#include "sched/sema.hpp"
+#include <weft/internal/entry.hpp>
+#include <weft/internal/sema.hpp>
 
 namespace weft {
 

@@ -41,11 +41,11 @@
 // Rejected: Go's Mutex + done flag (the runner must unlock the Mutex after
 // publishing done, so a fiber that sees done could free the Once under the
 // unlock: O3 would not hold); marking done on exception (see once.hpp).
-#include "runtime/sync/once.hpp"
+#include <weft/sync/once.hpp>
 
+#include <weft/internal/sema.hpp>
 #include "runtime/base/check.hpp"
 #include "sched/fiber.hpp"
-#include "sched/sema.hpp"
 
 namespace weft {
 

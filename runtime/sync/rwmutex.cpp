@@ -53,7 +53,7 @@
 // making unlock() destroy-safe like Mutex's (readers must be let in before
 // the blocked ones are released, so the releases necessarily follow the
 // publication; see the lifetime rule in rwmutex.hpp).
-#include "runtime/sync/rwmutex.hpp"
+#include <weft/sync/rwmutex.hpp>
 
 #include "runtime/base/fatal.hpp"
 #include "sched/fiber.hpp"

@@ -32,9 +32,9 @@
 #include <atomic>
 #include <cstdint>
 
-#include "runtime/sync/mutex.hpp"
-#include "sched/entry.hpp"
-#include "sched/sema.hpp"
+#include <weft/internal/entry.hpp>
+#include <weft/internal/sema.hpp>
+#include <weft/sync/mutex.hpp>
 
 namespace weft {
 

@@ -33,14 +33,14 @@
 // building on sched::Sema (units are weighted, so one unit per wake-up does
 // not fit). Cancellation (x/sync's context) is not offered: weft has no
 // context yet; a deadline-aware acquire would unlink its Waiter under lock_.
-#include "runtime/sync/semaphore.hpp"
+#include <weft/sync/semaphore.hpp>
 
 #include <stdexcept>
 #include <string>
 
+#include <weft/internal/sema.hpp>
 #include "runtime/base/fatal.hpp"
 #include "sched/fiber.hpp"
-#include "sched/sema.hpp"
 
 namespace weft {
 

@@ -32,7 +32,7 @@
 
 #include <cstdint>
 
-#include "runtime/base/lock.hpp"
+#include <weft/internal/lock.hpp>
 
 namespace weft {
 

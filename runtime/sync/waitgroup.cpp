@@ -46,7 +46,7 @@
 // Rejected: a Mutex + Cond implementation (two locks per done(); Go's single
 // word needs one RMW on the common path); waking waiters through a list kept
 // in the WaitGroup (the Sema already is that list).
-#include "runtime/sync/waitgroup.hpp"
+#include <weft/sync/waitgroup.hpp>
 
 #include <limits>
 #include <stdexcept>

@@ -38,7 +38,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "sched/sema.hpp"
+#include <weft/internal/sema.hpp>
 
 namespace weft {
 

@@ -3,7 +3,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/base/lock.hpp"
+#include <weft/internal/lock.hpp>
 #include "runtime/base/note.hpp"
 #include "support/death.hpp"
 

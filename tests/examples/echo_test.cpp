@@ -15,14 +15,14 @@
 #include <string>
 #include <unistd.h>
 
+#include <weft/net.hpp>
+#include <weft/weft.hpp>
 #include "common/echo.hpp"
 #include "common/server.hpp"
 #include "common/signals.hpp"
-#include "runtime/weft.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
-#include "syscall/net.hpp"
 
 using namespace std::chrono_literals;
 

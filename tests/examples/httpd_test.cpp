@@ -14,11 +14,11 @@
 #include <string_view>
 #include <vector>
 
+#include <weft/net.hpp>
+#include <weft/weft.hpp>
 #include "common/http_server.hpp"
 #include "common/server.hpp"
-#include "runtime/weft.hpp"
 #include "support/test_util.hpp"
-#include "syscall/net.hpp"
 
 using namespace std::chrono_literals;
 

@@ -10,15 +10,15 @@
 #include <string>
 #include <thread>
 
+#include <weft/blocking.hpp>
+#include <weft/weft.hpp>
 #include "gc/heap.hpp"
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
 #include "hold_collector.hpp"
 #include "runtime/base/test_hooks.hpp"
-#include "runtime/weft.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
-#include "syscall/blocking.hpp"
 #include "test_nodes.hpp"
 
 using namespace gctest;  // NOLINT: Node, build, count, keep, g_live

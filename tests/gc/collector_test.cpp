@@ -12,11 +12,11 @@
 #include <vector>
 
 
+#include <weft/weft.hpp>
 #include "gc/collector.hpp"
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
 #include "runtime/base/test_hooks.hpp"
-#include "runtime/weft.hpp"
 #include "sched/fiber.hpp"
 #include "sched/g.hpp"
 #include "support/death.hpp"

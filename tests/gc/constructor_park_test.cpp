@@ -11,8 +11,8 @@
 #include <string>
 #include <thread>
 
+#include <weft/weft.hpp>
 #include "gc/test_nodes.hpp"
-#include "runtime/weft.hpp"
 #include "sched/fiber.hpp"
 #include "support/test_util.hpp"
 

@@ -17,9 +17,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gc/hash_map.hpp"
-#include "gc/vector.hpp"
-#include "runtime/weft.hpp"
+#include <weft/gc/hash_map.hpp>
+#include <weft/gc/vector.hpp>
+#include <weft/weft.hpp>
 #include "support/test_util.hpp"
 #include "test_nodes.hpp"
 

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 #include "support/death.hpp"
 #include "test_nodes.hpp"
 

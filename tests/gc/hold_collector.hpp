@@ -11,9 +11,9 @@
 #include <atomic>
 #include <chrono>
 
+#include <weft/weft.hpp>
 #include "gc/phase.hpp"
 #include "runtime/base/test_hooks.hpp"
-#include "runtime/weft.hpp"
 
 namespace gctest {
 

@@ -11,10 +11,10 @@
 #include <cstdint>
 #include <vector>
 
+#include <weft/internal/size_class.hpp>
+#include <weft/weft.hpp>
 #include "gc/heap.hpp"
 #include "gc/mark_bitmap.hpp"
-#include "gc/size_class.hpp"
-#include "runtime/weft.hpp"
 #include "sched/sanitizers.hpp"
 #include "test_nodes.hpp"
 

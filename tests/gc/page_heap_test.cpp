@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include <weft/clock.hpp>
 #include "gc/page_heap.hpp"
-#include "runtime/base/clock.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 #include "test_nodes.hpp"

@@ -6,12 +6,12 @@
 #include <atomic>
 #include <cstdint>
 
+#include <weft/internal/size_class.hpp>
+#include <weft/weft.hpp>
 #include "gc/heap.hpp"
 #include "gc/phase.hpp"
-#include "gc/size_class.hpp"
 #include "hold_collector.hpp"
 #include "runtime/base/test_hooks.hpp"
-#include "runtime/weft.hpp"
 
 using namespace gctest;  // NOLINT: HeldCycle, hold_at_phase
 using weft::base::HookEvent;

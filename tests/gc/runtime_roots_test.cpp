@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 #include "support/test_util.hpp"
 #include "test_nodes.hpp"
 

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <weft/weft.hpp>
 #include "gc/heap.hpp"
-#include "runtime/weft.hpp"
 
 namespace {
 

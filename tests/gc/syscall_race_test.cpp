@@ -33,17 +33,17 @@
 #include <string>
 #include <thread>
 
+#include <weft/blocking.hpp>
+#include <weft/testing.hpp>
+#include <weft/weft.hpp>
 #include "gc/phase.hpp"
 #include "hold_collector.hpp"
 #include "runtime/base/test_hooks.hpp"
-#include "runtime/testing.hpp"
-#include "runtime/weft.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/sanitizers.hpp"
 #include "sched/syscall.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
-#include "syscall/blocking.hpp"
 #include "test_nodes.hpp"
 
 using namespace gctest;  // NOLINT: Node, keep, on_fresh_fiber

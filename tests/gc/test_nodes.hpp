@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <unistd.h>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 
 namespace gctest {
 

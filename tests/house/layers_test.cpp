@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -37,27 +38,74 @@ int rank_of(const std::string& p) {
 
 std::string top(const std::string& p) { return p.substr(0, p.find('/')); }
 
-// The project files a file includes, as project paths. Quoted includes
-// are resolved from the root, then (tests and examples) from their own
-// folders' -I roots.
-std::vector<std::string> includes_of(const std::string& file) {
-    std::vector<std::string> out;
+// shipped_headers.txt: include name under weft/ -> source file.
+std::map<std::string, std::string> shipped_map() {
+    std::map<std::string, std::string> m;
+    std::ifstream in(kRoot / "shipped_headers.txt");
+    std::string line;
+    while (std::getline(in, line)) {
+        line = line.substr(0, line.find('#'));
+        std::istringstream words(line);
+        std::string name, src;
+        if (words >> name >> src) m["weft/" + name] = src;
+    }
+    return m;
+}
+
+const std::map<std::string, std::string>& shipped() {
+    static const std::map<std::string, std::string> m = shipped_map();
+    return m;
+}
+
+bool is_shipped_source(const std::string& p) {
+    for (const auto& [name, src] : shipped())
+        if (src == p) return true;
+    return false;
+}
+
+struct Include {
+    std::string path;     // the project file it names
+    bool as_weft = false;  // spelled <weft/...>
+    std::string spelled;  // as written
+};
+
+// The project files a file includes. <weft/NAME> is a shipped header
+// (shipped_headers.txt; an unknown NAME is kept as spelled, so it shows
+// as an offending include). Quoted includes are resolved from the root,
+// then (tests and examples) from their own folders' -I roots.
+std::vector<Include> includes_with_spelling(const std::string& file) {
+    std::vector<Include> out;
     std::ifstream in(kRoot / file);
     std::string line;
     while (std::getline(in, line)) {
         size_t at = line.find_first_not_of(" \t");
-        if (at == std::string::npos || line.compare(at, 10, "#include \"") != 0) continue;
-        size_t b = at + 10, e = line.find('"', b);
+        if (at == std::string::npos || line.compare(at, 8, "#include") != 0) continue;
+        size_t b = line.find_first_of("\"<", at + 8);
+        if (b == std::string::npos) continue;
+        char close = line[b] == '<' ? '>' : '"';
+        size_t e = line.find(close, b + 1);
         if (e == std::string::npos) continue;
-        std::string inc = line.substr(b, e - b);
+        std::string inc = line.substr(b + 1, e - b - 1);
+        if (close == '>') {
+            if (inc.rfind("weft/", 0) != 0) continue;  // a system or library header
+            auto it = shipped().find(inc);
+            out.push_back({it == shipped().end() ? inc : it->second, true, inc});
+            continue;
+        }
         for (const fs::path& base : {fs::path(), fs::path("tests"), fs::path("examples")}) {
             fs::path cand = base / inc;
             if (fs::exists(kRoot / cand)) {
-                out.push_back(cand.generic_string());
+                out.push_back({cand.generic_string(), false, inc});
                 break;
             }
         }
     }
+    return out;
+}
+
+std::vector<std::string> includes_of(const std::string& file) {
+    std::vector<std::string> out;
+    for (const Include& i : includes_with_spelling(file)) out.push_back(i.path);
     return out;
 }
 
@@ -166,4 +214,48 @@ TEST_CASE("every invariant label is declared in one file only") {
     }
     INFO("labels declared in more than one file:" << dup);
     CHECK(dup.empty());
+}
+
+TEST_CASE("shipped headers include only shipped headers, always spelled <weft/...>") {
+    // What `meson install` ships is shipped_headers.txt's list and nothing
+    // else, so a shipped header that included any other project file would
+    // not compile in a user's build; and the internals it would pull in
+    // (G, M, P, the heap) are what the public tier keeps out of users'
+    // include closure.
+    REQUIRE(shipped().count("weft/weft.hpp") == 1);
+    std::vector<std::string> bad;
+    for (const auto& [name, src] : shipped()) {
+        if (!fs::exists(kRoot / src)) bad.push_back(name + ": its source " + src + " does not exist");
+        for (const Include& i : includes_with_spelling(src)) {
+            if (!i.as_weft) bad.push_back(src + " (shipped as " + name + ") includes \"" + i.spelled + "\", not shipped");
+            else if (!is_shipped_source(i.path)) bad.push_back(src + " includes <" + i.spelled + ">, not in shipped_headers.txt");
+        }
+    }
+    for (const std::string& f : project_files()) {
+        for (const Include& i : includes_with_spelling(f)) {
+            if (!i.as_weft && is_shipped_source(i.path))
+                bad.push_back(f + " includes \"" + i.spelled + "\": a shipped header, spelled <weft/...> everywhere");
+            if (i.as_weft && !is_shipped_source(i.path))
+                bad.push_back(f + " includes <" + i.spelled + ">, not in shipped_headers.txt");
+        }
+    }
+    std::string all;
+    for (const std::string& b : bad) all += "\n  " + b;
+    INFO("offending includes:" << all);
+    CHECK(bad.empty());
+}
+
+TEST_CASE("examples use only the shipped headers, as a user's program does") {
+    std::vector<std::string> bad;
+    for (const std::string& f : project_files()) {
+        if (f.rfind("examples/", 0) != 0) continue;
+        for (const Include& i : includes_with_spelling(f)) {
+            if (i.as_weft || i.path.rfind("examples/", 0) == 0) continue;
+            bad.push_back(f + " includes \"" + i.spelled + "\"");
+        }
+    }
+    std::string all;
+    for (const std::string& b : bad) all += "\n  " + b;
+    INFO("examples reaching past the public tier:" << all);
+    CHECK(bad.empty());
 }

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 #include "sched/fiber.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"

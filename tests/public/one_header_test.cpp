@@ -9,7 +9,7 @@
 #include <string>
 #include <unistd.h>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 
 namespace {
 

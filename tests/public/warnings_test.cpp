@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 
 TEST_CASE("weft.hpp compiles warning-free at -O2 -Wall -Wextra -Wpedantic, and this code runs") {
     std::string got;

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/clock.hpp"
-#include "runtime/chan.hpp"
-#include "runtime/weft.hpp"
+#include <weft/chan.hpp>
+#include <weft/clock.hpp>
+#include <weft/weft.hpp>
 #include "sched/sanitizers.hpp"
 #include "sched/timers.hpp"
 #include "support/death.hpp"

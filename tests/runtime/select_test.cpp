@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "runtime/chan.hpp"
-#include "runtime/select.hpp"
-#include "runtime/weft.hpp"
+#include <weft/chan.hpp>
+#include <weft/select.hpp>
+#include <weft/weft.hpp>
 #include "sched/fiber.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"

@@ -8,8 +8,8 @@
 #include <sys/resource.h>
 #include <vector>
 
-#include "runtime/time.hpp"
-#include "runtime/weft.hpp"
+#include <weft/time.hpp>
+#include <weft/weft.hpp>
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"

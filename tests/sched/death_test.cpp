@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 #include "support/death.hpp"
 #include "support/sched_hooks.hpp"
 #include "support/test_util.hpp"

@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 

@@ -13,9 +13,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "runtime/base/clock.hpp"
+#include <weft/clock.hpp>
+#include <weft/weft.hpp>
 #include "runtime/base/test_hooks.hpp"
-#include "runtime/weft.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/sched_hooks.hpp"

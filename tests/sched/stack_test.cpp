@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
 #include "support/sched_hooks.hpp"

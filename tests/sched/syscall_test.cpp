@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/weft.hpp"
+#include <weft/weft.hpp>
 #include "sched/sanitizers.hpp"
 #include "sched/syscall.hpp"
 #include "support/death.hpp"

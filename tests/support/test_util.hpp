@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/run.hpp"
+#include <weft/run.hpp>
 
 namespace weft::testing {
 

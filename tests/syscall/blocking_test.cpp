@@ -26,10 +26,10 @@
 #include <thread>
 #include <unistd.h>
 
-#include "runtime/weft.hpp"
+#include <weft/blocking.hpp>
+#include <weft/sys.hpp>
+#include <weft/weft.hpp>
 #include "support/death.hpp"
-#include "syscall/blocking.hpp"
-#include "syscall/sys.hpp"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;

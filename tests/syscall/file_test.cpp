@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/weft.hpp"
+#include <weft/file.hpp>
+#include <weft/weft.hpp>
 #include "support/test_util.hpp"
-#include "syscall/file.hpp"
 
 namespace fs = std::filesystem;
 

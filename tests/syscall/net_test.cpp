@@ -26,13 +26,13 @@
 #include <unistd.h>
 #include <vector>
 
+#include <weft/net.hpp>
+#include <weft/weft.hpp>
 #include "runtime/base/test_hooks.hpp"
-#include "runtime/weft.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
-#include "syscall/net.hpp"
 
 using namespace std::chrono_literals;
 using weft::net::Addr;

@@ -9,8 +9,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "runtime/sync.hpp"
-#include "runtime/weft.hpp"
+#include <weft/sync.hpp>
+#include <weft/weft.hpp>
 #include "sched/g.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <string>
 
-#include "runtime/sync.hpp"
-#include "runtime/weft.hpp"
+#include <weft/sync.hpp>
+#include <weft/weft.hpp>
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 

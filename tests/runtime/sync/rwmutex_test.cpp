@@ -9,8 +9,8 @@
 #include <shared_mutex>
 #include <string>
 
-#include "runtime/sync.hpp"
-#include "runtime/weft.hpp"
+#include <weft/sync.hpp>
+#include <weft/weft.hpp>
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# consumer.sh — weft as a user gets it: install it, build a program outside
+# the tree against the installed copy and as a meson subproject, run both.
+# scripts/test.sh runs it as its "consumer" build.
+#
+#   scripts/consumer.sh
+#
+# Checks, each printed as "ok: ..." or "FAILED: ...":
+#  1. a release build (tests and examples off) installs into
+#     build/consumer/prefix;
+#  2. the installed include/ holds exactly shipped_headers.txt's headers,
+#     under include/weft/ (no sources, no private header);
+#  3. the installed library has no test hooks and no "test hook" wait
+#     reason in it (they exist only in builds that build the suites);
+#  4. `pkg-config --cflags weft` is one -I;
+#  5. examples/consumer/main.cpp compiles with -Wall -Wextra -Wpedantic
+#     -Werror from the pkg-config flags alone, and runs;
+#  6. examples/consumer as a meson project finds weft through pkg-config,
+#     builds and passes its test;
+#  7. the same project with weft as its subproject (subprojects/weft, a
+#     link to this checkout) builds and passes its test.
+# Ends with one line "consumer: N passed, N failed"; exit status 0 iff
+# nothing failed.
+set -uo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+weft_cd_root
+weft_ensure_packages
+
+root=$PWD
+work=$root/build/consumer
+prefix=$work/prefix
+passed=0
+failed=0
+
+check() {  # description command...
+    local what=$1
+    shift
+    if "$@"; then
+        echo "ok: $what"
+        passed=$((passed + 1))
+    else
+        echo "FAILED: $what"
+        failed=$((failed + 1))
+    fi
+}
+
+install_release() {
+    rm -rf "$prefix"
+    weft_configure "$work/lib" -Dbuildtype=release -Dtests=false -Dexamples=false --prefix="$prefix" \
+        --libdir=lib >/dev/null &&
+        weft_build "$work/lib" >/dev/null &&
+        meson install -C "$work/lib" --no-rebuild >/dev/null
+}
+
+installed_headers_are_shipped() {
+    local want got
+    want=$(sed 's/#.*//' shipped_headers.txt | awk 'NF == 2 { print "weft/" $1 }' | sort)
+    got=$(cd "$prefix/include" && find . -type f | sed 's|^\./||' | sort)
+    if [[ $want != "$got" ]]; then
+        diff <(echo "$want") <(echo "$got") | sed 's/^/  /' >&2
+        return 1
+    fi
+}
+
+no_test_code_installed() {
+    local lib=$prefix/lib/libweft.so
+    [[ -f $lib ]] || { echo "  no $lib" >&2; return 1; }
+    if nm -D --defined-only "$lib" | grep -q g_test_hook; then
+        echo "  $lib exports the test hook" >&2
+        return 1
+    fi
+    if grep -aq 'test hook' "$lib"; then
+        echo "  $lib holds the 'test hook' wait reason" >&2
+        return 1
+    fi
+}
+
+pc() { PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config "$@"; }
+
+one_include_dir() {
+    local cflags words
+    cflags=$(pc --cflags weft) || return 1
+    read -r -a words <<<"$cflags"
+    [[ ${#words[@]} -eq 1 && ${words[0]} == "-I$prefix/include" ]] ||
+        { echo "  pkg-config --cflags weft: '$cflags'" >&2; return 1; }
+}
+
+plain_compile_and_run() {
+    # shellcheck disable=SC2046  # pkg-config's flags are a word list
+    g++ -std=c++20 -O2 -Wall -Wextra -Wpedantic -Werror examples/consumer/main.cpp -o "$work/plain" \
+        $(pc --cflags --libs weft) &&
+        LD_LIBRARY_PATH=$prefix/lib "$work/plain" >"$work/plain.out" 2>&1 ||
+        { sed 's/^/  /' "$work/plain.out" >&2 2>/dev/null; return 1; }
+}
+
+meson_project() {  # build dir, extra setup args...
+    local dir=$1
+    shift
+    rm -rf "$dir"
+    meson setup "$dir" "$@" >"$dir.log" 2>&1 && ninja -C "$dir" >>"$dir.log" 2>&1 &&
+        meson test -C "$dir" --no-rebuild --print-errorlogs >>"$dir.log" 2>&1 ||
+        { tail -30 "$dir.log" | sed 's/^/  /' >&2; return 1; }
+}
+
+with_pkg_config() {
+    PKG_CONFIG_PATH=$prefix/lib/pkgconfig LD_LIBRARY_PATH=$prefix/lib \
+        meson_project "$work/pc" examples/consumer --wrap-mode=nofallback
+}
+
+as_subproject() {
+    # The consumer's own tree, outside this one, with weft in subprojects/.
+    local src=$work/subproject-src
+    rm -rf "$src"
+    mkdir -p "$src/subprojects"
+    cp examples/consumer/meson.build examples/consumer/main.cpp "$src/"
+    ln -s "$root" "$src/subprojects/weft"
+    # No LD_LIBRARY_PATH: the program must run on the subproject's library.
+    PKG_CONFIG_PATH=/nonexistent meson_project "$work/sub" "$src" --force-fallback-for=weft &&
+        ldd "$work/sub/consumer" | grep -q "$work/sub/subprojects/weft/libweft.so" ||
+        { echo "  $work/sub/consumer does not use the subproject's libweft.so" >&2; return 1; }
+}
+
+mkdir -p "$work"
+check "a release build installs into build/consumer/prefix" install_release
+check "the install holds exactly the shipped headers" installed_headers_are_shipped
+check "the installed library has no test hooks" no_test_code_installed
+check "pkg-config --cflags weft is one -I" one_include_dir
+check "main.cpp builds warning-free from pkg-config's flags and runs" plain_compile_and_run
+check "the consumer project builds against the installed weft (pkg-config) and passes" with_pkg_config
+check "the consumer project builds with weft as a subproject and passes" as_subproject
+echo "consumer: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
