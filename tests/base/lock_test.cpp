@@ -38,7 +38,7 @@ TEST_CASE("Note wakes a sleeper exactly once, in either order") {
 }
 
 TEST_CASE("a double Note wakeup is fatal") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         Note n;
         n.clear();
         n.wakeup();
@@ -50,7 +50,7 @@ TEST_CASE("a double Note wakeup is fatal") {
 
 #if defined(WEFT_DEBUG_CHECKS)
 TEST_CASE("taking locks against the declared rank order is fatal in debug builds") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         Lock timers(LockRank::kTimers), sched(LockRank::kSched);
         timers.lock();
         sched.lock();

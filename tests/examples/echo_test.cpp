@@ -68,7 +68,7 @@ TEST_CASE("echo: concurrent connections, every byte checked (procs 2)") {
     const int64_t conns = weft::sched::kSanitized ? 100 : 500;
     const int64_t bytes = 65536;
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = weft::testing::open_fd_count();
+        const int fds = weft::suite::open_fd_count();
         {
             EchoFixture f;
             ex::EchoClientOptions o;
@@ -88,13 +88,13 @@ TEST_CASE("echo: concurrent connections, every byte checked (procs 2)") {
             CHECK(st.errors == 0);
             CHECK(f.counters->bytes.load() == conns * bytes);
         }
-        CHECK(weft::testing::open_fd_count() == fds);
+        CHECK(weft::suite::open_fd_count() == fds);
     });
 }
 
 TEST_CASE("echo: the client reports a corrupted byte") {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = weft::testing::open_fd_count();
+        const int fds = weft::suite::open_fd_count();
         {
             EchoFixture f({}, /*corrupt=*/true);
             ex::EchoClientOptions o;
@@ -109,7 +109,7 @@ TEST_CASE("echo: the client reports a corrupted byte") {
             CHECK(r.first_error.find("byte 999 came back as") != std::string::npos);
             f.stop();
         }
-        CHECK(weft::testing::open_fd_count() == fds);
+        CHECK(weft::suite::open_fd_count() == fds);
     });
 }
 
@@ -134,7 +134,7 @@ TEST_CASE("echo: the client reports a refused connection") {
 
 TEST_CASE("echo: shutdown waits for open connections, then forces them after the grace period") {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = weft::testing::open_fd_count();
+        const int fds = weft::suite::open_fd_count();
         {
             EchoFixture f(ex::ServerOptions{.grace = 200ms, .force_wait = 2s});
             weft::net::Conn c = weft::net::dial("tcp", f.addr, 5s);
@@ -158,7 +158,7 @@ TEST_CASE("echo: shutdown waits for open connections, then forces them after the
             // The listener is closed: nobody accepts any more.
             CHECK_THROWS_AS(weft::net::dial("tcp", f.addr, 2s), std::system_error);
         }
-        CHECK(weft::testing::open_fd_count() == fds);
+        CHECK(weft::suite::open_fd_count() == fds);
     });
 }
 
@@ -175,7 +175,7 @@ TEST_CASE("echo: shutdown with no connections returns at once") {
 
 TEST_CASE("signals: SIGTERM closes the stop channel and a server shuts down; a second one exits at once") {
     // In a child: SIGINT/SIGTERM stay blocked for the child's life only.
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         ex::block_stop_signals();
         int code = weft::run(weft::Options{.procs = 2}, []() -> int {
             ex::StopSignals stop;

@@ -104,7 +104,7 @@ std::string roundtrip(weft::net::Conn& c, std::string_view req, size_t answer_le
 template <class F>
 void with_server(F body, ex::HttpOptions ho = {}) {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = weft::testing::open_fd_count();
+        const int fds = weft::suite::open_fd_count();
         {
             HttpFixture f(ho);
             body(f);
@@ -112,7 +112,7 @@ void with_server(F body, ex::HttpOptions ho = {}) {
             CHECK(st.forced == 0);
             CHECK(st.abandoned == 0);
         }
-        CHECK(weft::testing::open_fd_count() == fds);
+        CHECK(weft::suite::open_fd_count() == fds);
     });
 }
 
@@ -283,7 +283,7 @@ TEST_CASE("httpd: an idle connection is closed after the idle timeout") {
 
 TEST_CASE("httpd: shutdown closes idle keep-alive connections at once") {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = weft::testing::open_fd_count();
+        const int fds = weft::suite::open_fd_count();
         {
             HttpFixture f({}, ex::ServerOptions{.grace = 10s});
             std::vector<weft::net::Conn> conns;
@@ -299,13 +299,13 @@ TEST_CASE("httpd: shutdown closes idle keep-alive connections at once") {
             for (auto& c : conns) CHECK(read_to_eof(c).empty());
             CHECK(f.counters->requests.load() == 20);
         }
-        CHECK(weft::testing::open_fd_count() == fds);
+        CHECK(weft::suite::open_fd_count() == fds);
     });
 }
 
 TEST_CASE("httpd: shutdown lets a request in progress finish, answered with Connection: close") {
     weft::run(weft::Options{.procs = 2}, [&] {
-        const int fds = weft::testing::open_fd_count();
+        const int fds = weft::suite::open_fd_count();
         {
             HttpFixture f({}, ex::ServerOptions{.grace = 10s});
             weft::net::Conn c = connect(f.addr);
@@ -321,7 +321,7 @@ TEST_CASE("httpd: shutdown lets a request in progress finish, answered with Conn
             CHECK(st.forced == 0);
             CHECK(st.connections == 1);
         }
-        CHECK(weft::testing::open_fd_count() == fds);
+        CHECK(weft::suite::open_fd_count() == fds);
     });
 }
 

@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 using weft::base::HookEvent;
 using weft::base::HookPoint;
 using weft::gc::detail::Phase;
-using weft::testing::contains;
+using weft::suite::contains;
 
 namespace {
 
@@ -133,7 +133,7 @@ TEST_CASE("the barrier shades in GCmarktermination (world stopped)") {
 
 TEST_CASE("a barrier inside the barrier does not recurse and its shade is not lost (checkmark on)") {
     if (!weft::base::kTestHooks) return;
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         static gc::Root<Node> holder;
         holder = gc::make<Node>();
@@ -166,7 +166,7 @@ namespace {
 // after checking it died of the fatal.
 template <class StoreWithoutP>
 std::string barrier_without_p(StoreWithoutP store_without_p) {
-    auto r = weft::testing::run_in_child([&] {
+    auto r = weft::suite::run_in_child([&] {
         weft::run({.procs = 2}, [&] {
             static gc::Root<Node> holder;
             holder = gc::make<Node>();
@@ -201,7 +201,7 @@ TEST_CASE("sweep finds a planted dangling reference: a marked slot that was free
     // hidden address is stored (GCoff: a plain store) into a live Node, and
     // the next marking traces it into the free slot.
     auto plant = [](bool dangling) {
-        return weft::testing::run_in_child([dangling] {
+        return weft::suite::run_in_child([dangling] {
             weft::run({.procs = 1}, [dangling] {  // one P: holder and the victim share a span
                 static gc::Root<Node> holder, keep;
                 static uintptr_t hidden;
@@ -262,7 +262,7 @@ TEST_CASE("checkmark catches a planted lost shade; without the plant it passes")
     if (!weft::base::kTestHooks) return;
     for (bool skip : {false, true}) {
         CAPTURE(skip);
-        auto r = weft::testing::run_in_child([skip] {
+        auto r = weft::suite::run_in_child([skip] {
             setenv("WEFT_DEBUG", "gccheckmark=1", 1);
             weft::run({.procs = 2}, [skip] { plant_at_termination(skip); });
         });
@@ -280,7 +280,7 @@ TEST_CASE("checkmark catches a planted lost shade; without the plant it passes")
 
 TEST_CASE("poison catches the lost object's later use through a Member") {
     if (!weft::base::kTestHooks) return;
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         setenv("WEFT_DEBUG", "gcpoison=1", 1);
         weft::run({.procs = 2}, [] { plant_at_termination(true); });
     });
@@ -293,7 +293,7 @@ TEST_CASE("poison catches the lost object's later use through a Member") {
 }
 
 TEST_CASE("poison catches a planted use-after-free through a Member") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         setenv("WEFT_DEBUG", "gcpoison=1", 1);
         weft::run({.procs = 1}, [] {
             uintptr_t h = hidden_node();

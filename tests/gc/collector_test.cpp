@@ -23,7 +23,7 @@
 #include "support/test_util.hpp"
 #include "test_nodes.hpp"
 
-using weft::testing::contains;
+using weft::suite::contains;
 using namespace std::chrono_literals;
 
 using namespace gctest;  // NOLINT: Node, build, count, keep, g_live
@@ -41,7 +41,7 @@ TEST_CASE("gctrace lines; the heap does not run away from its goal under steady 
     // let it run away to several times the goal. (In these debug builds
     // the background worker alone keeps up with the mutators, so this does
     // not prove the assists work; the W7 benchmark's figures do.)
-    auto r = weft::testing::run_in_child(
+    auto r = weft::suite::run_in_child(
         [] {
             setenv("WEFT_DEBUG", "gctrace=1", 1);
             weft::run({.procs = 2}, [] {
@@ -108,7 +108,7 @@ TEST_CASE("gctrace accounts for every pause gc::Stats records: four per cycle, p
     // terminations find work left and retry). Each line's four pauses and
     // its retries' paused time must add up to what Stats recorded for
     // those cycles; the child prints the Stats side to stdout.
-    auto r = weft::testing::run_in_child(
+    auto r = weft::suite::run_in_child(
         [] {
             setenv("WEFT_DEBUG", "gctrace=1", 1);
             weft::run({.procs = 2}, [] {
@@ -283,7 +283,7 @@ TEST_CASE("allocating fibers share the stack scan at a cycle's start; the stacks
 #else
     static constexpr int kParked = 3000;
 #endif
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 1}, [] {
         StackHolders holders(kParked);
         gc::Stats before = gc::stats();
@@ -310,7 +310,7 @@ TEST_CASE("allocating fibers share the stack scan at a cycle's start; the stacks
 
 TEST_CASE("a parked fiber's unchanged stack costs only what its last full scan found; its objects survive") {
     // Checkmark verifies every cycle against full scans of every stack.
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         constexpr int kParked = 64;
         StackHolders holders(kParked);
@@ -325,7 +325,7 @@ TEST_CASE("a parked fiber's unchanged stack costs only what its last full scan f
 }
 
 TEST_CASE("a fiber with more objects on its stack than a summary holds is scanned in full; all survive") {
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     int64_t base = 0;
     weft::run({.procs = 1}, [&] {
         gc::collect();
@@ -392,7 +392,7 @@ TEST_CASE("gcstoptheworld: whole cycles in one pause with many parked fibers; th
 #else
     static constexpr int kParked = 2000;
 #endif
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gcstoptheworld=1,gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gcstoptheworld=1,gccheckmark=1");
     weft::run({.procs = 2}, [] {
         StackHolders holders(kParked);
         gc::Stats before = gc::stats();
@@ -409,7 +409,7 @@ TEST_CASE("gcstoptheworld: whole cycles in one pause with many parked fibers; th
 }
 
 TEST_CASE("concurrent mutators rewiring a graph while cycles run back to back (checkmark on)") {
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         static gc::Root<Node> root;
         root = build(6);
@@ -488,7 +488,7 @@ void start_late_fibers(const weft::base::HookEvent& e) {
 }  // namespace
 
 TEST_CASE("fibers started during marking: re-scanned before termination, not in its pause; their stacks keep objects") {
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1,gcpoison=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1,gcpoison=1");
     weft::run({.procs = 2}, [] {
         gc::collect();
         int64_t live0 = g_live.load();
@@ -543,7 +543,7 @@ TEST_CASE("smallest-class and large objects churn through cycles (poison on)") {
     // where a cache refill could sweep a dead one, free it and put it back
     // on the list. (This stress seldom reaches that path; it checks that
     // the two kinds of span keep their objects through cycles.)
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gcpoison=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gcpoison=1");
     weft::run({.procs = 2}, [] {
         weft::WaitGroup wg;
         std::atomic<int64_t> bad{0};
@@ -620,7 +620,7 @@ struct Fan {
 }  // namespace
 
 TEST_CASE("an object with more references than a visitor batch keeps every one (checkmark on)") {
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         gc::collect();
         int64_t base = g_live.load();
@@ -779,7 +779,7 @@ TEST_CASE("main may return while the collector is stopping the world") {
     // Ms leave their loops at shutdown holding their Ps, so a stop begun
     // then could never complete: the run hung at exit. Cycles run back to
     // back on another fiber while main returns at varying points.
-    auto r = weft::testing::run_in_child(
+    auto r = weft::suite::run_in_child(
         [] {
             for (int i = 0; i < 40; ++i) {
                 weft::run({.procs = 2}, [i] {

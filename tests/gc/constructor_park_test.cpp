@@ -133,7 +133,7 @@ TEST_CASE("constructors that park: collections go on, and the half-built objects
     };
     for (Config c : {Config{"", false}, Config{"gccheckmark=1,gcpoison=1", false}, Config{"gcstress=1", true}}) {
         CAPTURE(std::string(c.debug));
-        weft::testing::ScopedEnv env("WEFT_DEBUG", c.debug);
+        weft::suite::ScopedEnv env("WEFT_DEBUG", c.debug);
         build_and_churn(c.stress);
     }
 }

@@ -24,7 +24,7 @@
 #include "test_nodes.hpp"
 
 namespace gc = weft::gc;
-using weft::testing::contains;
+using weft::suite::contains;
 
 namespace {
 
@@ -329,7 +329,7 @@ TEST_CASE("HashMap keys are destroyed on erase, clear and rehash, and by the col
 }
 
 TEST_CASE("growth under concurrent marking loses nothing (2 Ps, checkmark on)") {
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         constexpr int kVec = 2, kMap = 2;
         gc::Root<Bag> bags[kVec];

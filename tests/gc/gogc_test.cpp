@@ -33,7 +33,7 @@ TEST_CASE("WEFT_GOGC=N: after a cycle the heap goal is the marked heap times 1 +
     for (const char* gogc : {"50", "300", "100", static_cast<const char*>(nullptr)}) {
         CAPTURE(gogc ? gogc : "(unset)");
         int64_t n = gogc ? std::stoll(gogc) : 100;
-        auto r = weft::testing::run_in_child([gogc, n] {
+        auto r = weft::suite::run_in_child([gogc, n] {
             if (gogc) setenv("WEFT_GOGC", gogc, 1);
             else unsetenv("WEFT_GOGC");
             weft::run({.procs = 1}, [n] {
@@ -52,7 +52,7 @@ TEST_CASE("WEFT_GOGC=N: after a cycle the heap goal is the marked heap times 1 +
 }
 
 TEST_CASE("WEFT_GOGC=off: no cycle starts however much is allocated; gc::collect() still collects") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         setenv("WEFT_GOGC", "off", 1);
         weft::run({.procs = 2}, [] {
             uint64_t cycles0 = gc::stats().cycles;

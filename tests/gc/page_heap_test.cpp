@@ -18,8 +18,8 @@
 #include "test_nodes.hpp"
 
 using namespace weft::gc;
-using weft::testing::contains;
-using weft::testing::run_in_child;
+using weft::suite::contains;
+using weft::suite::run_in_child;
 using gctest::rss_bytes;
 
 namespace {

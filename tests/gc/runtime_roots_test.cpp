@@ -91,7 +91,7 @@ TEST_CASE("values in flight through channels while cycles run back to back (chec
     // the ring), while the collector runs cycles back to back and verifies
     // each marking. A value the collector misses is reported by checkmark,
     // or shows as a wrong count once its nodes are freed and reused.
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         std::atomic<bool> stop{false};
         std::atomic<int64_t> received{0}, bad{0};

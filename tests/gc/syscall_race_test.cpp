@@ -51,7 +51,7 @@ using namespace std::chrono_literals;
 using weft::base::HookEvent;
 using weft::base::HookPoint;
 using weft::gc::detail::Phase;
-using weft::testing::contains;
+using weft::suite::contains;
 
 namespace {
 
@@ -126,7 +126,7 @@ enum class Verifier { kCheckmark, kPoison };
 // runtime's fatal (exit status 2), or exits 4 when X was marked too early
 // to replay (the caller tries again).
 std::string replay_once(Verifier v) {
-    auto r = weft::testing::run_in_child([v] {
+    auto r = weft::suite::run_in_child([v] {
         setenv("WEFT_DEBUG", v == Verifier::kCheckmark ? "gccheckmark=1" : "gcpoison=1", 1);
         weft::run({.procs = 2}, [] {
             static gc::Root<Node> holder, other;
@@ -219,7 +219,7 @@ TEST_CASE("the seven steps: a fiber back from a system call stores through the b
 
 TEST_CASE("a fiber whose system call returns while the world is stopped waits for the start") {
     if (!weft::base::kTestHooks) return;
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         static gc::Root<Node> holder;
         static Pipe* pipe;
@@ -270,7 +270,7 @@ TEST_CASE("a fiber whose system call returns while the world is stopped waits fo
 
 TEST_CASE("a barrier held between marking and queueing, on an M with a P, holds up the stop-the-world") {
     if (!weft::base::kTestHooks) return;
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
     weft::run({.procs = 2}, [] {
         static gc::Root<Node> holder, keep;
         static uintptr_t x_hidden;
@@ -400,7 +400,7 @@ bool chain_ok(const Node* n) {
 }  // namespace
 
 TEST_CASE("stress: fibers store fresh objects right after real system calls while cycles run back to back") {
-    weft::testing::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1,gcpoison=1");
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1,gcpoison=1");
     weft::run({.procs = 2}, [] {
         constexpr int kFibers = 8;
         constexpr uint64_t kMinReturns = 1'000'000;
@@ -535,7 +535,7 @@ TEST_CASE("a GC reference loaded inside weft::blocking is fatal in checked build
     // blocking.hpp: f's frames are never scanned, so a reference f loads
     // can be freed under it. gcpoison turns the check on in every build.
     auto child = [](bool load_inside) {
-        return weft::testing::run_in_child([load_inside] {
+        return weft::suite::run_in_child([load_inside] {
             std::setvbuf(stdout, nullptr, _IONBF, 0);
             setenv("WEFT_DEBUG", "gcpoison=1", 1);
             weft::run({.procs = 2}, [load_inside] {
@@ -550,14 +550,14 @@ TEST_CASE("a GC reference loaded inside weft::blocking is fatal in checked build
             });
         });
     };
-    weft::testing::DeathResult bad = child(true);
+    weft::suite::DeathResult bad = child(true);
     INFO(bad.err);
     CHECK(bad.exit_code == 2);
     CHECK(contains(bad.err, "fatal error: gc: fiber "));
     CHECK(contains(bad.err, " loaded a Member (object 0x"));
     CHECK(contains(bad.err, "inside weft::blocking"));
     CHECK_FALSE(contains(bad.out, "read"));
-    weft::testing::DeathResult good = child(false);
+    weft::suite::DeathResult good = child(false);
     INFO(good.err);
     CHECK(good.exit_code == 0);
     CHECK(contains(good.out, "read 7"));

@@ -33,7 +33,7 @@ class ParkedFiber {
 public:
     void mark() { g_.store(weft::sched::current_g()); }
     bool parked() const {
-        return weft::testing::wait_until([this] {
+        return weft::suite::wait_until([this] {
             weft::sched::G* g = g_.load();
             return g != nullptr && g->status.load() == weft::sched::GStatus::kWaiting;
         });
@@ -130,7 +130,7 @@ std::vector<Call> calls_forbidden_in_blocking() {
 
 // Runs body in a child and checks it died with `message` (exit status 2).
 void expect_fatal(const Body& body, const std::string& message) {
-    auto r = weft::testing::run_in_child(body, 60);
+    auto r = weft::suite::run_in_child(body, 60);
     INFO("expected: " << message);
     INFO("child stderr: " << r.err.substr(0, 600));
     CHECK(r.exit_code == 2);
@@ -279,7 +279,7 @@ TEST_CASE("misuse in a destructor run by the collector: blocking, yielding, allo
 }
 
 TEST_CASE("what the headers allow in those places works there") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         std::setvbuf(stdout, nullptr, _IONBF, 0);
         // In a collector-run destructor: calls that do not block.
         static std::atomic<int> sent{0};

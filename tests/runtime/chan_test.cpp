@@ -547,7 +547,7 @@ TEST_CASE("ping-pong over two unbuffered channels (benchmark, procs=1)") {
 }
 
 TEST_CASE("deadlock: the only fiber blocked in recv ends the process") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 1}, [] {
             weft::Chan<int> ch;
             ch.recv();
@@ -559,7 +559,7 @@ TEST_CASE("deadlock: the only fiber blocked in recv ends the process") {
 }
 
 TEST_CASE("deadlock: blocked senders show as chan send") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 2}, [] {
             weft::Chan<int> ch(1);
             ch.send(1);

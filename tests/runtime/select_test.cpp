@@ -306,7 +306,7 @@ TEST_CASE("select: cases on one channel are chosen at random when the partner co
                 });
                 int values[2] = {0, 0};
                 for (int n = 0; n < kRounds; n++) {
-                    REQUIRE(weft::testing::wait_until([&] {
+                    REQUIRE(weft::suite::wait_until([&] {
                         weft::sched::G* g = selector.load();
                         return g != nullptr && g->status.load() == weft::sched::GStatus::kWaiting;
                     }));
@@ -433,14 +433,14 @@ TEST_CASE("select: move-only values") {
 }
 
 TEST_CASE("select with no cases blocks forever: a deadlock when nothing else runs") {
-    auto r = weft::testing::run_in_child([] { weft::run(weft::Options{.procs = 1}, [] { weft::select(); }); });
+    auto r = weft::suite::run_in_child([] { weft::run(weft::Options{.procs = 1}, [] { weft::select(); }); });
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
     CHECK(contains(r.err, "select (no cases)"));
 }
 
 TEST_CASE("deadlock in a blocking select shows as select") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 2}, [] {
             weft::Chan<int> a, b;
             weft::select(weft::recv_case(a), weft::send_case(b, 1));

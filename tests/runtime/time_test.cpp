@@ -118,9 +118,9 @@ TEST_CASE("a pending timer is not a deadlock") {
 TEST_CASE("an idle program sleeps in the kernel instead of spinning") {
     double cpu = 0;
     weft::run(weft::Options{.procs = 2}, [&] {
-        double c0 = weft::testing::cpu_seconds();
+        double c0 = weft::suite::cpu_seconds();
         weft::sleep(300ms);
-        cpu = weft::testing::cpu_seconds() - c0;
+        cpu = weft::suite::cpu_seconds() - c0;
     });
     // Spinning for 300 ms on any thread would cost about 0.3 s of CPU.
     CHECK(cpu < (weft::sched::kSanitized ? 0.15 : 0.05));

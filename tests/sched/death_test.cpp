@@ -12,16 +12,16 @@
 #include "support/sched_hooks.hpp"
 #include "support/test_util.hpp"
 
-using weft::testing::run_in_child;
+using weft::suite::run_in_child;
 
-using namespace weft::testing;
+using namespace weft::suite;
 
 TEST_CASE("all fibers asleep is a deadlock, with every fiber listed") {
     for (int procs : {1, 2}) {
         auto r = run_in_child([procs] {
             weft::run(weft::Options{.procs = procs}, [] {
-                weft::go([] { weft::testing::park_forever(); });
-                weft::testing::park_forever();
+                weft::go([] { weft::suite::park_forever(); });
+                weft::suite::park_forever();
             });
         });
         INFO(r.err);
@@ -42,7 +42,7 @@ TEST_CASE("an uncaught exception in a fiber names the fiber and what()") {
                 std::fflush(stdout);
                 throw std::runtime_error("boom at the fiber");
             });
-            weft::testing::park_forever();
+            weft::suite::park_forever();
         });
     });
     INFO(r.err);
@@ -81,7 +81,7 @@ TEST_CASE("SIGQUIT dumps every fiber and exits with status 2") {
             for (int i = 0; i < 3; i++)
                 weft::go([&gs, i] {
                     gs[i] = weft::sched::current_g();
-                    weft::testing::park_forever();
+                    weft::suite::park_forever();
                 });
             // Dump only once all three are parked (not merely started).
             auto parked = [&] {

@@ -43,7 +43,7 @@ TEST_CASE("fibers run and yield at several proc counts") {
 
 TEST_CASE("bad WEFT_PROCS and options are reported before anything starts") {
     {
-        weft::testing::ScopedEnv env("WEFT_PROCS", "lots");
+        weft::suite::ScopedEnv env("WEFT_PROCS", "lots");
         CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_PROCS: 'lots' is not an integer in [1, 1024]",
                              std::invalid_argument);
     }
@@ -52,33 +52,33 @@ TEST_CASE("bad WEFT_PROCS and options are reported before anything starts") {
     CHECK_THROWS_WITH_AS(weft::run(weft::Options{.procs = 1, .stack_size = 100}, [] {}),
                          "weft::Options::stack_size: 100 is below the minimum of 16384 bytes", std::invalid_argument);
     {
-        weft::testing::ScopedEnv env("WEFT_STACK_GUARD", "sometimes");
+        weft::suite::ScopedEnv env("WEFT_STACK_GUARD", "sometimes");
         CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_STACK_GUARD: 'sometimes' is not one of auto, always, never",
                              std::invalid_argument);
     }
     {
-        weft::testing::ScopedEnv env("WEFT_DEBUG", "gctrace=1,bogus=2");
+        weft::suite::ScopedEnv env("WEFT_DEBUG", "gctrace=1,bogus=2");
         CHECK_THROWS_WITH_AS(weft::run([] {}),
                              "WEFT_DEBUG: unknown option 'bogus' (known: gctrace, gccheckmark, gcstoptheworld, "
                              "gcpoison, gcstress, syscallstress, schedtrace)",
                              std::invalid_argument);
     }
     {
-        weft::testing::ScopedEnv env("WEFT_DEBUG", "gctrace=yes");
+        weft::suite::ScopedEnv env("WEFT_DEBUG", "gctrace=yes");
         CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_DEBUG: gctrace: 'yes' is not 0 or 1", std::invalid_argument);
     }
     {
-        weft::testing::ScopedEnv env("WEFT_DEBUG", "gcpoison=1,syscallstress=");
+        weft::suite::ScopedEnv env("WEFT_DEBUG", "gcpoison=1,syscallstress=");
         CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_DEBUG: syscallstress: '' is not 0 or 1", std::invalid_argument);
     }
     for (const char* gogc : {"abc", "0", "-5", "100001", "50%"}) {
-        weft::testing::ScopedEnv env("WEFT_GOGC", gogc);
+        weft::suite::ScopedEnv env("WEFT_GOGC", gogc);
         CHECK_THROWS_WITH_AS(weft::run([] {}),
                              ("WEFT_GOGC: '" + std::string(gogc) + "' is not an integer in [1, 100000]").c_str(),
                              std::invalid_argument);
     }
     // Nothing was left half started: the next run runs.
-    weft::testing::ScopedEnv env("WEFT_PROCS", "3");
+    weft::suite::ScopedEnv env("WEFT_PROCS", "3");
     CHECK(weft::run([] { return weft::procs(); }) == 3);
 }
 
@@ -179,7 +179,7 @@ TEST_CASE("a plain thread holding a Spawner may start the fiber the others wait 
     // runtime saw every fiber blocked, no timer, no descriptor, and
     // reported a deadlock before the thread got there. The thread waits
     // 100 ms first so that the check has every chance to run.
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         std::setvbuf(stdout, nullptr, _IONBF, 0);
         for (int procs : {1, 2}) {
             int got = weft::run(weft::Options{.procs = procs}, [] {
@@ -203,7 +203,7 @@ TEST_CASE("a plain thread holding a Spawner may start the fiber the others wait 
 }
 
 TEST_CASE("a real deadlock is reported once the last Spawner is dropped unused") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 2}, [] {
             weft::Chan<int> ch;
             weft::Spawner spawner;
@@ -222,7 +222,7 @@ TEST_CASE("a real deadlock is reported once the last Spawner is dropped unused")
 
 TEST_CASE("a Spawner outside a run throws; one that outlived its run starts nothing and holds off no deadlock") {
     CHECK_THROWS_WITH_AS(weft::Spawner{}, "weft::Spawner: no weft::run is active", std::logic_error);
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         std::setvbuf(stdout, nullptr, _IONBF, 0);
         std::optional<weft::Spawner> kept;
         weft::run([&] { kept.emplace(); });

@@ -64,7 +64,7 @@ TEST_CASE("no lost wake-ups: a baton passed around a ring 10^6 times") {
         const int passes = 1'000'000 / kScale / (procs == 4 ? 2 : 1);
         std::atomic<int> count{0};
         weft::run(weft::Options{.procs = procs}, [&] {
-            std::vector<weft::testing::Baton> batons(kRing);
+            std::vector<weft::suite::Baton> batons(kRing);
             std::atomic<int> finished{0};
             for (int i = 0; i < kRing; i++)
                 weft::go([&, i] {
@@ -185,7 +185,7 @@ TEST_CASE("a long-running fiber does not starve a fiber waiting in the global qu
     // slice through runnext; a third fiber must still get to run.
     std::atomic<bool> third_ran{false}, stop{false};
     weft::run(weft::Options{.procs = 1}, [&] {
-        weft::testing::Baton a, b;
+        weft::suite::Baton a, b;
         std::atomic<int> done{0};
         weft::go([&] {
             while (!stop.load()) {
@@ -272,7 +272,7 @@ TEST_CASE("OS threads are named after their role: weft-m<N> for Ms, weft-sysmon"
     // file under /proc), so poll until both kinds show, for at most 5 s.
     std::vector<std::string> names;
     auto read_names = [&names] {
-        names = weft::testing::thread_names();
+        names = weft::suite::thread_names();
         REQUIRE(!names.empty());
     };
     auto sysmons = [&names] { return std::count(names.begin(), names.end(), "weft-sysmon"); };

@@ -12,9 +12,9 @@
 #include "support/sched_hooks.hpp"
 #include "support/test_util.hpp"
 
-using weft::testing::run_in_child;
+using weft::suite::run_in_child;
 
-using namespace weft::testing;
+using namespace weft::suite;
 
 namespace {
 
@@ -34,7 +34,7 @@ TEST_CASE("running off a guarded stack reports a fiber stack overflow") {
     auto r = run_in_child([] {
         weft::run(weft::Options{.procs = 2, .stack_size = 64 * 1024}, [] {
             weft::go([] { deep(1 << 20, nullptr); });
-            weft::testing::park_forever();
+            weft::suite::park_forever();
         });
     });
     CHECK(r.exit_code == 2);
@@ -51,7 +51,7 @@ TEST_CASE("a clobbered canary on an unguarded stack is fatal at the next switch"
                 std::memset(g->stack.lo, 0xab, 8);  // what an overflow would do
                 weft::yield();
             });
-            weft::testing::park_forever();
+            weft::suite::park_forever();
         });
     });
     CHECK(r.exit_code == 2);
@@ -59,13 +59,13 @@ TEST_CASE("a clobbered canary on an unguarded stack is fatal at the next switch"
 }
 
 TEST_CASE("WEFT_STACK_GUARD=never hands out canary stacks only") {
-    weft::testing::ScopedEnv env("WEFT_STACK_GUARD", "never");
+    weft::suite::ScopedEnv env("WEFT_STACK_GUARD", "never");
     weft::sched::StackStats st;
     weft::run(weft::Options{.procs = 1}, [&] {
         std::atomic<int> done{0};
         for (int i = 0; i < 10; i++) weft::go([&] { done++; });
         while (done.load() < 10) weft::yield();
-        st = weft::testing::stack_stats();
+        st = weft::suite::stack_stats();
     });
     CHECK(st.guarded == 0);
     CHECK(st.canary >= 1);
@@ -78,7 +78,7 @@ namespace {
 weft::sched::StackStats park_many(int fibers, const weft::sched::RunConfig& cfg) {
     std::atomic<int> parked{0}, released{0};
     weft::sched::StackStats st;
-    weft::testing::run_with(cfg, [&] {
+    weft::suite::run_with(cfg, [&] {
         std::atomic<bool> open{false};
         for (int i = 0; i < fibers; i++)
             weft::go([&] {
@@ -87,7 +87,7 @@ weft::sched::StackStats park_many(int fibers, const weft::sched::RunConfig& cfg)
                 released++;
             });
         while (parked.load() < fibers) weft::yield();
-        st = weft::testing::stack_stats();
+        st = weft::suite::stack_stats();
         open = true;
         while (released.load() < fibers) weft::yield();
     });

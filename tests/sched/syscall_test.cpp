@@ -176,7 +176,7 @@ TEST_CASE("stop-the-world takes a P left in a system call without waiting for th
 }
 
 TEST_CASE("past WEFT_MAXTHREADS blocking calls wait for a thread, reported once") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         setenv("WEFT_MAXTHREADS", "3", 1);
         weft::run(weft::Options{.procs = 1}, [] {
             blocking_sleepers(12, 20ms);
@@ -192,11 +192,11 @@ TEST_CASE("past WEFT_MAXTHREADS blocking calls wait for a thread, reported once"
 
 TEST_CASE("bad WEFT_MAXTHREADS values are rejected") {
     {
-        weft::testing::ScopedEnv env("WEFT_MAXTHREADS", "1");
+        weft::suite::ScopedEnv env("WEFT_MAXTHREADS", "1");
         CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_MAXTHREADS: '1' is not an integer in [2, 1000000]",
                              std::invalid_argument);
     }
-    weft::testing::ScopedEnv env("WEFT_MAXTHREADS", "2");
+    weft::suite::ScopedEnv env("WEFT_MAXTHREADS", "2");
     CHECK_THROWS_WITH_AS(weft::run(weft::Options{.procs = 4}, [] {}),
                          "WEFT_MAXTHREADS: 2 is below the number of Ps (4)", std::invalid_argument);
 }
@@ -206,7 +206,7 @@ TEST_CASE("a fiber that only makes blocking calls yields at their returns, so ru
     // and waits for the Ms; a fiber looping on blocking calls reaches no
     // other safe point. In a child with a time limit: it hung before.
     for (int procs : {1, 2}) {
-        auto r = weft::testing::run_in_child(
+        auto r = weft::suite::run_in_child(
             [procs] {
                 std::atomic<int> calls{0};  // outlives run: the fiber is abandoned, not unwound
                 weft::run(weft::Options{.procs = procs}, [&calls] {
@@ -224,7 +224,7 @@ TEST_CASE("a fiber that only makes blocking calls yields at their returns, so ru
         CAPTURE(procs);
         CHECK(r.signal == 0);
         CHECK(r.exit_code == 0);
-        CHECK(weft::testing::contains(r.err, "run returned"));
+        CHECK(weft::suite::contains(r.err, "run returned"));
     }
 }
 
@@ -236,7 +236,7 @@ TEST_CASE("shutdown joins every M, even one asked for while the runtime was stop
     // In a child with a time limit: before the fix, TSan saw the main
     // thread read the list of Ms while newm added one (3 of 4 runs), or run
     // hung joining an M (2 of those 3).
-    auto r = weft::testing::run_in_child(
+    auto r = weft::suite::run_in_child(
         [] {
             for (int round = 0; round < 20; ++round) {
                 std::atomic<int> calls{0};
@@ -250,7 +250,7 @@ TEST_CASE("shutdown joins every M, even one asked for while the runtime was stop
                         });
                     while (calls.load() < 8 * (round % 4 + 1)) weft::sleep(1ms);
                 });
-                auto names = weft::testing::thread_names();
+                auto names = weft::suite::thread_names();
                 auto ms = std::count_if(names.begin(), names.end(),
                                         [](const std::string& n) { return n.rfind("weft-m", 0) == 0; });
                 if (ms != 0) {
@@ -264,7 +264,7 @@ TEST_CASE("shutdown joins every M, even one asked for while the runtime was stop
     INFO(r.err);
     CHECK(r.signal == 0);
     CHECK(r.exit_code == 0);
-    CHECK(weft::testing::contains(r.err, "20 rounds"));
+    CHECK(weft::suite::contains(r.err, "20 rounds"));
 }
 
 TEST_CASE("idle Ms beyond the Ps are reclaimed") {
@@ -273,18 +273,18 @@ TEST_CASE("idle Ms beyond the Ps are reclaimed") {
     cfg.idle_m_timeout_ns = 20'000'000;  // 20 ms
     int32_t after = 0;
     std::atomic<int32_t> peak{0};
-    weft::testing::run_with(cfg, [&] {
+    weft::suite::run_with(cfg, [&] {
         std::atomic<int> done{0};
         for (int i = 0; i < 16; i++)
             weft::go([&] {
                 blocking_sleep(30ms);
                 // Sampled while calls are in flight: on a loaded machine the
                 // first Ms may already be reclaimed when the last call ends.
-                weft::testing::raise_max(peak, mcount());
+                weft::suite::raise_max(peak, mcount());
                 done++;
             });
         while (done.load() < 16) {
-            weft::testing::raise_max(peak, mcount());
+            weft::suite::raise_max(peak, mcount());
             weft::sleep(1ms);
         }
         auto deadline = Clock::now() + 5s;
@@ -323,14 +323,14 @@ TEST_CASE("making and reclaiming Ms opens no file descriptor, not even for a mom
     cfg.idle_m_timeout_ns = 1'000'000;
     int base = -1, most = -1, samples = 0;
     int64_t made = 0;
-    weft::testing::run_with(cfg, [&] {
-        base = weft::testing::open_fd_count();  // the runtime's own (epoll, eventfd) included
+    weft::suite::run_with(cfg, [&] {
+        base = weft::suite::open_fd_count();  // the runtime's own (epoll, eventfd) included
         int64_t made_before = ms_made();
         std::atomic<bool> stop{false};
         std::atomic<int> max_seen{base}, n{0};
         std::thread watcher([&] {
             while (!stop.load()) {
-                weft::testing::raise_max(max_seen, weft::testing::open_fd_count());
+                weft::suite::raise_max(max_seen, weft::suite::open_fd_count());
                 n++;
             }
         });
@@ -342,7 +342,7 @@ TEST_CASE("making and reclaiming Ms opens no file descriptor, not even for a mom
         // reused them: 1 M made under TSan with another job running.
         for (int round = 0; round < 20; round++) {
             handoff_sleepers(8, 2ms);
-            REQUIRE(weft::testing::wait_until([] { return mcount() <= 2; }, 30s));  // M0 and one kept idle
+            REQUIRE(weft::suite::wait_until([] { return mcount() <= 2; }, 30s));  // M0 and one kept idle
         }
         made = ms_made() - made_before;
         stop = true;

@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-namespace weft::testing {
+namespace weft::suite {
 
 namespace {
 void drain(int fd, std::string& into) {
@@ -77,4 +77,4 @@ DeathResult run_in_child(const std::function<void()>& body, int timeout_s) {
     return r;
 }
 
-}  // namespace weft::testing
+}  // namespace weft::suite

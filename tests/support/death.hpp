@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-namespace weft::testing {
+namespace weft::suite {
 
 struct DeathResult {
     int exit_code = -1;   // exit status, or -1 if killed by a signal
@@ -20,4 +20,4 @@ struct DeathResult {
 // Runs body in a child; kills it after timeout_s seconds (then signal=9).
 DeathResult run_in_child(const std::function<void()>& body, int timeout_s = 60);
 
-}  // namespace weft::testing
+}  // namespace weft::suite

@@ -9,7 +9,7 @@
 #include "sched/sched.hpp"
 #include "sched/stack.hpp"
 
-namespace weft::testing {
+namespace weft::suite {
 
 // Parks the calling fiber for good (nobody will ready it).
 inline void park_forever() { sched::park(nullptr, nullptr, sched::WaitReason::kTestHook); }
@@ -67,4 +67,4 @@ void run_with(const sched::RunConfig& cfg, F&& fn) {
     sched::run_main(cfg, sched::Closure(std::forward<F>(fn)));
 }
 
-}  // namespace weft::testing
+}  // namespace weft::suite

@@ -1,4 +1,6 @@
-// test_util.hpp — small helpers the suites share.
+// test_util.hpp — small helpers the suites share. weft::suite is the
+// suites' own namespace (tests/support/); what users call to test their
+// code is <weft/testing.hpp>, weft::testing, which the install ships.
 #pragma once
 
 #include <atomic>
@@ -13,7 +15,7 @@
 
 #include <weft/run.hpp>
 
-namespace weft::testing {
+namespace weft::suite {
 
 using Clock = std::chrono::steady_clock;
 
@@ -121,4 +123,4 @@ inline std::vector<std::string> thread_names() {
     return names;
 }
 
-}  // namespace weft::testing
+}  // namespace weft::suite

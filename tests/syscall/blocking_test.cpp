@@ -513,7 +513,7 @@ TEST_CASE("getaddrinfo: a bad name throws with the resolver's message") {
     // interface but a down loopback, so a DNS query fails locally
     // (ENETUNREACH) and never leaves the machine. Skipped when the
     // namespace cannot be made.
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         if (::unshare(CLONE_NEWNET) != 0 && ::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
             std::printf("skip %s\n", std::strerror(errno));
             return;

@@ -27,7 +27,7 @@ namespace {
 // descriptor count, checked then too.
 class Scratch {
 public:
-    Scratch() : fds_(weft::testing::open_fd_count()) {
+    Scratch() : fds_(weft::suite::open_fd_count()) {
         std::string tmpl = (fs::temp_directory_path() / "weft-file-test-XXXXXX").string();
         REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
         dir_ = tmpl;
@@ -35,7 +35,7 @@ public:
     ~Scratch() {
         std::error_code ec;
         fs::remove_all(dir_, ec);
-        CHECK_MESSAGE(weft::testing::open_fd_count() == fds_, "the test leaked (or closed) file descriptors");
+        CHECK_MESSAGE(weft::suite::open_fd_count() == fds_, "the test leaked (or closed) file descriptors");
     }
     fs::path operator/(const char* name) const { return dir_ / name; }
 

@@ -81,16 +81,16 @@ private:
 template <class F>
 void run_checked(int procs, F&& body) {
     Watchdog dog("a weft::net test", std::chrono::seconds(120));
-    int before = weft::testing::open_fd_count();
+    int before = weft::suite::open_fd_count();
     weft::run(weft::Options{.procs = procs}, [&] {
         body();
         // Bounded wait, not a plain read: netpoll.cpp N4 counts a fiber an
         // M's poll took until that M has queued it and lowered the count,
         // and the fiber may run on another M in between (a loaded machine
         // stretches that window: "1 waiter" seen under TSan).
-        CHECK(weft::testing::wait_until([] { return weft::sched::netpoll_waiters() == 0; }));
+        CHECK(weft::suite::wait_until([] { return weft::sched::netpoll_waiters() == 0; }));
     });
-    CHECK(weft::testing::open_fd_count() == before);
+    CHECK(weft::suite::open_fd_count() == before);
 }
 
 // First error seen inside fibers (an exception escaping a fiber would end
@@ -830,10 +830,10 @@ TEST_CASE("a fiber blocked on a socket costs no CPU") {
             wg.done();
         });
         wait_for_io_waiters(1);
-        double cpu0 = weft::testing::cpu_seconds();
+        double cpu0 = weft::suite::cpu_seconds();
         // The main fiber sleeps too: every P is idle, one M sleeps in epoll.
         weft::sleep(300ms);
-        double used = weft::testing::cpu_seconds() - cpu0;
+        double used = weft::suite::cpu_seconds() - cpu0;
         CHECK(used < 0.1);
         s.write_all(std::string_view("!"));
         wg.wait();
@@ -841,7 +841,7 @@ TEST_CASE("a fiber blocked on a socket costs no CPU") {
 }
 
 TEST_CASE("accept survives EMFILE: backs off, reports once, keeps serving") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         // Unbuffered, so whatever was printed survives an abort.
         std::setvbuf(stdout, nullptr, _IONBF, 0);
         weft::run(weft::Options{.procs = 2}, [] {
@@ -863,7 +863,7 @@ TEST_CASE("accept survives EMFILE: backs off, reports once, keeps serving") {
                 // it, so the server's accept4 finds none.
                 rlimit rl{};
                 getrlimit(RLIMIT_NOFILE, &rl);
-                rl.rlim_cur = static_cast<rlim_t>(weft::testing::open_fd_count() + 32);
+                rl.rlim_cur = static_cast<rlim_t>(weft::suite::open_fd_count() + 32);
                 setrlimit(RLIMIT_NOFILE, &rl);
                 std::vector<int> filler;
                 for (int i = 0; i < 100; i++) {
@@ -987,7 +987,7 @@ TEST_CASE("a fiber taken by sysmon's poll is no deadlock while every M goes idle
     // poll already uncounted it, the M would go idle as the last one and
     // checkdead would see no waiter, no queued fiber, no running M and
     // call it a deadlock (as 2 in 40 TSan runs of this suite did).
-    auto r = weft::testing::run_in_child(
+    auto r = weft::suite::run_in_child(
         [] {
             std::setvbuf(stdout, nullptr, _IONBF, 0);
             weft::run(weft::Options{.procs = 1}, [] {
@@ -1035,7 +1035,7 @@ TEST_CASE("the main fiber returning while fibers wait on sockets ends the run cl
     // Destroying the abandoned closure at shutdown closed the peer Conn
     // without a P ("ready: called without a P") or parked outside a fiber
     // ("semacquire called outside a fiber"). A second run must work after.
-    auto r = weft::testing::run_in_child(
+    auto r = weft::suite::run_in_child(
         [] {
             std::setvbuf(stdout, nullptr, _IONBF, 0);
             for (int round = 0; round < 20; ++round) {

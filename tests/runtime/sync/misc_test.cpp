@@ -15,7 +15,7 @@
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 
-using namespace weft::testing;
+using namespace weft::suite;
 
 namespace {
 
@@ -184,7 +184,7 @@ TEST_CASE("Cond: signal wakes exactly one waiter, broadcast wakes the rest") {
             });
             cond.signal();
             one_woken = wait_until([&] { return woken.load() >= 1; });
-            weft::testing::linger(20ms);
+            weft::suite::linger(20ms);
             woken_after_signal = woken.load();
             cond.broadcast();
             all_woken = wait_until([&] { return woken.load() == kWaiters; });
@@ -217,7 +217,7 @@ TEST_CASE("Cond: a signal is not remembered for fibers that wait later") {
                 std::lock_guard g(g_cond_mutex);
                 return waiting;
             });
-            weft::testing::linger(10ms);
+            weft::suite::linger(10ms);
             woken_before = woken.load();
             g_static_cond.signal();
             woken_after = wait_until([&] { return woken.load() == 1; });
@@ -338,7 +338,7 @@ TEST_CASE("Semaphore: FIFO, a large waiter at the front holds back a small one t
             });
             queued = wait_until([&] { return weft::detail::semaphore_waiters(sem) == 2; });
             sem.release(1);  // one unit free: enough for the small waiter, not the big one
-            weft::testing::linger(10ms);
+            weft::suite::linger(10ms);
             small_jumped = finished.load() != 0;
             try_jumped = sem.try_acquire(1);  // a newcomer may not jump the queue either
             sem.release(1);
@@ -436,7 +436,7 @@ TEST_CASE("Semaphore: impossible or negative requests throw with a precise messa
 }
 
 TEST_CASE("Semaphore: releasing more than is held is fatal") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 1}, [] {
             weft::Semaphore sem(4);
             sem.acquire(2);
@@ -448,7 +448,7 @@ TEST_CASE("Semaphore: releasing more than is held is fatal") {
 }
 
 TEST_CASE("Semaphore: a blocking acquire outside a fiber is fatal") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::Semaphore sem(1);
         sem.acquire(1);
         sem.acquire(1);

@@ -13,7 +13,7 @@
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 
-using namespace weft::testing;
+using namespace weft::suite;
 
 namespace {
 
@@ -241,7 +241,7 @@ TEST_CASE("Mutex: the fiber that locks it next may destroy it while unlock() ret
 }
 
 TEST_CASE("Mutex: unlock of an unlocked Mutex is fatal") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 1}, [] {
             weft::Mutex mu;
             mu.lock();
@@ -252,7 +252,7 @@ TEST_CASE("Mutex: unlock of an unlocked Mutex is fatal") {
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: sync: unlock of unlocked mutex"));
 
-    auto fresh = weft::testing::run_in_child([] {
+    auto fresh = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 2}, [] {
             weft::Mutex mu;
             mu.unlock();
@@ -265,7 +265,7 @@ TEST_CASE("Mutex: unlock of an unlocked Mutex is fatal") {
 TEST_CASE("Mutex: a lock nobody will release is reported as a deadlock") {
     for (int procs : {1, 2}) {
         CAPTURE(procs);
-        auto r = weft::testing::run_in_child([procs] {
+        auto r = weft::suite::run_in_child([procs] {
             weft::run(weft::Options{.procs = procs}, [] {
                 weft::Mutex mu;
                 mu.lock();

@@ -14,7 +14,7 @@
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 
-using namespace weft::testing;
+using namespace weft::suite;
 
 namespace {
 
@@ -131,7 +131,7 @@ TEST_CASE("RWMutex: a waiting writer holds back new readers (writer preference)"
                 rw.runlock();
                 reader_done.store(true);
             });
-            weft::testing::linger(20ms);
+            weft::suite::linger(20ms);
             reader_got_in_early = reader_done.load();
             writer_waited_for_reader = !writer_done.load();
             rw.runlock();  // lets the writer in, then reader 2
@@ -209,7 +209,7 @@ TEST_CASE("RWMutex: unlocking what is not held is fatal") {
     };
     for (const Case& c : cases) {
         CAPTURE(c.name);
-        auto r = weft::testing::run_in_child([&c] {
+        auto r = weft::suite::run_in_child([&c] {
             weft::run(weft::Options{.procs = 1}, [&c] {
                 weft::RWMutex rw;
                 c.body(rw);
@@ -221,7 +221,7 @@ TEST_CASE("RWMutex: unlocking what is not held is fatal") {
 }
 
 TEST_CASE("RWMutex: blocked readers and writers show in the deadlock dump") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 2}, [] {
             weft::RWMutex rw;
             rw.rlock();

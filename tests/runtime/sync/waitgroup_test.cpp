@@ -14,7 +14,7 @@
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 
-using namespace weft::testing;
+using namespace weft::suite;
 
 namespace {
 
@@ -141,7 +141,7 @@ TEST_CASE("WaitGroup: the waiter may destroy the group when wait returns") {
 }
 
 TEST_CASE("WaitGroup: a negative counter is fatal") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 1}, [] {
             weft::WaitGroup wg;
             wg.done();
@@ -150,7 +150,7 @@ TEST_CASE("WaitGroup: a negative counter is fatal") {
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: sync: negative WaitGroup counter"));
 
-    auto r2 = weft::testing::run_in_child([] {
+    auto r2 = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 2}, [] {
             weft::WaitGroup wg;
             wg.add(1);
@@ -182,7 +182,7 @@ TEST_CASE("WaitGroup: a delta beyond the 32-bit counter throws") {
 }
 
 TEST_CASE("WaitGroup: a wait nobody will release is reported as a deadlock") {
-    auto r = weft::testing::run_in_child([] {
+    auto r = weft::suite::run_in_child([] {
         weft::run(weft::Options{.procs = 1}, [] {
             weft::WaitGroup wg;
             wg.add(1);
