@@ -11,9 +11,12 @@
 #include <sys/resource.h>
 #include <fstream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include <weft/run.hpp>
+#include <weft/sync/waitgroup.hpp>
+#include <weft/time.hpp>
 
 namespace weft::suite {
 
@@ -89,6 +92,45 @@ private:
 };
 
 // CPU time (user + system) this process has used, in seconds.
+// For hand-off tests: counts the ticks of a 1 ms sleeper that happen on
+// another thread while the calling fiber, alone on one P, is inside a
+// blocking call: only a hand-off of the P lets the sleeper run then. (On
+// the calling fiber's own thread it could run only if that fiber yielded,
+// as at the preemption point every blocking call's entry is, which proves
+// nothing.) Repeats the call until 30 such ticks were seen (bounded:
+// 60 s), so a loaded machine only makes a test take longer; without the
+// hand-off no tick is ever counted and the test fails at the bound.
+constexpr int kTicksInCalls = 30;
+
+// Runs `call` repeatedly until the ticker has ticked kTicksInCalls times
+// on another thread while a call was in progress; returns those ticks.
+template <class Call>
+int ticks_inside_calls(Call call) {
+    std::atomic<pid_t> caller_tid{0};  // the calling fiber's thread, 0 between calls
+    std::atomic<int> inside{0};
+    std::atomic<bool> stop{false};
+    weft::WaitGroup wg;
+    wg.add(1);
+    weft::go([&] {
+        while (!stop.load()) {
+            weft::sleep(std::chrono::milliseconds(1));
+            pid_t t = caller_tid.load();
+            if (t != 0 && t != ::gettid()) inside.fetch_add(1);
+        }
+        wg.done();
+    });
+    auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (inside.load() < kTicksInCalls && Clock::now() < deadline) {
+        caller_tid.store(::gettid());
+        call();
+        caller_tid.store(0);
+    }
+    stop.store(true);
+    wg.wait();
+    return inside.load();
+}
+
+
 inline double cpu_seconds() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);

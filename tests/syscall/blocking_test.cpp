@@ -30,42 +30,16 @@
 #include <weft/sys.hpp>
 #include <weft/weft.hpp>
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 
 using namespace std::chrono_literals;
+using weft::suite::kTicksInCalls;
+using weft::suite::ticks_inside_calls;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-// A fiber that sleeps 1 ms at a time and counts its wake-ups until
-// stopped. Start and stop it from the same fiber.
-class TickCounter {
-public:
-    void start() {
-        wg_.add(1);
-        weft::go([this] {
-            while (!stop_.load()) {
-                weft::sleep(1ms);
-                ticks_.fetch_add(1);
-            }
-            wg_.done();
-        });
-        // Let it get going: it must be a live, sleeping fiber before the
-        // blocking call starts.
-        while (ticks_.load() < 2) weft::sleep(1ms);
-    }
-    int ticks() const { return ticks_.load(); }
-    void stop() {
-        stop_.store(true);
-        wg_.wait();
-    }
-
-private:
-    std::atomic<int> ticks_{0};
-    std::atomic<bool> stop_{false};
-    weft::WaitGroup wg_;
-};
 
 // A pipe whose ends close at scope exit.
 struct Pipe {
@@ -90,51 +64,46 @@ struct Pipe {
 }  // namespace
 
 TEST_CASE("a fiber blocked in sys::nanosleep does not stop the others (procs 1)") {
-    int during = 0;
-    weft::run(weft::Options{.procs = 1}, [&] {
-        TickCounter ticker;
-        ticker.start();
-        int before = ticker.ticks();
-        weft::sys::nanosleep(200ms);  // the main fiber blocks its thread
-        during = ticker.ticks() - before;
-        ticker.stop();
-    });
-    MESSAGE("ticks during a 200 ms nanosleep: " << during);
-    CHECK(during >= 30);
+    int inside = 0;
+    weft::run(weft::Options{.procs = 1}, [&] { inside = ticks_inside_calls([] { weft::sys::nanosleep(50ms); }); });
+    CHECK(inside >= kTicksInCalls);
 }
 
 TEST_CASE("a fiber blocked in sys::read on a pipe does not stop the others (procs 1)") {
-    int during = 0;
-    bool data_ok = false;
+    int inside = 0;
+    int reads = 0;
     Pipe p;
-    // If hand-off were broken the writer fiber could never run and the
-    // read would hang: a watchdog thread releases it after 5 s, and the
-    // tick count then fails the test.
+    // The writer fiber writes a byte whenever the main fiber is about to
+    // block in a read: if hand-off were broken it could never run and the
+    // read would hang, so a watchdog thread writes the bytes left after
+    // 60 s, and the tick count then fails the test.
     std::mutex mu;
     std::condition_variable cv;
     bool finished = false;
     std::thread watchdog([&] {
         std::unique_lock<std::mutex> l(mu);
-        if (!cv.wait_for(l, 5s, [&] { return finished; })) {
-            char c = 'w';
-            (void)!::write(p.w, &c, 1);
+        if (!cv.wait_for(l, 60s, [&] { return finished; })) {
+            char c[64] = {};
+            (void)!::write(p.w, c, sizeof c);
         }
     });
+    bool data_ok = true;
     weft::run(weft::Options{.procs = 1}, [&] {
-        TickCounter ticker;
-        ticker.start();
-        int w = p.w;
-        weft::go([w] {
-            weft::sleep(100ms);
-            char c = 'x';
-            weft::sys::write(w, &c, 1);
+        weft::Chan<int> reading(1);
+        weft::go([&p, reading]() mutable {
+            for (int r : reading) {
+                char c = static_cast<char>('a' + r % 26);
+                weft::sys::write(p.w, &c, 1);
+            }
         });
-        int before = ticker.ticks();
-        char c = 0;
-        size_t n = weft::sys::read(p.r, &c, 1);
-        during = ticker.ticks() - before;
-        data_ok = n == 1 && c == 'x';
-        ticker.stop();
+        inside = ticks_inside_calls([&] {
+            reading.send(reads);
+            char c = 0;
+            size_t n = weft::sys::read(p.r, &c, 1);
+            if (n != 1 || c != static_cast<char>('a' + reads % 26)) data_ok = false;
+            ++reads;
+        });
+        reading.close();
     });
     {
         std::lock_guard<std::mutex> l(mu);
@@ -142,23 +111,15 @@ TEST_CASE("a fiber blocked in sys::read on a pipe does not stop the others (proc
     }
     cv.notify_one();
     watchdog.join();
-    MESSAGE("ticks during a ~100 ms blocking read: " << during);
+    MESSAGE(reads << " reads");
     CHECK(data_ok);
-    CHECK(during >= 30);
+    CHECK(inside >= kTicksInCalls);
 }
 
 TEST_CASE("weft::blocking hands off the P as well (procs 1)") {
-    int during = 0;
-    weft::run(weft::Options{.procs = 1}, [&] {
-        TickCounter ticker;
-        ticker.start();
-        int before = ticker.ticks();
-        weft::blocking([] { ::usleep(150'000); });
-        during = ticker.ticks() - before;
-        ticker.stop();
-    });
-    MESSAGE("ticks during a 150 ms usleep in weft::blocking: " << during);
-    CHECK(during >= 30);
+    int inside = 0;
+    weft::run(weft::Options{.procs = 1}, [&] { inside = ticks_inside_calls([] { weft::blocking([] { ::usleep(50'000); }); }); });
+    CHECK(inside >= kTicksInCalls);
 }
 
 // Each call costs its P a sysmon round or so before the hand-off: 40 ms
@@ -543,29 +504,23 @@ TEST_CASE("getaddrinfo: a bad name throws with the resolver's message") {
 }
 
 TEST_CASE("waitpid: the exit status arrives while other fibers run (procs 1)") {
-    int during = 0;
-    weft::sys::WaitStatus st;
+    int inside = 0;
+    int children = 0;
+    bool all_ok = true;
     weft::run(weft::Options{.procs = 1}, [&] {
-        TickCounter ticker;
-        ticker.start();
-        pid_t pid = ::fork();
-        if (pid == 0) {
-            ::usleep(150'000);
-            ::_exit(7);
-        }
-        CHECK(pid > 0);
-        if (pid < 0) {
-            ticker.stop();
-            return;
-        }
-        int before = ticker.ticks();
-        st = weft::sys::waitpid(pid);
-        during = ticker.ticks() - before;
-        CHECK(st.pid == pid);
-        ticker.stop();
+        inside = ticks_inside_calls([&] {
+            pid_t pid = ::fork();
+            if (pid == 0) {
+                ::usleep(50'000);
+                ::_exit(7);
+            }
+            REQUIRE(pid > 0);
+            ++children;
+            weft::sys::WaitStatus st = weft::sys::waitpid(pid);
+            if (st.pid != pid || !st.exited() || st.exit_code() != 7) all_ok = false;
+        });
     });
-    MESSAGE("ticks while waiting for the child: " << during);
-    CHECK(st.exited());
-    CHECK(st.exit_code() == 7);
-    CHECK(during >= 30);
+    MESSAGE(children << " children waited for");
+    CHECK(all_ok);
+    CHECK(inside >= kTicksInCalls);
 }
