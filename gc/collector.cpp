@@ -167,6 +167,13 @@ struct Controller {
     std::atomic<int64_t> worker_due{INT64_MAX};
     int64_t start_time = 0;
     int64_t cycle_cpu_ns = 0;
+
+    // scan_fibers' lists (collector fiber). Here, not on the collector
+    // fiber's stack: a run that ends while that fiber is parked between
+    // slices abandons it, and its stack is released (proc.cpp
+    // allg_free_all), so buffers only the stack referenced would leak.
+    std::vector<sched::G*> scan_pending;
+    std::vector<sched::G*> scan_retry;
 };
 
 Controller& controller() {
@@ -281,8 +288,11 @@ void worker_pause() {
 // Scans the fibers in `pending` (but self) concurrently, in slices of
 // background work; fibers found running (asked to stop at a safe point)
 // are retried after each round.
-void scan_fibers(std::vector<sched::G*> pending, sched::G* self) {
-    std::vector<sched::G*> retry;
+void scan_fibers(std::vector<sched::G*>&& fibers, sched::G* self) {
+    std::vector<sched::G*>& pending = controller().scan_pending;
+    std::vector<sched::G*>& retry = controller().scan_retry;
+    pending = std::move(fibers);
+    retry.clear();
     size_t i = 0;
     while (!pending.empty()) {
         GCWork* w = work_of_current_p();  // the P may change across a pause

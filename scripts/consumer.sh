@@ -67,7 +67,9 @@ installed_headers_are_shipped() {
 no_test_code_installed() {
     local lib=$prefix/lib/libweft.so
     [[ -f $lib ]] || { echo "  no $lib" >&2; return 1; }
-    if nm -D --defined-only "$lib" | grep -q g_test_hook; then
+    local syms
+    syms=$(nm -D --defined-only "$lib") || return 1
+    if [[ $syms == *g_test_hook* ]]; then
         echo "  $lib exports the test hook" >&2
         return 1
     fi
@@ -117,9 +119,13 @@ as_subproject() {
     cp examples/consumer/meson.build examples/consumer/main.cpp "$src/"
     ln -s "$root" "$src/subprojects/weft"
     # No LD_LIBRARY_PATH: the program must run on the subproject's library.
-    PKG_CONFIG_PATH=/nonexistent meson_project "$work/sub" "$src" --force-fallback-for=weft &&
-        ldd "$work/sub/consumer" | grep -q "$work/sub/subprojects/weft/libweft.so" ||
-        { echo "  $work/sub/consumer does not use the subproject's libweft.so" >&2; return 1; }
+    PKG_CONFIG_PATH=/nonexistent meson_project "$work/sub" "$src" --force-fallback-for=weft || return 1
+    # Not `ldd | grep -q` (nor nm's, above): grep quitting at the match can
+    # kill the writer with SIGPIPE, which pipefail reports as a failure.
+    local libs
+    libs=$(ldd "$work/sub/consumer") || return 1
+    [[ $libs == *"$work/sub/subprojects/weft/libweft.so"* ]] ||
+        { echo "  $work/sub/consumer does not use the subproject's libweft.so: $libs" >&2; return 1; }
 }
 
 mkdir -p "$work"
