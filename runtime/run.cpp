@@ -68,6 +68,8 @@ void run_impl(const Options& opts, sched::Closure main) {
                                                "syscallstress", "schedtrace"};
     base::validate_debug_env(kKnownDebug, static_cast<int>(std::size(kKnownDebug)));
     cfg.syscall_stress = base::debug_flag("syscallstress");
+    if (auto v = base::debug_option("schedtrace"))
+        cfg.schedtrace_ns = base::parse_int("WEFT_DEBUG: schedtrace", *v, 0, 3'600'000) * 1'000'000;
     gc::detail::check_config();
     gc::detail::install_hooks();
     sched::run_main(cfg, std::move(main));

@@ -55,6 +55,11 @@ struct P {
     int32_t nstack_cache = 0;
     // Batch of fiber ids handed out without touching a shared counter.
     uint64_t goid_next = 0, goid_end = 0;
+    // Fibers started (newproc) and ended (goexit) on this P, for counts
+    // summed over the Ps (fibers_alive). Written only by the M holding the
+    // P, read by anyone: relaxed, a load and a store, no read-modify-write.
+    std::atomic<uint64_t> fibers_started{0};
+    std::atomic<uint64_t> fibers_ended{0};
 
     TimerHeap timers;
 

@@ -340,6 +340,17 @@ __attribute__((noinline)) P* current_p_and_g(G** g) {
 }
 
 int32_t nprocs_now() { return g_sched ? sched_state().nprocs : 0; }
+
+int64_t fibers_alive() {
+    Sched& s = sched_state();
+    // Relaxed: counters; ended is read first, so a fiber that ends while
+    // the sum is taken is counted at most once too many, never negative.
+    uint64_t ended = 0, started = 0;
+    for (const P* p : s.allp) ended += p->fibers_ended.load(std::memory_order_relaxed);
+    for (const P* p : s.allp) started += p->fibers_started.load(std::memory_order_relaxed);
+    started += s.fibers_started_outside.load(std::memory_order_relaxed);
+    return started >= ended ? static_cast<int64_t>(started - ended) : 0;
+}
 P* p_at(int32_t i) { return sched_state().allp[static_cast<size_t>(i)]; }
 
 void wake_idle_p() {
@@ -1026,6 +1037,7 @@ void after_exit(M* m, G* g) {
     g->wait_reason = WaitReason::kNone;
     g->param = nullptr;
     bool was_main = g == sched_state().main_g;
+    p->fibers_ended.store(p->fibers_ended.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     gfput(p, g);
     if (was_main) begin_shutdown();
 }
@@ -1248,9 +1260,11 @@ G* newproc(Closure fn, const std::source_location& site, bool wake) {
     cas_status(g, GStatus::kDead, GStatus::kRunnable);
     track_run(g);
     if (p) {
+        p->fibers_started.store(p->fibers_started.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         runqput(p, g, true);
         if (wake) wakep();
     } else {
+        sched_state().fibers_started_outside.fetch_add(1, std::memory_order_relaxed);
         {
             base::LockGuard l(sched_state().lock);
             globrunqput(g);

@@ -27,6 +27,9 @@ struct RunConfig {
     // and around stops of the world (syscall.cpp, stw.cpp), to widen the
     // windows in which a returning fiber meets a phase switch.
     bool syscall_stress = false;
+    // WEFT_DEBUG=schedtrace=MS: sysmon writes a summary of the scheduler
+    // to stderr every MS ms (sysmon.cpp, as Go's GODEBUG=schedtrace); 0 off.
+    int64_t schedtrace_ns = 0;
 };
 
 }  // namespace weft::sched

@@ -53,6 +53,9 @@ struct Sched {
     // -- every G, append-only, walkable without locks (dumps, fatal)
     std::atomic<G*> allg_head{nullptr};
     std::atomic<int64_t> ngs{0};
+    // Fibers started by threads holding no P (Spawner, go from a plain
+    // thread); the Ps count the rest (P::fibers_started).
+    std::atomic<uint64_t> fibers_started_outside{0};
     std::atomic<uint64_t> goid_gen{0};
 
     // -- lifetime
@@ -102,6 +105,10 @@ G* getg();
 // constinit: no dynamic initialization, so no TLS wrapper call per read.
 extern constinit __attribute__((tls_model("initial-exec"))) thread_local M* t_m;
 inline M* getm_without_switch() { return t_m; }
+
+// Fibers started in this run and not yet ended (summed over the Ps while
+// they run: a near-instant count).
+int64_t fibers_alive();
 
 // -- P handling (proc.cpp)
 void acquirep(M* m, P* p);

@@ -12,7 +12,15 @@
 //    fibers it readies into the global queue;
 //  - flags fibers that have held their P for longer than the time slice
 //    (RunConfig::preempt_after_ns, 10 ms): they yield at their next safe
-//    point (cooperative preemption).
+//    point (cooperative preemption);
+//  - with WEFT_DEBUG=schedtrace=MS, writes one line to stderr every MS ms,
+//    idle or not (as Go's schedtrace):
+//      SCHED 1003ms: procs=4 idleprocs=2 threads=7 spinningthreads=0
+//      idlethreads=3 syscallthreads=1 runqueue=0 fibers=12 [0 3 0 0]
+//    (one line): Ps, idle Ps, Ms alive, Ms spinning, idle Ms, Ms in a
+//    system call, the global run queue, fibers alive, each P's local run
+//    queue (its runnext counted). Read without stopping anyone: each count
+//    is exact when read, the line a near-instant snapshot.
 //
 // Protocol (idle parking — an idle program must not wake every 10 ms):
 //   1. If every P is idle: kick = 0; sysmon_idle = true (seq_cst).
@@ -24,8 +32,10 @@
 // reset by work (a retake, a preemption, a network poll) or by a fiber
 // entering a system call while sysmon slept, not by mere idle -> busy.
 #include <algorithm>
+#include <cstdio>
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <weft/clock.hpp>
 #include "runtime/base/fatal.hpp"
@@ -89,6 +99,41 @@ void retake(Sched& s, int64_t now, bool& did_work) {
     }
 }
 
+// One schedtrace line (above), `elapsed` since the run started.
+void schedtrace(Sched& s, int64_t elapsed) {
+    int32_t threads, idlethreads, syscallthreads = 0;
+    {
+        base::LockGuard l(s.lock);
+        threads = s.mcount;
+        idlethreads = s.nmidle;
+        // M records live as long as the run; a G's status is read as a hint.
+        for (M* m = s.allm; m; m = m->alllink) {
+            G* g = m->curg.load(std::memory_order_acquire);
+            if (g && (static_cast<uint32_t>(g->status.load(std::memory_order_relaxed)) & ~kScanBit) ==
+                         static_cast<uint32_t>(GStatus::kSyscall))
+                ++syscallthreads;
+        }
+    }
+    char line[4096];
+    int n = std::snprintf(line, sizeof line,
+                          "SCHED %lldms: procs=%d idleprocs=%d threads=%d spinningthreads=%d idlethreads=%d "
+                          "syscallthreads=%d runqueue=%d fibers=%lld [",
+                          static_cast<long long>(elapsed / 1'000'000), s.nprocs, s.npidle.load(), threads,
+                          s.nmspinning.load(), idlethreads, syscallthreads, s.runqsize.load(),
+                          static_cast<long long>(fibers_alive()));
+    for (size_t i = 0; i < s.allp.size() && n < static_cast<int>(sizeof line) - 16; ++i) {
+        const P* p = s.allp[i];
+        // Relaxed: a snapshot; runnext may be taken at any moment anyway.
+        uint32_t q = p->runq.size() + (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0);
+        n += std::snprintf(line + n, sizeof line - static_cast<size_t>(n), i == 0 ? "%u" : " %u", q);
+    }
+    if (n > static_cast<int>(sizeof line) - 3) n = static_cast<int>(sizeof line) - 3;  // 1024 Ps: cut short
+    line[n++] = ']';
+    line[n++] = '\n';
+    // One write: the line is not interleaved with other threads' output.
+    (void)!::write(2, line, static_cast<size_t>(n));
+}
+
 void* sysmon_main(void*) {
     Sched& s = sched_state();
     // The kernel's default 50 us timer slack would stretch every 20 us round
@@ -99,15 +144,29 @@ void* sysmon_main(void*) {
     int idle_rounds = 0;
     int64_t last_reclaim = base::nanotime();
     const int64_t reclaim_every = std::max<int64_t>(s.config.idle_m_timeout_ns / 4, 1'000'000);
+    const int64_t started = last_reclaim;
+    const int64_t trace_every = s.config.schedtrace_ns;
+    int64_t next_trace = trace_every > 0 ? started + trace_every : INT64_MAX;
+    // A wait of at most `ns` that also ends at the next schedtrace line.
+    auto bounded = [&](int64_t ns, int64_t now) {
+        if (next_trace == INT64_MAX) return ns;
+        int64_t until_trace = std::max<int64_t>(next_trace - now, 0);
+        return ns < 0 ? until_trace : std::min(ns, until_trace);
+    };
     while (!s.exiting.load()) {
         int64_t now = base::nanotime();
+        if (now >= next_trace) {
+            schedtrace(s, now - started);
+            // The next one a period later; after a long stall, a period from now.
+            next_trace = std::max(next_trace + trace_every, now + trace_every / 2);
+        }
         if (now - last_reclaim >= reclaim_every) {
             last_reclaim = now;
             reclaim_idle_ms(now);
         }
         if (idle_rounds > 50) delay_us = std::min<int64_t>(delay_us * 2, 10'000);
         else delay_us = 20;
-        base::futex_wait(&s.sysmon_kick, 0, delay_us * 1000);
+        base::futex_wait(&s.sysmon_kick, 0, bounded(delay_us * 1000, now));
         s.sysmon_kick.store(0);
         if (s.exiting.load()) break;
         if (s.npidle.load() == s.nprocs && !s.gcwaiting.load()) {
@@ -115,8 +174,9 @@ void* sysmon_main(void*) {
             if (s.npidle.load() == s.nprocs && !s.exiting.load()) {  // step 2
                 // Step 3. While idle Ms remain to be reclaimed, wake for that
                 // now and then; otherwise sleep until kicked.
-                bool reclaim_pending = reclaim_idle_ms(base::nanotime()) > 0;
-                base::futex_wait(&s.sysmon_kick, 0, reclaim_pending ? reclaim_every : -1);
+                int64_t t = base::nanotime();
+                bool reclaim_pending = reclaim_idle_ms(t) > 0;
+                base::futex_wait(&s.sysmon_kick, 0, bounded(reclaim_pending ? reclaim_every : -1, t));
             }
             s.sysmon_idle.store(false);
             s.sysmon_kick.store(0);

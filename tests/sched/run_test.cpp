@@ -71,6 +71,13 @@ TEST_CASE("bad WEFT_PROCS and options are reported before anything starts") {
         weft::suite::ScopedEnv env("WEFT_DEBUG", "gcpoison=1,syscallstress=");
         CHECK_THROWS_WITH_AS(weft::run([] {}), "WEFT_DEBUG: syscallstress: '' is not 0 or 1", std::invalid_argument);
     }
+    for (const char* v : {"schedtrace=abc", "schedtrace=-1", "schedtrace=3600001", "schedtrace="}) {
+        weft::suite::ScopedEnv env("WEFT_DEBUG", v);
+        std::string value = std::string(v).substr(11);
+        CHECK_THROWS_WITH_AS(weft::run([] {}),
+                             ("WEFT_DEBUG: schedtrace: '" + value + "' is not an integer in [0, 3600000]").c_str(),
+                             std::invalid_argument);
+    }
     for (const char* gogc : {"abc", "0", "-5", "100001", "50%"}) {
         weft::suite::ScopedEnv env("WEFT_GOGC", gogc);
         CHECK_THROWS_WITH_AS(weft::run([] {}),
