@@ -157,7 +157,8 @@ void* sysmon_main(void*) {
         int64_t now = base::nanotime();
         if (now >= next_trace) {
             schedtrace(s, now - started);
-            // The next one a period later; after a long stall, a period from now.
+            // The next one a period later; after a stall of sysmon, half a
+            // period from now rather than a burst of lines to catch up.
             next_trace = std::max(next_trace + trace_every, now + trace_every / 2);
         }
         if (now - last_reclaim >= reclaim_every) {
