@@ -7,6 +7,7 @@
 #include "gc/heap.hpp"
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
+#include "runtime/base/check.hpp"
 #include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
@@ -73,6 +74,10 @@ __attribute__((noinline)) void* allocate_slow(sched::P* p, size_t size, uint32_t
     }
     auto* c = static_cast<MCache*>(p->ext[kExtCache]);
     auto slot = reinterpret_cast<uintptr_t>(alloc_refill(c, spc));
+    // The caller read its M inline, and p and c are that M's: a refill that
+    // parked and resumed on another thread would leave them another M's.
+    // getm() is not inlined, so it reads this thread's M afresh.
+    WEFT_DCHECK(sched::getm()->p == p, "allocation: a cache refill switched fibers");
     Span* s = c->alloc[spc];
     return publish_slot(p, c, s, s->index_of(slot), slot, size, type);
 }
@@ -96,9 +101,11 @@ inline void* allocate_on(sched::P* p, size_t size, uint32_t spc, const TypeInfo*
 
 }  // namespace
 
+// Both entries read the M inline (sched::getm_without_switch): nothing in
+// an allocation switches fibers, the refill included (allocate_slow checks
+// it in debug builds); the safe point a refill owes is taken by gc::make
+// after the entry returns.
 MakeSlot allocate_for_make(size_t size, uint32_t spc, const TypeInfo* type, bool noscan) {
-    // Inline TLS read: nothing here switches fibers (a refill never parks;
-    // the safe point it owes is taken by gc::make, after this returns).
     sched::M* m = sched::getm_without_switch();
     sched::P* p = m != nullptr ? m->p : nullptr;
     if (p == nullptr) [[unlikely]]
@@ -115,7 +122,8 @@ MakeSlot allocate_for_make(size_t size, uint32_t spc, const TypeInfo* type, bool
 }
 
 void* allocate(size_t size, const TypeInfo* type, bool noscan) {
-    sched::P* p = sched::current_p();
+    sched::M* m = sched::getm_without_switch();
+    sched::P* p = m != nullptr ? m->p : nullptr;
     if (p == nullptr) [[unlikely]]
         alloc_without_p();
     bool owed = false;  // a container's array takes no safe point (vector.hpp)

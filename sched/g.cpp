@@ -7,7 +7,7 @@ namespace weft::sched {
 
 const char* status_name(GStatus s) {
     if (static_cast<uint32_t>(s) & kScanBit) {
-        switch (static_cast<GStatus>(static_cast<uint32_t>(s) & ~kScanBit)) {
+        switch (without_scan(s)) {
             case GStatus::kRunnable: return "runnable (being scanned)";
             case GStatus::kWaiting: return "waiting (being scanned)";
             case GStatus::kSyscall: return "syscall (being scanned)";

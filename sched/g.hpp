@@ -48,6 +48,7 @@ enum class GStatus : uint32_t { kIdle, kRunnable, kRunning, kSyscall, kWaiting, 
 // G's stack (see above).
 inline constexpr uint32_t kScanBit = 0x100;
 inline GStatus with_scan(GStatus s) { return static_cast<GStatus>(static_cast<uint32_t>(s) | kScanBit); }
+inline GStatus without_scan(GStatus s) { return static_cast<GStatus>(static_cast<uint32_t>(s) & ~kScanBit); }
 inline bool is_scannable(GStatus s) {
     return s == GStatus::kRunnable || s == GStatus::kWaiting || s == GStatus::kSyscall;
 }

@@ -341,17 +341,20 @@ __attribute__((noinline)) P* current_p_and_g(G** g) {
 
 int32_t nprocs_now() { return g_sched ? sched_state().nprocs : 0; }
 
+P* p_at(int32_t i) { return sched_state().allp[static_cast<size_t>(i)]; }
+
 int64_t fibers_alive() {
     Sched& s = sched_state();
-    // Relaxed: counters; ended is read first, so a fiber that ends while
-    // the sum is taken is counted at most once too many, never negative.
-    uint64_t ended = 0, started = 0;
-    for (const P* p : s.allp) ended += p->fibers_ended.load(std::memory_order_relaxed);
-    for (const P* p : s.allp) started += p->fibers_started.load(std::memory_order_relaxed);
-    started += s.fibers_started_outside.load(std::memory_order_relaxed);
+    // Relaxed: statistics. Fibers starting or ending while the sum is taken
+    // may be missed or counted on either side, so the count may be off by
+    // those (and is kept from going below 0), never by more.
+    uint64_t started = s.fibers_started_outside.load(std::memory_order_relaxed), ended = 0;
+    for (const P* p : s.allp) {
+        started += p->fibers_started.load(std::memory_order_relaxed);
+        ended += p->fibers_ended.load(std::memory_order_relaxed);
+    }
     return started >= ended ? static_cast<int64_t>(started - ended) : 0;
 }
-P* p_at(int32_t i) { return sched_state().allp[static_cast<size_t>(i)]; }
 
 void wake_idle_p() {
     if (sched_state().npidle.load() > 0 && sched_state().nmspinning.load() == 0) wakep();

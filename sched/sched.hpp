@@ -106,8 +106,8 @@ G* getg();
 extern constinit __attribute__((tls_model("initial-exec"))) thread_local M* t_m;
 inline M* getm_without_switch() { return t_m; }
 
-// Fibers started in this run and not yet ended (summed over the Ps while
-// they run: a near-instant count).
+// Fibers started in this run and not yet ended, summed over the Ps while
+// they run: off by the fibers that start or end during the sum.
 int64_t fibers_alive();
 
 // -- P handling (proc.cpp)

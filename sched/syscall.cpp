@@ -160,8 +160,7 @@ __attribute__((noinline)) void exitsyscall() {
     G* g = m->curg.load(std::memory_order_relaxed);
     // (A collector may hold the scan bit on top of kSyscall: the CAS below
     // waits it out. Relaxed: only this M moves g out of kSyscall.)
-    WEFT_CHECK(g != nullptr && (static_cast<uint32_t>(g->status.load(std::memory_order_relaxed)) & ~kScanBit) ==
-                                   static_cast<uint32_t>(GStatus::kSyscall),
+    WEFT_CHECK(g != nullptr && without_scan(g->status.load(std::memory_order_relaxed)) == GStatus::kSyscall,
                "exitsyscall: the fiber is not in a system call");
     m->locks++;  // step 1
     base::test_hook(base::HookPoint::kExitSyscallBeforeP);

@@ -109,9 +109,7 @@ void schedtrace(Sched& s, int64_t elapsed) {
         // M records live as long as the run; a G's status is read as a hint.
         for (M* m = s.allm; m; m = m->alllink) {
             G* g = m->curg.load(std::memory_order_acquire);
-            if (g && (static_cast<uint32_t>(g->status.load(std::memory_order_relaxed)) & ~kScanBit) ==
-                         static_cast<uint32_t>(GStatus::kSyscall))
-                ++syscallthreads;
+            if (g && without_scan(g->status.load(std::memory_order_relaxed)) == GStatus::kSyscall) ++syscallthreads;
         }
     }
     char line[4096];
