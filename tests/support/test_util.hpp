@@ -5,11 +5,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <dirent.h>
 #include <optional>
 #include <sys/resource.h>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -101,6 +103,33 @@ private:
 // 60 s), so a loaded machine only makes a test take longer; without the
 // hand-off no tick is ever counted and the test fails at the bound.
 constexpr int kTicksInCalls = 30;
+
+// A barrier for n threads blocked in system calls at once (plain OS
+// code: no runtime call, so it may run inside weft::blocking or between
+// entersyscall and exitsyscall). Fibers whose calls queued on the Ps
+// instead of overlapping could never all arrive: arrive_and_wait then
+// gives up after `timeout` and returns false, and so do the calls that
+// arrive after (at once, so a broken hand-off fails in one timeout).
+class CallBarrier {
+public:
+    explicit CallBarrier(int n) : n_(n) {}
+    bool arrive_and_wait(std::chrono::seconds timeout) {
+        std::unique_lock<std::mutex> l(mu_);
+        if (++arrived_ == n_) cv_.notify_all();
+        if (!cv_.wait_for(l, timeout, [&] { return arrived_ >= n_ || broken_; })) {
+            broken_ = true;
+            cv_.notify_all();
+        }
+        return arrived_ >= n_;
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int n_;
+    int arrived_ = 0;
+    bool broken_ = false;
+};
 
 // Runs `call` repeatedly until the ticker has ticked kTicksInCalls times
 // on another thread while a call was in progress; returns those ticks.
