@@ -9,6 +9,7 @@
 
 #include "gc/collector.hpp"
 #include "runtime/base/env.hpp"
+#include "runtime/base/symbolize.hpp"
 #include "sched/fiber.hpp"
 
 namespace weft {
@@ -65,11 +66,27 @@ void run_impl(const Options& opts, sched::Closure main) {
         throw std::invalid_argument("WEFT_MAXTHREADS: " + std::to_string(cfg.max_threads) +
                                     " is below the number of Ps (" + std::to_string(cfg.procs) + ")");
     static const char* const kKnownDebug[] = {"gctrace", "gccheckmark", "gcstoptheworld", "gcpoison", "gcstress",
-                                               "syscallstress", "schedtrace"};
+                                               "syscallstress", "schedtrace", "symbolize", "stalldetect"};
     base::validate_debug_env(kKnownDebug, static_cast<int>(std::size(kKnownDebug)));
     cfg.syscall_stress = base::debug_flag("syscallstress");
     if (auto v = base::debug_option("schedtrace"))
         cfg.schedtrace_ns = base::parse_int("WEFT_DEBUG: schedtrace", *v, 0, 3'600'000) * 1'000'000;
+    constexpr int64_t kMaxStallMs = 3'600'000;
+    if (opts.stall_threshold.count() >= 0) {
+        if (opts.stall_threshold.count() > kMaxStallMs)
+            throw std::invalid_argument("weft::Options::stall_threshold: " +
+                                        std::to_string(opts.stall_threshold.count()) + " ms is above an hour");
+        cfg.stall_ns = opts.stall_threshold.count() * 1'000'000;
+    } else if (opts.stall_threshold.count() != -1) {
+        throw std::invalid_argument("weft::Options::stall_threshold: " + std::to_string(opts.stall_threshold.count()) +
+                                    " ms; use 0 to turn the stall detector off, -1 for the default");
+    } else if (auto v = base::debug_option("stalldetect")) {
+        cfg.stall_ns = base::parse_int("WEFT_DEBUG: stalldetect", *v, 0, kMaxStallMs) * 1'000'000;
+    }
+    if (auto v = base::debug_option("symbolize"))
+        base::set_symbolize_names(base::parse_int("WEFT_DEBUG: symbolize", *v, 0, 1) != 0);
+    else
+        base::set_symbolize_names(true);
     gc::detail::check_config();
     gc::detail::install_hooks();
     sched::run_main(cfg, std::move(main));

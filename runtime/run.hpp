@@ -31,6 +31,7 @@
 // the fiber runs.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <source_location>
@@ -48,6 +49,11 @@ struct Options {
     // Bytes of each fiber stack (committed lazily). 0: WEFT_STACK_SIZE if
     // set, else 256 KiB.
     size_t stack_size = 0;
+    // The stall detector reports, on stderr with its stack, a fiber that
+    // has run this long (CPU time) without reaching a safe point: a fiber
+    // that keeps its P's other fibers waiting. 0 turns it off. -1:
+    // WEFT_DEBUG=stalldetect=MS if set, else 500 ms.
+    std::chrono::milliseconds stall_threshold{-1};
 };
 
 namespace detail {

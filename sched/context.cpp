@@ -58,6 +58,37 @@ __attribute__((no_sanitize_address)) void switch_to(Context& from, Context& to, 
     WEFT_ASAN_FINISH_SWITCH(from.asan_fake_stack);
 }
 
+namespace {
+
+struct OnStack {
+    void (*fn)(void*);
+    void* arg;
+    const void* back_lo;  // the caller's stack, for ASan's switch back
+    size_t back_size;
+};
+
+void on_stack_entry(bctx::transfer_t t) {
+    auto* rec = static_cast<OnStack*>(t.data);
+#if defined(WEFT_ASAN)
+    __sanitizer_finish_switch_fiber(nullptr, &rec->back_lo, &rec->back_size);
+#endif
+    rec->fn(rec->arg);
+    WEFT_ASAN_START_SWITCH(nullptr, rec->back_lo, rec->back_size);  // this stack is done with
+    bctx::jump_fcontext(t.fctx, nullptr);
+    WEFT_UNREACHABLE("run_on_stack resumed a finished stack");
+}
+
+}  // namespace
+
+__attribute__((no_sanitize_address)) void run_on_stack(void* lo, size_t size, void (*fn)(void*), void* arg) {
+    OnStack rec{fn, arg, nullptr, 0};
+    void* fake = nullptr;
+    bctx::fcontext_t c = bctx::make_fcontext(static_cast<char*>(lo) + size, size, on_stack_entry);
+    WEFT_ASAN_START_SWITCH(&fake, lo, size);
+    bctx::jump_fcontext(c, &rec);
+    WEFT_ASAN_FINISH_SWITCH(fake);
+}
+
 void context_init_thread(Context& c) {
     pthread_attr_t attr;
     void* lo = nullptr;

@@ -45,6 +45,11 @@ void context_make(Context& c, void* lo, size_t size, ContextEntry entry);
 // resumes `from`. `from_dying`: the caller's stack is being abandoned.
 void switch_to(Context& from, Context& to, bool from_dying = false);
 
+// Runs fn(arg) on the stack [lo, lo + size) and returns on the caller's
+// stack: for work that needs more stack than the caller may have left (the
+// fatal dump on a fiber's small stack). fn must not switch fibers or throw.
+void run_on_stack(void* lo, size_t size, void (*fn)(void*), void* arg);
+
 // For a thread's own context (a g0): records its stack bounds and TSan fiber.
 void context_init_thread(Context& c);
 

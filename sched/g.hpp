@@ -87,6 +87,13 @@ struct SourceSite {
     const char* file = "";
     const char* function = "";
     uint32_t line = 0;
+    // The file's name without its directories, for dumps and reports.
+    const char* file_name() const {
+        const char* last = file;
+        for (const char* p = file; *p; p++)
+            if (*p == '/') last = p + 1;
+        return last;
+    }
 };
 
 struct G {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstddef>
 #include <pthread.h>
 
 #include "runtime/base/fastrand.hpp"
@@ -15,8 +16,13 @@
 
 namespace weft::sched {
 
+struct CaptureRequest;
 struct G;
 struct P;
+
+// Each M's alternate signal stack (signals.cpp): fatal signals and the
+// backtrace signal run there, symbolizing included.
+inline constexpr size_t kAltStackSize = 256 * 1024;
 
 // What a G asked its M's g0 to do when it switched to g0 (Go's mcall).
 enum class MAction : uint8_t { kNone, kPark, kYield, kPreempted, kExit, kExitSyscall };
@@ -47,6 +53,9 @@ struct M {
     int64_t idle_since = 0;       // when it last went idle (under sched lock)
     bool exit_requested = false;  // sysmon reclaims it (under sched lock)
     void* signal_stack = nullptr;
+    int tid = 0;  // the kernel's thread id, for signals aimed at this M
+    // A pending request for this M's stack (backtrace.cpp BT1-BT3).
+    std::atomic<CaptureRequest*> capture{nullptr};
     // This thread's C++ exception state (eh_state.hpp), looked up once: the
     // lookup goes through __tls_get_addr, and the address is fixed for the
     // thread's life.

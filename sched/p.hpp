@@ -68,6 +68,16 @@ struct P {
     int64_t sysmon_when = 0;
     uint32_t sysmon_syscalltick = 0;
     int64_t sysmon_syscallwhen = 0;
+    // The stall detector's view of the fiber running here (stall.cpp;
+    // sysmon only): which fiber, which run of it (its stack_gen), since
+    // when, and its thread's CPU time once it has run a slice.
+    G* stall_g = nullptr;
+    uint64_t stall_gen = 0;
+    int64_t stall_since = 0;
+    int64_t stall_cpu_at = 0;    // when stall_cpu was read; 0: not yet
+    int64_t stall_cpu = 0;       // the M's thread CPU time then
+    bool stall_reported = false;
+    int64_t stall_stw = 0;       // the stop-the-world (its start) reported for
 
     // Slots owned by other subsystems (the collector's caches); sched/ never
     // interprets them.

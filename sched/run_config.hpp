@@ -30,6 +30,13 @@ struct RunConfig {
     // WEFT_DEBUG=schedtrace=MS: sysmon writes a summary of the scheduler
     // to stderr every MS ms (sysmon.cpp, as Go's GODEBUG=schedtrace); 0 off.
     int64_t schedtrace_ns = 0;
+    // The stall detector (stall.cpp): a fiber that has run this long (CPU
+    // time of its thread) without a safe point is reported. 0: off.
+    // Options::stall_threshold, else WEFT_DEBUG=stalldetect=MS.
+    int64_t stall_ns = 500'000'000;
+    // The rate limit: at most stall_reports_max reports per window.
+    int64_t stall_window_ns = 60'000'000'000;
+    int32_t stall_reports_max = 5;
 };
 
 }  // namespace weft::sched

@@ -69,6 +69,10 @@ struct Sched {
     std::atomic<bool> gcwaiting{false};
     int32_t stopwait = 0;
     base::Note stopnote;
+    // For the stall detector's reports: when the pending stop began (0:
+    // none) and why. Written by the stopper, read by sysmon as a hint.
+    std::atomic<int64_t> stw_since{0};
+    std::atomic<const char*> stw_reason{nullptr};
 
     // -- netpoll: lastpoll == 0 while an M blocks in netpoll; poll_until is
     // the deadline that M sleeps until (0: none / not sleeping).
@@ -79,6 +83,10 @@ struct Sched {
     std::atomic<bool> sysmon_idle{false};     // parked because every P is idle
     std::atomic<uint32_t> sysmon_kick{0};     // futex word: 1 = wake up
     std::atomic<bool> sysmon_syscall_wake{false};
+    // Stalls found (stall.cpp), reported or suppressed by the rate limit;
+    // of them, stops of the world held up by one.
+    std::atomic<uint64_t> stalls{0};
+    std::atomic<uint64_t> stw_stalls{0};
     pthread_t sysmon_thread{};
 };
 
@@ -176,7 +184,21 @@ void signals_install();
 void signals_restore();
 void signals_init_thread(M* m);
 void signals_fini_thread(M* m);
-void dump_all_fibers();
+// The fatal dump (fatal.hpp's hook). From a signal handler, the work is
+// handed to sysmon, a thread in no handler, which may allocate while it
+// names frames; the dying thread waits for it (bounded).
+void dump_all_fibers(bool from_signal);
+// sysmon: runs a dump handed to it, if one is pending.
+void dump_serve();
+
+// The stall detector (stall.cpp), run by sysmon each round.
+void stall_check(Sched& s, int64_t now);
+void stall_start();   // before sysmon starts: clears the rate limit
+void stall_finish();  // after sysmon stops: reports what was suppressed
+// Stalls found in this run, reported or not (tests, metrics); of them,
+// stops of the world held up by one.
+uint64_t stalls_found();
+uint64_t stw_stalls_found();
 // Walks every G ever created in this run, without locks (proc.cpp).
 void for_each_g(void (*fn)(G*, void*), void* arg);
 

@@ -14,31 +14,34 @@
 #include <unistd.h>
 
 #include "runtime/base/check.hpp"
+#include "sched/backtrace.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
 namespace {
 
-constexpr size_t kAltStackSize = 64 * 1024;
 constexpr uintptr_t kOverflowSlack = 256 * 1024;  // how far below lo still counts
 
 struct sigaction g_old_segv, g_old_bus, g_old_quit;
 bool g_installed = false;
 
-void on_fault(int sig, siginfo_t* info, void*) {
+void on_fault(int sig, siginfo_t* info, void* uc) {
     M* m = getm();
     G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
     if (g && g->stack.lo) {
         auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
         auto lo = reinterpret_cast<uintptr_t>(g->stack.lo);
-        if (g->stack.in_guard(info->si_addr) || (addr < lo && addr + kOverflowSlack >= lo))
+        if (g->stack.in_guard(info->si_addr) || (addr < lo && addr + kOverflowSlack >= lo)) {
+            note_fatal_signal_context(uc);
             base::fatal_signal("fiber stack overflow (G %llu)", static_cast<unsigned long long>(g->id));
+        }
     }
     // Not ours: re-fault under the previous handler.
     sigaction(sig, sig == SIGSEGV ? &g_old_segv : &g_old_bus, nullptr);
 }
 
-void on_quit(int, siginfo_t*, void*) {
+void on_quit(int, siginfo_t*, void* uc) {
+    note_fatal_signal_context(uc);
     base::print_err("SIGQUIT: quit\n");
     base::fatal_signal("SIGQUIT received (fiber dump follows)");
 }
@@ -47,6 +50,7 @@ void on_quit(int, siginfo_t*, void*) {
 
 void signals_install() {
     base::set_fatal_dump_hook(dump_all_fibers);
+    backtrace_install();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
@@ -64,6 +68,7 @@ void signals_restore() {
     sigaction(SIGSEGV, &g_old_segv, nullptr);
     sigaction(SIGBUS, &g_old_bus, nullptr);
     sigaction(SIGQUIT, &g_old_quit, nullptr);
+    backtrace_restore();
     g_installed = false;
 }
 
@@ -76,6 +81,7 @@ void signals_init_thread(M* m) {
     ss.ss_flags = 0;
     if (sigaltstack(&ss, nullptr) != 0) base::fatal("sigaltstack failed for M %lld", static_cast<long long>(m->id));
     m->signal_stack = p;
+    m->tid = static_cast<int>(gettid());
 }
 
 void signals_fini_thread(M* m) {

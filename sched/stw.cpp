@@ -79,6 +79,7 @@ namespace {
     }
     s.stopwait = 0;
     s.gcwaiting.store(false);
+    s.stw_since.store(0, std::memory_order_relaxed);
     s.lock.unlock();
     park([](G*, void*) { return true; }, nullptr, WaitReason::kShutdownAbandoned);
     base::fatal("stop_the_world: a fiber abandoned at shutdown was resumed");
@@ -98,6 +99,8 @@ void stop_the_world(const char* reason) {
     s.stopnote.clear();
     s.stopwait = s.nprocs;
     s.gcwaiting.store(true);  // step 1
+    s.stw_reason.store(reason, std::memory_order_relaxed);
+    s.stw_since.store(base::nanotime(), std::memory_order_release);
     preempt_all();
     m->p->status.store(PStatus::kGCStop);  // step 2
     s.stopwait--;
@@ -123,6 +126,7 @@ void stop_the_world(const char* reason) {
             s.lock.unlock();
         }
     }
+    s.stw_since.store(0, std::memory_order_relaxed);
     for (P* p : s.allp)
         if (p->status.load() != PStatus::kGCStop)
             base::fatal("stop_the_world (%s): P %d is %s, not stopped", reason, p->id, pstatus_name(p->status.load()));

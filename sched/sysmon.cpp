@@ -152,6 +152,7 @@ void* sysmon_main(void*) {
         return ns < 0 ? until_trace : std::min(ns, until_trace);
     };
     while (!s.exiting.load()) {
+        dump_serve();
         int64_t now = base::nanotime();
         if (now >= next_trace) {
             schedtrace(s, now - started);
@@ -167,6 +168,7 @@ void* sysmon_main(void*) {
         else delay_us = 20;
         base::futex_wait(&s.sysmon_kick, 0, bounded(delay_us * 1000, now));
         s.sysmon_kick.store(0);
+        dump_serve();
         if (s.exiting.load()) break;
         if (s.npidle.load() == s.nprocs && !s.gcwaiting.load()) {
             s.sysmon_idle.store(true);                 // step 1
@@ -208,6 +210,7 @@ void* sysmon_main(void*) {
             }
         }
         retake(s, now, did_work);
+        if (s.config.stall_ns > 0) stall_check(s, now);
         idle_rounds = did_work ? 0 : idle_rounds + 1;
     }
     return nullptr;
@@ -217,6 +220,7 @@ void* sysmon_main(void*) {
 
 void sysmon_start() {
     Sched& s = sched_state();
+    stall_start();
     int err = pthread_create(&s.sysmon_thread, nullptr, sysmon_main, nullptr);
     if (err != 0) base::fatal("cannot start the sysmon thread: error %d", err);
 }
@@ -231,6 +235,7 @@ void sysmon_wake(bool syscall) {
 void sysmon_stop() {
     sysmon_wake();
     pthread_join(sched_state().sysmon_thread, nullptr);
+    stall_finish();
 }
 
 }  // namespace weft::sched

@@ -12,7 +12,8 @@
 #     under include/weft/ (no sources, no private header);
 #  3. the installed library has no test hooks and no "test hook" wait
 #     reason in it (they exist only in builds that build the suites);
-#  4. `pkg-config --cflags weft` is one -I;
+#  4. `pkg-config --cflags weft` is one -I and -fno-omit-frame-pointer
+#     (so that the program's own frames show in fiber backtraces);
 #  5. examples/consumer/main.cpp compiles with -Wall -Wextra -Wpedantic
 #     -Werror from the pkg-config flags alone, and runs;
 #  6. examples/consumer as a meson project finds weft through pkg-config,
@@ -85,7 +86,7 @@ one_include_dir() {
     local cflags words
     cflags=$(pc --cflags weft) || return 1
     read -r -a words <<<"$cflags"
-    [[ ${#words[@]} -eq 1 && ${words[0]} == "-I$prefix/include" ]] ||
+    [[ ${#words[@]} -eq 2 && ${words[*]} == "-I$prefix/include -fno-omit-frame-pointer" ]] ||
         { echo "  pkg-config --cflags weft: '$cflags'" >&2; return 1; }
 }
 
@@ -132,7 +133,7 @@ mkdir -p "$work"
 check "a release build installs into build/consumer/prefix" install_release
 check "the install holds exactly the shipped headers" installed_headers_are_shipped
 check "the installed library has no test hooks" no_test_code_installed
-check "pkg-config --cflags weft is one -I" one_include_dir
+check "pkg-config --cflags weft is one -I and frame pointers" one_include_dir
 check "main.cpp builds warning-free from pkg-config's flags and runs" plain_compile_and_run
 check "the consumer project builds against the installed weft (pkg-config) and passes" with_pkg_config
 check "the consumer project builds with weft as a subproject and passes" as_subproject

@@ -37,7 +37,7 @@ void vprint(const char* prefix, const char* fmt, va_list ap) {
 
 [[noreturn]] void die(bool from_signal) {
     if (!g_dying.exchange(true)) {
-        if (DumpHook hook = g_dump_hook.load()) hook();
+        if (DumpHook hook = g_dump_hook.load()) hook(from_signal);
     }
     if (!from_signal) fflush(stdout);
     _exit(2);

@@ -23,7 +23,8 @@ namespace weft::base {
 void print_err(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // The hook runs at most once per process, after the message, before exit.
-using DumpHook = void (*)();
+// from_signal: fatal_signal called it, from a signal handler.
+using DumpHook = void (*)(bool from_signal);
 void set_fatal_dump_hook(DumpHook hook);
 
 }  // namespace weft::base

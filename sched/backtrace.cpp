@@ -1,0 +1,218 @@
+// backtrace.cpp — see backtrace.hpp.
+//
+// Capture protocol (another M's thread):
+//   BT1. The requester publishes its request in m->capture (CAS from null;
+//       one request per M at a time) and sends SIGURG to m's thread (tgkill
+//       by thread id: an M that has exited yields ESRCH, not a signal to a
+//       recycled pthread_t).
+//   BT2. The handler, on m's alternate signal stack, takes the request with
+//       an exchange to null, walks from the interrupted rip/rbp inside the
+//       stack that holds the interrupted rsp, and sets `done` (release).
+//   BT3. The requester waits for `done` (acquire), bounded. On timeout it
+//       takes the request back with an exchange: if that returns its own
+//       request the handler never saw it; if null, the handler holds it and
+//       the requester must wait for `done` before its request (on its
+//       stack) may go away — a walk is bounded, so that wait is short.
+#include "sched/backtrace.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <weft/clock.hpp>
+#include "sched/sched.hpp"
+
+namespace weft::sched {
+
+struct CaptureRequest {
+    base::Frames* out = nullptr;
+    G* g = nullptr;  // what the M was running when the handler walked
+    std::atomic<bool> done{false};
+};
+
+namespace {
+
+constinit thread_local void* t_fatal_context = nullptr;
+struct sigaction g_old_urg;
+bool g_installed = false;
+
+base::StackRegion region_of(const void* lo, size_t size) {
+    auto a = reinterpret_cast<uintptr_t>(lo);
+    return base::StackRegion{a, a + size};
+}
+
+void pause_briefly() {
+    struct timespec ts = {0, 50'000};
+    nanosleep(&ts, nullptr);
+}
+
+// The stack of the code a signal interrupted on m's thread, running g (or
+// the scheduler): from the exact pc, inside whichever stack holds its sp.
+__attribute__((no_sanitize("address", "thread"))) void walk_interrupted(M* m, G* g, void* ucv, base::Frames& out) {
+    auto* uc = static_cast<ucontext_t*>(ucv);
+    auto pc = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+    auto fp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RBP]);
+    auto sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+    // The stack that holds sp; for a stack overflow (sp below the fiber's
+    // stack), the one that holds the frames.
+    base::StackRegion r{};
+    base::StackRegion fiber = g ? region_of(g->stack.lo, g->stack.size) : base::StackRegion{};
+    base::StackRegion g0 = region_of(m->g0.stack_lo, m->g0.stack_size);
+    if (fiber.contains(sp, 1) || fiber.contains(fp, 1)) r = fiber;
+    else if (g0.contains(sp, 1)) r = g0;
+    base::walk_interrupted_frames(pc, sp, fp, r, out);
+}
+
+// BT2. no_sanitize: reads the interrupted stack as frames.cpp does.
+__attribute__((no_sanitize("address", "thread"))) void on_capture(int, siginfo_t*, void* ucv) {
+    int saved_errno = errno;
+    M* m = t_m;
+    CaptureRequest* req = m ? m->capture.exchange(nullptr, std::memory_order_acq_rel) : nullptr;
+    if (req) {
+        G* g = m->curg.load(std::memory_order_relaxed);
+        walk_interrupted(m, g, ucv, *req->out);
+        req->g = g;
+        req->done.store(true, std::memory_order_release);
+    }
+    errno = saved_errno;
+}
+
+// BT1 and BT3.
+WalkResult capture_on(M* m, base::Frames& out, int64_t timeout_ns, G** g_out) {
+    if (m->tid == 0) return WalkResult::kNotWalkable;
+    CaptureRequest req;
+    req.out = &out;
+    int64_t deadline = base::nanotime() + timeout_ns;
+    for (;;) {
+        CaptureRequest* expected = nullptr;
+        if (m->capture.compare_exchange_strong(expected, &req, std::memory_order_acq_rel)) break;
+        if (base::nanotime() >= deadline) return WalkResult::kNoAnswer;  // another request stays pending
+        pause_briefly();
+    }
+    if (syscall(SYS_tgkill, getpid(), m->tid, SIGURG) != 0) {
+        if (m->capture.exchange(nullptr, std::memory_order_acq_rel) == &req) return WalkResult::kNotWalkable;
+    } else {
+        while (!req.done.load(std::memory_order_acquire) && base::nanotime() < deadline) pause_briefly();
+        if (!req.done.load(std::memory_order_acquire)) {
+            if (m->capture.exchange(nullptr, std::memory_order_acq_rel) == &req) return WalkResult::kNoAnswer;
+        }
+    }
+    // The handler took the request: it finishes its bounded walk soon.
+    while (!req.done.load(std::memory_order_acquire)) pause_briefly();
+    if (g_out) *g_out = req.g;
+    return WalkResult::kOk;
+}
+
+// A parked fiber's first frame: Boost.Context's jump_fcontext (x86-64
+// System V) leaves, at the saved stack pointer, 0x38 bytes of saved state
+// (control words, r12-r15, rbx, then rbp at +0x30) below the return
+// address into its caller, switch_to, at +0x38.
+constexpr size_t kSavedFpOffset = 0x30, kSavedPcOffset = 0x38;
+
+__attribute__((no_sanitize("address", "thread"))) WalkResult walk_parked(G* g, void* fctx, base::Frames& out) {
+    base::StackRegion r = region_of(g->stack.lo, g->stack.size);
+    auto sp = reinterpret_cast<uintptr_t>(fctx);
+    if (!r.contains(sp, kSavedPcOffset + sizeof(uintptr_t))) return WalkResult::kMoved;
+    auto pc = *reinterpret_cast<const uintptr_t*>(sp + kSavedPcOffset);
+    auto fp = *reinterpret_cast<const uintptr_t*>(sp + kSavedFpOffset);
+    base::walk_frames(pc, fp, &r, 1, out);
+    return WalkResult::kOk;
+}
+
+}  // namespace
+
+const char* walk_result_text(WalkResult r) {
+    switch (r) {
+        case WalkResult::kOk: return "ok";
+        case WalkResult::kNoStack: return "no stack (not started)";
+        case WalkResult::kMoved: return "stack not taken: the fiber moved on while it was walked";
+        case WalkResult::kNoAnswer: return "stack not taken: its thread did not answer in time";
+        case WalkResult::kNotWalkable: return "stack not taken: its thread cannot be signalled";
+    }
+    return "?";
+}
+
+WalkResult m_backtrace(M* m, base::Frames& out, int64_t timeout_ns, G** g_out) {
+    out.n = 0;
+    out.truncated = false;
+    out.first_is_exact = false;
+    if (g_out) *g_out = nullptr;
+    return capture_on(m, out, timeout_ns, g_out);
+}
+
+WalkResult fiber_backtrace(G* g, base::Frames& out, int64_t timeout_ns, int64_t* on_m) {
+    out.n = 0;
+    out.truncated = false;
+    out.first_is_exact = false;
+    if (on_m) *on_m = -1;
+    M* self = t_m;
+    if (self && self->curg.load(std::memory_order_relaxed) == g) {
+        if (on_m) *on_m = self->id;
+        if (t_fatal_context) {
+            walk_interrupted(self, g, t_fatal_context, out);
+            return WalkResult::kOk;
+        }
+        // Our own fiber: its frames from here, which may start on the
+        // alternate signal stack (a fatal signal's handler).
+        auto here = reinterpret_cast<uintptr_t>(&out);
+        base::StackRegion fiber = region_of(g->stack.lo, g->stack.size);
+        base::StackRegion alt{};
+        if (self->signal_stack) alt = region_of(self->signal_stack, kAltStackSize);
+        if (alt.contains(here, 1)) base::capture_here(alt, fiber, out);
+        else base::capture_here(fiber, {}, out);
+        return WalkResult::kOk;
+    }
+    GStatus st = without_scan(g->status.load(std::memory_order_acquire));
+    if (st == GStatus::kDead || st == GStatus::kIdle || g->stack.lo == nullptr) return WalkResult::kNoStack;
+    if (st == GStatus::kRunning || st == GStatus::kSyscall) {
+        M* m = g->m;
+        if (m == nullptr) return WalkResult::kMoved;
+        if (on_m) *on_m = m->id;
+        G* seen = nullptr;
+        WalkResult r = capture_on(m, out, timeout_ns, &seen);
+        if (r == WalkResult::kOk && seen != g) {
+            out.n = 0;
+            return WalkResult::kMoved;
+        }
+        return r;
+    }
+    // Parked. The stack holds still while stack_gen does (g.hpp: bumped
+    // whenever the fiber is about to run again).
+    uint64_t gen = g->stack_gen.load(std::memory_order_acquire);
+    void* fctx = g->ctx.fctx;
+    if (fctx == nullptr) return WalkResult::kMoved;
+    if (!g->stack.contains(fctx)) return WalkResult::kNoStack;  // made, never switched in
+    WalkResult r = walk_parked(g, fctx, out);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (g->stack_gen.load(std::memory_order_relaxed) != gen ||
+        without_scan(g->status.load(std::memory_order_relaxed)) != st) {
+        out.n = 0;
+        return WalkResult::kMoved;
+    }
+    return r;
+}
+
+void note_fatal_signal_context(void* ucontext) { t_fatal_context = ucontext; }
+
+void backtrace_install() {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_capture;
+    // SA_RESTART: a system call the signal interrupts resumes by itself.
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGURG, &sa, &g_old_urg);
+    g_installed = true;
+}
+
+void backtrace_restore() {
+    if (!g_installed) return;
+    sigaction(SIGURG, &g_old_urg, nullptr);
+    g_installed = false;
+}
+
+}  // namespace weft::sched
