@@ -30,6 +30,7 @@ namespace weft::sched {
 
 struct CaptureRequest {
     base::Frames* out = nullptr;
+    base::StackCopy* copy = nullptr;
     G* g = nullptr;  // what the M was running when the handler walked
     std::atomic<bool> done{false};
 };
@@ -50,21 +51,21 @@ void pause_briefly() {
     nanosleep(&ts, nullptr);
 }
 
-// The stack of the code a signal interrupted on m's thread, running g (or
-// the scheduler): from the exact pc, inside whichever stack holds its sp.
-__attribute__((no_sanitize("address", "thread"))) void walk_interrupted(M* m, G* g, void* ucv, base::Frames& out) {
+// Captures the code a signal interrupted on m's thread, running g (or the
+// scheduler): from the exact pc, inside whichever stack holds its sp (for
+// a stack overflow, sp is below the fiber's stack; its frames are not).
+__attribute__((no_sanitize("address", "thread"))) void capture_interrupted(M* m, G* g, void* ucv, base::StackCopy* copy,
+                                                                           base::Frames& out) {
     auto* uc = static_cast<ucontext_t*>(ucv);
     auto pc = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
     auto fp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RBP]);
     auto sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
-    // The stack that holds sp; for a stack overflow (sp below the fiber's
-    // stack), the one that holds the frames.
     base::StackRegion r{};
     base::StackRegion fiber = g ? region_of(g->stack.lo, g->stack.size) : base::StackRegion{};
     base::StackRegion g0 = region_of(m->g0.stack_lo, m->g0.stack_size);
-    if (fiber.contains(sp, 1) || fiber.contains(fp, 1)) r = fiber;
+    if (fiber.contains(sp, 1) || (sp < fiber.lo && fiber.contains(fp, 1))) r = fiber;
     else if (g0.contains(sp, 1)) r = g0;
-    base::walk_interrupted_frames(pc, sp, fp, r, out);
+    base::capture(pc, sp, fp, true, r, copy, out);
 }
 
 // BT2. no_sanitize: reads the interrupted stack as frames.cpp does.
@@ -74,7 +75,7 @@ __attribute__((no_sanitize("address", "thread"))) void on_capture(int, siginfo_t
     CaptureRequest* req = m ? m->capture.exchange(nullptr, std::memory_order_acq_rel) : nullptr;
     if (req) {
         G* g = m->curg.load(std::memory_order_relaxed);
-        walk_interrupted(m, g, ucv, *req->out);
+        capture_interrupted(m, g, ucv, req->copy, *req->out);
         req->g = g;
         req->done.store(true, std::memory_order_release);
     }
@@ -82,10 +83,11 @@ __attribute__((no_sanitize("address", "thread"))) void on_capture(int, siginfo_t
 }
 
 // BT1 and BT3.
-WalkResult capture_on(M* m, base::Frames& out, int64_t timeout_ns, G** g_out) {
+WalkResult capture_on(M* m, base::Frames& out, base::StackCopy* copy, int64_t timeout_ns, G** g_out) {
     if (m->tid == 0) return WalkResult::kNotWalkable;
     CaptureRequest req;
     req.out = &out;
+    req.copy = copy;
     int64_t deadline = base::nanotime() + timeout_ns;
     for (;;) {
         CaptureRequest* expected = nullptr;
@@ -113,13 +115,16 @@ WalkResult capture_on(M* m, base::Frames& out, int64_t timeout_ns, G** g_out) {
 // address into its caller, switch_to, at +0x38.
 constexpr size_t kSavedFpOffset = 0x30, kSavedPcOffset = 0x38;
 
-__attribute__((no_sanitize("address", "thread"))) WalkResult walk_parked(G* g, void* fctx, base::Frames& out) {
+__attribute__((no_sanitize("address", "thread"))) WalkResult capture_parked(G* g, void* fctx, base::StackCopy* copy,
+                                                                               base::Frames& out) {
     base::StackRegion r = region_of(g->stack.lo, g->stack.size);
     auto sp = reinterpret_cast<uintptr_t>(fctx);
     if (!r.contains(sp, kSavedPcOffset + sizeof(uintptr_t))) return WalkResult::kMoved;
     auto pc = *reinterpret_cast<const uintptr_t*>(sp + kSavedPcOffset);
     auto fp = *reinterpret_cast<const uintptr_t*>(sp + kSavedFpOffset);
-    base::walk_frames(pc, fp, &r, 1, out);
+    // As if jump_fcontext had returned: switch_to resumes at pc with sp
+    // above the return address.
+    base::capture(pc, sp + kSavedPcOffset + sizeof(uintptr_t), fp, false, r, copy, out);
     return WalkResult::kOk;
 }
 
@@ -136,34 +141,28 @@ const char* walk_result_text(WalkResult r) {
     return "?";
 }
 
-WalkResult m_backtrace(M* m, base::Frames& out, int64_t timeout_ns, G** g_out) {
+WalkResult m_backtrace(M* m, base::Frames& out, base::StackCopy* copy, int64_t timeout_ns, G** g_out) {
     out.n = 0;
     out.truncated = false;
-    out.first_is_exact = false;
+    out.copy = nullptr;
     if (g_out) *g_out = nullptr;
-    return capture_on(m, out, timeout_ns, g_out);
+    return capture_on(m, out, copy, timeout_ns, g_out);
 }
 
-WalkResult fiber_backtrace(G* g, base::Frames& out, int64_t timeout_ns, int64_t* on_m) {
+WalkResult fiber_backtrace(G* g, base::Frames& out, base::StackCopy* copy, int64_t timeout_ns, int64_t* on_m) {
     out.n = 0;
     out.truncated = false;
-    out.first_is_exact = false;
+    out.copy = nullptr;
     if (on_m) *on_m = -1;
     M* self = t_m;
     if (self && self->curg.load(std::memory_order_relaxed) == g) {
         if (on_m) *on_m = self->id;
         if (t_fatal_context) {
-            walk_interrupted(self, g, t_fatal_context, out);
+            capture_interrupted(self, g, t_fatal_context, copy, out);
             return WalkResult::kOk;
         }
-        // Our own fiber: its frames from here, which may start on the
-        // alternate signal stack (a fatal signal's handler).
-        auto here = reinterpret_cast<uintptr_t>(&out);
-        base::StackRegion fiber = region_of(g->stack.lo, g->stack.size);
-        base::StackRegion alt{};
-        if (self->signal_stack) alt = region_of(self->signal_stack, kAltStackSize);
-        if (alt.contains(here, 1)) base::capture_here(alt, fiber, out);
-        else base::capture_here(fiber, {}, out);
+        // Our own fiber, from here.
+        base::capture_here(region_of(g->stack.lo, g->stack.size), copy, out);
         return WalkResult::kOk;
     }
     GStatus st = without_scan(g->status.load(std::memory_order_acquire));
@@ -173,7 +172,7 @@ WalkResult fiber_backtrace(G* g, base::Frames& out, int64_t timeout_ns, int64_t*
         if (m == nullptr) return WalkResult::kMoved;
         if (on_m) *on_m = m->id;
         G* seen = nullptr;
-        WalkResult r = capture_on(m, out, timeout_ns, &seen);
+        WalkResult r = capture_on(m, out, copy, timeout_ns, &seen);
         if (r == WalkResult::kOk && seen != g) {
             out.n = 0;
             return WalkResult::kMoved;
@@ -186,7 +185,7 @@ WalkResult fiber_backtrace(G* g, base::Frames& out, int64_t timeout_ns, int64_t*
     void* fctx = g->ctx.fctx;
     if (fctx == nullptr) return WalkResult::kMoved;
     if (!g->stack.contains(fctx)) return WalkResult::kNoStack;  // made, never switched in
-    WalkResult r = walk_parked(g, fctx, out);
+    WalkResult r = capture_parked(g, fctx, copy, out);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (g->stack_gen.load(std::memory_order_relaxed) != gen ||
         without_scan(g->status.load(std::memory_order_relaxed)) != st) {

@@ -41,9 +41,11 @@ std::atomic<uint32_t> g_phase{kIdle};
 
 struct DumpState {
     int64_t now = 0;
-    G* self = nullptr;  // the dumping thread's fiber, walked before the switch
+    G* self = nullptr;  // the dumping thread's fiber, captured before the switch
     int64_t self_m = -1;
     base::Frames self_frames;
+    base::StackCopy self_copy;
+    base::StackCopy copy;  // each other fiber's, one at a time
     WalkResult self_result = WalkResult::kNoStack;
 };
 
@@ -53,7 +55,7 @@ constexpr int64_t kDumpWalkTimeoutNs = 500'000'000;
 // no_sanitize("thread"): the racy reads above are the design (a dying
 // process cannot take locks it may already hold), not a bug to report.
 __attribute__((no_sanitize("thread"))) void dump_one(G* g, void* state_p) {
-    const DumpState& state = *static_cast<const DumpState*>(state_p);
+    DumpState& state = *static_cast<DumpState*>(state_p);
     int64_t now = state.now;
     GStatus st = g->status.load(std::memory_order_relaxed);
     if (st == GStatus::kDead || st == GStatus::kIdle) return;
@@ -72,7 +74,7 @@ __attribute__((no_sanitize("thread"))) void dump_one(G* g, void* state_p) {
         r = state.self_result;
         on_m = state.self_m;
     } else {
-        r = fiber_backtrace(g, frames, kDumpWalkTimeoutNs, &on_m);
+        r = fiber_backtrace(g, frames, &state.copy, kDumpWalkTimeoutNs, &on_m);
     }
     if (on_m >= 0 && (st == GStatus::kRunning || st == GStatus::kSyscall))
         base::print_err("\ton M %lld%s\n", static_cast<long long>(on_m), g == state.self ? " (this thread)" : "");
@@ -118,7 +120,8 @@ void dump_all_fibers(bool from_signal) {
     M* m = getm();
     g_state.self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
     g_state.self_m = m ? m->id : -1;
-    if (g_state.self) g_state.self_result = fiber_backtrace(g_state.self, g_state.self_frames, 0, nullptr);
+    if (g_state.self)
+        g_state.self_result = fiber_backtrace(g_state.self, g_state.self_frames, &g_state.self_copy, 0, nullptr);
     if (!from_signal || g_sched == nullptr || pthread_equal(pthread_self(), g_sched->sysmon_thread)) {
         dump_on_big_stack();
         return;

@@ -40,6 +40,7 @@ constexpr int64_t kWalkTimeoutNs = 200'000'000;
 int64_t g_recent[64];  // times of the reports in the current window, oldest first
 int g_nrecent = 0;
 uint64_t g_suppressed = 0;  // since the last report
+base::StackCopy g_copy;     // the stalled fiber's stack, for naming its frames
 
 int64_t thread_cpu_ns(int tid) {
     if (tid == 0) return -1;
@@ -83,7 +84,7 @@ __attribute__((no_sanitize("thread"))) bool copy_facts(M* m, G* g, uint64_t gen,
 void report(Sched& s, P* p, M* m, G* g, int64_t ran_ns, int64_t now, int64_t stw) {
     base::Frames frames;
     G* seen = nullptr;
-    WalkResult r = m_backtrace(m, frames, kWalkTimeoutNs, &seen);
+    WalkResult r = m_backtrace(m, frames, &g_copy, kWalkTimeoutNs, &seen);
     FiberFacts f;
     // The fiber reached a safe point while we looked: not a stall after all.
     if ((r == WalkResult::kOk && seen != g) || !copy_facts(m, g, p->stall_gen, f)) return;

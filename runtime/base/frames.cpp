@@ -3,22 +3,17 @@
 
 namespace weft::base {
 
-__attribute__((no_sanitize("address", "thread"))) void walk_frames(uintptr_t pc, uintptr_t fp, const StackRegion* regions, int nregions, Frames& out) {
-    if (pc == 0) return;
+// no_sanitize: reads other fibers' and threads' stacks while they may
+// change, by design (frames.hpp).
+__attribute__((no_sanitize("address", "thread"))) void walk_frames(uintptr_t pc, uintptr_t fp, StackRegion region,
+                                                                   Frames& out) {
+    if (pc == 0 || out.n >= Frames::kMax) return;
     out.fp_of[out.n] = 0;
     out.pc[out.n++] = pc;
-    int r = 0;
-    uintptr_t floor = 0;  // the last frame's address within regions[r]
-    while (nregions > 0 && out.n < Frames::kMax) {
+    uintptr_t floor = 0;  // the last frame's address
+    while (out.n < Frames::kMax) {
         // A frame is two words: the caller's fp, then the return address.
-        if (fp % sizeof(uintptr_t) != 0) return;
-        if (!regions[r].contains(fp, 2 * sizeof(uintptr_t)) || fp <= floor) {
-            // Leaving the first region (the alternate signal stack) is
-            // allowed once; the chain must then be inside the next one.
-            if (r + 1 >= nregions || !regions[r + 1].contains(fp, 2 * sizeof(uintptr_t))) return;
-            r++;
-            floor = 0;
-        }
+        if (fp % sizeof(uintptr_t) != 0 || !region.contains(fp, 2 * sizeof(uintptr_t)) || fp <= floor) return;
         auto* frame = reinterpret_cast<const uintptr_t*>(fp);
         uintptr_t next_fp = frame[0];
         uintptr_t ret = frame[1];
@@ -31,29 +26,41 @@ __attribute__((no_sanitize("address", "thread"))) void walk_frames(uintptr_t pc,
     out.truncated = fp != 0;
 }
 
-__attribute__((no_sanitize("address", "thread"))) void walk_interrupted_frames(uintptr_t pc, uintptr_t sp, uintptr_t fp,
-                                                                            StackRegion region, Frames& out) {
+__attribute__((no_sanitize("address", "thread"))) void capture(uintptr_t pc, uintptr_t sp, uintptr_t fp, bool exact,
+                                                               StackRegion region, StackCopy* copy, Frames& out) {
     out.n = 0;
     out.truncated = false;
-    out.first_is_exact = true;
+    out.first_is_exact = exact;
     out.sp = sp;
     out.fp = fp;
-    out.ntop = 0;
-    while (out.ntop < Frames::kTopWords && region.contains(sp + out.ntop * sizeof(uintptr_t), sizeof(uintptr_t))) {
-        out.top[out.ntop] = reinterpret_cast<const uintptr_t*>(sp)[out.ntop];
-        out.ntop++;
+    out.copy = copy;
+    if (copy) {
+        // From sp, or from the region's bottom when sp is below it (a
+        // stack overflow), up to the region's top or the copy's size.
+        uintptr_t from = sp < region.lo ? region.lo : sp;
+        from &= ~(sizeof(uintptr_t) - 1);
+        copy->sp = from;
+        copy->nwords = 0;
+        while (copy->nwords < StackCopy::kWords && region.contains(from + copy->nwords * sizeof(uintptr_t), sizeof(uintptr_t))) {
+            copy->words[copy->nwords] = reinterpret_cast<const uintptr_t*>(from)[copy->nwords];
+            copy->nwords++;
+        }
     }
-    walk_frames(pc, fp, &region, region.hi > region.lo ? 1 : 0, out);
+    walk_frames(pc, fp, region, out);
 }
 
-__attribute__((noinline, no_sanitize("address", "thread"))) void capture_here(StackRegion here, StackRegion next, Frames& out) {
-    StackRegion regions[2] = {here, next};
-    auto fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-    auto* frame = reinterpret_cast<const uintptr_t*>(fp);
-    // Start at our caller: its pc is our return address, its fp the one
-    // our frame saved.
-    if (!here.contains(fp, 2 * sizeof(uintptr_t))) return;
-    walk_frames(frame[1], frame[0], regions, next.hi > next.lo ? 2 : 1, out);
+__attribute__((noinline, no_sanitize("address", "thread"))) void capture_here(StackRegion region, StackCopy* copy,
+                                                                              Frames& out) {
+    // This function has a frame pointer (it asks for its frame address):
+    // its caller resumes at our return address with sp just above our
+    // frame and rbp as our frame saved it.
+    auto self = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    if (!region.contains(self, 2 * sizeof(uintptr_t))) {
+        out.n = 0;
+        return;
+    }
+    auto* frame = reinterpret_cast<const uintptr_t*>(self);
+    capture(frame[1], self + 2 * sizeof(uintptr_t), frame[0], false, region, copy, out);
 }
 
 }  // namespace weft::base

@@ -287,25 +287,20 @@ bool rbp_rule(Dwarf_Frame* frame, bool* saved, int64_t* off) {
 
 }  // namespace
 
-void fix_interrupted_frames(Frames& frames) {
-    if (!frames.first_is_exact || frames.n == 0 || frames.ntop == 0) return;
+void unwind_by_tables(Frames& frames) {
+    if (frames.n == 0 || frames.copy == nullptr || frames.copy->nwords == 0) return;
     if (!acquire()) return;
     Dwfl* d = session(false);
-    auto word_at = [&](uintptr_t addr, uintptr_t* v) {
-        if (addr < frames.sp || addr % sizeof(uintptr_t) != 0) return false;
-        uintptr_t i = (addr - frames.sp) / sizeof(uintptr_t);
-        if (i >= static_cast<uintptr_t>(frames.ntop)) return false;
-        *v = frames.top[i];
-        return true;
-    };
-    // Unwind by the tables while the saved words reach: each step finds
-    // the frame's CFA (from sp or rbp), its return address just below the
-    // CFA, and the caller's rbp if the frame saved it.
-    constexpr int kMaxFound = 16;
+    const StackCopy& copy = *frames.copy;
+    auto word_at = [&](uintptr_t addr, uintptr_t* v) { return copy.word_at(addr, v); };
+    // Unwind by the tables while the copy reaches: each step finds the
+    // frame's CFA (from sp or rbp), its return address just below the CFA,
+    // and the caller's rbp if the frame saved it.
+    constexpr int kMaxFound = Frames::kMax - 1;
     uintptr_t found[kMaxFound];
     int nfound = 0;
     uintptr_t pc = frames.pc[0], sp = frames.sp, rbp = frames.fp;
-    bool exact = true, out_of_words = false;
+    bool exact = frames.first_is_exact, out_of_words = false;
     while (d && nfound < kMaxFound) {
         uintptr_t lookup = exact ? pc : pc - 1;
         Dwfl_Module* mod = dwfl_addrmodule(d, lookup);
@@ -345,8 +340,8 @@ void fix_interrupted_frames(Frames& frames) {
         exact = false;
     }
     release();
-    // Beyond the saved words, the fp chain the walk followed takes over at
-    // the frame rbp now points to: its entry read at that fp is the next
+    // Beyond the copy, the fp chain the walk followed takes over at the
+    // frame rbp now points to: its entry read at that fp is the next
     // return address. No such entry: the chain was not this stack's.
     int from = 0;
     for (int i = 1; i < frames.n && from == 0; i++)
@@ -372,7 +367,7 @@ void fix_interrupted_frames(Frames& frames) {
 }
 
 void print_frames(Frames frames) {
-    fix_interrupted_frames(frames);
+    unwind_by_tables(frames);
     // Each frame is the calls inlined at its address, then its function:
     // logical frames, classified in a first pass and printed in a second
     // (libdw's tables are cached; this may run on a small stack).

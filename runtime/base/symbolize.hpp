@@ -46,14 +46,13 @@ void set_symbolize_names(bool on);
 bool is_runtime_function(const char* name);
 bool is_runtime_file(const char* file);
 
-// For frames walked from an interrupted context (first_is_exact): while
-// the unwind tables say the code at the top had not set up a frame
-// pointer (its return address sits at a fixed offset from sp), takes that
-// return address from the words saved above sp and inserts it below the
-// top, where the fp walk could not see it. If those frames used rbp for
-// something else, the fp chain the walk followed is dropped (it was not
-// the stack's). Best effort, as symbolize; print_frames calls it.
-void fix_interrupted_frames(Frames& frames);
+// Redoes a capture that has a stack copy (frames.hpp) by the unwind
+// tables: from where the stack stopped, each frame's return address is
+// found at the offset from sp or rbp the tables give for its pc, in the
+// copy, whether the code keeps frame pointers or not. Past the copy, the
+// frame-pointer chain the capture followed takes over where the unwound
+// rbp meets it. Best effort, as symbolize; print_frames calls it.
+void unwind_by_tables(Frames& frames);
 
 // Prints frames to stderr, innermost first, one "\tfunction\n\t\tfile:line"
 // pair each (or "\tmodule+0xoffset"). The runtime's frames at the top

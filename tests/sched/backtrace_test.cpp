@@ -184,7 +184,7 @@ TEST_CASE("fiber_backtrace walks a parked fiber from its saved context") {
         wait_until([&] { return status_of(g) == weft::sched::GStatus::kWaiting; });
         weft::base::Frames f;
         int64_t on_m = -1;
-        REQUIRE(weft::sched::fiber_backtrace(g.load(), f, 0, &on_m) == weft::sched::WalkResult::kOk);
+        REQUIRE(weft::sched::fiber_backtrace(g.load(), f, nullptr, 0, &on_m) == weft::sched::WalkResult::kOk);
         CHECK(on_m == -1);
         CHECK(f.n >= 6);
         int found = 0;
