@@ -13,10 +13,12 @@
 // running on other Ps) are inside recv() and suspended, not just about to be.
 //
 // The timing window (wall_ms) covers spawning, parking, the RSS reading,
-// close and the final wait.
+// close and the final wait. While all are parked, metrics_ns is the mean
+// time of a weft::metrics() snapshot (over kMetricsCalls calls, outside
+// wall_ms), which must count the n fibers waiting on the channel.
 //
 // JSON: workload, procs, n, wall_ms, bytes_per_parked_fiber,
-//       rss_before_kb, rss_parked_kb, peak_rss_kb.
+//       rss_before_kb, rss_parked_kb, peak_rss_kb, metrics_ns.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -34,6 +36,7 @@
 namespace {
 
 constexpr int kSettleRounds = 16;
+constexpr int kMetricsCalls = 1000;
 constexpr double kSettleMs = 2.0;
 
 }  // namespace
@@ -68,9 +71,19 @@ int main(int argc, char** argv) {
         int64_t rss_parked = ex::current_rss_bytes();
         double park_ms = sw.elapsed_ms();
 
+        ex::Stopwatch msw;
+        uint64_t counted = 0;
+        for (int i = 0; i < kMetricsCalls; ++i) counted = weft::metrics().waiting("chan receive");
+        double metrics_ms = msw.elapsed_ms();
+        if (counted != static_cast<uint64_t>(n)) {
+            fmt::print(stderr, "park: FAILED: weft::metrics() counts {} fibers waiting on the channel, not {}\n",
+                       counted, n);
+            return 1;
+        }
+
         ch.close();
         wg.wait();
-        double wall_ms = sw.elapsed_ms();
+        double wall_ms = sw.elapsed_ms() - metrics_ms;
 
         int64_t woken = closed_seen.load(std::memory_order_relaxed);
         if (woken != n) {
@@ -95,6 +108,7 @@ int main(int argc, char** argv) {
             .add("rss_before_kb", rss_before / 1024)
             .add("rss_parked_kb", rss_parked / 1024)
             .add("peak_rss_kb", peak)
+            .add("metrics_ns", metrics_ms * 1e6 / kMetricsCalls, 0)
             .print();
         return 0;
     });

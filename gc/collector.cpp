@@ -147,6 +147,7 @@ struct Controller {
     std::vector<int64_t> pauses;
     Stats st;
     std::atomic<int64_t> assist_ns{0};  // statistics only: relaxed adds and loads
+    std::atomic<int64_t> total_worker_ns{0};  // every cycle's worker_ns (statistics only)
     // Termination attempts that found grey objects left in some P's buffer
     // (this cycle; written by the collector fiber).
     int64_t term_retries = 0;
@@ -426,7 +427,9 @@ int64_t mark_loop(sched::G* self, sched::G** tracked) {
         while (drain(w, kWorkerDrainChunk) > 0)
             if (base::nanotime() >= until) break;
         flush(w);
-        c.worker_ns += base::nanotime() - t;
+        int64_t worked = base::nanotime() - t;
+        c.worker_ns += worked;
+        c.total_worker_ns.fetch_add(worked, std::memory_order_relaxed);
         if (!global_work_empty()) {
             worker_pause();
             continue;
@@ -1016,6 +1019,7 @@ Stats stats() {
     s.total_freed_bytes = h.total_freed.load();
     s.objects_freed = h.objects_freed.load();
     s.assist_ns = c.assist_ns.load();
+    s.worker_ns = c.total_worker_ns.load(std::memory_order_relaxed);
     s.stack_scans_helped = stack_scans_helped();
     s.stack_scans_from_summary = stack_scans_from_summary();
     PageHeapStats ps = h.pages.stats();

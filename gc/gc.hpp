@@ -90,6 +90,7 @@ struct Stats {
     // Pauses by duration: <10us, <50us, <100us, <250us, <500us, <1ms, <2ms, <5ms, <10ms, >=10ms.
     uint64_t pause_histogram[10] = {};
     int64_t assist_ns = 0;           // time fibers spent in mark assists
+    int64_t worker_ns = 0;           // time the collector fiber spent marking
     int64_t heap_mapped_bytes = 0;   // pages the heap holds from the OS
     int64_t heap_released_bytes = 0; // pages returned to the OS (scavenged)
     // Fibers whose stacks were re-scanned because they ran during marking:

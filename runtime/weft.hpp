@@ -12,6 +12,7 @@
 #include <weft/fiber_local.hpp>
 #include <weft/file.hpp>
 #include <weft/gc.hpp>
+#include <weft/metrics.hpp>
 #include <weft/net.hpp>
 #include <weft/run.hpp>
 #include <weft/select.hpp>

@@ -78,6 +78,9 @@ enum class WaitReason : uint8_t {
     kShutdownAbandoned,  // gave up a stop-the-world because the run is ending
 };
 
+// Every wait reason has an index below this (counters per reason).
+inline constexpr int kWaitReasons = static_cast<int>(WaitReason::kShutdownAbandoned) + 1;
+
 const char* status_name(GStatus s);
 const char* wait_reason_name(WaitReason r);
 // The public call that waits for reason r, for misuse messages ("Chan::send").

@@ -147,6 +147,7 @@ int g_epfd = -1;
 int g_breakfd = -1;
 std::atomic<bool> g_break_pending{false};
 std::atomic<int32_t> g_waiters{0};  // N4
+std::atomic<uint64_t> g_polls{0};   // netpoll calls, for weft::metrics()
 std::atomic<int64_t> g_open{0};     // registered descriptors, diagnostics
 
 // The PollDesc table: chunk pointers, published with release so netpoll
@@ -337,6 +338,8 @@ void netpoll_close() {
 // value only skips one non-blocking poll (step 4).
 bool netpoll_has_waiters() { return g_waiters.load(std::memory_order_relaxed) > 0; }
 
+uint64_t netpoll_count() { return g_polls.load(std::memory_order_relaxed); }
+
 void netpoll_break() {
     if (g_breakfd < 0) return;
     bool expected = false;
@@ -350,6 +353,7 @@ void netpoll_break() {
 }
 
 int32_t netpoll(int64_t delay_ns, GQueue& out) {
+    g_polls.fetch_add(1, std::memory_order_relaxed);
     epoll_event events[128];
     int n;
     for (;;) {

@@ -82,5 +82,7 @@ void poll_set_deadline(PollDesc* pd, int64_t when_ns, PollMode mode);
 // netpoll_has_waiters() tests), and descriptors currently open.
 int32_t netpoll_waiters();
 int64_t netpoll_open_descriptors();
+// Calls of netpoll() in this process (weft::metrics).
+uint64_t netpoll_count();
 
 }  // namespace weft::sched

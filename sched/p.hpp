@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "sched/g.hpp"
 #include "sched/runq.hpp"
 #include "sched/timers.hpp"
 
@@ -62,6 +63,17 @@ struct P {
     std::atomic<uint64_t> fibers_ended{0};
 
     TimerHeap timers;
+
+    // Counters for weft::metrics() (snapshot.cpp). Written only by the M
+    // holding the P, with a relaxed load and store (the P's hand-over
+    // orders one holder's writes before the next one's); read by anyone.
+    // parked/unparked: fibers that parked, and fibers woken, by their wait
+    // reason, here (a fiber may park on one P and be woken on another: only
+    // the sums over the Ps mean something).
+    std::atomic<uint64_t> parked[kWaitReasons] = {};
+    std::atomic<uint64_t> unparked[kWaitReasons] = {};
+    std::atomic<uint64_t> steals{0};    // fibers taken from other Ps' queues
+    std::atomic<uint64_t> syscalls{0};  // system calls entered (entersyscall)
 
     // sysmon's private view (only sysmon touches these).
     uint32_t sysmon_tick = 0;

@@ -93,6 +93,19 @@ void track_run(G* g) {
 
 Sched* g_sched = nullptr;
 
+namespace {
+
+// A fiber left kWaiting (metrics: fibers waiting by reason). On the P of
+// the M that woke it, else (sysmon, a plain thread, an M without a P) on
+// the shared counter.
+void count_unpark(M* m, G* g) {
+    auto r = static_cast<size_t>(g->wait_reason);
+    if (m != nullptr && m->p != nullptr) bump(m->p->unparked[r]);
+    else sched_state().unparked_outside[r].fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 // initial-exec: libweft is loaded at startup, so the static TLS model is
 // available and saves a __tls_get_addr call per access.
 constinit __attribute__((tls_model("initial-exec"))) thread_local M* t_m = nullptr;
@@ -506,11 +519,15 @@ G* runqsteal(P* p, P* p2, bool take_runnext) {
             // a few microseconds before stealing, or we just bounce it.
             if (p2->status.load() == PStatus::kRunning) usleep(3);
             next = p2->runnext.load();
-            if (next && p2->runnext.compare_exchange_strong(next, nullptr)) return next;
+            if (next && p2->runnext.compare_exchange_strong(next, nullptr)) {
+                bump(p->steals);
+                return next;
+            }
         }
         return nullptr;
     }
     if (n == 0) return nullptr;
+    p->steals.store(p->steals.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     return p->runq.take_last_stolen(n);  // run one, publish the rest (as runqsteal)
 }
 
@@ -723,6 +740,7 @@ void stopm(M* m, int64_t spin_ns) {
 // another M if it has work, else puts it idle (as handoffp).
 void handoffp(P* p) {
     Sched& s = sched_state();
+    s.handoffs.fetch_add(1, std::memory_order_relaxed);
     if (!runq_empty(p) || s.runqsize.load() != 0) {
         startm(p, false);
         return;
@@ -755,8 +773,10 @@ void injectglist(GQueue& q, int32_t n) {
     Sched& s = sched_state();
     // Whoever took them off their wait (the netpoller) hands them over here.
     GQueue runnable;
+    M* m = getm();
     while (G* g = q.pop_front()) {
         cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+        count_unpark(m, g);
         runnable.push_back(g);
     }
     q.append(runnable);
@@ -789,6 +809,7 @@ G* run_first_polled(GQueue& ready_list, int32_t n) {
     G* g = ready_list.pop_front();
     injectglist(ready_list, n - 1);
     cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+    count_unpark(getm(), g);
     netpoll_waiters_done(n);
     return g;
 }
@@ -996,6 +1017,7 @@ void begin_shutdown() {
 // kPark (park_m): protocol steps 2-4. Returns g to run again at once when
 // its unlockf kept it, else null.
 G* after_park(M* m, G* g) {
+    bump(m->p->parked[static_cast<size_t>(g->wait_reason)]);
     set_status(g, GStatus::kRunning, GStatus::kWaiting);  // protocol step 2
     g->wait_since = base::nanotime_coarse();  // for dumps only
     ParkUnlockFn f = m->unlockf;
@@ -1004,6 +1026,7 @@ G* after_park(M* m, G* g) {
     m->unlock_arg = nullptr;
     if (f && !f(g, arg)) {  // step 3/4
         cas_status(g, GStatus::kWaiting, GStatus::kRunnable);  // unlockf kept it ours
+        count_unpark(m, g);
         return g;
     }
     return nullptr;
@@ -1147,6 +1170,7 @@ void ready(G* g, ReadyAt at) {
     if (m == nullptr) {
         // A plain thread: no P of its own to queue on (as a spawn from one).
         cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
+        count_unpark(nullptr, g);
         {
             base::LockGuard l(sched_state().lock);
             globrunqput(g);
@@ -1161,6 +1185,7 @@ void ready(G* g, ReadyAt at) {
     }
     cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
     P* p = m->p;
+    count_unpark(m, g);
     switch (at) {
         case ReadyAt::kNext: runqput(p, g, true); break;
         case ReadyAt::kNextIfFree: {

@@ -83,6 +83,10 @@ struct Sched {
     std::atomic<bool> sysmon_idle{false};     // parked because every P is idle
     std::atomic<uint32_t> sysmon_kick{0};     // futex word: 1 = wake up
     std::atomic<bool> sysmon_syscall_wake{false};
+    // For weft::metrics() (snapshot.cpp): wakes by threads holding no P
+    // (sysmon's netpoll, plain threads), by wait reason; P hand-offs.
+    std::atomic<uint64_t> unparked_outside[kWaitReasons] = {};
+    std::atomic<uint64_t> handoffs{0};
     // Stalls found (stall.cpp), reported or suppressed by the rate limit;
     // of them, stops of the world held up by one.
     std::atomic<uint64_t> stalls{0};
@@ -195,6 +199,26 @@ void dump_serve();
 void stall_check(Sched& s, int64_t now);
 void stall_start();   // before sysmon starts: clears the rate limit
 void stall_finish();  // after sysmon stops: reports what was suppressed
+// The scheduler's part of weft::metrics() (snapshot.cpp): read without
+// stopping anyone, each count exact when read.
+struct SchedSnapshot {
+    uint64_t fibers_alive = 0, fibers_running = 0, fibers_runnable = 0, fibers_waiting = 0, fibers_syscall = 0;
+    uint64_t fibers_created = 0;
+    uint64_t waiting[kWaitReasons] = {};
+    uint64_t threads = 0, threads_idle = 0, threads_spinning = 0, threads_syscall = 0;
+    uint64_t procs = 0, procs_idle = 0;
+    uint64_t runq_global = 0, runq_local = 0;
+    uint64_t steals = 0, syscalls = 0, handoffs = 0;
+    uint64_t netpoll_waiters = 0, netpolls = 0, timers = 0;
+    uint64_t stacks = 0, stack_bytes = 0;
+    uint64_t stalls = 0, stw_stalls = 0;
+};
+// False if no run is active.
+bool sched_snapshot(SchedSnapshot& out);
+
+// Increments a counter that only one thread writes at a time.
+inline void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+
 // Stalls found in this run, reported or not (tests, metrics); of them,
 // stops of the world held up by one.
 uint64_t stalls_found();

@@ -123,6 +123,7 @@ __attribute__((noinline)) void entersyscall() {
     set_status(g, GStatus::kRunning, GStatus::kSyscall);  // step 3
     P* p = m->p;  // step 4
     p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    bump(p->syscalls);
     m->oldp = p;
     m->p = nullptr;
     p->m.store(nullptr, std::memory_order_relaxed);

@@ -53,11 +53,14 @@ __attribute__((noinline)) void quits_from_here() {
     asm volatile("");
 }
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
 __attribute__((noinline)) int recurses_forever(int depth) {
     volatile char pad[512];
     pad[0] = static_cast<char>(depth);
     return recurses_forever(depth + 1) + pad[0];
 }
+#pragma GCC diagnostic pop
 }  // namespace bt_test
 
 namespace {
