@@ -813,7 +813,7 @@ void request_cycle(uint64_t upto) {
             wake = c.worker;
         }
     }
-    if (spawn) sched::spawn(sched::Closure([] {
+    if (spawn) sched::spawn_system(sched::Closure([] {
                                 controller().worker = sched::current_g();
                                 worker_main();
                             }),

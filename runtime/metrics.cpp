@@ -17,9 +17,11 @@ uint64_t Metrics::waiting(std::string_view reason) const {
 
 Metrics metrics() {
     Metrics m;
+    m.fibers.abandoned_total = sched::abandoned_fibers_total();
     sched::SchedSnapshot s;
     if (!sched::sched_snapshot(s)) return m;
-    m.fibers = {s.fibers_alive, s.fibers_running, s.fibers_runnable, s.fibers_waiting, s.fibers_syscall, s.fibers_created};
+    m.fibers = {s.fibers_alive,   s.fibers_running, s.fibers_runnable,
+                s.fibers_waiting, s.fibers_syscall, s.fibers_created, m.fibers.abandoned_total};
     static_assert(sched::kWaitReasons <= static_cast<int>(Metrics::kMaxReasons), "Metrics::kMaxReasons too small");
     // Reason 0 is "none", which no parked fiber has.
     for (int r = 1; r < sched::kWaitReasons; r++) {

@@ -7,7 +7,7 @@
 // counters and reads a few shared ones (the list of threads and each P's
 // timer heap under their locks). Every count is exact when it is read; the
 // snapshot as a whole is not one instant. Callable from any fiber or
-// thread while weft::run is active; outside a run every field is zero.
+// thread; outside weft::run every field is zero but abandoned_total.
 //
 // Units are in the names: a count of things unless it ends in _bytes or
 // _ns. "Total" counts grow from the start of the run (the collector's from
@@ -28,6 +28,10 @@ struct Metrics {
         uint64_t waiting = 0;     // parked: a channel, a lock, a timer, the network...
         uint64_t in_syscall = 0;  // in weft::blocking or a system call, holding no P
         uint64_t created_total = 0;
+        // Fibers still blocked (parked, or in a call) when a run's main
+        // fiber returned, over every run of this process
+        // (WEFT_DEBUG=leakcheck=1 lists them); kept after the run too.
+        uint64_t abandoned_total = 0;
     } fibers;
     // Fibers waiting, by the reason a dump shows ("chan receive", "select",
     // "sleep", "sync.Mutex.Lock", "IO wait", ...): reasons[i] waits
@@ -86,7 +90,7 @@ struct Metrics {
     } gc;
 };
 
-// The snapshot above; all zero outside weft::run.
+// The snapshot above.
 Metrics metrics();
 
 }  // namespace weft

@@ -11,6 +11,7 @@
 #include "runtime/base/env.hpp"
 #include "runtime/base/symbolize.hpp"
 #include "sched/fiber.hpp"
+#include "sched/sanitizers.hpp"
 
 namespace weft {
 namespace {
@@ -66,9 +67,10 @@ void run_impl(const Options& opts, sched::Closure main) {
         throw std::invalid_argument("WEFT_MAXTHREADS: " + std::to_string(cfg.max_threads) +
                                     " is below the number of Ps (" + std::to_string(cfg.procs) + ")");
     static const char* const kKnownDebug[] = {"gctrace", "gccheckmark", "gcstoptheworld", "gcpoison", "gcstress",
-                                               "syscallstress", "schedtrace", "symbolize", "stalldetect"};
+                                               "syscallstress", "schedtrace", "symbolize", "stalldetect", "leakcheck"};
     base::validate_debug_env(kKnownDebug, static_cast<int>(std::size(kKnownDebug)));
     cfg.syscall_stress = base::debug_flag("syscallstress");
+    cfg.leakcheck = base::debug_flag("leakcheck");
     if (auto v = base::debug_option("schedtrace"))
         cfg.schedtrace_ns = base::parse_int("WEFT_DEBUG: schedtrace", *v, 0, 3'600'000) * 1'000'000;
     constexpr int64_t kMaxStallMs = 3'600'000;
@@ -82,6 +84,10 @@ void run_impl(const Options& opts, sched::Closure main) {
                                     " ms; use 0 to turn the stall detector off, -1 for the default");
     } else if (auto v = base::debug_option("stalldetect")) {
         cfg.stall_ns = base::parse_int("WEFT_DEBUG: stalldetect", *v, 0, kMaxStallMs) * 1'000'000;
+    } else if (sched::kSanitized) {
+        // The same work costs 5-15 times the CPU under ASan or TSan: the
+        // default means the same stall there.
+        cfg.stall_ns *= 10;
     }
     if (auto v = base::debug_option("symbolize"))
         base::set_symbolize_names(base::parse_int("WEFT_DEBUG: symbolize", *v, 0, 1) != 0);

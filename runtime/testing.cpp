@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include <weft/gc.hpp>
+#include <weft/metrics.hpp>
 #include <weft/run.hpp>
 #include <weft/sync.hpp>
 #include "sched/fiber.hpp"
@@ -25,9 +26,10 @@ namespace weft::testing {
 namespace {
 
 // In the child: runs the body and writes "<iterations> <cycles>
-// <ps stopped in a call> <returns during a stop>\n" to fd.
+// <ps stopped in a call> <returns during a stop> <fibers left blocked>\n"
+// to fd.
 [[noreturn]] void child_main(const std::function<void(int)>& body, const StressOptions& o, int result_fd) {
-    std::string debug = "gcstress=1";
+    std::string debug = "gcstress=1,leakcheck=1";
     if (o.syscall_stress) debug += ",syscallstress=1";
     if (o.checkmark) debug += ",gccheckmark=1";
     if (o.poison) debug += ",gcpoison=1";
@@ -35,6 +37,7 @@ namespace {
     std::atomic<int> next{0}, done{0};
     uint64_t cycles = 0;
     sched::SyscallStopStats stops0 = sched::syscall_stop_stats();
+    uint64_t left0 = weft::metrics().fibers.abandoned_total;
     weft::run({.procs = o.procs}, [&] {
         if (o.setup) o.setup();
         weft::WaitGroup wg;
@@ -52,10 +55,13 @@ namespace {
         cycles = gc::stats().cycles;
     });
     sched::SyscallStopStats stops = sched::syscall_stop_stats();
-    char line[128];
-    int n = std::snprintf(line, sizeof line, "%d %llu %llu %llu\n", done.load(), static_cast<unsigned long long>(cycles),
+    uint64_t left = weft::metrics().fibers.abandoned_total - left0;
+    char line[160];
+    int n = std::snprintf(line, sizeof line, "%d %llu %llu %llu %llu\n", done.load(),
+                          static_cast<unsigned long long>(cycles),
                           static_cast<unsigned long long>(stops.syscall_ps_stopped - stops0.syscall_ps_stopped),
-                          static_cast<unsigned long long>(stops.returns_during_stop - stops0.returns_during_stop));
+                          static_cast<unsigned long long>(stops.returns_during_stop - stops0.returns_during_stop),
+                          static_cast<unsigned long long>(left));
     if (write(result_fd, line, static_cast<size_t>(n)) != n) _exit(3);
     std::fflush(stderr);
     _exit(0);
@@ -122,14 +128,20 @@ StressReport stress_gc(const std::function<void(int)>& body, const StressOptions
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    unsigned long long cycles = 0, stopped = 0, returned = 0;
-    if (std::sscanf(result.c_str(), "%d %llu %llu %llu", &r.iterations_done, &cycles, &stopped, &returned) != 4)
+    unsigned long long cycles = 0, stopped = 0, returned = 0, left = 0;
+    if (std::sscanf(result.c_str(), "%d %llu %llu %llu %llu", &r.iterations_done, &cycles, &stopped, &returned,
+                    &left) != 5)
         r.iterations_done = 0;
     r.cycles = cycles;
     r.ps_stopped_in_call = stopped;
     r.returns_during_stop = returned;
+    r.fibers_left_blocked = left;
     r.ok = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 && !result.empty();
-    if (!r.ok) {
+    if (r.ok && left > 0) {
+        r.ok = false;
+        r.failure = std::to_string(left) + " fiber" + (left == 1 ? "" : "s") +
+                    " left blocked when the run ended (the leak check's list is in child_stderr)";
+    } else if (!r.ok) {
         r.failure = fatal_line(r.child_stderr);
         if (r.failure.empty()) {
             if (timed_out) r.failure = "timed out after " + std::to_string(o.timeout_s) + " s";

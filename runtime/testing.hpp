@@ -29,9 +29,11 @@
 //                    gc::Member is fatal, naming the object, its old type
 //                    and the fiber that loaded it; so is any Member load
 //                    inside a weft::blocking callable (blocking.hpp).
+//   leakcheck=1      fibers the body leaves blocked when the run ends are
+//                    listed with their stacks (as Go's goleak): a leak.
 // Any fatal error in the child (those, "write barrier without P", a
 // crash) is reported in the parent: ok is false and `failure` holds the
-// runtime's message.
+// runtime's message; so is a leak (fibers_left_blocked > 0).
 //
 // Call it from a plain thread, outside weft::run (it forks; the child runs
 // its own weft::run). The body and setup run in the child: their side
@@ -66,6 +68,9 @@ struct StressReport {
     // calls that returned while the world was stopping or stopped.
     uint64_t ps_stopped_in_call = 0;
     uint64_t returns_during_stop = 0;
+    // Fibers the body left blocked (parked, or in a call) when the run
+    // ended: each is a leak, and makes ok false.
+    uint64_t fibers_left_blocked = 0;
     // The child's fatal error line ("fatal error: ..."), or how it ended if
     // it printed none; empty when ok.
     std::string failure;

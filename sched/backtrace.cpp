@@ -82,8 +82,9 @@ __attribute__((no_sanitize("address", "thread"))) void on_capture(int, siginfo_t
     errno = saved_errno;
 }
 
-// BT1 and BT3.
-WalkResult capture_on(M* m, base::Frames& out, base::StackCopy* copy, int64_t timeout_ns, G** g_out) {
+// BT1 and BT3. no_sanitize("thread"): m->tid is read as a hint (an M that
+// has not set it yet is reported unwalkable).
+__attribute__((no_sanitize("thread"))) WalkResult capture_on(M* m, base::Frames& out, base::StackCopy* copy, int64_t timeout_ns, G** g_out) {
     if (m->tid == 0) return WalkResult::kNotWalkable;
     CaptureRequest req;
     req.out = &out;
@@ -149,7 +150,10 @@ WalkResult m_backtrace(M* m, base::Frames& out, base::StackCopy* copy, int64_t t
     return capture_on(m, out, copy, timeout_ns, g_out);
 }
 
-WalkResult fiber_backtrace(G* g, base::Frames& out, base::StackCopy* copy, int64_t timeout_ns, int64_t* on_m) {
+// no_sanitize("thread"): reads another thread's G as dumps do, racily by
+// design, each read then confirmed (stack_gen, status) or harmless.
+__attribute__((no_sanitize("thread"))) WalkResult fiber_backtrace(G* g, base::Frames& out, base::StackCopy* copy,
+                                                                  int64_t timeout_ns, int64_t* on_m) {
     out.n = 0;
     out.truncated = false;
     out.copy = nullptr;

@@ -52,13 +52,10 @@ struct DumpState {
 // How long a dump waits for another M to walk its own fiber's stack.
 constexpr int64_t kDumpWalkTimeoutNs = 500'000'000;
 
-// no_sanitize("thread"): the racy reads above are the design (a dying
-// process cannot take locks it may already hold), not a bug to report.
-__attribute__((no_sanitize("thread"))) void dump_one(G* g, void* state_p) {
-    DumpState& state = *static_cast<DumpState*>(state_p);
-    int64_t now = state.now;
-    GStatus st = g->status.load(std::memory_order_relaxed);
-    if (st == GStatus::kDead || st == GStatus::kIdle) return;
+}  // namespace
+
+// no_sanitize("thread"): a dump's racy reads (above).
+__attribute__((no_sanitize("thread"))) void print_fiber_header(G* g, GStatus st, int64_t now) {
     auto id = static_cast<unsigned long long>(g->id);
     if (st == GStatus::kWaiting) {
         long long ms = g->wait_since ? static_cast<long long>((now - g->wait_since) / 1'000'000) : 0;
@@ -66,6 +63,26 @@ __attribute__((no_sanitize("thread"))) void dump_one(G* g, void* state_p) {
     } else {
         base::print_err("fiber %llu [%s]:\n", id, status_name(st));
     }
+}
+
+__attribute__((no_sanitize("thread"))) void print_fiber_origin(G* g) {
+    if (g->parent_id)
+        base::print_err("\tcreated by fiber %llu at %s:%u (%s)\n", static_cast<unsigned long long>(g->parent_id),
+                        g->created_at.file_name(), g->created_at.line, g->created_at.function);
+    else
+        base::print_err("\tmain fiber, started by weft::run\n");
+}
+
+namespace {
+
+// no_sanitize("thread"): the racy reads above are the design (a dying
+// process cannot take locks it may already hold), not a bug to report.
+__attribute__((no_sanitize("thread"))) void dump_one(G* g, void* state_p) {
+    DumpState& state = *static_cast<DumpState*>(state_p);
+    int64_t now = state.now;
+    GStatus st = g->status.load(std::memory_order_relaxed);
+    if (st == GStatus::kDead || st == GStatus::kIdle) return;
+    print_fiber_header(g, st, now);
     base::Frames frames;
     int64_t on_m = -1;
     WalkResult r;
@@ -80,11 +97,7 @@ __attribute__((no_sanitize("thread"))) void dump_one(G* g, void* state_p) {
         base::print_err("\ton M %lld%s\n", static_cast<long long>(on_m), g == state.self ? " (this thread)" : "");
     if (r == WalkResult::kOk) base::print_frames(frames);
     else base::print_err("\t(%s)\n", walk_result_text(r));
-    if (g->parent_id)
-        base::print_err("\tcreated by fiber %llu at %s:%u (%s)\n", static_cast<unsigned long long>(g->parent_id),
-                        g->created_at.file_name(), g->created_at.line, g->created_at.function);
-    else
-        base::print_err("\tmain fiber, started by weft::run\n");
+    print_fiber_origin(g);
 }
 
 void dump_body(void* state) {

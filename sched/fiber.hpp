@@ -50,6 +50,9 @@ bool can_spin(int iter);
 // Starts a fiber running fn. From a fiber, or from any thread while the
 // runtime runs (then it goes to the global queue).
 void spawn(Closure fn, const std::source_location& site);
+// As spawn, for a fiber of the runtime's own (the collector's): the leak
+// check (leakcheck.cpp) does not count it as left behind.
+void spawn_system(Closure fn, const std::source_location& site);
 
 // Runs `main_fn` as the main fiber on a fresh runtime and returns when it
 // returns, after stopping every thread. Not re-entrant: fatal if a runtime

@@ -133,6 +133,7 @@ struct G {
     // -- diagnostics
     SourceSite created_at;
     uint64_t parent_id = 0;
+    bool system = false;  // the runtime's own fiber (spawn_system), not the program's
 
     // -- gc::make constructors in progress on this fiber (gc/make.hpp),
     // which hold back the refill safe point until none is. Here, not in a

@@ -29,8 +29,10 @@ struct P {
     int32_t id = 0;
     std::atomic<PStatus> status{PStatus::kIdle};
     // The M holding it (kRunning). Written by that M in acquirep/releasep;
-    // sysmon and stop-the-world read it as a hint (relaxed: M records are
-    // never freed during a run, so a stale M only misdirects a preempt flag).
+    // sysmon and stop-the-world read it as a hint (M records are never freed
+    // during a run, so a stale M only misdirects a preempt flag). Stored
+    // with release and loaded with acquire, so that a reader that gets a
+    // brand-new M sees it constructed (its curg, its tid).
     std::atomic<M*> m{nullptr};
     P* link = nullptr;   // idle list (under sched lock)
 

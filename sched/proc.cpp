@@ -404,7 +404,7 @@ void acquirep(M* m, P* p) {
     PStatus st = p->status.load();
     WEFT_CHECK(st == PStatus::kIdle, "acquirep: P is not idle");
     p->status.store(PStatus::kRunning);
-    p->m.store(m, std::memory_order_relaxed);  // hint for sysmon (p.hpp)
+    p->m.store(m, std::memory_order_release);  // hint for sysmon (p.hpp)
     m->p = p;
 }
 
@@ -1268,7 +1268,7 @@ namespace {
 
 // Creates a runnable G (as newproc). `wake`: start an M for it if one is
 // idle; run_main passes false so no other thread exists before main_g is set.
-G* newproc(Closure fn, const std::source_location& site, bool wake) {
+G* newproc(Closure fn, const std::source_location& site, bool wake, bool system = false) {
     WEFT_CHECK(g_running.load(), "weft::go called while no runtime is running (call it inside weft::run)");
     M* m = getm();
     P* p = m ? m->p : nullptr;
@@ -1281,6 +1281,7 @@ G* newproc(Closure fn, const std::source_location& site, bool wake) {
         allg_register(g);
     }
     g->fn = std::move(fn);
+    g->system = system;
     g->id = next_goid(p);
     g->created_at = SourceSite{site.file_name(), site.function_name(), site.line()};
     G* parent = getg();
@@ -1305,6 +1306,8 @@ G* newproc(Closure fn, const std::source_location& site, bool wake) {
 }  // namespace
 
 void spawn(Closure fn, const std::source_location& site) { newproc(std::move(fn), site, true); }
+
+void spawn_system(Closure fn, const std::source_location& site) { newproc(std::move(fn), site, true, true); }
 
 uint64_t outside_waker_add() {
     std::lock_guard<std::mutex> l(g_outside_mu);
@@ -1420,6 +1423,7 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     }
     for (M* m = s.allm; m; m = m->alllink)
         if (!m->is_m0) pthread_join(m->thread, nullptr);
+    leakcheck_at_exit();  // nothing runs: every stack holds still
     signals_restore();
     if (g_collector.on_stop) g_collector.on_stop();
     t_m = nullptr;

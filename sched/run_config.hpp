@@ -37,6 +37,9 @@ struct RunConfig {
     // The rate limit: at most stall_reports_max reports per window.
     int64_t stall_window_ns = 60'000'000'000;
     int32_t stall_reports_max = 5;
+    // WEFT_DEBUG=leakcheck=1: at the end of the run, list the fibers still
+    // alive (leakcheck.cpp), as Go's goleak does for a test.
+    bool leakcheck = false;
 };
 
 }  // namespace weft::sched

@@ -194,6 +194,18 @@ void signals_fini_thread(M* m);
 void dump_all_fibers(bool from_signal);
 // sysmon: runs a dump handed to it, if one is pending.
 void dump_serve();
+// A dump's lines for one fiber (dump.cpp): "fiber 12 [chan receive, 5 ms]:"
+// (now: base::nanotime_coarse()), and where it was created.
+void print_fiber_header(G* g, GStatus st, int64_t now);
+void print_fiber_origin(G* g);
+
+// Fibers a run leaves behind (leakcheck.cpp). At the end of a run, with
+// every M gone: counts the program's fibers still blocked, and with
+// RunConfig::leakcheck lists them with their stacks.
+void leakcheck_at_exit();
+// Fibers left blocked when a run's main fiber returned, over every run of
+// this process.
+uint64_t abandoned_fibers_total();
 
 // The stall detector (stall.cpp), run by sysmon each round.
 void stall_check(Sched& s, int64_t now);

@@ -31,7 +31,7 @@ bool sched_snapshot(SchedSnapshot& out) {
         out.timers += p->timers.size();
         // A P held by an M that runs a fiber (not the scheduler's loop).
         if (p->status.load(std::memory_order_relaxed) == PStatus::kRunning) {
-            M* m = p->m.load(std::memory_order_relaxed);
+            M* m = p->m.load(std::memory_order_acquire);
             if (m && m->curg.load(std::memory_order_acquire)) out.fibers_running++;
         }
     }

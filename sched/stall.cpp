@@ -116,6 +116,7 @@ void report(Sched& s, P* p, M* m, G* g, int64_t ran_ns, int64_t now, int64_t stw
                     static_cast<unsigned long long>(f.id), ms(ran_ns), static_cast<long long>(m->id), p->id, origin);
     if (r == WalkResult::kOk) base::print_frames(frames);
     else base::print_err("\t(%s)\n", walk_result_text(r));
+    base::symbolize_close();
 }
 
 }  // namespace
@@ -123,7 +124,7 @@ void report(Sched& s, P* p, M* m, G* g, int64_t ran_ns, int64_t now, int64_t stw
 void stall_check(Sched& s, int64_t now) {
     const int64_t threshold = s.config.stall_ns;
     for (P* p : s.allp) {
-        M* m = p->status.load(std::memory_order_relaxed) == PStatus::kRunning ? p->m.load(std::memory_order_relaxed)
+        M* m = p->status.load(std::memory_order_relaxed) == PStatus::kRunning ? p->m.load(std::memory_order_acquire)
                                                                                : nullptr;
         // M and G records outlive the run (g.hpp, m.hpp): stale reads are safe.
         G* g = m ? m->curg.load(std::memory_order_acquire) : nullptr;

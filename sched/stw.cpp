@@ -28,7 +28,7 @@ namespace weft::sched {
 void preempt_all() {
     for (P* p : sched_state().allp) {
         if (p->status.load() != PStatus::kRunning) continue;
-        M* m = p->m.load(std::memory_order_relaxed);  // hint (p.hpp)
+        M* m = p->m.load(std::memory_order_acquire);  // hint (p.hpp)
         if (m == nullptr) continue;
         if (G* g = m->curg.load(std::memory_order_acquire)) g->preempt.store(true, std::memory_order_relaxed);
     }

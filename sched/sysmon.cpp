@@ -89,7 +89,7 @@ void retake(Sched& s, int64_t now, bool& did_work) {
         // The same schedule has run a whole slice: ask its fiber to yield.
         // M and G records are never freed during a run, so a stale read only
         // flags a fiber that no longer needs it (one spurious yield).
-        M* m = p->m.load(std::memory_order_relaxed);
+        M* m = p->m.load(std::memory_order_acquire);
         if (m == nullptr) continue;
         if (G* g = m->curg.load(std::memory_order_acquire)) {
             g->preempt.store(true, std::memory_order_relaxed);

@@ -220,6 +220,13 @@ bool symbolize(uintptr_t addr, Symbol& out) {
     return true;
 }
 
+void symbolize_close() {
+    if (!acquire()) return;
+    if (g_dwfl) dwfl_end(g_dwfl);
+    g_dwfl = nullptr;
+    release();
+}
+
 void set_symbolize_names(bool on) { g_names.store(on, std::memory_order_relaxed); }
 
 bool is_runtime_file(const char* file) {

@@ -36,6 +36,11 @@ bool symbolize(uintptr_t addr, Symbol& out);
 // inlined. Returns n (at most max), 0 if no module contains addr.
 int symbolize_inlined(uintptr_t addr, Symbol* out, int max);
 
+// Ends the libdw session, closing the files it holds open (each module's):
+// a program that watches its descriptors sees none left behind by a
+// report. The next lookup opens a new one.
+void symbolize_close();
+
 // Turns names off (symbolize returns only modules and offsets).
 void set_symbolize_names(bool on);
 

@@ -40,13 +40,30 @@ TEST_CASE("fibers by state and by wait reason") {
         CHECK(before.procs.total == 1);
         CHECK(before.fibers.running == 1);  // this one
         CHECK(before.nreasons > 10);
-        // Ten fibers parked on a channel, five asleep, three on a mutex.
-        weft::Chan<int> ch;
+        // Ten fibers parked on a channel, five in a select with a timer,
+        // three on a mutex.
+        weft::Chan<int> ch, wake;
         weft::Mutex mu;
+        weft::WaitGroup all;
+        all.add(18);
         mu.lock();
-        for (int i = 0; i < 10; i++) weft::go([ch]() mutable { ch.recv(); });
-        for (int i = 0; i < 5; i++) weft::go([] { weft::sleep(1h); });
-        for (int i = 0; i < 3; i++) weft::go([&mu] { mu.lock(); mu.unlock(); });
+        for (int i = 0; i < 10; i++)
+            weft::go([ch, &all]() mutable {
+                ch.recv();
+                all.done();
+            });
+        for (int i = 0; i < 5; i++)
+            weft::go([wake, &all]() mutable {
+                auto timeout = weft::after(1h);
+                weft::select(weft::recv_case(timeout), weft::recv_case(wake));
+                all.done();
+            });
+        for (int i = 0; i < 3; i++)
+            weft::go([&mu, &all] {
+                mu.lock();
+                mu.unlock();
+                all.done();
+            });
         // Started but not yet run (one P, this fiber still on it).
         weft::Metrics queued = weft::metrics();
         CHECK(queued.fibers.runnable == 18);
@@ -55,7 +72,7 @@ TEST_CASE("fibers by state and by wait reason") {
         CHECK(eventually([] { return weft::metrics().fibers.waiting == 18; }));
         weft::Metrics parked = weft::metrics();
         CHECK(parked.waiting("chan receive") == 10);
-        CHECK(parked.waiting("sleep") == 5);
+        CHECK(parked.waiting("select") == 5);
         CHECK(parked.waiting("sync.Mutex.Lock") == 3);
         CHECK(parked.waiting("no such reason") == 0);
         CHECK(parked.fibers.runnable == 0);
@@ -71,7 +88,10 @@ TEST_CASE("fibers by state and by wait reason") {
             weft::Metrics m = weft::metrics();
             return m.waiting("chan receive") == 0 && m.waiting("sync.Mutex.Lock") == 0;
         }));
-        CHECK(weft::metrics().waiting("sleep") == 5);
+        CHECK(weft::metrics().waiting("select") == 5);
+        wake.close();
+        all.wait();
+        CHECK(weft::metrics().fibers.waiting == 0);
     });
 }
 
@@ -79,11 +99,14 @@ TEST_CASE("a fiber in a blocking call counts as in a system call, on a thread in
     weft::run(weft::Options{.procs = 2}, [] {
         uint64_t calls = weft::metrics().sched.syscalls_total;
         std::atomic<bool> inside{false}, leave{false};
+        weft::WaitGroup caller;
+        caller.add(1);
         weft::go([&] {
             weft::blocking([&] {
                 inside = true;
                 while (!leave.load()) usleep(200);
             });
+            caller.done();
         });
         CHECK(eventually([&] { return inside.load(); }));
         CHECK(eventually([] { return weft::metrics().fibers.in_syscall == 1; }));
@@ -94,20 +117,25 @@ TEST_CASE("a fiber in a blocking call counts as in a system call, on a thread in
         // A call that lasts: sysmon hands its P to another thread.
         CHECK(eventually([] { return weft::metrics().sched.handoffs_total > 0; }));
         leave = true;
-        CHECK(eventually([] { return weft::metrics().fibers.in_syscall == 0; }));
+        caller.wait();
+        CHECK(weft::metrics().fibers.in_syscall == 0);
     });
 }
 
 TEST_CASE("two Ps: both run fibers, and one steals the other's") {
     weft::run(weft::Options{.procs = 2}, [] {
         std::atomic<bool> spinning{false}, stop{false};
+        weft::WaitGroup spinner;
+        spinner.add(1);
         weft::go([&] {
             spinning = true;
             while (!stop.load()) weft::preempt_point();
+            spinner.done();
         });
         CHECK(eventually([&] { return spinning.load(); }));
         CHECK(eventually([] { return weft::metrics().fibers.running == 2; }));
         stop = true;
+        spinner.wait();
         // Batches of short fibers queued on this P: an idle P takes some.
         CHECK(eventually([] {
             weft::WaitGroup wg;

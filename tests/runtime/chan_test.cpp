@@ -135,11 +135,19 @@ TEST_CASE("buffered: FIFO, len and cap") {
 TEST_CASE("buffered: a receiver takes the head and a blocked sender's value joins the tail") {
     weft::run(weft::Options{.procs = 1}, [] {
         weft::Chan<int> ch(2);
+        weft::WaitGroup senders;
+        senders.add(2);
         ch.send(1);
         ch.send(2);
-        weft::go([ch]() mutable { ch.send(3); });
+        weft::go([ch, &senders]() mutable {
+            ch.send(3);
+            senders.done();
+        });
         settle();
-        weft::go([ch]() mutable { ch.send(4); });
+        weft::go([ch, &senders]() mutable {
+            ch.send(4);
+            senders.done();
+        });
         settle();
         CHECK(ch.len() == 2);
         CHECK(ch.recv() == 1);
@@ -148,6 +156,7 @@ TEST_CASE("buffered: a receiver takes the head and a blocked sender's value join
         CHECK(ch.recv() == 3);
         CHECK(ch.recv() == 4);
         CHECK(ch.len() == 0);
+        senders.wait();
     });
 }
 
@@ -406,10 +415,15 @@ TEST_CASE("try_send / try_recv on open, full, empty and closed channels") {
         v = 42;
         CHECK(u.try_send(v));
         CHECK(got.recv() == 42);
-        weft::go([u]() mutable { u.send(43); });
+        weft::Chan<int> sent(1);
+        weft::go([u, sent]() mutable {
+            u.send(43);
+            sent.send(1);
+        });
         settle();
         CHECK(u.try_recv(out) == weft::RecvStatus::kOk);
         CHECK(out == 43);
+        sent.recv();
 
         // Buffered: empty, partly full, full.
         weft::Chan<int> b(2);
@@ -527,8 +541,10 @@ TEST_CASE("ping-pong over two unbuffered channels (benchmark, procs=1)") {
     weft::run(weft::Options{.procs = 1}, [&] {
         weft::Chan<int> ping;
         weft::Chan<int> pong;
-        weft::go([ping, pong]() mutable {
+        weft::Chan<int> done;
+        weft::go([ping, pong, done]() mutable {
             while (auto v = ping.recv()) pong.send(*v + 1);
+            done.send(1);
         });
         for (int i = 0; i < 1000; i++) {  // warm up
             ping.send(i);
@@ -541,6 +557,7 @@ TEST_CASE("ping-pong over two unbuffered channels (benchmark, procs=1)") {
         }
         ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
         ping.close();
+        done.recv();
     });
     CHECK(last == kRounds);  // the last round sent kRounds - 1
     MESSAGE("ping-pong round trip: " << ns / kRounds << " ns");

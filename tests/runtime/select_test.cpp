@@ -247,8 +247,11 @@ TEST_CASE("select: the same channel in several cases") {
         weft::run(weft::Options{.procs = procs}, [] {
             // Two recv cases on one channel: exactly one fires per value.
             weft::Chan<int> ch;
-            weft::go([ch]() mutable {
+            weft::WaitGroup partners;
+            partners.add(3);
+            weft::go([ch, &partners]() mutable {
                 for (int i = 0; i < 100; i++) ch.send(i);
+                partners.done();
             });
             int sum = 0;
             for (int n = 0; n < 100; n++) {
@@ -264,15 +267,22 @@ TEST_CASE("select: the same channel in several cases") {
             // doing either operation, never with itself.
             weft::Chan<int> u;
             weft::Chan<int> got(1);
-            weft::go([u, got]() mutable { got.send(*u.recv()); });
+            weft::go([u, got, &partners]() mutable {
+                got.send(*u.recv());
+                partners.done();
+            });
             int i = weft::select(weft::send_case(u, 21), weft::recv_case(u));
             CHECK(i == 0);
             CHECK(got.recv() == 21);
-            weft::go([u]() mutable { u.send(22); });
+            weft::go([u, &partners]() mutable {
+                u.send(22);
+                partners.done();
+            });
             int r = 0;
             i = weft::select(weft::send_case(u, 23), weft::recv_case(u, [&](std::optional<int> v) { r = *v; }));
             CHECK(i == 1);
             CHECK(r == 22);
+            partners.wait();
         });
     }
 }

@@ -180,9 +180,11 @@ TEST_CASE("fiber_backtrace walks a parked fiber from its saved context") {
     weft::run(weft::Options{.procs = 1}, [] {
         std::atomic<weft::sched::G*> g{nullptr};
         weft::Chan<int> c;
+        weft::Chan<int> done;
         weft::go([&] {
             g = weft::sched::current_g();
             bt_test::level1(c);
+            done.send(1);
         });
         wait_until([&] { return status_of(g) == weft::sched::GStatus::kWaiting; });
         weft::base::Frames f;
@@ -195,8 +197,10 @@ TEST_CASE("fiber_backtrace walks a parked fiber from its saved context") {
             weft::base::Symbol s;
             if (weft::base::symbolize(f.pc[i] - 1, s) && std::string(s.function).find("bt_test::level") == 0) found++;
         }
+        weft::base::symbolize_close();
         CHECK(found == 5);
         c.send(1);
+        done.recv();
     });
 }
 
@@ -250,4 +254,15 @@ TEST_CASE("a fatal error on a fiber with the smallest stack still dumps every st
     CHECK(contains(r.err, "fatal error: uncaught exception in fiber 1: thrown by the main fiber"));
     CHECK(contains(section(r.err, "[chan receive"), "bt_test::level5_parks_here("));
     CHECK(!contains(r.err, "stack overflow"));
+}
+
+TEST_CASE("naming frames holds the modules' files open until symbolize_close") {
+    weft::base::symbolize_close();
+    int before = weft::suite::open_fd_count();
+    weft::base::Symbol s;
+    REQUIRE(weft::base::symbolize(reinterpret_cast<uintptr_t>(&bt_test::level1) + 1, s));
+    CHECK(std::string(s.function) == "bt_test::level1(weft::Chan<int>&)");
+    CHECK(weft::suite::open_fd_count() > before);
+    weft::base::symbolize_close();
+    CHECK(weft::suite::open_fd_count() == before);
 }

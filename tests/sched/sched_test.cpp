@@ -162,7 +162,7 @@ TEST_CASE("no lost wake-up when a fiber reaches the global queue as the last spi
 TEST_CASE("sysmon preempts a fiber that holds its P past its time slice") {
     // One P: the hog never blocks, so the main fiber runs again only if
     // sysmon flags the hog and it yields at preempt_point().
-    std::atomic<bool> stop{false};
+    std::atomic<bool> stop{false}, ended{false};
     std::atomic<long> spins{0};
     weft::run(weft::Options{.procs = 1}, [&] {
         weft::go([&] {
@@ -170,11 +170,13 @@ TEST_CASE("sysmon preempts a fiber that holds its P past its time slice") {
                 spins++;
                 weft::preempt_point();
             }
+            ended = true;
         });
         // Once the hog has started, it never yields by itself: the main
         // fiber gets its P back only if sysmon preempts the hog.
         while (spins.load() == 0) weft::yield();
         stop = true;
+        weft::suite::wait_until([&] { return ended.load(); });
     });
     CHECK(stop.load());
     CHECK(spins.load() > 0);

@@ -87,12 +87,13 @@ TEST_CASE("a fiber blocked in sys::read on a pipe does not stop the others (proc
     });
     bool data_ok = true;
     weft::run(weft::Options{.procs = 1}, [&] {
-        weft::Chan<int> reading(1);
-        weft::go([&p, reading]() mutable {
+        weft::Chan<int> reading(1), written;
+        weft::go([&p, reading, written]() mutable {
             for (int r : reading) {
                 char c = static_cast<char>('a' + r % 26);
                 weft::sys::write(p.w, &c, 1);
             }
+            written.close();
         });
         inside = ticks_inside_calls([&] {
             reading.send(reads);
@@ -102,6 +103,7 @@ TEST_CASE("a fiber blocked in sys::read on a pipe does not stop the others (proc
             ++reads;
         });
         reading.close();
+        written.recv();
     });
     {
         std::lock_guard<std::mutex> l(mu);
