@@ -17,6 +17,9 @@ void* map_table(size_t len, const char* what) {
     void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         base::fatal("gc heap: cannot reserve %zu MiB of address space for %s: errno %d", len >> 20, what, errno);
+    // Sized to the heap's reservation and mostly untouched: kept out of
+    // core files (a debugger's gcore writes every byte it may dump).
+    madvise(p, len, MADV_DONTDUMP);
     return p;
 }
 

@@ -154,9 +154,14 @@ PageHeap::PageHeap(size_t reserve_bytes) {
     base_ = round_up(raw, kBaseAlign);
     if (base_ > raw) munmap(reinterpret_cast<void*>(raw), base_ - raw);
     if (raw + len > base_ + reserved_) munmap(reinterpret_cast<void*>(base_ + reserved_), raw + len - (base_ + reserved_));
+    // A core file holds the heap's committed prefix (grow marks it), not
+    // the untouched reservation: a debugger's core (gdb's gcore writes
+    // every byte it may dump) would otherwise be as large as the reserve.
+    madvise(reinterpret_cast<void*>(base_), reserved_, MADV_DONTDUMP);
 
     span_map_bytes_ = round_up(total_pages_ * sizeof(void*), static_cast<size_t>(os_page));
     span_map_ = static_cast<void**>(map_or_die(span_map_bytes_, PROT_READ | PROT_WRITE, "the span map"));
+    madvise(span_map_, span_map_bytes_, MADV_DONTDUMP);  // the runtime's index, sized to the reserve
 }
 
 PageHeap::~PageHeap() {
@@ -219,6 +224,7 @@ void PageHeap::grow(size_t npages) {
     size_t add = std::min(round_up(need, kGrowPages), avail);
     if (mprotect(reinterpret_cast<void*>(base_ + grown_ * kPageSize), add * kPageSize, PROT_READ | PROT_WRITE) != 0)
         base::fatal("out of memory: cannot commit %zu MiB more of the GC heap: errno %d", add * kPageSize / kMiB, errno);
+    madvise(reinterpret_cast<void*>(base_ + grown_ * kPageSize), add * kPageSize, MADV_DODUMP);
     // ASan: an earlier mapping at these addresses (an ended fiber's fake
     // stack, before this reservation was made) can have left its shadow
     // poisoned; the pages are ours now.

@@ -110,12 +110,6 @@ __attribute__((no_sanitize("thread"))) WalkResult capture_on(M* m, base::Frames&
     return WalkResult::kOk;
 }
 
-// A parked fiber's first frame: Boost.Context's jump_fcontext (x86-64
-// System V) leaves, at the saved stack pointer, 0x38 bytes of saved state
-// (control words, r12-r15, rbx, then rbp at +0x30) below the return
-// address into its caller, switch_to, at +0x38.
-constexpr size_t kSavedFpOffset = 0x30, kSavedPcOffset = 0x38;
-
 __attribute__((no_sanitize("address", "thread"))) WalkResult capture_parked(G* g, void* fctx, base::StackCopy* copy,
                                                                                base::Frames& out) {
     base::StackRegion r = region_of(g->stack.lo, g->stack.size);

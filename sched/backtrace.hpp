@@ -19,6 +19,12 @@ namespace weft::sched {
 struct G;
 struct M;
 
+// A parked fiber's first frame: Boost.Context's jump_fcontext (x86-64
+// System V) leaves, at the saved stack pointer, 0x38 bytes of saved state
+// (control words, r12-r15, rbx, then rbp at +0x30) below the return
+// address into its caller, switch_to, at +0x38.
+inline constexpr uint32_t kSavedFpOffset = 0x30, kSavedPcOffset = 0x38;
+
 enum class WalkResult {
     kOk,
     kNoStack,      // never ran, or dead

@@ -1,5 +1,8 @@
 #include "sched/g.hpp"
 
+#include <array>
+#include <utility>
+
 #include "runtime/base/backoff.hpp"
 #include "runtime/base/fatal.hpp"
 
@@ -25,7 +28,8 @@ const char* status_name(GStatus s) {
     return "?";
 }
 
-const char* wait_reason_name(WaitReason r) {
+namespace {
+constexpr const char* reason_text(WaitReason r) {
     switch (r) {
         case WaitReason::kNone: return "";
         case WaitReason::kChanReceive: return "chan receive";
@@ -52,6 +56,21 @@ const char* wait_reason_name(WaitReason r) {
     }
     return "?";
 }
+}  // namespace
+
+const char* const kStatusNames[kGStatuses] = {"idle", "runnable", "running", "syscall", "waiting", "dead"};
+
+namespace {
+template <size_t... I>
+constexpr std::array<const char*, sizeof...(I)> reason_texts(std::index_sequence<I...>) {
+    return {reason_text(static_cast<WaitReason>(I))...};
+}
+constexpr std::array<const char*, kWaitReasons> kReasonTexts = reason_texts(std::make_index_sequence<kWaitReasons>());
+}  // namespace
+
+const char* const* const kWaitReasonNames = kReasonTexts.data();
+
+const char* wait_reason_name(WaitReason r) { return reason_text(r); }
 
 const char* wait_reason_api(WaitReason r) {
     switch (r) {

@@ -80,6 +80,10 @@ enum class WaitReason : uint8_t {
 
 // Every wait reason has an index below this (counters per reason).
 inline constexpr int kWaitReasons = static_cast<int>(WaitReason::kShutdownAbandoned) + 1;
+inline constexpr int kGStatuses = static_cast<int>(GStatus::kDead) + 1;
+// Names by index, for the debugger's table (debug_table.hpp).
+extern const char* const kStatusNames[kGStatuses];
+extern const char* const* const kWaitReasonNames;  // kWaitReasons of them
 
 const char* status_name(GStatus s);
 const char* wait_reason_name(WaitReason r);

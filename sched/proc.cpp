@@ -62,6 +62,8 @@
 #include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"
 #include "sched/fiber.hpp"
+#include "sched/backtrace.hpp"
+#include "sched/debug_table.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
@@ -150,6 +152,7 @@ struct AllGNode {
     AllGNode* next;
 };
 std::atomic<AllGNode*> g_allg{nullptr};
+static_assert(sizeof(std::atomic<AllGNode*>) == sizeof(AllGNode*), "the debug table reads g_allg as a pointer");
 
 void allg_register(G* g) {
     auto* n = new AllGNode{g, g_allg.load()};
@@ -300,6 +303,45 @@ void fiber_main() {
 void for_each_g(void (*fn)(G*, void*), void* arg) {
     for (AllGNode* n = g_allg.load(); n; n = n->next) fn(n->g, arg);
 }
+
+}  // namespace weft::sched
+
+// For debuggers (debug_table.hpp). offsetof on G, M: standard-layout types
+// as far as these fields go (GCC and Clang lay them out as declared).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+extern "C" __attribute__((visibility("default"), used)) const weft::sched::DebugTable weft_debug_table = {
+    weft::sched::kDebugTableVersion,
+    sizeof(weft::sched::DebugTable),
+    &weft::sched::g_allg,
+    offsetof(weft::sched::AllGNode, g),
+    offsetof(weft::sched::AllGNode, next),
+    offsetof(weft::sched::G, id),
+    offsetof(weft::sched::G, status),
+    offsetof(weft::sched::G, wait_reason),
+    offsetof(weft::sched::G, wait_since),
+    offsetof(weft::sched::G, ctx) + offsetof(weft::sched::Context, fctx),
+    offsetof(weft::sched::G, stack) + offsetof(weft::sched::Stack, lo),
+    offsetof(weft::sched::G, stack) + offsetof(weft::sched::Stack, size),
+    offsetof(weft::sched::G, m),
+    offsetof(weft::sched::G, created_at) + offsetof(weft::sched::SourceSite, file),
+    offsetof(weft::sched::G, created_at) + offsetof(weft::sched::SourceSite, function),
+    offsetof(weft::sched::G, created_at) + offsetof(weft::sched::SourceSite, line),
+    offsetof(weft::sched::G, parent_id),
+    offsetof(weft::sched::G, system),
+    offsetof(weft::sched::M, id),
+    offsetof(weft::sched::M, tid),
+    weft::sched::kStatusNames,
+    weft::sched::kGStatuses,
+    weft::sched::kWaitReasons,
+    weft::sched::kWaitReasonNames,
+    weft::sched::kSavedFpOffset,
+    weft::sched::kSavedPcOffset,
+    &weft::sched::g_debug_now_coarse,
+};
+#pragma GCC diagnostic pop
+
+namespace weft::sched {
 
 // ---------------------------------------------------------------- collector support
 

@@ -211,6 +211,10 @@ uint64_t abandoned_fibers_total();
 void stall_check(Sched& s, int64_t now);
 void stall_start();   // before sysmon starts: clears the rate limit
 void stall_finish();  // after sysmon stops: reports what was suppressed
+// base::nanotime_coarse() as sysmon last read it, for debuggers reading a
+// core (debug_table.hpp): written by sysmon each round, relaxed.
+extern int64_t g_debug_now_coarse;
+
 // The scheduler's part of weft::metrics() (snapshot.cpp): read without
 // stopping anyone, each count exact when read.
 struct SchedSnapshot {

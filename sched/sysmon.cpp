@@ -44,6 +44,9 @@
 #include "sched/sched.hpp"
 
 namespace weft::sched {
+
+int64_t g_debug_now_coarse = 0;
+
 namespace {
 
 constexpr int64_t kSyscallIdleRetakeNs = 10'000'000;
@@ -153,6 +156,7 @@ void* sysmon_main(void*) {
     };
     while (!s.exiting.load()) {
         dump_serve();
+        __atomic_store_n(&g_debug_now_coarse, base::nanotime_coarse(), __ATOMIC_RELAXED);
         int64_t now = base::nanotime();
         if (now >= next_trace) {
             schedtrace(s, now - started);

@@ -22,7 +22,10 @@
 #  8. examples/consumer/dump.cpp, built with -O2 -fomit-frame-pointer (no
 #     frame pointers anywhere: neither it nor the release library has
 #     them), dumps on SIGQUIT with a parked fiber's functions named in
-#     order and a running fiber's stack taken on its thread.
+#     order and a running fiber's stack taken on its thread;
+#  9. gdb auto-loads the installed weft-gdb.py for that program and, at
+#     its SIGQUIT, lists the fibers (info weft-fibers) and prints the
+#     parked one's stack (weft-bt), with no debug info in libweft.
 # Ends with one line "consumer: N passed, N failed"; exit status 0 iff
 # nothing failed.
 set -uo pipefail
@@ -149,6 +152,23 @@ dump_without_frame_pointers() {
     [[ $out == *$'\tspin_here()\n'* ]] || { echo "  no frame 'spin_here()' in:" >&2; echo "$out" | sed 's/^/  /' >&2; return 1; }
 }
 
+gdb_auto_loads_the_extension() {
+    local script
+    script=$(find "$prefix/share/gdb/auto-load" -name 'libweft.so-gdb.py' 2>/dev/null)
+    [[ -n $script ]] || { echo "  no libweft.so-gdb.py under $prefix/share/gdb/auto-load" >&2; return 1; }
+    local out id
+    out=$(LD_LIBRARY_PATH=$prefix/lib timeout 120 gdb -nx -batch -iex 'set debuginfod enabled off' \
+        -iex "add-auto-load-scripts-directory $prefix/share/gdb/auto-load" -iex 'set auto-load safe-path /' \
+        -ex run -ex 'info weft-fibers' "$work/dump" 2>&1)
+    id=$(sed -n 's/^ *\([0-9][0-9]*\)  waiting   chan receive.*/\1/p' <<<"$out" | head -1)
+    [[ -n $id ]] || { echo "  info weft-fibers listed no fiber waiting on a channel:" >&2; echo "$out" | sed 's/^/  /' >&2; return 1; }
+    out=$(LD_LIBRARY_PATH=$prefix/lib timeout 120 gdb -nx -batch -iex 'set debuginfod enabled off' \
+        -iex "add-auto-load-scripts-directory $prefix/share/gdb/auto-load" -iex 'set auto-load safe-path /' \
+        -ex run -ex "weft-bt $id" "$work/dump" 2>&1)
+    [[ $out == *"level3 ("*"level2 ("*"level1 ("* ]] ||
+        { echo "  weft-bt $id did not show level3, level2, level1 in order:" >&2; echo "$out" | sed 's/^/  /' >&2; return 1; }
+}
+
 mkdir -p "$work"
 check "a release build installs into build/consumer/prefix" install_release
 check "the install holds exactly the shipped headers" installed_headers_are_shipped
@@ -158,5 +178,6 @@ check "main.cpp builds warning-free from pkg-config's flags and runs" plain_comp
 check "the consumer project builds against the installed weft (pkg-config) and passes" with_pkg_config
 check "the consumer project builds with weft as a subproject and passes" as_subproject
 check "a build without frame pointers dumps every fiber's stack, named" dump_without_frame_pointers
+check "gdb auto-loads weft-gdb.py: info weft-fibers and weft-bt" gdb_auto_loads_the_extension
 echo "consumer: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -1,0 +1,48 @@
+// gdb_target.cpp — the program tests/gdb/gdb_test.cpp runs under gdb: a
+// fiber parked three calls deep on a channel, a fiber in a blocking call,
+// and the main fiber calling weft_gdb_target_ready() (gdb's breakpoint)
+// once both are in place.
+#include <atomic>
+#include <unistd.h>
+
+#include <weft/weft.hpp>
+
+extern "C" __attribute__((noinline, used)) void weft_gdb_target_ready() { asm volatile(""); }
+
+namespace gdb_target {
+
+__attribute__((noinline)) void parked_here(weft::Chan<int>& c) {
+    c.recv();
+    asm volatile("");
+}
+__attribute__((noinline)) void middle(weft::Chan<int>& c) {
+    parked_here(c);
+    asm volatile("");
+}
+__attribute__((noinline)) void outer(weft::Chan<int>& c) {
+    middle(c);
+    asm volatile("");
+}
+
+std::atomic<bool> g_in_call{false};
+
+__attribute__((noinline)) void in_a_blocking_call() {
+    weft::blocking([] {
+        g_in_call = true;
+        for (;;) pause();
+    });
+}
+
+}  // namespace gdb_target
+
+int main() {
+    return weft::run(weft::Options{.procs = 2}, [] {
+        weft::Chan<int> never;
+        weft::go([&] { gdb_target::outer(never); });
+        weft::go([] { gdb_target::in_a_blocking_call(); });
+        while (weft::metrics().waiting("chan receive") != 1 || !gdb_target::g_in_call.load()) weft::yield();
+        weft_gdb_target_ready();
+        _exit(0);  // gdb kills it first
+        return 0;
+    });
+}
