@@ -18,6 +18,7 @@ uint64_t Metrics::waiting(std::string_view reason) const {
 Metrics metrics() {
     Metrics m;
     m.fibers.abandoned_total = sched::abandoned_fibers_total();
+    m.stalls_total = sched::stalls_found_total();
     sched::SchedSnapshot s;
     if (!sched::sched_snapshot(s)) return m;
     m.fibers = {s.fibers_alive,   s.fibers_running, s.fibers_runnable,
@@ -31,8 +32,7 @@ Metrics metrics() {
     }
     m.threads = {s.threads, s.threads_idle, s.threads_spinning, s.threads_syscall};
     m.procs = {s.procs, s.procs_idle};
-    m.sched = {s.runq_global, s.runq_local, s.steals,          s.syscalls, s.handoffs,
-               s.netpoll_waiters, s.netpolls, s.timers, s.stalls};
+    m.sched = {s.runq_global, s.runq_local, s.steals, s.syscalls, s.handoffs, s.netpoll_waiters, s.netpolls, s.timers};
     m.stacks = {s.stacks, s.stack_bytes};
     gc::Stats g = gc::stats();
     auto u = [](int64_t v) { return v > 0 ? static_cast<uint64_t>(v) : 0; };

@@ -7,7 +7,8 @@
 // counters and reads a few shared ones (the list of threads and each P's
 // timer heap under their locks). Every count is exact when it is read; the
 // snapshot as a whole is not one instant. Callable from any fiber or
-// thread; outside weft::run every field is zero but abandoned_total.
+// thread; outside weft::run every field is zero but the process totals
+// fibers.abandoned_total and stalls_total.
 //
 // Units are in the names: a count of things unless it ends in _bytes or
 // _ns. "Total" counts grow from the start of the run (the collector's from
@@ -63,8 +64,10 @@ struct Metrics {
         uint64_t netpoll_waiters = 0;  // fibers parked on a socket or pipe now
         uint64_t netpolls_total = 0;   // polls of the network (epoll_wait calls)
         uint64_t timers = 0;           // pending timers (sleep, deadlines, Timer, Ticker)
-        uint64_t stalls_total = 0;     // runs the stall detector found (reported or rate-limited)
     } sched;
+    // Fiber runs the stall detector found (reported or rate-limited) over
+    // every run of this process; kept after the run.
+    uint64_t stalls_total = 0;
     struct Stacks {
         uint64_t allocated = 0;            // fiber stacks mapped (in use or cached for reuse)
         uint64_t reserved_bytes = 0;       // their address space (committed lazily by the OS)

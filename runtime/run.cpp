@@ -67,12 +67,16 @@ void run_impl(const Options& opts, sched::Closure main) {
         throw std::invalid_argument("WEFT_MAXTHREADS: " + std::to_string(cfg.max_threads) +
                                     " is below the number of Ps (" + std::to_string(cfg.procs) + ")");
     static const char* const kKnownDebug[] = {"gctrace", "gccheckmark", "gcstoptheworld", "gcpoison", "gcstress",
-                                               "syscallstress", "schedtrace", "symbolize", "stalldetect", "leakcheck"};
+                                               "syscallstress", "schedtrace", "scheddetail", "symbolize", "stalldetect",
+                                               "leakcheck"};
     base::validate_debug_env(kKnownDebug, static_cast<int>(std::size(kKnownDebug)));
     cfg.syscall_stress = base::debug_flag("syscallstress");
     cfg.leakcheck = base::debug_flag("leakcheck");
     if (auto v = base::debug_option("schedtrace"))
         cfg.schedtrace_ns = base::parse_int("WEFT_DEBUG: schedtrace", *v, 0, 3'600'000) * 1'000'000;
+    cfg.scheddetail = base::debug_flag("scheddetail");
+    if (cfg.scheddetail && cfg.schedtrace_ns == 0)
+        throw std::invalid_argument("WEFT_DEBUG: scheddetail=1 needs schedtrace=MS (it details each schedtrace line)");
     constexpr int64_t kMaxStallMs = 3'600'000;
     if (opts.stall_threshold.count() >= 0) {
         if (opts.stall_threshold.count() > kMaxStallMs)

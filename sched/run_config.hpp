@@ -30,6 +30,9 @@ struct RunConfig {
     // WEFT_DEBUG=schedtrace=MS: sysmon writes a summary of the scheduler
     // to stderr every MS ms (sysmon.cpp, as Go's GODEBUG=schedtrace); 0 off.
     int64_t schedtrace_ns = 0;
+    // WEFT_DEBUG=scheddetail=1: each schedtrace line is followed by one
+    // line per P, per M and per fiber (as Go's scheddetail).
+    bool scheddetail = false;
     // The stall detector (stall.cpp): a fiber that has run this long (CPU
     // time of its thread) without a safe point is reported. 0: off.
     // Options::stall_threshold, else WEFT_DEBUG=stalldetect=MS.

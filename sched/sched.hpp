@@ -239,6 +239,8 @@ inline void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_re
 // stops of the world held up by one.
 uint64_t stalls_found();
 uint64_t stw_stalls_found();
+// Stalls found over every run of this process (metrics).
+uint64_t stalls_found_total();
 // Walks every G ever created in this run, without locks (proc.cpp).
 void for_each_g(void (*fn)(G*, void*), void* arg);
 

@@ -41,6 +41,7 @@ int64_t g_recent[64];  // times of the reports in the current window, oldest fir
 int g_nrecent = 0;
 uint64_t g_suppressed = 0;  // since the last report
 base::StackCopy g_copy;     // the stalled fiber's stack, for naming its frames
+std::atomic<uint64_t> g_stalls_process{0};  // every run's stalls
 
 int64_t thread_cpu_ns(int tid) {
     if (tid == 0) return -1;
@@ -89,6 +90,7 @@ void report(Sched& s, P* p, M* m, G* g, int64_t ran_ns, int64_t now, int64_t stw
     // The fiber reached a safe point while we looked: not a stall after all.
     if ((r == WalkResult::kOk && seen != g) || !copy_facts(m, g, p->stall_gen, f)) return;
     s.stalls.fetch_add(1, std::memory_order_relaxed);
+    g_stalls_process.fetch_add(1, std::memory_order_relaxed);
     if (stw != 0) s.stw_stalls.fetch_add(1, std::memory_order_relaxed);
     if (!rate_allows(s.config, now)) {
         g_suppressed++;
@@ -178,6 +180,8 @@ void stall_finish() {
                     g_suppressed == 1 ? "" : "s");
     g_suppressed = 0;
 }
+
+uint64_t stalls_found_total() { return g_stalls_process.load(std::memory_order_relaxed); }
 
 uint64_t stalls_found() { return g_sched ? g_sched->stalls.load(std::memory_order_relaxed) : 0; }
 uint64_t stw_stalls_found() { return g_sched ? g_sched->stw_stalls.load(std::memory_order_relaxed) : 0; }

@@ -20,7 +20,8 @@
 //    (one line): Ps, idle Ps, Ms alive, Ms spinning, idle Ms, Ms in a
 //    system call, the global run queue, fibers alive, each P's local run
 //    queue (its runnext counted). Read without stopping anyone: each count
-//    is exact when read, the line a near-instant snapshot.
+//    is exact when read, the line a near-instant snapshot. With
+//    scheddetail=1, a line per P, M and fiber follows (scheddetail()).
 //
 // Protocol (idle parking — an idle program must not wake every 10 ms):
 //   1. If every P is idle: kick = 0; sysmon_idle = true (seq_cst).
@@ -102,6 +103,54 @@ void retake(Sched& s, int64_t now, bool& did_work) {
     }
 }
 
+// scheddetail (above): a line per P, per M and per fiber after the
+// summary, read as the summary is (hints, no one stopped):
+//     P0: status=running schedtick=1523 syscalltick=4 m=2 runqueue=3 timers=1
+//     M2: p=0 curg=12 spinning=false idle=false tid=48213
+//     G12: status=waiting(chan receive) m=-1 created at server.cpp:41
+// no_sanitize("thread"): reads other threads' M and G fields as a dump does.
+__attribute__((no_sanitize("thread"))) void print_g_detail(G* g, void*) {
+    GStatus st = without_scan(g->status.load(std::memory_order_relaxed));
+    if (st == GStatus::kDead || st == GStatus::kIdle) return;
+    M* m = g->m;
+    char reason[64] = "";
+    if (st == GStatus::kWaiting) std::snprintf(reason, sizeof reason, "(%s)", wait_reason_name(g->wait_reason));
+    char line[512];
+    int n = std::snprintf(line, sizeof line, "  G%llu: status=%s%s m=%lld %s%s:%u\n",
+                          static_cast<unsigned long long>(g->id), status_name(st), reason,
+                          m && (st == GStatus::kRunning || st == GStatus::kSyscall) ? static_cast<long long>(m->id) : -1LL,
+                          g->parent_id ? "created at " : "main fiber, ", g->created_at.file_name(), g->created_at.line);
+    if (n > 0) (void)!::write(2, line, std::min(static_cast<size_t>(n), sizeof line - 1));
+}
+
+__attribute__((no_sanitize("thread"))) void scheddetail(Sched& s) {
+    char line[256];
+    for (const P* p : s.allp) {
+        M* m = const_cast<P*>(p)->m.load(std::memory_order_acquire);
+        int n = std::snprintf(line, sizeof line, "  P%d: status=%s schedtick=%u syscalltick=%u m=%lld runqueue=%u timers=%zu\n",
+                              p->id, pstatus_name(p->status.load(std::memory_order_relaxed)),
+                              p->schedtick.load(std::memory_order_relaxed), p->syscalltick.load(std::memory_order_relaxed),
+                              m ? static_cast<long long>(m->id) : -1LL,
+                              p->runq.size() + (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0),
+                              const_cast<P*>(p)->timers.size());
+        (void)!::write(2, line, static_cast<size_t>(n));
+    }
+    {
+        base::LockGuard l(s.lock);
+        for (M* m = s.allm; m; m = m->alllink) {
+            G* g = m->curg.load(std::memory_order_acquire);
+            bool idle = false;
+            for (M* i = s.midle; i; i = i->schedlink) idle |= i == m;
+            int n = std::snprintf(line, sizeof line, "  M%lld: p=%d curg=%lld spinning=%s idle=%s tid=%d\n",
+                                  static_cast<long long>(m->id), m->p ? m->p->id : -1,
+                                  g ? static_cast<long long>(g->id) : -1LL, m->spinning ? "true" : "false",
+                                  idle ? "true" : "false", m->tid);
+            (void)!::write(2, line, static_cast<size_t>(n));
+        }
+    }
+    for_each_g(print_g_detail, nullptr);
+}
+
 // One schedtrace line (above), `elapsed` since the run started.
 void schedtrace(Sched& s, int64_t elapsed) {
     int32_t threads, idlethreads, syscallthreads = 0;
@@ -133,6 +182,7 @@ void schedtrace(Sched& s, int64_t elapsed) {
     line[n++] = '\n';
     // One write: the line is not interleaved with other threads' output.
     (void)!::write(2, line, static_cast<size_t>(n));
+    if (s.config.scheddetail) scheddetail(s);
 }
 
 void* sysmon_main(void*) {

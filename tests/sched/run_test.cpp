@@ -60,7 +60,7 @@ TEST_CASE("bad WEFT_PROCS and options are reported before anything starts") {
         weft::suite::ScopedEnv env("WEFT_DEBUG", "gctrace=1,bogus=2");
         CHECK_THROWS_WITH_AS(weft::run([] {}),
                              "WEFT_DEBUG: unknown option 'bogus' (known: gctrace, gccheckmark, gcstoptheworld, "
-                             "gcpoison, gcstress, syscallstress, schedtrace, symbolize, stalldetect, leakcheck)",
+                             "gcpoison, gcstress, syscallstress, schedtrace, scheddetail, symbolize, stalldetect, leakcheck)",
                              std::invalid_argument);
     }
     {

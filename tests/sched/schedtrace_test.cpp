@@ -4,12 +4,14 @@
 #include <atomic>
 #include <cstdlib>
 #include <regex>
+#include <stdexcept>
 #include <string>
 #include <unistd.h>
 #include <vector>
 
 #include <weft/weft.hpp>
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 
 namespace {
 
@@ -113,4 +115,52 @@ TEST_CASE("schedtrace: a line every period in Go's format, idle or busy, countin
             CHECK(n == procs);
         }
     }
+}
+
+TEST_CASE("scheddetail: a line per P, per M and per fiber after each schedtrace line") {
+    auto r = weft::suite::run_in_child(
+        [] {
+            int fds[2];
+            if (::pipe(fds) != 0) std::abort();
+            int saved = ::dup(2);
+            ::dup2(fds[1], 2);
+            ::setenv("WEFT_DEBUG", "schedtrace=5,scheddetail=1", 1);
+            std::string got;
+            weft::run(weft::Options{.procs = 2}, [&] {
+                weft::Chan<int> never;
+                weft::WaitGroup wg;
+                wg.add(1);
+                weft::go([&] {
+                    never.recv();
+                    wg.done();
+                });
+                // Until a detail line shows that fiber parked on the channel.
+                while (got.find(": status=waiting(chan receive) m=-1 created at schedtrace_test.cpp:") == std::string::npos) {
+                    char buf[4096];
+                    ssize_t n = weft::blocking([&] { return ::read(fds[0], buf, sizeof buf); });
+                    if (n <= 0) std::abort();
+                    got.append(buf, static_cast<size_t>(n));
+                }
+                never.close();
+                wg.wait();
+            });
+            ::dup2(saved, 2);
+            (void)!::write(2, got.data(), got.size());
+        },
+        120);
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(std::regex_search(r.err, std::regex("\\n  P0: status=[a-z]+ schedtick=[0-9]+ syscalltick=[0-9]+ m=-?[0-9]+ "
+                                              "runqueue=[0-9]+ timers=[0-9]+\\n")));
+    CHECK(std::regex_search(r.err, std::regex("\\n  P1: status=")));
+    CHECK(std::regex_search(r.err, std::regex("\\n  M0: p=-?[0-9]+ curg=-?[0-9]+ spinning=(true|false) "
+                                              "idle=(true|false) tid=[0-9]+\\n")));
+    CHECK(std::regex_search(r.err, std::regex("\\n  G1: status=syscall m=[0-9]+ main fiber, ")));
+}
+
+TEST_CASE("scheddetail without schedtrace is refused") {
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "scheddetail=1");
+    CHECK_THROWS_WITH_AS(weft::run([] {}),
+                         "WEFT_DEBUG: scheddetail=1 needs schedtrace=MS (it details each schedtrace line)",
+                         std::invalid_argument);
 }

@@ -1,9 +1,10 @@
 // The doctest main shared by every suite.
 //
-// Leaks fail the suite (as Go's goleak in a TestMain): a test case whose
-// weft::run returned with fibers still blocked is named, and the suite exits
-// non-zero even if every assertion passed. Runs are counted through
-// weft::metrics().fibers.abandoned_total, before and after each test case;
+// Leaks and stalls fail the suite (as Go's goleak in a TestMain): a test
+// case whose weft::run returned with fibers still blocked, or whose fibers
+// the stall detector reported, is named, and the suite exits non-zero even
+// if every assertion passed. Both are counted through weft::metrics()
+// (fibers.abandoned_total, stalls_total), before and after each test case;
 // WEFT_DEBUG=leakcheck=1 (set for the suites in tests/meson.build) makes
 // the run list those fibers with their stacks. A test that means to leave
 // fibers behind (a deadlock, an abandoned stop) does so in a child
@@ -19,16 +20,18 @@
 
 namespace {
 
-std::vector<std::string> g_leaky;
+std::vector<std::string> g_leaky;  // and stalled
 
 struct LeakListener : doctest::IReporter {
-    uint64_t before = 0;
+    uint64_t before = 0, stalls_before = 0;
     explicit LeakListener(const doctest::ContextOptions&) {}
     void report_query(const doctest::QueryData&) override {}
     void test_run_start() override {}
     void test_run_end(const doctest::TestRunStats&) override {}
     void test_case_start(const doctest::TestCaseData&) override {
-        before = weft::metrics().fibers.abandoned_total;
+        weft::Metrics m = weft::metrics();
+        before = m.fibers.abandoned_total;
+        stalls_before = m.stalls_total;
     }
     void test_case_reenter(const doctest::TestCaseData&) override {}
     void test_case_end(const doctest::CurrentTestCaseStats&) override {}
@@ -49,7 +52,13 @@ struct LeakCheck : LeakListener {
         current = &tc;
     }
     void test_case_end(const doctest::CurrentTestCaseStats&) override {
-        uint64_t after = weft::metrics().fibers.abandoned_total;
+        weft::Metrics m = weft::metrics();
+        if (m.stalls_total > stalls_before && current) {
+            g_leaky.push_back(std::string(current->m_name) + " (" + std::to_string(m.stalls_total - stalls_before) +
+                              " stalls)");
+            std::fprintf(stderr, "STALL: test case \"%s\" ran fibers the stall detector reported\n", current->m_name);
+        }
+        uint64_t after = m.fibers.abandoned_total;
         if (after > before && current) {
             g_leaky.push_back(std::string(current->m_name) + " (" + std::to_string(after - before) + " fibers)");
             std::fprintf(stderr, "LEAK: test case \"%s\" left %llu fibers blocked when its run ended\n", current->m_name,
@@ -67,7 +76,7 @@ int main(int argc, char** argv) {
     int rc = context.run();
     if (context.shouldExit()) return rc;
     if (!g_leaky.empty()) {
-        std::fprintf(stderr, "%zu test case(s) left fibers behind:\n", g_leaky.size());
+        std::fprintf(stderr, "%zu test case(s) left fibers blocked or stalled:\n", g_leaky.size());
         for (const std::string& t : g_leaky) std::fprintf(stderr, "  %s\n", t.c_str());
         return rc != 0 ? rc : 1;
     }
