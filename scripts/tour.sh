@@ -21,7 +21,8 @@
 #  5. Print a table of every run's JSON result line (scripts/tour_table.py).
 # Servers listen on 127.0.0.1 only (ports 18080 and 17007).
 #
-# Exit status 0 iff every workload passed its own result check.
+# Exit status 0 iff every workload passed its own result check and the
+# stall detector (on by default) reported none of steps 3's runs.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -66,7 +67,7 @@ for run in "${runs[@]}"; do
     file=$out/${run// /_}.out
     weft_banner "$run"
     status=0
-    "$dir/examples/${argv[0]}" "${argv[@]:1}" | tee "$file" || status=$?
+    "$dir/examples/${argv[0]}" "${argv[@]:1}" 2> >(tee "$file.err" >&2) | tee "$file" || status=$?
     [[ $status -eq 0 ]] || failed=$((failed + 1))
     table_args+=("$run=$status=$file")
 done
@@ -147,6 +148,14 @@ fi
 stop_server "$server_pid" || status=$?
 [[ $status -eq 0 ]] || failed=$((failed + 1))
 table_args+=("echo --client=$status=$file")
+
+# The stall detector is on by default: a workload it reports is a failure.
+for err in "$out"/*.err; do
+    if grep -q "without a safe point" "$err"; then
+        weft_log "the stall detector reported a fiber in ${err##*/}"
+        failed=$((failed + 1))
+    fi
+done
 
 weft_banner "tour results ($(nproc) CPUs; see docs/BENCHMARKS.md for what each figure means)"
 "$(weft_python)" scripts/tour_table.py "${table_args[@]}"
