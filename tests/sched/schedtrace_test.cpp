@@ -134,8 +134,11 @@ TEST_CASE("scheddetail: a line per P, per M and per fiber after each schedtrace 
                     never.recv();
                     wg.done();
                 });
-                // Until a detail line shows that fiber parked on the channel.
-                while (got.find(": status=waiting(chan receive) m=-1 created at schedtrace_test.cpp:") == std::string::npos) {
+                // Until detail lines have shown that fiber parked on the
+                // channel and this one in its read (it may be runnable, back
+                // from one read and not yet in the next, when a line is made).
+                while (got.find(": status=waiting(chan receive) m=-1 created at schedtrace_test.cpp:") == std::string::npos ||
+                       !std::regex_search(got, std::regex("\\n  G1: status=syscall m=[0-9]+ main fiber, "))) {
                     char buf[4096];
                     ssize_t n = weft::blocking([&] { return ::read(fds[0], buf, sizeof buf); });
                     if (n <= 0) std::abort();
