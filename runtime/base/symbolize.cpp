@@ -334,6 +334,9 @@ void unwind_by_tables(Frames& frames) {
         }
         if (!ok || (reg != kRegRsp && reg != kRegRbp)) break;
         uintptr_t cfa = (reg == kRegRsp ? sp : rbp) + static_cast<uintptr_t>(off), ret = 0, caller_rbp = rbp;
+        // An epilogue's rule may still place the saved rbp below sp: it
+        // was popped already, and rbp holds the caller's value.
+        if (rbp_saved && cfa + static_cast<uintptr_t>(rbp_off) < sp) rbp_saved = false;
         if (!word_at(cfa - sizeof(uintptr_t), &ret) ||
             (rbp_saved && !word_at(cfa + static_cast<uintptr_t>(rbp_off), &caller_rbp))) {
             out_of_words = true;
