@@ -1,8 +1,13 @@
 // gdb_target.cpp — the program tests/gdb/gdb_test.cpp runs under gdb: a
 // fiber parked three calls deep on a channel, a fiber in a blocking call,
 // and the main fiber calling weft_gdb_target_ready() (gdb's breakpoint)
-// once both are in place.
+// once both are in place. With the argument "wait" it then lets any
+// process attach (Yama's ptrace_scope 1 would allow only its ancestors),
+// prints "ready" and waits to be killed: for gdb -p.
 #include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <weft/weft.hpp>
@@ -35,13 +40,22 @@ __attribute__((noinline)) void in_a_blocking_call() {
 
 }  // namespace gdb_target
 
-int main() {
-    return weft::run(weft::Options{.procs = 2}, [] {
+int main(int argc, char** argv) {
+    bool wait = argc > 1 && std::strcmp(argv[1], "wait") == 0;
+    return weft::run(weft::Options{.procs = 2}, [wait] {
         weft::Chan<int> never;
         weft::go([&] { gdb_target::outer(never); });
         weft::go([] { gdb_target::in_a_blocking_call(); });
         while (weft::metrics().waiting("chan receive") != 1 || !gdb_target::g_in_call.load()) weft::yield();
         weft_gdb_target_ready();
+        if (wait) {
+            prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+            std::printf("ready\n");
+            std::fflush(stdout);
+            weft::blocking([] {
+                for (;;) pause();
+            });
+        }
         _exit(0);  // gdb kills it first
         return 0;
     });

@@ -1,14 +1,17 @@
 // gdb with tools/weft-gdb.py, in batch mode, against tests/gdb/gdb_target:
 // `info weft-fibers` lists the fibers with their states and wait reasons,
 // and `weft-bt ID` prints a parked fiber's stack from its saved context
-// and a fiber in a call from its thread, on the live process and on a core
-// file gdb wrote from it.
+// and a fiber in a call from its thread: on the program run by gdb, on a
+// core file gdb wrote from it, and on the program running by itself with
+// gdb attached (-p).
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <regex>
 #include <string>
+#include <csignal>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support/test_util.hpp"
@@ -95,3 +98,44 @@ TEST_CASE("gdb lists the fibers and prints their stacks, live and from a core") 
     CHECK(c1 < c3);
     CHECK(c3 != std::string::npos);
 }
+
+TEST_CASE("gdb attached to a running program lists its fibers and prints a parked one's stack") {
+    // The target, started here with its stdout on a pipe, says "ready"
+    // once its fibers are in place; gdb -p attaches to it.
+    int out[2];
+    REQUIRE(pipe(out) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        execl(WEFT_GDB_TARGET, WEFT_GDB_TARGET, "wait", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    close(out[1]);
+    struct KillOnExit {
+        pid_t pid;
+        ~KillOnExit() {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+    } kill_target{pid};
+    std::string said;
+    char c;
+    while (said.find("ready\n") == std::string::npos && read(out[0], &c, 1) == 1) said += c;
+    close(out[0]);
+    REQUIRE(said == "ready\n");
+    std::string source = std::string("-ex 'source ") + WEFT_GDB_SCRIPT + "' ";
+    std::string listing = run(std::string(kBatch) + source + "-p " + std::to_string(pid) + " -ex 'info weft-fibers'");
+    INFO(listing);
+    std::string parked = fiber_id(listing, "waiting   chan receive");
+    REQUIRE(!parked.empty());
+    CHECK(!fiber_id(listing, "syscall").empty());
+    std::string bt = run(std::string(kBatch) + source + "-p " + std::to_string(pid) + " -ex 'weft-bt " + parked + "'");
+    INFO(bt);
+    size_t p1 = bt.find("gdb_target::parked_here"), p3 = bt.find("gdb_target::outer");
+    CHECK(p1 != std::string::npos);
+    CHECK(p3 != std::string::npos);
+    CHECK(p1 < p3);
+}
+
