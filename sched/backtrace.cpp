@@ -19,11 +19,11 @@
 #include <csignal>
 #include <cstring>
 #include <sys/syscall.h>
-#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include <weft/clock.hpp>
+#include "runtime/base/backoff.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
@@ -44,11 +44,6 @@ bool g_installed = false;
 base::StackRegion region_of(const void* lo, size_t size) {
     auto a = reinterpret_cast<uintptr_t>(lo);
     return base::StackRegion{a, a + size};
-}
-
-void pause_briefly() {
-    struct timespec ts = {0, 50'000};
-    nanosleep(&ts, nullptr);
 }
 
 // Captures the code a signal interrupted on m's thread, running g (or the
@@ -90,22 +85,23 @@ __attribute__((no_sanitize("thread"))) WalkResult capture_on(M* m, base::Frames&
     req.out = &out;
     req.copy = copy;
     int64_t deadline = base::nanotime() + timeout_ns;
+    base::Backoff backoff;  // nanosleep at worst: async-signal-safe, as a dump needs
     for (;;) {
         CaptureRequest* expected = nullptr;
         if (m->capture.compare_exchange_strong(expected, &req, std::memory_order_acq_rel)) break;
         if (base::nanotime() >= deadline) return WalkResult::kNoAnswer;  // another request stays pending
-        pause_briefly();
+        backoff.pause();
     }
     if (syscall(SYS_tgkill, getpid(), m->tid, SIGURG) != 0) {
         if (m->capture.exchange(nullptr, std::memory_order_acq_rel) == &req) return WalkResult::kNotWalkable;
     } else {
-        while (!req.done.load(std::memory_order_acquire) && base::nanotime() < deadline) pause_briefly();
+        while (!req.done.load(std::memory_order_acquire) && base::nanotime() < deadline) backoff.pause();
         if (!req.done.load(std::memory_order_acquire)) {
             if (m->capture.exchange(nullptr, std::memory_order_acq_rel) == &req) return WalkResult::kNoAnswer;
         }
     }
     // The handler took the request: it finishes its bounded walk soon.
-    while (!req.done.load(std::memory_order_acquire)) pause_briefly();
+    while (!req.done.load(std::memory_order_acquire)) backoff.pause();
     if (g_out) *g_out = req.g;
     return WalkResult::kOk;
 }

@@ -18,9 +18,9 @@
 #include <atomic>
 #include <pthread.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include <weft/clock.hpp>
+#include "runtime/base/backoff.hpp"
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/symbolize.hpp"
 #include "sched/backtrace.hpp"
@@ -120,11 +120,6 @@ void dump_on_big_stack() {
     munmap(stack, kDumpStackSize);
 }
 
-void pause_briefly() {
-    struct timespec ts = {0, 200'000};
-    nanosleep(&ts, nullptr);
-}
-
 }  // namespace
 
 void dump_all_fibers(bool from_signal) {
@@ -142,18 +137,20 @@ void dump_all_fibers(bool from_signal) {
     g_phase.store(kRequested, std::memory_order_release);  // D1
     sysmon_wake();
     int64_t start = base::nanotime();
+    base::Backoff backoff;  // nanosleep at worst: async-signal-safe
     while (g_phase.load(std::memory_order_acquire) == kRequested && base::nanotime() - start < kHandOffWaitNs)
-        pause_briefly();
+        backoff.pause();
     uint32_t expected = kRequested;
     if (g_phase.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) {  // D3: not taken
         dump_on_big_stack();
         return;
     }
-    while (g_phase.load(std::memory_order_acquire) != kDone && base::nanotime() - start < kServeWaitNs) pause_briefly();
+    while (g_phase.load(std::memory_order_acquire) != kDone && base::nanotime() - start < kServeWaitNs) backoff.pause();
 }
 
 void dump_serve() {
     uint32_t expected = kRequested;
+    // Relaxed: a peek, every sysmon round; the CAS decides.
     if (g_phase.load(std::memory_order_relaxed) != kRequested ||
         !g_phase.compare_exchange_strong(expected, kServing, std::memory_order_acq_rel))
         return;

@@ -33,6 +33,7 @@
 
 #include <weft/internal/closure.hpp>
 #include "runtime/base/check.hpp"
+#include "runtime/base/symbolize.hpp"
 #include "sched/context.hpp"
 #include "sched/eh_state.hpp"
 #include "sched/stack.hpp"
@@ -95,12 +96,7 @@ struct SourceSite {
     const char* function = "";
     uint32_t line = 0;
     // The file's name without its directories, for dumps and reports.
-    const char* file_name() const {
-        const char* last = file;
-        for (const char* p = file; *p; p++)
-            if (*p == '/') last = p + 1;
-        return last;
-    }
+    const char* file_name() const { return base::file_name_of(file); }
 };
 
 struct G {

@@ -63,7 +63,7 @@ void leakcheck_at_exit() {
     w.main = s.main_g;
     w.now = base::nanotime_coarse();
     for_each_g(visit, &w);
-    g_abandoned.fetch_add(w.count, std::memory_order_relaxed);
+    g_abandoned.fetch_add(w.count, std::memory_order_relaxed);  // relaxed: a statistic
     if (!s.config.leakcheck || w.count == 0) return;
     base::print_err("weft: leakcheck: %llu fiber%s left blocked when the main fiber returned:\n",
                     static_cast<unsigned long long>(w.count), w.count == 1 ? "" : "s");

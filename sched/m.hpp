@@ -21,7 +21,9 @@ struct G;
 struct P;
 
 // Each M's alternate signal stack (signals.cpp): fatal signals and the
-// backtrace signal run there, symbolizing included.
+// backtrace signal run there. They only capture stacks; naming frames runs
+// on sysmon or a dump stack of its own, except when no dump stack can be
+// mapped, which is what the room is for (committed only if used).
 inline constexpr size_t kAltStackSize = 256 * 1024;
 
 // What a G asked its M's g0 to do when it switched to g0 (Go's mcall).

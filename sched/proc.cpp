@@ -59,11 +59,11 @@
 #include "runtime/base/check.hpp"
 #include "runtime/base/cpu_relax.hpp"
 #include "runtime/base/test_hooks.hpp"
+#include "sched/backtrace.hpp"
 #include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"
-#include "sched/fiber.hpp"
-#include "sched/backtrace.hpp"
 #include "sched/debug_table.hpp"
+#include "sched/fiber.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
@@ -103,7 +103,7 @@ namespace {
 void count_unpark(M* m, G* g) {
     auto r = static_cast<size_t>(g->wait_reason);
     if (m != nullptr && m->p != nullptr) bump(m->p->unparked[r]);
-    else sched_state().unparked_outside[r].fetch_add(1, std::memory_order_relaxed);
+    else sched_state().unparked_outside[r].fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
 }
 
 }  // namespace
@@ -569,7 +569,7 @@ G* runqsteal(P* p, P* p2, bool take_runnext) {
         return nullptr;
     }
     if (n == 0) return nullptr;
-    p->steals.store(p->steals.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    bump(p->steals, n);
     return p->runq.take_last_stolen(n);  // run one, publish the rest (as runqsteal)
 }
 
@@ -1105,7 +1105,7 @@ void after_exit(M* m, G* g) {
     g->wait_reason = WaitReason::kNone;
     g->param = nullptr;
     bool was_main = g == sched_state().main_g;
-    p->fibers_ended.store(p->fibers_ended.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    bump(p->fibers_ended);
     gfput(p, g);
     if (was_main) begin_shutdown();
 }
@@ -1331,7 +1331,7 @@ G* newproc(Closure fn, const std::source_location& site, bool wake, bool system 
     cas_status(g, GStatus::kDead, GStatus::kRunnable);
     track_run(g);
     if (p) {
-        p->fibers_started.store(p->fibers_started.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        bump(p->fibers_started);
         runqput(p, g, true);
         if (wake) wakep();
     } else {

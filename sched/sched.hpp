@@ -227,13 +227,17 @@ struct SchedSnapshot {
     uint64_t steals = 0, syscalls = 0, handoffs = 0;
     uint64_t netpoll_waiters = 0, netpolls = 0, timers = 0;
     uint64_t stacks = 0, stack_bytes = 0;
-    uint64_t stalls = 0, stw_stalls = 0;
 };
 // False if no run is active.
 bool sched_snapshot(SchedSnapshot& out);
 
-// Increments a counter that only one thread writes at a time.
-inline void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+// Adds n to a counter that one thread at a time writes (a P's, by the M
+// holding it): a relaxed load and store, no read-modify-write; readers
+// take it as a statistic, and the P's hand-over orders one holder's
+// writes before the next holder's.
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
 
 // Stalls found in this run, reported or not (tests, metrics); of them,
 // stops of the world held up by one.

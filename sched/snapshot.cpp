@@ -71,8 +71,6 @@ bool sched_snapshot(SchedSnapshot& out) {
     StackStats st = stack_stats();
     out.stacks = static_cast<uint64_t>(st.guarded + st.canary);
     out.stack_bytes = out.stacks * st.size;
-    out.stalls = s.stalls.load(std::memory_order_relaxed);
-    out.stw_stalls = s.stw_stalls.load(std::memory_order_relaxed);
     return true;
 }
 

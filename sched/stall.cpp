@@ -64,7 +64,6 @@ bool rate_allows(const RunConfig& cfg, int64_t now) {
     return true;
 }
 
-// stw: the start of the stop-the-world waiting for p, or 0.
 // What a report says of the fiber, copied while it still runs.
 struct FiberFacts {
     uint64_t id = 0, parent_id = 0;
@@ -82,6 +81,7 @@ __attribute__((no_sanitize("thread"))) bool copy_facts(M* m, G* g, uint64_t gen,
     return m->curg.load(std::memory_order_relaxed) == g && g->stack_gen.load(std::memory_order_relaxed) == gen;
 }
 
+// stw: the start of the stop-the-world waiting for p, or 0.
 void report(Sched& s, P* p, M* m, G* g, int64_t ran_ns, int64_t now, int64_t stw) {
     base::Frames frames;
     G* seen = nullptr;
@@ -89,6 +89,7 @@ void report(Sched& s, P* p, M* m, G* g, int64_t ran_ns, int64_t now, int64_t stw
     FiberFacts f;
     // The fiber reached a safe point while we looked: not a stall after all.
     if ((r == WalkResult::kOk && seen != g) || !copy_facts(m, g, p->stall_gen, f)) return;
+    // Relaxed: counts, read as statistics (tests poll them to end a spin).
     s.stalls.fetch_add(1, std::memory_order_relaxed);
     g_stalls_process.fetch_add(1, std::memory_order_relaxed);
     if (stw != 0) s.stw_stalls.fetch_add(1, std::memory_order_relaxed);

@@ -2,17 +2,16 @@
 #include "runtime/base/symbolize.hpp"
 
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
-#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
-#include <time.h>
 #include <unistd.h>
 
+#include <weft/clock.hpp>
+#include "runtime/base/backoff.hpp"
 #include "runtime/base/fatal.hpp"
 
 namespace weft::base {
@@ -24,7 +23,7 @@ namespace {
 // symbolizing, or another thread is and stays) gives up after a bounded
 // wait and prints addresses.
 std::atomic<bool> g_busy{false};
-std::atomic<bool> g_names{true};
+std::atomic<bool> g_names{true};  // relaxed: set before a run starts, read as a setting
 Dwfl* g_dwfl = nullptr;
 char* g_debuginfo_path = nullptr;
 // Separate debug files from the local disk only. With DEBUGINFOD_URLS set
@@ -51,13 +50,12 @@ const Dwfl_Callbacks g_callbacks = {
 };
 
 bool acquire() {
-    for (int i = 0; i < 2000; i++) {  // about one second
+    int64_t deadline = nanotime() + 1'000'000'000;
+    for (Backoff backoff;; backoff.pause()) {
         bool expected = false;
         if (g_busy.compare_exchange_weak(expected, true, std::memory_order_acquire)) return true;
-        struct timespec ts = {0, 500'000};
-        nanosleep(&ts, nullptr);
+        if (nanotime() > deadline) return false;
     }
-    return false;
 }
 
 void release() { g_busy.store(false, std::memory_order_release); }
@@ -82,13 +80,6 @@ void copy(char* dst, size_t cap, const char* src) {
     if (n >= cap) n = cap - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
-}
-
-const char* base_name(const char* path) {
-    const char* last = path;
-    for (const char* p = path; *p; p++)
-        if (*p == '/') last = p + 1;
-    return last;
 }
 
 void demangle_into(char* dst, size_t cap, const char* name) {
@@ -141,7 +132,7 @@ int lookup(Dwfl* d, uintptr_t addr, Symbol* out, int max) {
     Symbol& outer = out[0];
     outer = Symbol{};
     const char* modname = dwfl_module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
-    copy(outer.module, sizeof outer.module, modname ? base_name(modname) : "?");
+    copy(outer.module, sizeof outer.module, modname ? file_name_of(modname) : "?");
     // The offset addr2line takes: from the module's load address for a
     // shared object, the address itself for a fixed-address executable.
     GElf_Addr bias = 0;

@@ -25,6 +25,15 @@ struct Symbol {
     uintptr_t module_offset = 0;
 };
 
+// A path's last component ("server.cpp" of "../src/server.cpp"): how
+// dumps and reports name source files and modules.
+inline const char* file_name_of(const char* path) {
+    const char* last = path;
+    for (const char* p = path; *p; p++)
+        if (*p == '/') last = p + 1;
+    return last;
+}
+
 // Looks up `addr` (an address inside the instruction wanted: callers pass
 // a return address minus one): the function containing it, with the line.
 // False if no module contains it.

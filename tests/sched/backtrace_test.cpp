@@ -70,6 +70,20 @@ weft::sched::GStatus status_of(const std::atomic<weft::sched::G*>& g) {
     return x ? weft::sched::without_scan(x->status.load()) : weft::sched::GStatus::kIdle;
 }
 
+// From a fiber: starts one that parks five calls deep on c
+// (bt_test::level1, then a send on *done once woken, if given) and waits
+// until it has parked.
+weft::sched::G* park_five_deep(weft::Chan<int>& c, weft::Chan<int>* done = nullptr) {
+    std::atomic<weft::sched::G*> g{nullptr};
+    weft::go([&g, &c, done] {
+        g = weft::sched::current_g();
+        bt_test::level1(c);
+        if (done) done->send(1);
+    });
+    wait_until([&] { return status_of(g) == weft::sched::GStatus::kWaiting; });
+    return g.load();
+}
+
 // The dump's section for one fiber: from its header to the next one.
 std::string section(const std::string& dump, const std::string& header) {
     size_t at = dump.find(header);
@@ -83,13 +97,8 @@ std::string section(const std::string& dump, const std::string& header) {
 TEST_CASE("the SIGQUIT dump shows a parked fiber's stack, five calls deep, innermost first") {
     auto r = run_in_child([] {
         weft::run(weft::Options{.procs = 2}, [] {
-            std::atomic<weft::sched::G*> g{nullptr};
             weft::Chan<int> c;
-            weft::go([&] {
-                g = weft::sched::current_g();
-                bt_test::level1(c);
-            });
-            wait_until([&] { return status_of(g) == weft::sched::GStatus::kWaiting; });
+            park_five_deep(c);
             raise(SIGQUIT);
         });
     });
@@ -178,18 +187,11 @@ TEST_CASE("a stack overflow's dump walks the dying fiber from the faulting frame
 
 TEST_CASE("fiber_backtrace walks a parked fiber from its saved context") {
     weft::run(weft::Options{.procs = 1}, [] {
-        std::atomic<weft::sched::G*> g{nullptr};
-        weft::Chan<int> c;
-        weft::Chan<int> done;
-        weft::go([&] {
-            g = weft::sched::current_g();
-            bt_test::level1(c);
-            done.send(1);
-        });
-        wait_until([&] { return status_of(g) == weft::sched::GStatus::kWaiting; });
+        weft::Chan<int> c, done;
+        weft::sched::G* g = park_five_deep(c, &done);
         weft::base::Frames f;
         int64_t on_m = -1;
-        REQUIRE(weft::sched::fiber_backtrace(g.load(), f, nullptr, 0, &on_m) == weft::sched::WalkResult::kOk);
+        REQUIRE(weft::sched::fiber_backtrace(g, f, nullptr, 0, &on_m) == weft::sched::WalkResult::kOk);
         CHECK(on_m == -1);
         CHECK(f.n >= 6);
         int found = 0;
@@ -208,13 +210,8 @@ TEST_CASE("WEFT_DEBUG=symbolize=0 prints modules and offsets only") {
     auto r = run_in_child([] {
         ScopedEnv env("WEFT_DEBUG", "symbolize=0");
         weft::run(weft::Options{.procs = 1}, [] {
-            std::atomic<weft::sched::G*> g{nullptr};
             weft::Chan<int> c;
-            weft::go([&] {
-                g = weft::sched::current_g();
-                bt_test::level1(c);
-            });
-            wait_until([&] { return status_of(g) == weft::sched::GStatus::kWaiting; });
+            park_five_deep(c);
             raise(SIGQUIT);
         });
     });
@@ -239,13 +236,8 @@ TEST_CASE("WEFT_DEBUG=symbolize takes 0 or 1") {
 TEST_CASE("a fatal error on a fiber with the smallest stack still dumps every stack") {
     auto r = run_in_child([] {
         weft::run(weft::Options{.procs = 1, .stack_size = 16 * 1024}, [] {
-            std::atomic<weft::sched::G*> g{nullptr};
             weft::Chan<int> c;
-            weft::go([&] {
-                g = weft::sched::current_g();
-                bt_test::level1(c);
-            });
-            wait_until([&] { return status_of(g) == weft::sched::GStatus::kWaiting; });
+            park_five_deep(c);
             throw std::runtime_error("thrown by the main fiber");
         });
     });
