@@ -68,6 +68,7 @@
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
 #include "sched/timers.hpp"
+#include "sched/trace.hpp"
 
 namespace weft::gc::detail {
 
@@ -236,6 +237,12 @@ struct Pause {
 void set_phase(Phase p) {  // world stopped
     g_phase.store(p, std::memory_order_relaxed);
     g_barrier_on.store(p == Phase::kMark || p == Phase::kMarkTermination, std::memory_order_relaxed);
+    if (sched::trace::on()) [[unlikely]] {
+        sched::trace::gc_phase(phase_name(p));
+        // Relaxed: the counters are statistics here.
+        sched::trace::heap(static_cast<uint64_t>(heap().heap_live.load(std::memory_order_relaxed)),
+                           static_cast<uint64_t>(controller().goal.load(std::memory_order_relaxed)));
+    }
 }
 
 // ---------------------------------------------------------------- per-P state
@@ -327,8 +334,10 @@ void scan_all_stacks(sched::G* self, int64_t runway_bytes, bool world_stopped) {
     stack_scan_begin(std::move(all), self, runway_bytes);
     for (;;) {
         GCWork* w = work_of_current_p();  // the P may change across a pause
+        sched::trace::gc_work(true);
         bool more = stack_scan_slice(w, world_stopped ? INT64_MAX : base::nanotime() + kWorkerSliceNs);
         flush(w);  // the shaded objects, for any P's marking
+        sched::trace::gc_work(false);
         if (!more) break;
         worker_pause();
     }
@@ -424,9 +433,11 @@ int64_t mark_loop(sched::G* self, sched::G** tracked) {
         int64_t t = base::nanotime();
         int64_t until = t + kWorkerSliceNs;
         GCWork* w = work_of_current_p();
+        sched::trace::gc_work(true);
         while (drain(w, kWorkerDrainChunk) > 0)
             if (base::nanotime() >= until) break;
         flush(w);
+        sched::trace::gc_work(false);
         int64_t worked = base::nanotime() - t;
         c.worker_ns += worked;
         c.total_worker_ns.fetch_add(worked, std::memory_order_relaxed);
@@ -663,8 +674,10 @@ void cycle_sweep(Cycle& cy) {
         for (;;) {
             int64_t until = base::nanotime() + kWorkerSliceNs;
             bool more = true;
+            sched::trace::gc_sweep(true);
             while ((more = sweep_one() != 0) && base::nanotime() < until) {
             }
+            sched::trace::gc_sweep(false);
             if (!more) break;
             worker_pause();
         }
@@ -881,14 +894,18 @@ void on_stop() {
 bool idle_work(sched::P* p) {
     GCWork* w = work_of(p);
     if (phase() == Phase::kScan) {
+        sched::trace::gc_work(true);
         bool did = stack_scan_idle(w);
         flush(w);
+        sched::trace::gc_work(false);
         return did;
     }
     if (phase() != Phase::kMark) return false;
     if (global_work_empty() && !has_local_work(w)) return false;
+    sched::trace::gc_work(true);
     int64_t done = drain(w, kIdleSliceBytes, DrainUntil::kBudgetOrStop);
     flush(w);  // what the drain left, for other markers (see after_refill)
+    sched::trace::gc_work(false);
     return done > 0;
 }
 
@@ -910,8 +927,11 @@ void after_refill(MCache* c, int64_t bytes) {
     if (ph == Phase::kScan) {
         // Stack-scan assist: fibers in proportion to the allocation.
         int64_t t = base::nanotime();
+        uint64_t goid = sched::trace::on() ? sched::fiber_id() : 0;
+        sched::trace::gc_assist(goid, true);
         if (stack_scan_assist(work_of_current_p(), &c->stack_scan_debt, bytes))
             ctl.assist_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
+        sched::trace::gc_assist(goid, false);
         return;
     }
     if (ph == Phase::kMark) {
@@ -921,6 +941,8 @@ void after_refill(MCache* c, int64_t bytes) {
         c->assist_debt += owed;
         if (c->assist_debt > 0) {
             int64_t t = base::nanotime();
+            uint64_t goid = sched::trace::on() ? sched::fiber_id() : 0;
+            sched::trace::gc_assist(goid, true);
             GCWork* w = work_of_current_p();
             int64_t done = drain(w, std::min(c->assist_debt, kMaxAssistSlice), DrainUntil::kBudgetOrStop);
             // Publish what the drain left: this P may not mark again for a
@@ -930,6 +952,7 @@ void after_refill(MCache* c, int64_t bytes) {
             flush(w);
             c->assist_debt = std::max<int64_t>(0, c->assist_debt - done);
             ctl.assist_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
+            sched::trace::gc_assist(goid, false);
             // No grey object left to pay with: the marking is with other
             // fibers (the collector's, idle Ps) or in other Ps' buffers.
             // Instead of allocating on unchecked, give them this P at the
@@ -942,6 +965,7 @@ void after_refill(MCache* c, int64_t bytes) {
     if (ph == Phase::kSweep) {
         // Proportional sweep: pay for the allocation in swept pages.
         c->sweep_debt += static_cast<double>(bytes) * ctl.sweep_pages_per_byte;
+        if (c->sweep_debt > 0) sched::trace::gc_sweep(true);
         while (c->sweep_debt > 0) {
             size_t n = sweep_one();
             if (n == 0) {
@@ -950,6 +974,7 @@ void after_refill(MCache* c, int64_t bytes) {
             }
             c->sweep_debt -= static_cast<double>(n);
         }
+        sched::trace::gc_sweep(false);
         return;
     }
     // gcstress: the first allocation starts the back-to-back cycles.

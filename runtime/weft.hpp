@@ -19,3 +19,4 @@
 #include <weft/sync.hpp>
 #include <weft/sys.hpp>
 #include <weft/time.hpp>
+#include <weft/trace.hpp>

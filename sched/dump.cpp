@@ -24,6 +24,7 @@
 #include "runtime/base/fatal.hpp"
 #include "runtime/base/symbolize.hpp"
 #include "sched/backtrace.hpp"
+#include "sched/trace.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
@@ -123,6 +124,9 @@ void dump_on_big_stack() {
 }  // namespace
 
 void dump_all_fibers(bool from_signal) {
+    // A flight recorder's last events first: they are what led here, and
+    // writing them needs neither allocation nor naming.
+    trace::at_fatal();
     g_state.now = base::nanotime_coarse();  // wait_since uses the coarse clock
     // The dying thread's own fiber is walked here, on its own stack.
     M* m = getm();

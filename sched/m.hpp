@@ -63,6 +63,10 @@ struct M {
     // thread's life.
     EhState* eh = nullptr;
 
+    // Who the unblocks this M writes to the execution trace are by, when
+    // no fiber of its own wakes them (trace.hpp WakeSource; 0: ask curg).
+    uint8_t trace_wake = 0;
+
     // Request from the G that just switched to g0.
     MAction action = MAction::kNone;
     ParkUnlockFn unlockf = nullptr;

@@ -96,6 +96,7 @@
 #include "runtime/base/check.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
+#include "sched/trace.hpp"
 #include "sched/timers.hpp"
 
 namespace weft::sched {
@@ -403,6 +404,7 @@ int32_t netpoll(int64_t delay_ns, GQueue& out) {
         }
     }
     WEFT_CHECK(taken == ready_n, "netpoll: a fiber taken from a slot was not returned");
+    if (ready_n > 0) trace::netpolled(ready_n);
     return ready_n;  // still counted in g_waiters: N4
 }
 

@@ -65,6 +65,7 @@
 #include "sched/debug_table.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
+#include "sched/trace.hpp"
 
 namespace weft::sched {
 
@@ -100,7 +101,8 @@ namespace {
 // A fiber left kWaiting (metrics: fibers waiting by reason). On the P of
 // the M that woke it, else (sysmon, a plain thread, an M without a P) on
 // the shared counter.
-void count_unpark(M* m, G* g) {
+void count_unpark(M* m, G* g, trace::WakeSource src) {
+    trace::go_unblock(g->id, src);
     auto r = static_cast<size_t>(g->wait_reason);
     if (m != nullptr && m->p != nullptr) bump(m->p->unparked[r]);
     else sched_state().unparked_outside[r].fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
@@ -448,6 +450,7 @@ void acquirep(M* m, P* p) {
     p->status.store(PStatus::kRunning);
     p->m.store(m, std::memory_order_release);  // hint for sysmon (p.hpp)
     m->p = p;
+    trace::proc_start(p->id);
 }
 
 P* releasep(M* m) {
@@ -457,6 +460,7 @@ P* releasep(M* m) {
     m->p = nullptr;
     p->m.store(nullptr, std::memory_order_relaxed);  // hint for sysmon (p.hpp)
     p->status.store(PStatus::kIdle);
+    trace::proc_stop(p->id);
     return p;
 }
 
@@ -563,6 +567,7 @@ G* runqsteal(P* p, P* p2, bool take_runnext) {
             next = p2->runnext.load();
             if (next && p2->runnext.compare_exchange_strong(next, nullptr)) {
                 bump(p->steals);
+                trace::steal(p2->id, 1);
                 return next;
             }
         }
@@ -570,6 +575,7 @@ G* runqsteal(P* p, P* p2, bool take_runnext) {
     }
     if (n == 0) return nullptr;
     bump(p->steals, n);
+    trace::steal(p2->id, n);
     return p->runq.take_last_stolen(n);  // run one, publish the rest (as runqsteal)
 }
 
@@ -617,6 +623,7 @@ void* mthread(void* arg) {
     m->nextp = nullptr;
     acquirep(m, p);
     mloop(m);
+    trace::thread_exit();
     signals_fini_thread(m);
     t_m = nullptr;
     return nullptr;
@@ -765,6 +772,7 @@ void stopm(M* m, int64_t spin_ns) {
     }
     m->park.clear();
     m->idle_since = base::nanotime();
+    trace::m_park(true);
     mput(m);
     s.lock.unlock();
     if (spin_ns > 0) {
@@ -772,6 +780,7 @@ void stopm(M* m, int64_t spin_ns) {
         while (!m->park.woken() && base::nanotime() < until) base::cpu_relax();
     }
     m->park.sleep();
+    trace::m_park(false);
     if (m->exit_requested) return;  // reclaimed by sysmon (reclaim_idle_ms)
     P* p = m->nextp;
     m->nextp = nullptr;
@@ -818,7 +827,7 @@ void injectglist(GQueue& q, int32_t n) {
     M* m = getm();
     while (G* g = q.pop_front()) {
         cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
-        count_unpark(m, g);
+        count_unpark(m, g, trace::WakeSource::kNetpoll);
         runnable.push_back(g);
     }
     q.append(runnable);
@@ -838,6 +847,7 @@ namespace {
 void resetspinning(M* m) {
     Sched& s = sched_state();
     m->spinning = false;
+    trace::m_spin(false);
     int32_t left = s.nmspinning.fetch_sub(1) - 1;
     if (left < 0) base::fatal("resetspinning: negative nmspinning");
     // We were the last spinner and found work: there may be more (S4).
@@ -851,7 +861,7 @@ G* run_first_polled(GQueue& ready_list, int32_t n) {
     G* g = ready_list.pop_front();
     injectglist(ready_list, n - 1);
     cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
-    count_unpark(getm(), g);
+    count_unpark(getm(), g, trace::WakeSource::kNetpoll);
     netpoll_waiters_done(n);
     return g;
 }
@@ -920,6 +930,7 @@ top:
         if (!m->spinning) {
             m->spinning = true;
             s.nmspinning.fetch_add(1);
+            trace::m_spin(true);
         }
         if (G* g = steal_work(m, poll_until)) return g;
         if (s.gcwaiting.load() || s.exiting.load()) goto top;
@@ -950,6 +961,7 @@ top:
     if (m->spinning) {
         base::test_hook(base::HookPoint::kDropSpinning);
         m->spinning = false;
+        trace::m_spin(false);
         if (s.nmspinning.fetch_sub(1) <= 0) base::fatal("find_runnable: negative nmspinning");
         // S4's consumer half (wakep has the producer's): the decrement
         // before the loads below, whatever their memory orders.
@@ -969,6 +981,7 @@ top:
                 acquirep(m, pp);
                 m->spinning = true;
                 s.nmspinning.fetch_add(1);
+                trace::m_spin(true);
                 goto top;
             }
         }
@@ -997,6 +1010,7 @@ top:
             if (was_spinning) {
                 m->spinning = true;
                 s.nmspinning.fetch_add(1);
+                trace::m_spin(true);
             }
             goto top;
         }
@@ -1060,6 +1074,7 @@ void begin_shutdown() {
 // its unlockf kept it, else null.
 G* after_park(M* m, G* g) {
     bump(m->p->parked[static_cast<size_t>(g->wait_reason)]);
+    trace::go_block(g->id, static_cast<uint8_t>(g->wait_reason));
     set_status(g, GStatus::kRunning, GStatus::kWaiting);  // protocol step 2
     g->wait_since = base::nanotime_coarse();  // for dumps only
     ParkUnlockFn f = m->unlockf;
@@ -1068,7 +1083,7 @@ G* after_park(M* m, G* g) {
     m->unlock_arg = nullptr;
     if (f && !f(g, arg)) {  // step 3/4
         cas_status(g, GStatus::kWaiting, GStatus::kRunnable);  // unlockf kept it ours
-        count_unpark(m, g);
+        count_unpark(m, g, trace::WakeSource::kScheduler);
         return g;
     }
     return nullptr;
@@ -1076,6 +1091,7 @@ G* after_park(M* m, G* g) {
 
 // kYield (goschedImpl): to the back of this P's queue.
 void after_yield(M* m, G* g) {
+    trace::go_stop(g->id, trace::StopWhy::kYield);
     set_status(g, GStatus::kRunning, GStatus::kRunnable);
     runqput(m->p, g, false);
 }
@@ -1083,6 +1099,7 @@ void after_yield(M* m, G* g) {
 // kPreempted (gopreempt_m): to the global queue, as Go does: a fiber that
 // ran a whole time slice goes behind everyone, not just this P.
 void after_preempted(G* g) {
+    trace::go_stop(g->id, trace::StopWhy::kPreempted);
     set_status(g, GStatus::kRunning, GStatus::kRunnable);
     {
         base::LockGuard l(sched_state().lock);
@@ -1098,6 +1115,7 @@ void after_preempted(G* g) {
 // cache; the main fiber's exit ends the run.
 void after_exit(M* m, G* g) {
     P* p = m->p;
+    trace::go_end(g->id);
     set_status(g, GStatus::kRunning, GStatus::kDead);
     g->ctx.fctx = nullptr;  // restart from scratch when reused
     stack_put(p, g->stack);
@@ -1147,6 +1165,7 @@ G* execute(M* m, G* g, bool inherit) {
         p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
     cas_status(g, GStatus::kRunnable, GStatus::kRunning);  // waits out a stack scan
+    trace::go_start(g->id, p->id);
     track_run(g);
     g->m = m;
     g->preempt.store(false, std::memory_order_relaxed);
@@ -1212,7 +1231,7 @@ void ready(G* g, ReadyAt at) {
     if (m == nullptr) {
         // A plain thread: no P of its own to queue on (as a spawn from one).
         cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
-        count_unpark(nullptr, g);
+        count_unpark(nullptr, g, trace::WakeSource::kOutside);
         {
             base::LockGuard l(sched_state().lock);
             globrunqput(g);
@@ -1227,7 +1246,7 @@ void ready(G* g, ReadyAt at) {
     }
     cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
     P* p = m->p;
-    count_unpark(m, g);
+    count_unpark(m, g, trace::wake_source(m));
     switch (at) {
         case ReadyAt::kNext: runqput(p, g, true); break;
         case ReadyAt::kNextIfFree: {
@@ -1328,6 +1347,7 @@ G* newproc(Closure fn, const std::source_location& site, bool wake, bool system 
     g->created_at = SourceSite{site.file_name(), site.function_name(), site.line()};
     G* parent = getg();
     g->parent_id = parent ? parent->id : 0;
+    trace::go_create(g, g->parent_id);
     cas_status(g, GStatus::kDead, GStatus::kRunnable);
     track_run(g);
     if (p) {
@@ -1434,6 +1454,7 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     signals_install();
     signals_init_thread(m0);
     acquirep(m0, s.allp[0]);
+    trace::run_begin();  // WEFT_TRACE: before the main fiber is created
 
     if (g_collector.on_start) g_collector.on_start();
     s.main_g = newproc(std::move(main_fn), std::source_location::current(), /*wake=*/false);
@@ -1466,6 +1487,8 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     for (M* m = s.allm; m; m = m->alllink)
         if (!m->is_m0) pthread_join(m->thread, nullptr);
     leakcheck_at_exit();  // nothing runs: every stack holds still
+    trace::thread_exit();
+    trace::run_end();  // every M is gone: no event is being written
     signals_restore();
     if (g_collector.on_stop) g_collector.on_stop();
     t_m = nullptr;

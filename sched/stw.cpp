@@ -22,6 +22,7 @@
 #include "runtime/base/test_hooks.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
+#include "sched/trace.hpp"
 
 namespace weft::sched {
 
@@ -94,6 +95,7 @@ void stop_the_world(const char* reason) {
     // syscallstress: half the stops and starts wait 0-50 µs first, so
     // system calls return at varied points of a switch.
     if (s.config.syscall_stress) stress_spin(m, 2);
+    trace::stw_begin(reason);
     s.lock.lock();
     WEFT_CHECK(!s.gcwaiting.load(), "stop_the_world: the world is already stopping");
     s.stopnote.clear();
@@ -157,6 +159,7 @@ int64_t start_the_world() {
     }
     for (int i = 0; i < nwork; i++) startm(with_work[i], false);
     int64_t started = base::nanotime();
+    trace::stw_end();
     base::test_hook(base::HookPoint::kStartWakeIdle);
     wakep();
     return started;

@@ -60,6 +60,7 @@
 #include "sched/fiber.hpp"
 #include "sched/sanitizers.hpp"
 #include "sched/sched.hpp"
+#include "sched/trace.hpp"
 
 namespace weft::sched {
 
@@ -120,6 +121,7 @@ __attribute__((noinline)) void entersyscall() {
 #if defined(WEFT_ASAN)
     g->syscall_fake_stack = __asan_get_current_fake_stack();  // locals ASan moved off the stack
 #endif
+    trace::go_syscall(g->id);
     set_status(g, GStatus::kRunning, GStatus::kSyscall);  // step 3
     P* p = m->p;  // step 4
     p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -152,6 +154,7 @@ __attribute__((noinline)) void entersyscallblock() {
     PStatus st = PStatus::kSyscall;
     if (p && p->status.compare_exchange_strong(st, PStatus::kIdle)) {
         p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        trace::proc_handoff(p->id);
         handoffp(p);
     }
 }
@@ -179,6 +182,7 @@ __attribute__((noinline)) void exitsyscall() {
         cas_status(g, GStatus::kSyscall, GStatus::kRunning);  // waits out a stack scan
         g->syscall_sp = 0;  // only now: a scanner may be reading it until the CAS
         track_run(g);       // it runs again without execute(): its stack may change
+        trace::go_syscall_end(g->id, oldp->id);
         m->locks--;
         base::test_hook(base::HookPoint::kExitSyscallAfterP);
         yield_if_asked(g, stress);
@@ -196,6 +200,7 @@ __attribute__((noinline)) void exitsyscall() {
             cas_status(g, GStatus::kSyscall, GStatus::kRunning);
             g->syscall_sp = 0;
             track_run(g);
+            trace::go_syscall_end(g->id, p->id);
             m->locks--;
             base::test_hook(base::HookPoint::kExitSyscallAfterP);
             yield_if_asked(g, stress);
@@ -205,6 +210,7 @@ __attribute__((noinline)) void exitsyscall() {
     // Step 4: on g0 (proc.cpp, MAction::kExitSyscall). We come back running,
     // holding whatever P the M that resumes us holds.
     m->locks--;
+    trace::go_syscall_blocked(g->id);
     m->action = MAction::kExitSyscall;
     switch_to(g->ctx, m->g0);
     base::test_hook(base::HookPoint::kExitSyscallAfterP);

@@ -43,6 +43,7 @@
 #include "runtime/base/futex.hpp"
 #include "runtime/base/test_hooks.hpp"
 #include "sched/sched.hpp"
+#include "sched/trace.hpp"
 
 namespace weft::sched {
 
@@ -85,6 +86,7 @@ void retake(Sched& s, int64_t now, bool& did_work) {
                 p->syscalltick.store(t + 1, std::memory_order_relaxed);
                 p->sysmon_when = now;
                 did_work = true;
+                trace::proc_handoff(p->id);
                 handoffp(p);
             }
             continue;
@@ -191,6 +193,7 @@ void* sysmon_main(void*) {
     // to ~70-100 us, and with it every syscall hand-off.
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     pthread_setname_np(pthread_self(), "weft-sysmon");  // by itself: see mthread
+    trace::set_sysmon_thread();
     int64_t delay_us = 20;
     int idle_rounds = 0;
     int64_t last_reclaim = base::nanotime();
@@ -267,6 +270,7 @@ void* sysmon_main(void*) {
         if (s.config.stall_ns > 0) stall_check(s, now);
         idle_rounds = did_work ? 0 : idle_rounds + 1;
     }
+    trace::thread_exit();
     return nullptr;
 }
 

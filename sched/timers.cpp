@@ -6,6 +6,7 @@
 #include "runtime/base/check.hpp"
 #include "sched/fiber.hpp"
 #include "sched/sched.hpp"
+#include "sched/trace.hpp"
 
 namespace weft::sched {
 
@@ -108,10 +109,17 @@ int64_t TimerHeap::run(int64_t now) {
         update_next();
         next = heap_.empty() ? 0 : heap_[0]->when;
     }
+    if (n == 0) return next;
+    // The fibers these callbacks wake were woken by a timer (trace.hpp).
+    M* m = getm();
+    trace::timers_fired(n);
+    uint8_t was = m ? m->trace_wake : 0;
+    if (m) m->trace_wake = static_cast<uint8_t>(trace::WakeSource::kTimer);
     for (int i = 0; i < n; i++) {
         fns[i](args[i]);
         if (owned[i]) owned[i]->firing_.fetch_sub(1);  // last touch of the timer
     }
+    if (m) m->trace_wake = was;
     return next;
 }
 

@@ -21,6 +21,7 @@ const char* lock_rank_name(LockRank r) {
         case LockRank::kMCentral: return "mcentral";
         case LockRank::kMHeap: return "mheap";
         case LockRank::kLeaf: return "leaf";
+        case LockRank::kTrace: return "trace";
     }
     return "?";
 }

@@ -44,6 +44,9 @@ enum class LockRank : int {
     kMHeap = 58,
     // Leaf locks: nothing else is taken inside.
     kLeaf = 100,
+    // The execution tracer's buffer lists (sched/trace.cpp): an event may
+    // be written, and a new buffer taken, while any lock above is held.
+    kTrace = 110,
 };
 
 const char* lock_rank_name(LockRank r);
