@@ -101,8 +101,15 @@ namespace {
 // A fiber left kWaiting (metrics: fibers waiting by reason). On the P of
 // the M that woke it, else (sysmon, a plain thread, an M without a P) on
 // the shared counter.
-void count_unpark(M* m, G* g, trace::WakeSource src) {
-    trace::go_unblock(g->id, src);
+// The trace's unblock event: by src, or, with `from_m`, by whatever m is
+// doing (trace::wake_source). Out of line: only while a trace records.
+__attribute__((noinline, cold)) void trace_unblock(M* m, G* g, trace::WakeSource src, bool from_m) {
+    trace::go_unblock(g->id, from_m ? trace::wake_source(m) : src);
+}
+
+void count_unpark(M* m, G* g, trace::WakeSource src, bool from_m = false) {
+    if (trace::on()) [[unlikely]]
+        trace_unblock(m, g, src, from_m);
     auto r = static_cast<size_t>(g->wait_reason);
     if (m != nullptr && m->p != nullptr) bump(m->p->unparked[r]);
     else sched_state().unparked_outside[r].fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
@@ -1246,7 +1253,7 @@ void ready(G* g, ReadyAt at) {
     }
     cas_status(g, GStatus::kWaiting, GStatus::kRunnable);
     P* p = m->p;
-    count_unpark(m, g, trace::wake_source(m));
+    count_unpark(m, g, trace::WakeSource::kFiber, /*from_m=*/true);
     switch (at) {
         case ReadyAt::kNext: runqput(p, g, true); break;
         case ReadyAt::kNextIfFree: {

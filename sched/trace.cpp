@@ -51,7 +51,7 @@ namespace weft::sched::trace {
 
 namespace fmt = base::tracefmt;
 
-std::atomic<bool> g_on{false};
+__attribute__((visibility("hidden"))) std::atomic<bool> g_on{false};
 
 namespace {
 
