@@ -16,8 +16,9 @@
 # shellcheck shell=bash
 
 # The Debian 12 packages a build needs: compiler, build tools, the two
-# libraries the runtime links (Boost.Context, fmt) and the test framework.
-WEFT_PACKAGES=(g++ meson ninja-build pkg-config libboost-context-dev libfmt-dev libdw-dev doctest-dev gdb)
+# libraries the runtime links (Boost.Context, fmt, libdw), the test
+# framework, gdb and node (the suites drive them, and the trace page's script).
+WEFT_PACKAGES=(g++ meson ninja-build pkg-config libboost-context-dev libfmt-dev libdw-dev doctest-dev gdb nodejs)
 
 # Parallel build jobs: the CPUs we may use, unless WEFT_JOBS says otherwise.
 WEFT_JOBS="${WEFT_JOBS:-$(nproc 2>/dev/null || echo 2)}"

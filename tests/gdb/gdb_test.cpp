@@ -23,16 +23,7 @@ namespace {
 // Runs a shell command; returns its stdout and stderr together. Files it
 // writes are limited to 1 GiB: a core with the GC heap's whole reservation
 // in it (the runtime marks it MADV_DONTDUMP) would be tens of GiB.
-std::string run(const std::string& cmd) {
-    std::string out;
-    FILE* p = popen(("ulimit -f 1048576; " + cmd + " 2>&1").c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    pclose(p);
-    return out;
-}
+std::string run(const std::string& cmd) { return weft::suite::run_command("ulimit -f 1048576; " + cmd).out; }
 
 // The id `info weft-fibers` gives the first fiber in `state` (and reason).
 std::string fiber_id(const std::string& listing, const std::string& what) {

@@ -6,10 +6,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <dirent.h>
 #include <optional>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -28,6 +30,24 @@ using Clock = std::chrono::steady_clock;
 inline constexpr int kProcs[] = {1, 2, 4};
 
 inline bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// A shell command's exit status (-1: killed by a signal or not run) and
+// its stdout and stderr together.
+struct CommandResult {
+    int status = -1;
+    std::string out;
+};
+inline CommandResult run_command(const std::string& cmd) {
+    CommandResult r;
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    if (p == nullptr) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    int st = pclose(p);
+    if (st != -1 && WIFEXITED(st)) r.status = WEXITSTATUS(st);
+    return r;
+}
 
 // How many fibers a traceback dump lists whose state starts with `state`
 // (lines "fiber N [state..."). Fiber ids come from per-P batches of 16, so
