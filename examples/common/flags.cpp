@@ -19,8 +19,12 @@ void Flags::add_bool(std::string name, bool* out, std::string help) {
     flags_.push_back({std::move(name), std::move(help), nullptr, out, 0, 0, *out ? "on" : "off"});
 }
 
+bool g_flight_recorder = false;
+
 void Flags::add_procs(int64_t* out) {
     add_int("procs", out, 0, 1024, "Ps (GOMAXPROCS), 0 = all cores");
+    add_bool("flight-recorder", &g_flight_recorder,
+             "run with a weft::trace::FlightRecorder recording (what it costs; WEFT_TRACE=FILE traces to a file)");
 }
 
 const Flags::Flag* Flags::find(std::string_view name) const {

@@ -20,6 +20,9 @@
 
 namespace ex {
 
+// --flight-recorder: ex::run records the workload with a flight recorder.
+extern bool g_flight_recorder;
+
 class Flags {
 public:
     Flags(std::string program, std::string summary);
@@ -28,7 +31,8 @@ public:
     void add_int(std::string name, int64_t* out, int64_t lo, int64_t hi, std::string help);
     // A switch: present sets *out to true.
     void add_bool(std::string name, bool* out, std::string help);
-    // The --procs flag every workload has (0: all cores), in [0, 1024].
+    // The --procs flag every workload has (0: all cores), in [0, 1024],
+    // and --flight-recorder (g_flight_recorder, which ex::run obeys).
     void add_procs(int64_t* out);
 
     // Parses argv, storing into the registered variables. Does not return on

@@ -1,4 +1,5 @@
-// run.hpp — weft::run for the workloads, with bad WEFT_* settings reported.
+// run.hpp — weft::run for the workloads, with bad WEFT_* settings reported
+// and --flight-recorder obeyed.
 //
 // weft::run throws std::invalid_argument before any fiber starts when a
 // WEFT_* variable (or an option) is malformed; a workload reports that as a
@@ -7,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <fmt/core.h>
 #include <string_view>
@@ -16,10 +18,18 @@
 
 namespace ex {
 
+extern bool g_flight_recorder;  // flags.hpp
+
 template <class F>
 int run(std::string_view program, int64_t procs, F&& fn) {
     try {
-        return weft::run(weft::Options{.procs = static_cast<int>(procs)}, std::forward<F>(fn));
+        return weft::run(weft::Options{.procs = static_cast<int>(procs)}, [f = std::forward<F>(fn)]() mutable -> int {
+            // --flight-recorder: the workload runs with one recording, as
+            // a server that keeps one on in production would.
+            std::optional<weft::trace::FlightRecorder> rec;
+            if (g_flight_recorder) rec.emplace().start();
+            return f();
+        });
     } catch (const std::invalid_argument& e) {
         fmt::print(stderr, "{}: {}\n", program, e.what());
         return 2;
