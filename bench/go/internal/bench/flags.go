@@ -51,6 +51,7 @@ func Parse() {
 			os.Exit(2)
 		}
 	}
+	startTrace()
 }
 
 // SetProcs is weft's --procs: GOMAXPROCS = procs, 0 meaning all cores.

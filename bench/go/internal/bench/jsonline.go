@@ -30,6 +30,7 @@ func Fixed(v float64, decimals int) FixedFloat { return FixedFloat{v, decimals} 
 // JSONLine prints {"workload": workload, "runtime": "go", fields...} on one
 // line to stdout, fields in the order given.
 func JSONLine(workload string, fields ...Field) {
+	stopTrace()
 	var b strings.Builder
 	fmt.Fprintf(&b, "{\"workload\": %q, \"runtime\": \"go\"", workload)
 	for _, p := range fields {
