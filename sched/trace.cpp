@@ -127,7 +127,7 @@ struct Session {
 
 base::Lock g_lock{base::LockRank::kTrace};
 Session* g_session = nullptr;           // under g_lock
-std::atomic<uint64_t> g_session_id{0};  // the recording session's id; 0: none (T4)
+std::atomic<uint64_t> g_session_id{0};  // the recording session's id; 0: none (T4); written under g_lock
 uint64_t g_next_session = 0;            // under g_lock
 ThreadWriter* g_writers = nullptr;      // under g_lock
 BufList g_pool;                         // under g_lock
@@ -260,6 +260,11 @@ __attribute__((noinline)) ThreadWriter* reserve_slow() {
     ThreadWriter* w = t_writer;
     base::LockGuard l(g_lock);
     Session* s = g_session;
+    if (w != nullptr && w->buf != nullptr && (s == nullptr || w->buf->session != s->id)) {
+        pool_put_locked(w->buf);  // T4: its session ended, and took what it wanted
+        w->buf = nullptr;
+        w->pos = w->end = nullptr;
+    }
     if (s == nullptr || !on()) return nullptr;
     if (w == nullptr) {
         bool outside = getm_without_switch() == nullptr && t_thread_kind == 0;
@@ -300,7 +305,7 @@ __attribute__((noinline)) ThreadWriter* reserve_slow() {
 // (every event fits an empty buffer: a name or message is capped).
 inline ThreadWriter* reserve(size_t words) {
     ThreadWriter* w = t_writer;
-    if (w == nullptr || w->session != g_session_id.load(std::memory_order_relaxed) ||
+    if (w == nullptr || w->session != g_session_id.load(std::memory_order_acquire) ||
         static_cast<size_t>(w->end - w->pos) < words) [[unlikely]] {
         w = reserve_slow();
         if (w == nullptr) return nullptr;
@@ -310,7 +315,8 @@ inline ThreadWriter* reserve(size_t words) {
 }
 
 // The event's first word. g_tick0 is written before the session's id is
-// published; a writer that saw the id (reserve) reads the matching tick0.
+// published (release); a writer that saw the id (reserve's acquire, a
+// plain load on x86) reads the matching tick0.
 inline uint64_t stamp(Ev e) {
     return (ticks() - g_tick0.load(std::memory_order_relaxed)) << 8 | static_cast<uint64_t>(e);
 }
@@ -319,8 +325,6 @@ inline void commit(ThreadWriter* w, uint64_t* end) {
     w->pos = end;
     w->buf->used.store(static_cast<uint32_t>(end - w->buf->words), std::memory_order_release);  // T1
 }
-
-constexpr size_t kMaxTextBytes = 4096;  // a region's name, a log's text
 
 }  // namespace
 
@@ -673,7 +677,7 @@ void start_session(const SessionOptions& opts, bool before_first_fiber) {
         s->ns0 = base::nanotime();
         g_tick0.store(s->tick0, std::memory_order_relaxed);
         g_session = s.get();
-        g_session_id.store(s->id, std::memory_order_relaxed);
+        g_session_id.store(s->id, std::memory_order_release);
         g_on.store(true, std::memory_order_release);
     }
     Session* sp = s.release();

@@ -25,7 +25,9 @@
 #     order and a running fiber's stack taken on its thread;
 #  9. gdb auto-loads the installed weft-gdb.py for that program and, at
 #     its SIGQUIT, lists the fibers (info weft-fibers) and prints the
-#     parked one's stack (weft-bt), with no debug info in libweft.
+#     parked one's stack (weft-bt), with no debug info in libweft;
+# 10. main.cpp run with WEFT_TRACE writes a trace that the installed
+#     weft-trace reads: a summary naming the program's fibers, and a page.
 # Ends with one line "consumer: N passed, N failed"; exit status 0 iff
 # nothing failed.
 set -uo pipefail
@@ -169,6 +171,18 @@ gdb_auto_loads_the_extension() {
         { echo "  weft-bt $id did not show level3, level2, level1 in order:" >&2; echo "$out" | sed 's/^/  /' >&2; return 1; }
 }
 
+installed_weft_trace_reads_a_trace() {
+    local tool=$prefix/bin/weft-trace trace=$work/plain.wtrace out
+    [[ -x $tool ]] || { echo "  no $tool" >&2; return 1; }
+    rm -f "$trace"
+    WEFT_TRACE=$trace LD_LIBRARY_PATH=$prefix/lib "$work/plain" >/dev/null 2>&1 || return 1
+    out=$("$tool" summary "$trace" 2>&1) || { echo "$out" | sed 's/^/  /' >&2; return 1; }
+    [[ $out == *"weft trace of plain"* && $out == *"Fibers by time running"* && $out == *"main.cpp:"* ]] ||
+        { echo "  the summary does not name the program and its fibers:" >&2; echo "$out" | sed 's/^/  /' >&2; return 1; }
+    "$tool" html "$trace" -o "$work/plain.html" 2>/dev/null && grep -q 'main.cpp:' "$work/plain.html" ||
+        { echo "  weft-trace html wrote no page naming main.cpp's fibers" >&2; return 1; }
+}
+
 mkdir -p "$work"
 check "a release build installs into build/consumer/prefix" install_release
 check "the install holds exactly the shipped headers" installed_headers_are_shipped
@@ -179,5 +193,6 @@ check "the consumer project builds against the installed weft (pkg-config) and p
 check "the consumer project builds with weft as a subproject and passes" as_subproject
 check "a build without frame pointers dumps every fiber's stack, named" dump_without_frame_pointers
 check "gdb auto-loads weft-gdb.py: info weft-fibers and weft-bt" gdb_auto_loads_the_extension
+check "the installed weft-trace reads a trace the installed library wrote" installed_weft_trace_reads_a_trace
 echo "consumer: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

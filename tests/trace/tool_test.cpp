@@ -39,8 +39,8 @@ std::string make_trace() {
     weft::run(weft::Options{.procs = 2}, [&] {
         weft::trace::start(path);
         weft::Chan<int> c(4);
-        weft::WaitGroup wg;
-        wg.add(4);
+        weft::WaitGroup wg;  // the workers and the reader: c outlives them all
+        wg.add(5);
         for (int w = 0; w < 4; w++) {
             g_worker_line = __LINE__ + 1;
             weft::go([&] {
@@ -54,6 +54,7 @@ std::string make_trace() {
         }
         weft::go([&] {
             for (int i = 0; i < 800; i++) c.recv();
+            wg.done();
         });
         weft::blocking([] { usleep(1000); });
         weft::gc::collect();
@@ -88,6 +89,12 @@ TEST_CASE("weft-trace json: a file Perfetto's importer takes whole, with every t
     CHECK(contains(json, "tool_test.cpp:" + std::to_string(g_worker_line)));
     unlink(in.c_str());
     unlink(out.c_str());
+}
+
+TEST_CASE("the checker's own self-test: a verdict per rule, on hand-made good and bad traces") {
+    auto r = run_command("python3 " WEFT_CHECK_TRACE_JSON_SELFTEST);
+    CHECK_MESSAGE(r.status == 0, r.out);
+    CHECK(contains(r.out, " cases, 0 wrong"));
 }
 
 TEST_CASE("the checker refuses what Perfetto would drop: overlapping slices, a flow from nowhere") {

@@ -201,8 +201,20 @@ private:
                 f.system = ((e.a[3] >> 16) & 1) != 0;
                 if (f.state != State::kUnknown) break;
                 std::string st = t_.status(e.a[3] & 0xff);
-                if (st == "runnable") enter(f, State::kRunnable, e.ns);
-                else if (st == "syscall") enter(f, State::kSyscall, e.ns);
+                if (st == "runnable") {
+                    enter(f, State::kRunnable, e.ns);
+                } else if (st == "syscall") {
+                    enter(f, State::kSyscall, e.ns);
+                } else if (st == "running") {
+                    // The fiber that started the window: it runs on the
+                    // thread that wrote the record.
+                    ThreadState& th = thread(e.thread);
+                    enter(f, State::kRunning, e.ns);
+                    f.run_start = e.ns;
+                    f.run_thread = e.thread;
+                    f.run_p = th.p;
+                    th.cur = f.id;
+                }
                 else if (st == "waiting") {
                     enter(f, State::kBlocked, e.ns);
                     f.reason = t_.reason((e.a[3] >> 8) & 0xff);
