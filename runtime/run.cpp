@@ -32,7 +32,7 @@ constexpr int kMaxProcs = 1024;
 
 namespace detail {
 
-void run_impl(const Options& opts, sched::Closure main) {
+void run_impl(const Options& opts, sched::Closure main, const std::source_location& site) {
     sched::RunConfig cfg;
     if (opts.procs < 0 || opts.procs > kMaxProcs)
         throw std::invalid_argument("weft::Options::procs: " + std::to_string(opts.procs) + " is not in [0, " +
@@ -99,7 +99,7 @@ void run_impl(const Options& opts, sched::Closure main) {
         base::set_symbolize_names(true);
     gc::detail::check_config();
     gc::detail::install_hooks();
-    sched::run_main(cfg, std::move(main));
+    sched::run_main(cfg, std::move(main), site);
 }
 
 void go_impl(sched::Closure fn, const std::source_location& site) { sched::spawn(std::move(fn), site); }

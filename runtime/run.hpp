@@ -59,25 +59,27 @@ struct Options {
 
 namespace detail {
 // Resolves options against the environment; throws std::invalid_argument
-// on a bad WEFT_* value.
-void run_impl(const Options& opts, sched::Closure main);
+// on a bad WEFT_* value. `site`: where run() was called, the main fiber's
+// creation site in dumps and traces.
+void run_impl(const Options& opts, sched::Closure main, const std::source_location& site);
 void go_impl(sched::Closure fn, const std::source_location& site);
 }  // namespace detail
 
 template <class F>
-int run(const Options& opts, F&& fn) {
+int run(const Options& opts, F&& fn, const std::source_location& site = std::source_location::current()) {
     int code = 0;
     if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
-        detail::run_impl(opts, sched::Closure([f = std::forward<F>(fn)]() mutable { f(); }));
+        detail::run_impl(opts, sched::Closure([f = std::forward<F>(fn)]() mutable { f(); }), site);
     } else {
-        detail::run_impl(opts, sched::Closure([f = std::forward<F>(fn), &code]() mutable { code = static_cast<int>(f()); }));
+        detail::run_impl(opts, sched::Closure([f = std::forward<F>(fn), &code]() mutable { code = static_cast<int>(f()); }),
+                         site);
     }
     return code;
 }
 
 template <class F>
-int run(F&& fn) {
-    return run(Options{}, std::forward<F>(fn));
+int run(F&& fn, const std::source_location& site = std::source_location::current()) {
+    return run(Options{}, std::forward<F>(fn), site);
 }
 
 // Starts a fiber. Callable from a fiber, or from any thread while run() is

@@ -57,7 +57,8 @@ void spawn_system(Closure fn, const std::source_location& site);
 // Runs `main_fn` as the main fiber on a fresh runtime and returns when it
 // returns, after stopping every thread. Not re-entrant: fatal if a runtime
 // already runs in this process.
-void run_main(const RunConfig& cfg, Closure main_fn);
+// site: where weft::run was called (the main fiber's creation site).
+void run_main(const RunConfig& cfg, Closure main_fn, const std::source_location& site);
 
 bool runtime_running();
 

@@ -1428,7 +1428,7 @@ void** fiber_local_slot(uint32_t key) {
 
 // ---------------------------------------------------------------- lifetime
 
-void run_main(const RunConfig& cfg, Closure main_fn) {
+void run_main(const RunConfig& cfg, Closure main_fn, const std::source_location& site) {
     bool expected = false;
     if (!g_running.compare_exchange_strong(expected, true))
         base::fatal("weft::run called while a weft runtime is already running in this process");
@@ -1464,7 +1464,7 @@ void run_main(const RunConfig& cfg, Closure main_fn) {
     trace::run_begin();  // WEFT_TRACE: before the main fiber is created
 
     if (g_collector.on_start) g_collector.on_start();
-    s.main_g = newproc(std::move(main_fn), std::source_location::current(), /*wake=*/false);
+    s.main_g = newproc(std::move(main_fn), site, /*wake=*/false);
     {
         std::lock_guard<std::mutex> l(g_outside_mu);
         g_run_number++;

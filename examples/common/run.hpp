@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <source_location>
 #include <stdexcept>
 #include <fmt/core.h>
 #include <string_view>
@@ -21,15 +22,19 @@ namespace ex {
 extern bool g_flight_recorder;  // flags.hpp
 
 template <class F>
-int run(std::string_view program, int64_t procs, F&& fn) {
+int run(std::string_view program, int64_t procs, F&& fn,
+        const std::source_location& site = std::source_location::current()) {
     try {
-        return weft::run(weft::Options{.procs = static_cast<int>(procs)}, [f = std::forward<F>(fn)]() mutable -> int {
-            // --flight-recorder: the workload runs with one recording, as
-            // a server that keeps one on in production would.
-            std::optional<weft::trace::FlightRecorder> rec;
-            if (g_flight_recorder) rec.emplace().start();
-            return f();
-        });
+        return weft::run(
+            weft::Options{.procs = static_cast<int>(procs)},
+            [f = std::forward<F>(fn)]() mutable -> int {
+                // --flight-recorder: the workload runs with one recording,
+                // as a server that keeps one on in production would.
+                std::optional<weft::trace::FlightRecorder> rec;
+                if (g_flight_recorder) rec.emplace().start();
+                return f();
+            },
+            site);
     } catch (const std::invalid_argument& e) {
         fmt::print(stderr, "{}: {}\n", program, e.what());
         return 2;

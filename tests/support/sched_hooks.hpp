@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <source_location>
 #include <cstdint>
 #include <utility>
 
@@ -63,8 +64,8 @@ inline sched::StackStats stack_stats() { return sched::stack_stats(); }
 
 // weft::run with internal settings (RunConfig) that users cannot reach.
 template <class F>
-void run_with(const sched::RunConfig& cfg, F&& fn) {
-    sched::run_main(cfg, sched::Closure(std::forward<F>(fn)));
+void run_with(const sched::RunConfig& cfg, F&& fn, const std::source_location& site = std::source_location::current()) {
+    sched::run_main(cfg, sched::Closure(std::forward<F>(fn)), site);
 }
 
 }  // namespace weft::suite
