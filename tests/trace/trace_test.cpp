@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <weft/weft.hpp>
@@ -24,6 +25,7 @@ namespace {
 using weft_trace::Ev;
 using weft_trace::Event;
 using weft_trace::Trace;
+using weft::suite::contains;
 namespace tf = weft::base::tracefmt;
 
 std::string temp_path(const char* name) {
@@ -389,4 +391,34 @@ TEST_CASE("the reader refuses what is not a whole trace, saying why") {
     v2[8] = 2;
     CHECK_THROWS_WITH_AS(weft_trace::parse_trace(v2, "x"), doctest::Contains("version 2"), std::runtime_error);
     CHECK_THROWS_WITH_AS(weft_trace::read_trace("/nonexistent.wtrace"), doctest::Contains("cannot open"), std::runtime_error);
+}
+
+TEST_CASE("a plain thread's events are its own: a fiber started by a Spawner, its thread named") {
+    std::string path = temp_path("outside");
+    uint32_t line = 0;
+    weft::run(weft::Options{.procs = 2}, [&] {
+        weft::trace::start(path);
+        weft::Chan<int> done(1);
+        weft::Spawner spawner;
+        std::thread th([&, s = std::move(spawner)]() mutable {
+            line = __LINE__ + 1;
+            s.go([done]() mutable { done.send(1); });
+        });
+        done.recv();
+        th.join();  // the thread's writer goes back with it
+        weft::trace::stop();
+    });
+    Trace t = weft_trace::read_trace(path);
+    unlink(path.c_str());
+    CHECK(weft::suite::check_fiber_states(t, false) == "");
+    const Event* create = nullptr;
+    for (const Event& e : t.events)
+        if (e.type == Ev::kGoCreate && ((e.a[0] >> 40) & 0xffffff) == line) create = &e;
+    REQUIRE(create != nullptr);
+    CHECK(create->thread <= static_cast<int64_t>(tf::ThreadKind::kOutside));  // not an M, not sysmon
+    CHECK((create->a[3] >> 1) == 0);  // no parent fiber
+    weft_trace::Model m = weft_trace::build_model(t);
+    bool named = false;
+    for (auto& [tid, name] : m.thread_names) named = named || contains(name, "outside the runtime");
+    CHECK(named);
 }
