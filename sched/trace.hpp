@@ -32,13 +32,18 @@ extern __attribute__((visibility("hidden"))) std::atomic<bool> g_on;
 inline bool on() { return g_on.load(std::memory_order_relaxed); }
 
 // The writers (trace.cpp): the first word is the type and the time.
-void ev0(Ev e);
-void ev1(Ev e, uint64_t a);
-void ev2(Ev e, uint64_t a, uint64_t b);
-void ev4(Ev e, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
+// Cold: the compiler moves each site's call, and the arguments it
+// computes, out of the hot path (off, a site is a load and a branch in
+// line, not a block of argument code).
+#define WEFT_TRACE_WRITER __attribute__((cold, noinline))
+WEFT_TRACE_WRITER void ev0(Ev e);
+WEFT_TRACE_WRITER void ev1(Ev e, uint64_t a);
+WEFT_TRACE_WRITER void ev2(Ev e, uint64_t a, uint64_t b);
+WEFT_TRACE_WRITER void ev4(Ev e, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 // kRegion, kLog: two fixed words, then `bytes` (NUL-padded to a word).
-void ev_bytes(Ev e, uint64_t a, uint64_t b, std::string_view bytes);
-void go_create_event(const G* g, uint64_t parent);
+WEFT_TRACE_WRITER void ev_bytes(Ev e, uint64_t a, uint64_t b, std::string_view bytes);
+WEFT_TRACE_WRITER void go_create_event(const G* g, uint64_t parent);
+#undef WEFT_TRACE_WRITER
 
 // -- sites
 inline void go_create(const G* g, uint64_t parent) {
