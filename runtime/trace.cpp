@@ -24,7 +24,15 @@ void start(const std::string& path) {
     rec::start(o);
 }
 
-void stop() { rec::stop(); }
+void stop() {
+    uint64_t id = rec::current(false);
+    if (id == 0) {
+        if (rec::current(true) != 0)
+            throw std::logic_error("weft::trace::stop: a flight recorder is recording, not a trace (FlightRecorder::stop ends it)");
+        throw std::logic_error("weft::trace::stop: no trace is being recorded");
+    }
+    rec::stop(id, "weft::trace::stop: no trace is being recorded");
+}
 
 bool enabled() { return rec::active(); }
 
@@ -56,11 +64,12 @@ void log(std::string_view category, std::string_view message) {
 FlightRecorder::FlightRecorder(FlightRecorderOptions opts) : opts_(std::move(opts)) {}
 
 FlightRecorder::~FlightRecorder() {
-    if (started_ && rec::flight_active()) {
+    if (enabled()) {
         try {
-            rec::stop();
+            rec::stop(session_, "weft::trace::FlightRecorder: not recording");
         } catch (...) {
-            // A destructor cannot report; stop() of a recorder writes no file.
+            // It stopped meanwhile (the run ended): nothing to report, a
+            // recorder writes no file when it stops.
         }
     }
 }
@@ -76,22 +85,21 @@ void FlightRecorder::start() {
     o.flight_max_bytes = opts_.max_bytes;
     o.flight_max_age_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.max_age).count();
     o.fatal_path = opts_.fatal_path;
-    rec::start(o);
-    started_ = true;
+    session_ = rec::start(o);
 }
 
 void FlightRecorder::stop() {
-    if (!started_ || !rec::flight_active())
-        throw std::logic_error("weft::trace::FlightRecorder::stop: this recorder is not recording");
-    started_ = false;
-    rec::stop();
+    if (!enabled()) throw std::logic_error("weft::trace::FlightRecorder::stop: this recorder is not recording");
+    uint64_t id = session_;
+    session_ = 0;
+    rec::stop(id, "weft::trace::FlightRecorder::stop: this recorder is not recording");
 }
 
-bool FlightRecorder::enabled() const { return started_ && rec::flight_active(); }
+bool FlightRecorder::enabled() const { return session_ != 0 && rec::current(true) == session_; }
 
 size_t FlightRecorder::write_to(const std::string& path) {
     if (!enabled()) throw std::logic_error("weft::trace::FlightRecorder::write_to: the recorder is not recording");
-    return rec::flight_write(path);
+    return rec::flight_write(session_, path);
 }
 
 }  // namespace weft::trace

@@ -35,8 +35,9 @@ namespace weft::trace {
 // std::system_error when the file cannot be created.
 void start(const std::string& path);
 // Ends the trace and closes its file. Throws std::logic_error when no
-// trace is recording, std::runtime_error when writing the file failed
-// (disk full...): the file is then incomplete.
+// trace is recording (a flight recorder is ended by its own stop()),
+// std::runtime_error when writing the file failed (disk full...): the
+// file is then incomplete.
 void stop();
 // True while a trace or a flight recorder records.
 bool enabled();
@@ -88,7 +89,8 @@ public:
     // out of range (max_bytes under 64 KiB, max_age not positive).
     void start();
     // Stops recording and forgets the events. Throws std::logic_error if
-    // this recorder is not recording.
+    // this recorder is not recording (never started, stopped, or its run
+    // ended).
     void stop();
     // Recording now? (False after the run that it recorded ended.)
     bool enabled() const;
@@ -100,7 +102,7 @@ public:
 
 private:
     FlightRecorderOptions opts_;
-    bool started_ = false;
+    uint64_t session_ = 0;  // the recording session this recorder started; 0: none
 };
 
 }  // namespace weft::trace

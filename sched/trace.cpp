@@ -643,7 +643,7 @@ namespace {
 
 std::string g_trace_env;  // WEFT_TRACE, read at run_begin
 
-void start_session(const SessionOptions& opts, bool before_first_fiber) {
+uint64_t start_session(const SessionOptions& opts, bool before_first_fiber) {
     if (!runtime_running()) throw std::logic_error("weft::trace: no runtime is running (start a trace inside weft::run)");
     if (!before_first_fiber && getg() == nullptr)
         throw std::logic_error("weft::trace: start a trace from a fiber (it stops the world for a moment)");
@@ -681,20 +681,24 @@ void start_session(const SessionOptions& opts, bool before_first_fiber) {
         g_on.store(true, std::memory_order_release);
     }
     Session* sp = s.release();
+    uint64_t id = sp->id;
     if (fd >= 0) sp->flusher = std::thread(flusher_main, sp, sp->out.get());
     if (!before_first_fiber) record_fibers_stopped("trace start");
+    return id;
 }
 
-// Ends the recording session; returns a message if its file could not be
-// written (the file is then incomplete).
-std::string stop_session() {
+// Ends the recording session if it is `id` (0: whichever); returns a
+// message if its file could not be written (the file is then incomplete).
+// *found: whether there was such a session.
+std::string stop_session(uint64_t id, bool* found) {
     std::vector<Copied> partial;
     Session* s;
     uint64_t lost;
     {
         base::LockGuard l(g_lock);
         s = g_session;
-        if (s == nullptr) return "";
+        *found = s != nullptr && (id == 0 || s->id == id);
+        if (!*found) return "";
         g_on.store(false, std::memory_order_relaxed);
         g_session_id.store(0, std::memory_order_relaxed);
         if (s->fd >= 0) copy_session_locked(s, partial);
@@ -723,28 +727,27 @@ std::string stop_session() {
 
 }  // namespace
 
-void start(const SessionOptions& opts) { start_session(opts, false); }
+uint64_t start(const SessionOptions& opts) { return start_session(opts, false); }
 
-void stop() {
-    {
-        base::LockGuard l(g_lock);
-        if (g_session == nullptr) throw std::logic_error("weft::trace::stop: no trace is being recorded");
-    }
-    std::string err = stop_session();
+void stop(uint64_t id, const char* not_recording) {
+    bool found;
+    std::string err = stop_session(id, &found);
+    if (!found) throw std::logic_error(not_recording);
     if (!err.empty()) throw std::runtime_error(err);
 }
 
 bool active() { return on(); }
 
-bool flight_active() {
+uint64_t current(bool flight) {
     base::LockGuard l(g_lock);
-    return g_session != nullptr && g_session->opts.flight;
+    return g_session != nullptr && g_session->opts.flight == flight ? g_session->id : 0;
 }
 
-size_t flight_write(const std::string& path) {
+size_t flight_write(uint64_t id, const std::string& path) {
     if (getg() == nullptr)
         throw std::logic_error("weft::trace::FlightRecorder::write_to: call it from a fiber (it stops the world for a moment)");
-    if (!flight_active()) throw std::logic_error("weft::trace::FlightRecorder::write_to: the recorder is not recording");
+    if (id == 0 || current(true) != id)
+        throw std::logic_error("weft::trace::FlightRecorder::write_to: the recorder is not recording");
     record_fibers_stopped("flight recorder snapshot");
     std::vector<Copied> bufs;
     uint64_t tick0, lost, forgot;
@@ -752,7 +755,7 @@ size_t flight_write(const std::string& path) {
     {
         base::LockGuard l(g_lock);
         Session* s = g_session;
-        if (s == nullptr || !s->opts.flight)
+        if (s == nullptr || s->id != id)
             throw std::logic_error("weft::trace::FlightRecorder::write_to: the recorder stopped meanwhile");
         copy_session_locked(s, bufs);
         tick0 = s->tick0;
@@ -790,7 +793,8 @@ void run_begin() {
 }
 
 void run_end() {
-    std::string err = stop_session();
+    bool found;
+    std::string err = stop_session(0, &found);
     if (!err.empty()) std::fprintf(stderr, "weft: %s\n", err.c_str());
     base::LockGuard l(g_lock);
     // Buffers no writer holds go back to the system between runs.

@@ -134,19 +134,24 @@ struct SessionOptions {
 
 // Starts a session, from a fiber of a running runtime (the world is
 // stopped for a moment to record every fiber's state) or from run_main
-// before its first fiber runs. Throws std::logic_error when a session
-// records already or no runtime runs, std::system_error when the file
-// cannot be created.
-void start(const SessionOptions& opts);
-// Ends the session: the file gets the last events and is closed. Throws
-// std::logic_error when none records, std::system_error when writing
-// failed at any time during the session (the file is incomplete).
-void stop();
+// before its first fiber runs; returns its id (never 0, never reused).
+// Throws std::logic_error when a session records already or no runtime
+// runs, std::system_error when the file cannot be created.
+uint64_t start(const SessionOptions& opts);
+// Ends session `id`: a file gets the last events and is closed. Throws
+// std::logic_error(not_recording) when that session is not the one
+// recording, std::runtime_error when writing failed at any time during
+// the session (the file is incomplete).
+void stop(uint64_t id, const char* not_recording);
+// Any session recording?
 bool active();
-bool flight_active();
-// A flight recorder's events so far, to `path`; returns the bytes written.
-// From a fiber; throws as start() does.
-size_t flight_write(const std::string& path);
+// The recording session's id if it is a flight recorder (flight) or a
+// file trace (!flight), else 0.
+uint64_t current(bool flight);
+// Flight recorder `id`'s events so far, to `path`; returns the bytes
+// written. From a fiber; throws std::logic_error when `id` is not
+// recording, std::system_error when the file cannot be written.
+size_t flight_write(uint64_t id, const std::string& path);
 
 // -- the runtime's life
 // run_main: WEFT_TRACE=path starts a file session for the run (the Nth

@@ -351,6 +351,20 @@ TEST_CASE("trace misuse: a clear error, and the run goes on") {
         CHECK_THROWS_WITH_AS(rec.write_to(path + ".2"), doctest::Contains("not recording"), std::logic_error);
         weft::trace::stop();
         CHECK_THROWS_WITH_AS(weft::trace::stop(), doctest::Contains("no trace is being recorded"), std::logic_error);
+        // A recorder is stopped by its own stop(), not trace::stop(); and
+        // only by the recorder that started it.
+        {
+            weft::trace::FlightRecorder on;
+            on.start();
+            CHECK_THROWS_WITH_AS(weft::trace::stop(), doctest::Contains("a flight recorder is recording, not a trace"),
+                                 std::logic_error);
+            CHECK(on.enabled());
+            weft::trace::FlightRecorder other;
+            CHECK_FALSE(other.enabled());
+            CHECK_THROWS_WITH_AS(other.stop(), doctest::Contains("this recorder is not recording"), std::logic_error);
+            CHECK(on.enabled());
+        }  // on's destructor stops it
+        CHECK_FALSE(weft::trace::enabled());
         weft::trace::FlightRecorder tiny({.max_bytes = 1000});
         CHECK_THROWS_WITH_AS(tiny.start(), doctest::Contains("under one 64 KiB buffer"), std::invalid_argument);
         weft::trace::FlightRecorder ageless({.max_age = std::chrono::milliseconds(0)});
@@ -370,7 +384,12 @@ TEST_CASE("trace misuse: a clear error, and the run goes on") {
         weft::trace::Region r("unrecorded");
         weft::trace::log("x", "y");
     });
-    // A trace a run left recording ends with the run, complete.
+    // A trace a run left recording ends with the run, complete; so does a
+    // recorder, which then says it is not recording.
+    weft::trace::FlightRecorder outlived;
+    weft::run(weft::Options{.procs = 1}, [&] { outlived.start(); });
+    CHECK_FALSE(outlived.enabled());
+    CHECK_THROWS_WITH_AS(outlived.stop(), doctest::Contains("not recording"), std::logic_error);
     weft::run(weft::Options{.procs = 1}, [&] { weft::trace::start(path); });
     Trace t = weft_trace::read_trace(path);
     CHECK(count(t, Ev::kGoEnd) >= 1);
