@@ -17,8 +17,9 @@
 
 # The Debian 12 packages a build needs: compiler, build tools, the two
 # libraries the runtime links (Boost.Context, fmt, libdw), the test
-# framework, gdb and node (the suites drive them, and the trace page's script).
-WEFT_PACKAGES=(g++ meson ninja-build pkg-config libboost-context-dev libfmt-dev libdw-dev doctest-dev gdb nodejs)
+# framework, and the real peers the suites drive: gdb, node (the trace
+# page's script), curl (the HTTP server's client).
+WEFT_PACKAGES=(g++ meson ninja-build pkg-config libboost-context-dev libfmt-dev libdw-dev doctest-dev gdb nodejs curl)
 
 # Parallel build jobs: the CPUs we may use, unless WEFT_JOBS says otherwise.
 WEFT_JOBS="${WEFT_JOBS:-$(nproc 2>/dev/null || echo 2)}"

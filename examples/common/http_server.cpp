@@ -38,8 +38,8 @@
 //
 // Rejected: http::request_parser<empty_body> (it stores every header field
 // in a basic_fields, one allocation per field per request; this server
-// needs only the method, target, version and whether Host was present,
-// which basic_parser's callbacks hand over as views); a Date header (a
+// needs only what basic_parser's callbacks hand over as views: method, target,
+// version, the Host lines and the framing fields); a Date header (a
 // clock read and formatting per batch, and docs/BENCHMARKS.md does not ask
 // for it); a hand-written parser (docs/BENCHMARKS.md asks for a maintained one).
 #include "common/http_server.hpp"
@@ -48,6 +48,7 @@
 #include <array>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cstring>
 #include <fmt/core.h>
@@ -75,7 +76,9 @@ enum class Persist : uint8_t {
 };
 constexpr size_t kReplies = 6, kPersists = 3;
 
-// The whole answer for every (reply, persistence) pair, built once.
+// The whole answer for every (reply, persistence, HEAD or not) triple,
+// built once. A HEAD answer is the GET answer's header alone: the same
+// Content-Length, no body (RFC 9110 9.3.2).
 class Answers {
 public:
     Answers() {
@@ -88,7 +91,7 @@ public:
         const Text texts[kReplies] = {
             {200, "OK", "", "Hello, World!"},
             {404, "Not Found", "", "Not Found\n"},
-            {405, "Method Not Allowed", "Allow: GET\r\n", "Method Not Allowed\n"},
+            {405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "Method Not Allowed\n"},
             {400, "Bad Request", "", "Bad Request\n"},
             {413, "Payload Too Large", "", "Payload Too Large\n"},
             {431, "Request Header Fields Too Large", "", "Request Header Fields Too Large\n"},
@@ -96,14 +99,18 @@ public:
         const char* conn[kPersists] = {"", "Connection: keep-alive\r\n", "Connection: close\r\n"};
         for (size_t r = 0; r < kReplies; ++r)
             for (size_t p = 0; p < kPersists; ++p)
-                text_[r][p] = fmt::format(
-                    "HTTP/1.1 {} {}\r\n{}Content-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}", texts[r].code,
-                    texts[r].reason, texts[r].extra, texts[r].body.size(), conn[p], texts[r].body);
+                for (size_t head = 0; head < 2; ++head)
+                    text_[r][p][head] = fmt::format(
+                        "HTTP/1.1 {} {}\r\n{}Content-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}", texts[r].code,
+                        texts[r].reason, texts[r].extra, texts[r].body.size(), conn[p],
+                        head ? std::string_view() : texts[r].body);
     }
-    std::string_view get(Reply r, Persist p) const { return text_[static_cast<size_t>(r)][static_cast<size_t>(p)]; }
+    std::string_view get(Reply r, Persist p, bool head = false) const {
+        return text_[static_cast<size_t>(r)][static_cast<size_t>(p)][head ? 1 : 0];
+    }
 
 private:
-    std::string text_[kReplies][kPersists];
+    std::string text_[kReplies][kPersists][2];
 };
 
 const Answers kAnswers;
@@ -117,28 +124,51 @@ public:
         eager(true);  // one put() parses the header and whatever body follows
     }
 
-    bool is_get = false;
+    bool is_get = false;   // GET or HEAD
+    bool is_head = false;
     bool is_root = false;  // target "/" or "/?..."
-    bool has_host = false;
+    int hosts = 0;         // Host field lines
     int version = 11;
 
 private:
     void on_request_impl(http::verb method, bsv, bsv target, int v, boost::beast::error_code&) override {
-        is_get = method == http::verb::get;
+        is_head = method == http::verb::head;
+        is_get = method == http::verb::get || is_head;
         std::string_view t(target.data(), target.size());
         is_root = t == "/" || t.starts_with("/?");
         version = v;
     }
     void on_response_impl(int, bsv, int, boost::beast::error_code&) override {}  // requests only
-    void on_field_impl(http::field name, bsv, bsv, boost::beast::error_code&) override {
-        if (name == http::field::host) has_host = true;
+    void on_field_impl(http::field name, bsv, bsv value, boost::beast::error_code&) override {
+        if (name == http::field::host) hosts++;
+        if (name == http::field::content_length) has_length_ = true;
+        if (name == http::field::transfer_encoding) {
+            // The last coding of the last field line decides the framing.
+            std::string_view v(value.data(), value.size());
+            size_t comma = v.rfind(',');
+            if (comma != std::string_view::npos) v.remove_prefix(comma + 1);
+            while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+            while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+            has_coding_ = true;
+            last_is_chunked_ = boost::beast::iequals(bsv(v.data(), v.size()), "chunked");
+        }
     }
-    void on_header_impl(boost::beast::error_code&) override {}
+    void on_header_impl(boost::beast::error_code& ec) override {
+        // RFC 9112 6.3: a request whose final transfer coding is not
+        // chunked has no knowable length: answer 400 and close (reading
+        // its body as the next request is request smuggling). So is one
+        // with both Transfer-Encoding and Content-Length, which a proxy in
+        // front may have framed by the other. And 3.2: more than one Host
+        // line is a 400.
+        if ((has_coding_ && (!last_is_chunked_ || has_length_)) || hosts > 1) ec = http::error::bad_transfer_encoding;
+    }
     void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::beast::error_code&) override {}
     size_t on_body_impl(bsv body, boost::beast::error_code&) override { return body.size(); }  // dropped
     void on_chunk_header_impl(std::uint64_t, bsv, boost::beast::error_code&) override {}
     size_t on_chunk_body_impl(std::uint64_t, bsv body, boost::beast::error_code&) override { return body.size(); }
     void on_finish_impl(boost::beast::error_code&) override {}
+
+    bool has_coding_ = false, last_is_chunked_ = false, has_length_ = false;
 };
 
 Reply reply_for_error(const boost::beast::error_code& ec) {
@@ -236,12 +266,12 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
             Persist persist = !p->keep_alive() || stopping ? Persist::kClose
                                                            : (p->version < 11 ? Persist::kKeep10 : Persist::kKeep11);
             Reply reply = !p->is_get ? Reply::kBadMethod : (p->is_root ? Reply::kHello : Reply::kNotFound);
-            if (p->version >= 11 && !p->has_host) {  // RFC 7230 5.4: a 1.1 request must name its Host
+            if (p->version >= 11 && p->hosts == 0) {  // RFC 9112 3.2: a 1.1 request must name its Host
                 reply = Reply::kBadRequest;
                 persist = Persist::kClose;
                 counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
             }
-            out.append(kAnswers.get(reply, persist));
+            out.append(kAnswers.get(reply, persist, p->is_head && reply != Reply::kBadRequest));
             ++answered;
             if (persist == Persist::kClose) {
                 close = true;  // H3

@@ -8,11 +8,14 @@
 // What it answers (docs/BENCHMARKS.md, W8):
 //   GET / (a query string is ignored)  200, text/plain, "Hello, World!"
 //   GET of any other path              404
-//   any other method                   405, with Allow: GET
+//   HEAD                               GET's answer without its body
+//   any other method                   405, with Allow: GET, HEAD
 //   a malformed request                400, then the connection is closed
 //   a header block over max_header     431, then closed
 //   a body over max_body               413, then closed
-//   HTTP/1.1 without Host              400, then closed
+//   HTTP/1.1 without Host, or with two 400, then closed
+//   Transfer-Encoding whose last coding is not chunked, or with
+//   Content-Length (request smuggling)  400, then closed
 // Keep-alive follows the request (HTTP/1.1 unless "Connection: close";
 // HTTP/1.0 only with "Connection: keep-alive", echoed back). Pipelined
 // requests are answered in order, all the answers to one read in one write.

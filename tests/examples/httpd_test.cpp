@@ -33,8 +33,11 @@ const std::string kHelloKeep10 =
 const std::string kNotFound =
     "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nNot Found\n";
 const std::string kBadMethod =
-    "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n\r\n"
+    "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n\r\n"
     "Method Not Allowed\n";
+// HEAD: GET's header, Content-Length and all, and no body.
+const std::string kHelloHead = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n";
+const std::string kNotFoundHead = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n";
 const std::string kBadRequest =
     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
     "Bad Request\n";
@@ -168,9 +171,58 @@ TEST_CASE("httpd: 404 for other paths, 405 for other methods") {
         CHECK(roundtrip(c, "GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n", kNotFound.size()) == kNotFound);
         CHECK(roundtrip(c, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", kBadMethod.size()) ==
               kBadMethod);
-        CHECK(roundtrip(c, "HEAD / HTTP/1.1\r\nHost: t\r\n\r\n", kBadMethod.size()) == kBadMethod);
         CHECK(roundtrip(c, "BREW / HTTP/1.1\r\nHost: t\r\n\r\n", kBadMethod.size()) == kBadMethod);
+        // A chunked body is framed by its chunks: read whole, then answered.
+        CHECK(roundtrip(c, "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                        kBadMethod.size()) == kBadMethod);
         CHECK(roundtrip(c, kGet, kHello.size()) == kHello);  // still open after all of them
+    });
+}
+
+TEST_CASE("httpd: HEAD gets GET's header without a body, and the connection goes on") {
+    with_server([](HttpFixture& f) {
+        weft::net::Conn c = connect(f.addr);
+        // Each answer is followed by a GET's: a HEAD answer that carried a
+        // body would shift every byte after it.
+        send(c, "HEAD / HTTP/1.1\r\nHost: t\r\n\r\n" + kGet);
+        CHECK(read_n(c, kHelloHead.size() + kHello.size()) == kHelloHead + kHello);
+        send(c, "HEAD /missing HTTP/1.1\r\nHost: t\r\n\r\n" + kGet);
+        CHECK(read_n(c, kNotFoundHead.size() + kHello.size()) == kNotFoundHead + kHello);
+        CHECK(f.counters->requests.load() == 4);
+    });
+}
+
+TEST_CASE("httpd: a request whose length cannot be known is refused, never read as the next request") {
+    // RFC 9112 6.3 and 3.2. The first is the outside robustness run's: it
+    // got two answers (405, then 404 for the smuggled request).
+    const std::vector<std::string> smuggling = {
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"
+        "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+    };
+    with_server([&](HttpFixture& f) {
+        for (const std::string& req : smuggling) {
+            weft::net::Conn c = connect(f.addr);
+            send(c, req);
+            // The answers until the server closes; a server that kept the
+            // connection open (it took the rest for a next request) shows
+            // its answers here after 5 s, not as a test that hangs.
+            c.set_read_deadline(weft::Clock::now() + 5s);
+            std::string got;
+            try {
+                std::byte buf[4096];
+                for (size_t k; (k = c.read(buf)) > 0;) got.append(reinterpret_cast<const char*>(buf), k);
+            } catch (const weft::net::TimeoutError&) {
+                got += "(still open)";
+            }
+            CHECK_MESSAGE(got == kBadRequest, req);  // one answer, 400, then closed
+        }
+        CHECK(f.counters->bad_requests.load() == static_cast<int64_t>(smuggling.size()));
     });
 }
 
@@ -347,5 +399,30 @@ TEST_CASE("httpd: many concurrent keep-alive clients (procs 2)") {
         wg.wait();
         CHECK(ok.load() == kClients * kRequests / 4);
         CHECK(f.counters->requests.load() == kClients * kRequests);
+    });
+}
+
+TEST_CASE("httpd with curl, a real client: HEAD then GET on one connection, and the smuggling request refused") {
+    with_server([](HttpFixture& f) {
+        std::string url = "http://" + f.addr + "/";
+        // A real client on one connection (%{num_connects} 0 for the GET).
+        // curl tolerates a body after a HEAD answer, so the byte-exact
+        // check of HEAD is the raw-socket case above; this one is the
+        // interoperation. Run as a blocking call, so that the server's
+        // fibers keep running.
+        auto both = weft::blocking([&] {
+            return weft::suite::run_command("curl -sS --max-time 20 -I " + url +
+                                            " --next -sS --max-time 20 -w ' connects=%{num_connects}' " + url);
+        });
+        CHECK_MESSAGE(both.status == 0, both.out);
+        CHECK(weft::suite::contains(both.out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n"));
+        CHECK(both.out.ends_with("\r\n\r\nHello, World! connects=0"));
+        auto smuggled = weft::blocking([&] {
+            return weft::suite::run_command("curl -sS --max-time 20 -o /dev/null -w '%{http_code}' -X POST "
+                                            "-H 'Transfer-Encoding: gzip' --data-binary x " + url);
+        });
+        CHECK(smuggled.status == 0);
+        CHECK(smuggled.out == "400");
+        CHECK(f.counters->requests.load() == 3);
     });
 }
