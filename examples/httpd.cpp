@@ -47,18 +47,20 @@ double seconds_of(const timeval& tv) { return static_cast<double>(tv.tv_sec) + s
 
 int main(int argc, char** argv) {
     std::string addr = ex::take_string_flag("httpd", argc, argv, "addr", "127.0.0.1:8080");
-    int64_t procs = 0, idle_timeout_s = 60, grace_ms = 5000;
+    int64_t procs = 0, idle_timeout_s = 60, header_timeout_ms = 10'000, grace_ms = 5000;
     ex::Flags flags("httpd",
                     "W8: HTTP/1.1 server answering GET / with 'Hello, World!' until SIGINT/SIGTERM.\n"
                     "  --addr HOST:PORT: where to listen (default 127.0.0.1:8080).");
     flags.add_int("idle", &idle_timeout_s, 1, 86'400, "seconds before an idle connection is closed");
+    flags.add_int("header-timeout-ms", &header_timeout_ms, 1, 3'600'000,
+                  "a request's header must be complete this long after its first byte");
     flags.add_int("grace-ms", &grace_ms, 0, 3'600'000, "on a stop signal, wait this long for busy connections");
     flags.add_procs(&procs);
     flags.parse(argc, argv);
     ex::raise_fd_limit();
     ex::block_stop_signals();
 
-    return ex::run("httpd", procs, [addr, idle_timeout_s, grace_ms]() -> int {
+    return ex::run("httpd", procs, [addr, idle_timeout_s, header_timeout_ms, grace_ms]() -> int {
         weft::net::Listener ln;
         try {
             ln = weft::net::listen("tcp", addr);
@@ -67,7 +69,8 @@ int main(int argc, char** argv) {
             return 2;
         }
         auto counters = std::make_shared<ex::HttpCounters>();
-        ex::HttpOptions hopts{.idle_timeout = std::chrono::seconds(idle_timeout_s)};
+        ex::HttpOptions hopts{.idle_timeout = std::chrono::seconds(idle_timeout_s),
+                              .header_timeout = std::chrono::milliseconds(header_timeout_ms)};
         auto srv = std::make_shared<ex::Server>(
             std::move(ln), [counters, hopts](ex::Session& s) { ex::serve_http(s, hopts, *counters); },
             ex::ServerOptions{.grace = std::chrono::milliseconds(grace_ms)});

@@ -15,6 +15,8 @@
 //       error, or Connection: close): parsing stops there.
 //   H4. max_header < sizeof in, so an oversized header is caught by Beast's
 //       header_limit before the buffer fills.
+//   H5. header_by is set while a request has begun and its header is not
+//       complete: the time by which it must be; reads never move it later.
 //
 // The loop, per read:
 //   1. If nothing is buffered and no request has begun, the connection is
@@ -22,6 +24,9 @@
 //   2. Re-arm the deadline (idle_timeout) if it was last set more than
 //      idle_timeout/60 ago: a timer update per second per connection, not
 //      per read, so a connection is closed after 59-60 s without input.
+//      While a request's header is incomplete, the deadline is also at
+//      most header_timeout after the read that began it, however many
+//      reads follow (H5).
 //   3. read(); 0 (EOF, or the server's shutdown while idle): close.
 //   4. Feed the parser everything buffered. For each complete request,
 //      append its answer and start a fresh parser (emplace: no
@@ -224,12 +229,17 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
     p.emplace(max_header, opts.max_body);
     const weft::Duration rearm = std::max<weft::Duration>(opts.idle_timeout / 60, std::chrono::milliseconds(1));
     weft::TimePoint armed{};
+    weft::TimePoint header_by{};  // H5; the epoch: no header pending
 
     for (;;) {
         bool idle = have == 0 && !p->got_some();  // step 1
         if (idle && !s.begin_idle()) return;
         weft::TimePoint now = weft::Clock::now();  // step 2
-        if (now - armed >= rearm) {
+        if (!idle && !p->is_header_done()) {
+            if (header_by == weft::TimePoint{}) header_by = now + opts.header_timeout;
+            c.set_deadline(std::min(header_by, now + opts.idle_timeout));
+            armed = weft::TimePoint{};  // the idle deadline is set anew once the header is in
+        } else if (now - armed >= rearm) {
             c.set_deadline(now + opts.idle_timeout);
             armed = now;
         }
@@ -237,7 +247,7 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
         try {
             n = c.read(std::span(in).subspan(have));  // step 3
         } catch (const weft::net::TimeoutError&) {
-            return;  // idle (or stalled mid-request) for idle_timeout: close without an answer
+            return;  // idle for idle_timeout, or a header not in by header_by: close without an answer
         }
         if (idle) s.end_idle();
         if (n == 0) return;
@@ -278,6 +288,7 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
                 break;
             }
             p.emplace(max_header, opts.max_body);
+            header_by = weft::TimePoint{};
         }
         if (!close) {  // step 5
             if (pos > 0 && pos < have) std::memmove(in.data(), in.data() + pos, have - pos);

@@ -20,7 +20,8 @@
 // HTTP/1.0 only with "Connection: keep-alive", echoed back). Pipelined
 // requests are answered in order, all the answers to one read in one write.
 // A request body (on GET or anything else) is read and discarded.
-// A connection idle for idle_timeout is closed without an answer.
+// A connection idle for idle_timeout is closed without an answer; so is
+// one whose request header is not complete header_timeout after it began.
 //
 // Parsing is Boost.Beast's basic_parser (header-only, Debian's
 // libboost1.74-dev), driven over a per-connection buffer; nothing is
@@ -39,6 +40,10 @@ namespace ex {
 
 struct HttpOptions {
     weft::Duration idle_timeout = std::chrono::seconds(60);
+    // A request's header must be complete this long after its first byte
+    // (Go's ReadHeaderTimeout): reads do not extend it, so a client that
+    // sends a byte a second cannot hold a connection (slowloris).
+    weft::Duration header_timeout = std::chrono::seconds(10);
     uint32_t max_header = 8192;  // request line and header fields, bytes
     uint64_t max_body = 1 << 20;
 };

@@ -426,3 +426,49 @@ TEST_CASE("httpd with curl, a real client: HEAD then GET on one connection, and 
         CHECK(f.counters->requests.load() == 3);
     });
 }
+
+TEST_CASE("httpd: a header sent a byte at a time is cut off at header_timeout, however often bytes come (slowloris)") {
+    ex::HttpOptions ho;
+    ho.header_timeout = 300ms;  // the idle timeout stays 60 s: each byte would re-arm that
+    with_server(
+        [](HttpFixture& f) {
+            weft::net::Conn c = connect(f.addr);
+            c.set_deadline(weft::Clock::now() + 60s);  // past the 20 s of dripping: a failure shows the answer
+            weft::Chan<std::string> got(1);  // what the server sent before it closed
+            weft::go([&c, got]() mutable {
+                std::string s;
+                try {
+                    std::byte buf[512];
+                    for (size_t k; (k = c.read(buf)) > 0;) s.append(reinterpret_cast<const char*>(buf), k);
+                } catch (const std::system_error&) {
+                    s += "(read failed)";
+                }
+                got.send(s);
+            });
+            // A byte every 10 ms for up to 20 s: 2000 bytes of header (under
+            // the 8 KiB limit), far past 300 ms. Stops once the server has
+            // closed (the reader is done) or a write fails.
+            send(c, "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+            std::optional<std::string> answer;
+            for (int i = 0; i < 2000 && !answer; i++) {
+                try {
+                    send(c, "a");
+                } catch (const std::system_error&) {
+                    break;  // the server's close reached us as a reset
+                }
+                weft::sleep(10ms);
+                weft::select(weft::recv_case(got, [&](std::optional<std::string> v) { answer = *v; }),
+                             weft::default_case([] {}));
+            }
+            if (!answer) {
+                try {
+                    send(c, "\r\n\r\n");  // the header, finished: a server that waited answers now
+                } catch (const std::system_error&) {
+                }
+                answer = *got.recv();
+            }
+            CHECK(*answer == "");  // closed with no answer, long before the header was done
+            c.close();
+        },
+        ho);
+}
