@@ -68,6 +68,10 @@ constexpr uint32_t kRefOne = 2;
 
 // accept's backoff after EMFILE and friends, as Go's http.Server.
 constexpr Duration kBackoffMin = std::chrono::milliseconds(5);
+// While accept keeps failing for want of descriptors, a reminder this often
+// (a report only at the first failure would go silent for an outage of
+// any length; Go's http.Server logs every retry).
+constexpr int64_t kRefusalReminderNs = 10'000'000'000;
 constexpr Duration kBackoffMax = std::chrono::seconds(1);
 // The sleep is cut in slices so close() and deadlines are noticed soon.
 constexpr Duration kBackoffSlice = std::chrono::milliseconds(50);
@@ -225,6 +229,13 @@ int NetFd::accept(Addr* peer) {
         int nfd = ::accept4(fd(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (nfd >= 0) {
             *peer = Addr::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
+            if (refused_since_ != 0) {  // the episode is over: say so, with its size
+                std::string ctx = context("accept");
+                base::print_err("weft: %s: accepting again, after %llu refused attempts over %.1f s\n", ctx.c_str(),
+                                static_cast<unsigned long long>(refused_),
+                                static_cast<double>(base::nanotime() - refused_since_) / 1e9);
+                refused_since_ = 0;
+            }
             return nfd;
         }
         int err = errno;
@@ -249,12 +260,23 @@ int NetFd::accept(Addr* peer) {
                 // Out of descriptors or memory: the connection waits in the
                 // queue while we back off (as Go's http.Server), so a server
                 // at its limit slows down instead of spinning or dying.
-                if (!emfile_reported_) {
-                    emfile_reported_ = true;
-                    const char* what = err == EMFILE || err == ENFILE ? "too many open files" : "out of memory";
+                const char* what = err == EMFILE || err == ENFILE ? "too many open files" : "out of memory";
+                int64_t now = base::nanotime();
+                refused_++;
+                refused_since_report_++;
+                if (refused_since_ == 0) {
+                    refused_since_ = refused_reported_at_ = now;
+                    refused_ = refused_since_report_ = 1;
                     std::string ctx = context("accept");
-                    base::print_err("weft: %s: %s; retrying with backoff (reported once per listener)\n",
-                                    ctx.c_str(), what);
+                    base::print_err("weft: %s: %s; retrying with backoff (a reminder every %lld s until it accepts again)\n",
+                                    ctx.c_str(), what, static_cast<long long>(kRefusalReminderNs / 1'000'000'000));
+                } else if (now - refused_reported_at_ >= kRefusalReminderNs) {
+                    std::string ctx = context("accept");
+                    base::print_err("weft: %s: still %s: %llu attempts refused in the last %.0f s\n", ctx.c_str(), what,
+                                    static_cast<unsigned long long>(refused_since_report_),
+                                    static_cast<double>(now - refused_reported_at_) / 1e9);
+                    refused_reported_at_ = now;
+                    refused_since_report_ = 0;
                 }
                 delay = delay == Duration::zero() ? kBackoffMin : std::min(delay * 2, kBackoffMax);
                 for (Duration left = delay; left > Duration::zero(); left -= kBackoffSlice) {

@@ -115,7 +115,13 @@ private:
     std::string unlink_on_close_;
     IoLock rmu_;                     // serialises readers and accepts (F3)
     IoLock wmu_;                     // serialises writers and connect
-    bool emfile_reported_ = false;   // under rmu_: accept's report-once
+    // Under rmu_: accept's refusals for want of descriptors or memory, for
+    // its reports (one when they begin, a reminder every kRefusalReminder
+    // while they last, one when accepting works again).
+    int64_t refused_since_ = 0;        // nanotime of the episode's first; 0: none
+    int64_t refused_reported_at_ = 0;  // the last report's nanotime
+    uint64_t refused_ = 0;             // refusals in the episode
+    uint64_t refused_since_report_ = 0;
 };
 
 }  // namespace weft::net::detail

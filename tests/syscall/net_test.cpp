@@ -840,7 +840,7 @@ TEST_CASE("a fiber blocked on a socket costs no CPU") {
     });
 }
 
-TEST_CASE("accept survives EMFILE: backs off, reports once, keeps serving") {
+TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it ends, keeps serving") {
     auto r = weft::suite::run_in_child([] {
         // Unbuffered, so whatever was printed survives an abort.
         std::setvbuf(stdout, nullptr, _IONBF, 0);
@@ -930,8 +930,77 @@ TEST_CASE("accept survives EMFILE: backs off, reports once, keeps serving") {
     CHECK(contains(r.out, "echo2=ping2"));
     size_t reports = 0;
     for (size_t pos = 0; (pos = r.err.find("too many open files", pos)) != std::string::npos; pos++) reports++;
-    CHECK(reports == 1);
+    CHECK(reports == 1);  // the episode lasted well under the reminder's 10 s
     CHECK(contains(r.err, "weft: accept tcp4 127.0.0.1:"));
+    // Not silent once it is over either: the end, with the episode's size.
+    CHECK(contains(r.err, ": accepting again, after "));
+    CHECK(contains(r.err, " refused attempts over "));
+}
+
+TEST_CASE("accept out of descriptors for longer than 10 s: a reminder, not silence") {
+    auto r = weft::suite::run_in_child([] {
+        std::setvbuf(stdout, nullptr, _IONBF, 0);
+        // stderr to a file this child reads back with a descriptor it opened
+        // before the limit: at EMFILE it could open nothing.
+        char log_path[] = "/tmp/weft-emfile-log-XXXXXX";
+        int log = mkstemp(log_path);
+        unlink(log_path);
+        dup2(log, 2);
+        weft::run(weft::Options{.procs = 2}, [log] {
+            Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+            std::string target = dial_target(ln);
+            weft::WaitGroup served;
+            served.add(1);
+            weft::go([&] {
+                Conn c = ln.accept();
+                echo(c);
+                served.done();
+            });
+            rlimit rl{};
+            getrlimit(RLIMIT_NOFILE, &rl);
+            rl.rlim_cur = static_cast<rlim_t>(weft::suite::open_fd_count() + 32);
+            setrlimit(RLIMIT_NOFILE, &rl);
+            std::vector<int> filler;
+            for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+            close(filler.back());  // one free slot: the client's socket
+            filler.pop_back();
+            Conn c1;
+            for (int attempt = 0;; attempt++) {
+                try {
+                    c1 = weft::net::dial("tcp4", target);
+                    break;
+                } catch (const std::system_error& e) {
+                    if (e.code() != std::errc::too_many_files_open || attempt == 100) throw;
+                    weft::sleep(5ms);
+                }
+            }
+            // Wait (bounded) for the reminder the accept loop owes us.
+            auto contents = [log] {
+                std::string s(65536, '\0');
+                ssize_t n = pread(log, s.data(), s.size(), 0);
+                s.resize(n > 0 ? static_cast<size_t>(n) : 0);
+                return s;
+            };
+            bool reminded = weft::suite::wait_until([&] {
+                weft::sleep(100ms);
+                return contains(contents(), "still too many open files: ");
+            }, 40s);
+            for (int fd : filler) close(fd);
+            c1.set_deadline(weft::Clock::now() + 10s);
+            c1.write_all(std::string_view("ping"));
+            std::printf("echo=%s reminded=%d\n", read_string(c1, 4).c_str(), reminded ? 1 : 0);
+            c1.close();
+            served.wait();
+            std::string all = contents();
+            std::printf("reports=%zu ended=%d\n",
+                        static_cast<size_t>(std::count_if(all.begin(), all.end(), [](char ch) { return ch == '\n'; })),
+                        contains(all, "accepting again, after ") ? 1 : 0);
+        });
+    }, 90);
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "echo=ping reminded=1"));
+    CHECK(contains(r.out, "ended=1"));
 }
 
 TEST_CASE("a fiber waiting on a socket wakes while every P stays busy") {
