@@ -157,9 +157,12 @@ public:
     // Waits for the next connection. Throws TimeoutError after the
     // deadline, ClosedError once closed. Out of descriptors (EMFILE,
     // ENFILE) or memory, it does not fail: it retries with a backoff from
-    // 5 ms doubling up to 1 s, leaving the connection queued, and reports
-    // this once per listener on stderr ("weft: accept tcp ...: too many
-    // open files; retrying with backoff ..."). Other errors throw.
+    // 5 ms doubling up to 1 s, leaving the connection queued, and says so
+    // on stderr when it begins ("weft: accept tcp ...: too many open
+    // files; retrying with backoff ..."), every 10 s while it lasts ("...:
+    // still too many open files: N attempts refused ...") and when it
+    // ends ("...: accepting again, after N refused attempts over T s").
+    // Other errors throw.
     Conn accept();
     // Stops listening; fibers in accept() throw ClosedError. Idempotent.
     void close();
