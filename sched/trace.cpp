@@ -589,22 +589,25 @@ void flusher_main(Session* s, Out* out) {
             got = s->queue;
             s->queue = BufList{};
         }
+        const bool took = got.head != nullptr;
         for (TraceBuf* b = got.head; b; b = b->next)
             out->batch(b->thread, b->words, b->used.load(std::memory_order_acquire));
-        if (got.head) out->flush();
+        if (took) out->flush();
         {
             base::LockGuard l(g_lock);
             while (TraceBuf* b = got.pop_front()) pool_put_locked(b);
         }
-        if (got.count == 0 && s->stopping.load(std::memory_order_acquire)) {
+        if (took) continue;  // more may have come meanwhile
+        if (s->stopping.load(std::memory_order_acquire)) {
             base::LockGuard l(g_lock);
             if (s->queue.head == nullptr) return;
             continue;
         }
-        if (got.count == 0) {
-            base::futex_wait(&s->wake, 0, 100'000'000);
-            s->wake.store(0, std::memory_order_relaxed);
-        }
+        // The queue is under g_lock; the wake word only says "look again"
+        // and carries nothing else, so relaxed resets are enough (a wake
+        // lost to a reset costs at most this wait's 100 ms bound).
+        base::futex_wait(&s->wake, 0, 100'000'000);
+        s->wake.store(0, std::memory_order_relaxed);
     }
 }
 
@@ -699,6 +702,8 @@ std::string stop_session(uint64_t id, bool* found) {
         s = g_session;
         *found = s != nullptr && (id == 0 || s->id == id);
         if (!*found) return "";
+        // Relaxed: a writer that still sees the old values appends to its
+        // buffer of the ended session, which nobody reads any more (T4).
         g_on.store(false, std::memory_order_relaxed);
         g_session_id.store(0, std::memory_order_relaxed);
         if (s->fd >= 0) copy_session_locked(s, partial);

@@ -133,6 +133,35 @@ void echo(Conn& c) {
 // The dial address for a listener's address (its own host, port).
 std::string dial_target(const Listener& ln) { return ln.addr().to_string(); }
 
+// From a fiber: lowers the descriptor limit and fills it with /dev/null
+// (kept in *filler) so that exactly one descriptor is free, and dials
+// target with it: the server's accept4 then finds none (EMFILE).
+Conn dial_with_the_last_descriptor(const std::string& target, std::vector<int>* filler) {
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = static_cast<rlim_t>(weft::suite::open_fd_count() + 32);
+    setrlimit(RLIMIT_NOFILE, &rl);
+    for (int i = 0; i < 100; i++) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) break;
+        filler->push_back(fd);
+    }
+    close(filler->back());
+    filler->pop_back();
+    // The free slot may be taken for a moment by something else in the
+    // process (a CI run once saw EMFILE here with nothing left open at the
+    // dump): wait for it rather than free another, which would let the
+    // server's accept4 succeed.
+    for (int attempt = 0;; attempt++) {
+        try {
+            return weft::net::dial("tcp4", target);
+        } catch (const std::system_error& e) {
+            if (e.code() != std::errc::too_many_files_open || attempt == 100) throw;
+            weft::sleep(5ms);
+        }
+    }
+}
+
 // One echo exchange over (network, address); checks both ends' addresses.
 void echo_roundtrip(const char* network, const char* address, const char* dial_network = nullptr,
                     const std::string& dial_address = "") {
@@ -859,34 +888,8 @@ TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it
                         });
                     }
                 });
-                // Leave exactly one free descriptor: the client's socket takes
-                // it, so the server's accept4 finds none.
-                rlimit rl{};
-                getrlimit(RLIMIT_NOFILE, &rl);
-                rl.rlim_cur = static_cast<rlim_t>(weft::suite::open_fd_count() + 32);
-                setrlimit(RLIMIT_NOFILE, &rl);
                 std::vector<int> filler;
-                for (int i = 0; i < 100; i++) {
-                    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                    if (fd < 0) break;
-                    filler.push_back(fd);
-                }
-                close(filler.back());
-                filler.pop_back();
-                // The free slot may be taken for a moment by something else in
-                // the process (a CI run once saw EMFILE here with nothing left
-                // open at the dump): wait for it rather than free another,
-                // which would let the server's accept4 succeed.
-                Conn c1;
-                for (int attempt = 0;; attempt++) {
-                    try {
-                        c1 = weft::net::dial("tcp4", target);
-                        break;
-                    } catch (const std::system_error& e) {
-                        if (e.code() != std::errc::too_many_files_open || attempt == 100) throw;
-                        weft::sleep(5ms);
-                    }
-                }
+                Conn c1 = dial_with_the_last_descriptor(target, &filler);
                 weft::sleep(300ms);  // the server hits EMFILE and backs off
                 std::printf("filler=%zu\n", filler.size());
                 for (int i = 0; i < 4; i++) {
@@ -956,24 +959,8 @@ TEST_CASE("accept out of descriptors for longer than 10 s: a reminder, not silen
                 echo(c);
                 served.done();
             });
-            rlimit rl{};
-            getrlimit(RLIMIT_NOFILE, &rl);
-            rl.rlim_cur = static_cast<rlim_t>(weft::suite::open_fd_count() + 32);
-            setrlimit(RLIMIT_NOFILE, &rl);
             std::vector<int> filler;
-            for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
-            close(filler.back());  // one free slot: the client's socket
-            filler.pop_back();
-            Conn c1;
-            for (int attempt = 0;; attempt++) {
-                try {
-                    c1 = weft::net::dial("tcp4", target);
-                    break;
-                } catch (const std::system_error& e) {
-                    if (e.code() != std::errc::too_many_files_open || attempt == 100) throw;
-                    weft::sleep(5ms);
-                }
-            }
+            Conn c1 = dial_with_the_last_descriptor(target, &filler);
             // Wait (bounded) for the reminder the accept loop owes us.
             auto contents = [log] {
                 std::string s(65536, '\0');

@@ -2,8 +2,6 @@
 #include "tools/weft-trace/model.hpp"
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
 #include <set>
 
 namespace weft_trace {
@@ -27,17 +25,6 @@ std::string thread_label(int64_t thread) {
     if (thread >= 0) return "M " + std::to_string(thread);
     if (thread == static_cast<int64_t>(tf::ThreadKind::kSysmon)) return "sysmon";
     return "thread " + std::to_string(-thread - 1) + " (outside the runtime)";
-}
-
-std::string fmt_ns(int64_t ns) {
-    char b[64];
-    double v = static_cast<double>(ns);
-    if (ns < 0) return "-" + fmt_ns(-ns);
-    if (ns < 1000) std::snprintf(b, sizeof b, "%" PRId64 " ns", ns);
-    else if (ns < 1'000'000) std::snprintf(b, sizeof b, "%.1f us", v / 1e3);
-    else if (ns < 1'000'000'000) std::snprintf(b, sizeof b, "%.2f ms", v / 1e6);
-    else std::snprintf(b, sizeof b, "%.3f s", v / 1e9);
-    return b;
 }
 
 using State = FiberStats::State;
@@ -377,7 +364,7 @@ private:
                 } else if (!f.regions.empty()) {
                     auto [name, start] = f.regions.back();
                     f.regions.pop_back();
-                    close_region(f, name, start, e.ns, f.regions.size());
+                    close_region(f, name, start, e.ns);
                 }
                 break;
             }
@@ -398,8 +385,7 @@ private:
         }
     }
 
-    void close_region(FiberStats& f, const std::string& name, int64_t start, int64_t end, size_t depth) {
-        (void)depth;
+    void close_region(FiberStats& f, const std::string& name, int64_t start, int64_t end) {
         m_.slices.push_back({kProcFibers, static_cast<int64_t>(f.id), start, end, name, "region",
                              {{"fiber", std::to_string(f.id)}}});
         auto& r = m_.regions[name];
@@ -429,7 +415,7 @@ private:
             while (!f.regions.empty()) {
                 auto [name, start] = f.regions.back();
                 f.regions.pop_back();
-                close_region(f, name, start, end, f.regions.size());
+                close_region(f, name, start, end);
             }
             leave(f, end);
         }
