@@ -42,9 +42,9 @@
 
 namespace {
 
-int server_main(const std::string& addr, int64_t procs, int64_t grace_ms) {
+int server_main(const std::string& addr, int64_t procs, int64_t grace_ms, ex::EchoOptions eopts, int64_t max_conns) {
     ex::block_stop_signals();
-    return ex::run("echo", procs, [addr, grace_ms]() -> int {
+    return ex::run("echo", procs, [addr, grace_ms, eopts, max_conns]() -> int {
         weft::net::Listener ln;
         try {
             ln = weft::net::listen("tcp", addr);
@@ -54,8 +54,8 @@ int server_main(const std::string& addr, int64_t procs, int64_t grace_ms) {
         }
         auto counters = std::make_shared<ex::EchoCounters>();
         auto srv = std::make_shared<ex::Server>(
-            std::move(ln), [counters](ex::Session& s) { ex::serve_echo(s, *counters); },
-            ex::ServerOptions{.grace = std::chrono::milliseconds(grace_ms)});
+            std::move(ln), [counters, eopts](ex::Session& s) { ex::serve_echo(s, eopts, *counters); },
+            ex::ServerOptions{.grace = std::chrono::milliseconds(grace_ms), .max_connections = max_conns});
         ex::StopSignals stop;
         weft::go([srv, done = stop.chan()]() mutable {
             done.recv();
@@ -118,6 +118,7 @@ int client_main(const ex::EchoClientOptions& opts, int64_t procs) {
 int main(int argc, char** argv) {
     std::string addr = ex::take_string_flag("echo", argc, argv, "addr", "127.0.0.1:7000");
     int64_t procs = 0, conns = 2000, bytes = 65536, seconds = 0, grace_ms = 5000;
+    int64_t idle_s = 60, write_timeout_ms = 30'000, max_conns = 0;
     bool client = false;
     ex::Flags flags("echo",
                     "TCP echo server; with --client, a client opening --conns connections at once and checking\n"
@@ -127,11 +128,20 @@ int main(int argc, char** argv) {
     flags.add_int("bytes", &bytes, 1, int64_t{1} << 32, "client: bytes each connection sends per round");
     flags.add_int("seconds", &seconds, 0, 86'400, "client: repeat rounds for this long (0: one round)");
     flags.add_int("grace-ms", &grace_ms, 0, 3'600'000, "server: on a stop signal, wait this long for connections");
+    flags.add_int("idle", &idle_s, 1, 86'400, "server: seconds before a connection that sends nothing is closed");
+    flags.add_int("write-timeout-ms", &write_timeout_ms, 1, 3'600'000,
+                  "server: an echo write must progress within this (a peer that never reads is closed)");
+    flags.add_int("max-conns", &max_conns, 0, int64_t{1} << 30,
+                  "server: connections served at once, beyond it closed (0: the descriptor limit less a reserve)");
     flags.add_procs(&procs);
     flags.parse(argc, argv);
     ex::raise_fd_limit();
 
-    if (!client) return server_main(addr, procs, grace_ms);
+    if (!client)
+        return server_main(addr, procs, grace_ms,
+                           ex::EchoOptions{.idle_timeout = std::chrono::seconds(idle_s),
+                                           .write_timeout = std::chrono::milliseconds(write_timeout_ms)},
+                           max_conns);
     ex::EchoClientOptions opts;
     opts.addr = addr;
     opts.conns = conns;

@@ -47,20 +47,27 @@ double seconds_of(const timeval& tv) { return static_cast<double>(tv.tv_sec) + s
 
 int main(int argc, char** argv) {
     std::string addr = ex::take_string_flag("httpd", argc, argv, "addr", "127.0.0.1:8080");
-    int64_t procs = 0, idle_timeout_s = 60, header_timeout_ms = 10'000, grace_ms = 5000;
+    int64_t procs = 0, idle_timeout_s = 60, header_timeout_ms = 10'000, write_timeout_ms = 30'000, grace_ms = 5000;
+    int64_t max_conns = 0, max_requests = 0;
     ex::Flags flags("httpd",
                     "W8: HTTP/1.1 server answering GET / with 'Hello, World!' until SIGINT/SIGTERM.\n"
                     "  --addr HOST:PORT: where to listen (default 127.0.0.1:8080).");
     flags.add_int("idle", &idle_timeout_s, 1, 86'400, "seconds before an idle connection is closed");
     flags.add_int("header-timeout-ms", &header_timeout_ms, 1, 3'600'000,
                   "a request's header must be complete this long after its first byte");
+    flags.add_int("write-timeout-ms", &write_timeout_ms, 1, 3'600'000,
+                  "a write of answers must progress within this (a client that never reads is closed)");
+    flags.add_int("max-conns", &max_conns, 0, int64_t{1} << 30,
+                  "connections served at once, beyond it 503 (0: the descriptor limit less a reserve)");
+    flags.add_int("max-requests", &max_requests, 0, int64_t{1} << 62,
+                  "requests per connection, the last answered with Connection: close (0: no cap)");
     flags.add_int("grace-ms", &grace_ms, 0, 3'600'000, "on a stop signal, wait this long for busy connections");
     flags.add_procs(&procs);
     flags.parse(argc, argv);
     ex::raise_fd_limit();
     ex::block_stop_signals();
 
-    return ex::run("httpd", procs, [addr, idle_timeout_s, header_timeout_ms, grace_ms]() -> int {
+    return ex::run("httpd", procs, [=]() -> int {
         weft::net::Listener ln;
         try {
             ln = weft::net::listen("tcp", addr);
@@ -70,10 +77,14 @@ int main(int argc, char** argv) {
         }
         auto counters = std::make_shared<ex::HttpCounters>();
         ex::HttpOptions hopts{.idle_timeout = std::chrono::seconds(idle_timeout_s),
-                              .header_timeout = std::chrono::milliseconds(header_timeout_ms)};
+                              .header_timeout = std::chrono::milliseconds(header_timeout_ms),
+                              .write_timeout = std::chrono::milliseconds(write_timeout_ms),
+                              .max_requests = static_cast<uint64_t>(max_requests)};
         auto srv = std::make_shared<ex::Server>(
             std::move(ln), [counters, hopts](ex::Session& s) { ex::serve_http(s, hopts, *counters); },
-            ex::ServerOptions{.grace = std::chrono::milliseconds(grace_ms)});
+            ex::ServerOptions{.grace = std::chrono::milliseconds(grace_ms),
+                              .max_connections = max_conns,
+                              .refuse = ex::refuse_http});
         ex::StopSignals stop;
         weft::go([srv, done = stop.chan()]() mutable {
             done.recv();
@@ -92,15 +103,18 @@ int main(int argc, char** argv) {
         int64_t requests = counters->requests.load();
         double per_cpu_s = cpu_s > 0 ? static_cast<double>(requests) / cpu_s : 0.0;
         fmt::print("httpd: stopped by {}; {} requests on {} connections ({} bad, {} ended by an error, {} forced "
-                   "closed, {} abandoned); {:.2f} CPU s (user {:.2f}, sys {:.2f}): {:.0f} requests per CPU second\n",
+                   "closed, {} abandoned, {} refused over the cap of {}); {:.2f} CPU s (user {:.2f}, sys {:.2f}): "
+                   "{:.0f} requests per CPU second\n",
                    stop.signal() ? strsignal(stop.signal()) : "shutdown", requests, st.connections,
-                   counters->bad_requests.load(), st.errors, st.forced, st.abandoned, cpu_s, user_s, sys_s, per_cpu_s);
+                   counters->bad_requests.load(), st.errors, st.forced, st.abandoned, st.refused,
+                   srv->max_connections(), cpu_s, user_s, sys_s, per_cpu_s);
         ex::JsonLine("httpd")
             .add("procs", weft::procs())
             .add("requests", requests)
             .add("connections", st.connections)
             .add("bad_requests", counters->bad_requests.load())
             .add("errors", st.errors)
+            .add("refused", st.refused)
             .add("user_s", user_s)
             .add("sys_s", sys_s)
             .add("cpu_s", cpu_s)

@@ -7,6 +7,7 @@
 // socket buffers and stall (a chunk is far below loopback's buffer sizes).
 #include "common/echo.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fmt/core.h>
@@ -118,14 +119,34 @@ void client_conn(const EchoClientOptions& o, int64_t id, weft::TimePoint end, Cl
 
 }  // namespace
 
-void serve_echo(Session& s, EchoCounters& counters) {
+void serve_echo(Session& s, const EchoOptions& opts, EchoCounters& counters) {
     weft::net::Conn& c = s.conn();
     std::array<std::byte, kEchoBuf> buf;  // uninitialised: pages are touched as used
     BytesTally tally{counters};
+    // Each deadline is set again once it has aged 1/60 of its length: a
+    // timer update per second per connection at the defaults, not per read.
+    const weft::Duration read_rearm = std::max<weft::Duration>(opts.idle_timeout / 60, std::chrono::milliseconds(1));
+    const weft::Duration write_rearm = std::max<weft::Duration>(opts.write_timeout / 60, std::chrono::milliseconds(1));
+    weft::TimePoint read_armed{}, write_armed{};
     for (;;) {
-        size_t n = c.read(buf);
+        weft::TimePoint now = weft::Clock::now();
+        if (now - read_armed >= read_rearm) {
+            c.set_read_deadline(now + opts.idle_timeout);
+            read_armed = now;
+        }
+        size_t n;
+        try {
+            n = c.read(buf);
+        } catch (const weft::net::TimeoutError&) {
+            return;  // nothing for idle_timeout: closed, as at EOF
+        }
         if (n == 0) return;  // EOF: the peer is done
-        c.write_all(std::span(buf).first(n));
+        now = weft::Clock::now();
+        if (now - write_armed >= write_rearm) {
+            c.set_write_deadline(now + opts.write_timeout);
+            write_armed = now;
+        }
+        c.write_all(std::span(buf).first(n));  // TimeoutError if the peer does not read
         tally.n += static_cast<int64_t>(n);
     }
 }

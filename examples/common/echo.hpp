@@ -3,7 +3,7 @@
 //
 //   ex::EchoCounters counters;              // outlives the server
 //   auto srv = std::make_shared<ex::Server>(weft::net::listen("tcp", addr),
-//       [&counters](ex::Session& s) { ex::serve_echo(s, counters); });
+//       [&counters](ex::Session& s) { ex::serve_echo(s, {}, counters); });
 //
 //   ex::EchoClientResult r = ex::run_echo_client(
 //       {.addr = "127.0.0.1:7000", .conns = 2000, .bytes = 65536});
@@ -23,10 +23,20 @@ struct EchoCounters {
     std::atomic<int64_t> bytes{0};  // echoed; statistics only: relaxed
 };
 
-// Echoes what the peer sends until it closes its side (EOF), then returns
-// (the Server closes the connection). Throws std::system_error on a reset
-// or a write to a peer that has gone.
-void serve_echo(Session& s, EchoCounters& counters);
+struct EchoOptions {
+    // A connection that sends nothing for this long is closed.
+    weft::Duration idle_timeout = std::chrono::seconds(60);
+    // An echo write must progress within this: a peer that sends but never
+    // reads is closed once the socket buffers fill (TimeoutError, counted
+    // in ServerStats::errors).
+    weft::Duration write_timeout = std::chrono::seconds(30);
+};
+
+// Echoes what the peer sends until it closes its side (EOF) or is idle for
+// idle_timeout, then returns (the Server closes the connection). Throws
+// std::system_error on a reset, a write to a peer that has gone, or a
+// write that cannot progress within write_timeout.
+void serve_echo(Session& s, const EchoOptions& opts, EchoCounters& counters);
 
 struct EchoClientOptions {
     std::string addr = "127.0.0.1:7000";

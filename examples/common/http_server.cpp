@@ -21,7 +21,7 @@
 // The loop, per read:
 //   1. If nothing is buffered and no request has begun, the connection is
 //      idle: Session::begin_idle (the server may be stopping: then close).
-//   2. Re-arm the deadline (idle_timeout) if it was last set more than
+//   2. Re-arm the read deadline (idle_timeout) if it was last set more than
 //      idle_timeout/60 ago: a timer update per second per connection, not
 //      per read, so a connection is closed after 59-60 s without input.
 //      While a request's header is incomplete, the deadline is also at
@@ -34,7 +34,10 @@
 //      400/413/431 and ends the loop (H3). Once the server is stopping, a
 //      busy connection gets one more answer, with "Connection: close" (as
 //      Go's Shutdown), and is closed.
-//   5. Move the unparsed tail to the front (H1); write out (H2).
+//   5. Move the unparsed tail to the front (H1); write out (H2), under a
+//      write deadline of write_timeout, re-armed as the read one (a client
+//      that sends requests but never reads their answers is closed once
+//      the socket buffers fill and write_timeout passes).
 //   6. Closing after an error or Connection: close is a lingering close
 //      (as Go's closeWriteAndWait): shut the write side, then read and drop
 //      what the client still sends for up to 500 ms, so our close does not
@@ -73,13 +76,13 @@ constexpr size_t kOutBuf = 16384;
 constexpr std::chrono::milliseconds kLinger{500};
 constexpr size_t kLingerMaxBytes = 256 * 1024;
 
-enum class Reply : uint8_t { kHello, kNotFound, kBadMethod, kBadRequest, kBodyTooLarge, kHeaderTooLarge };
+enum class Reply : uint8_t { kHello, kNotFound, kBadMethod, kBadRequest, kBodyTooLarge, kHeaderTooLarge, kUnavailable };
 enum class Persist : uint8_t {
     kKeep11,  // HTTP/1.1 keep-alive: no Connection header
     kKeep10,  // HTTP/1.0 keep-alive: "Connection: keep-alive"
     kClose,   // "Connection: close", then the connection is closed
 };
-constexpr size_t kReplies = 6, kPersists = 3;
+constexpr size_t kReplies = 7, kPersists = 3;
 
 // The whole answer for every (reply, persistence, HEAD or not) triple,
 // built once. A HEAD answer is the GET answer's header alone: the same
@@ -100,6 +103,7 @@ public:
             {400, "Bad Request", "", "Bad Request\n"},
             {413, "Payload Too Large", "", "Payload Too Large\n"},
             {431, "Request Header Fields Too Large", "", "Request Header Fields Too Large\n"},
+            {503, "Service Unavailable", "Retry-After: 1\r\n", "Service Unavailable\n"},
         };
         const char* conn[kPersists] = {"", "Connection: keep-alive\r\n", "Connection: close\r\n"};
         for (size_t r = 0; r < kReplies; ++r)
@@ -182,6 +186,12 @@ Reply reply_for_error(const boost::beast::error_code& ec) {
     return Reply::kBadRequest;
 }
 
+// How stale an armed deadline may get before it is set again: a timer
+// update per second per connection at the defaults, not one per read.
+weft::Duration rearm_period(weft::Duration timeout) {
+    return std::max<weft::Duration>(timeout / 60, std::chrono::milliseconds(1));
+}
+
 // Step 6.
 void linger_close(weft::net::Conn& c) {
     try {
@@ -199,20 +209,29 @@ void linger_close(weft::net::Conn& c) {
 
 class Output {
 public:
-    explicit Output(weft::net::Conn& c) : c_(c) {}
+    Output(weft::net::Conn& c, weft::Duration write_timeout)
+        : c_(c), timeout_(write_timeout), rearm_(rearm_period(write_timeout)) {}
     void append(std::string_view s) {
         if (len_ + s.size() > buf_.size()) flush();
         std::memcpy(buf_.data() + len_, s.data(), s.size());  // every answer is far below kOutBuf
         len_ += s.size();
     }
+    // Step 5: the write deadline is at least 59/60 of write_timeout ahead.
     void flush() {
         if (len_ == 0) return;
+        weft::TimePoint now = weft::Clock::now();
+        if (now - armed_ >= rearm_) {
+            c_.set_write_deadline(now + timeout_);
+            armed_ = now;
+        }
         c_.write_all(std::as_bytes(std::span(buf_.data(), len_)));
         len_ = 0;
     }
 
 private:
     weft::net::Conn& c_;
+    const weft::Duration timeout_, rearm_;
+    weft::TimePoint armed_{};
     size_t len_ = 0;
     std::array<char, kOutBuf> buf_;  // uninitialised on purpose
 };
@@ -223,12 +242,13 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
     weft::net::Conn& c = s.conn();
     std::array<std::byte, kInBuf> in;  // uninitialised on purpose
     size_t have = 0;
-    Output out(c);
+    Output out(c, opts.write_timeout);
     const uint32_t max_header = std::min<uint32_t>(opts.max_header, kInBuf - 1);  // H4
     std::optional<RequestParser> p;
     p.emplace(max_header, opts.max_body);
-    const weft::Duration rearm = std::max<weft::Duration>(opts.idle_timeout / 60, std::chrono::milliseconds(1));
+    const weft::Duration rearm = rearm_period(opts.idle_timeout);
     weft::TimePoint armed{};
+    uint64_t served = 0;  // requests answered on this connection
     weft::TimePoint header_by{};  // H5; the epoch: no header pending
 
     for (;;) {
@@ -237,10 +257,10 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
         weft::TimePoint now = weft::Clock::now();  // step 2
         if (!idle && !p->is_header_done()) {
             if (header_by == weft::TimePoint{}) header_by = now + opts.header_timeout;
-            c.set_deadline(std::min(header_by, now + opts.idle_timeout));
+            c.set_read_deadline(std::min(header_by, now + opts.idle_timeout));
             armed = weft::TimePoint{};  // the idle deadline is set anew once the header is in
         } else if (now - armed >= rearm) {
-            c.set_deadline(now + opts.idle_timeout);
+            c.set_read_deadline(now + opts.idle_timeout);
             armed = now;
         }
         size_t n;
@@ -273,8 +293,10 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
                 if (used == 0) break;  // a body still arriving
                 continue;
             }
-            Persist persist = !p->keep_alive() || stopping ? Persist::kClose
-                                                           : (p->version < 11 ? Persist::kKeep10 : Persist::kKeep11);
+            const bool last = opts.max_requests > 0 && ++served >= opts.max_requests;
+            Persist persist = !p->keep_alive() || stopping || last
+                                  ? Persist::kClose
+                                  : (p->version < 11 ? Persist::kKeep10 : Persist::kKeep11);
             Reply reply = !p->is_get ? Reply::kBadMethod : (p->is_root ? Reply::kHello : Reply::kNotFound);
             if (p->version >= 11 && p->hosts == 0) {  // RFC 9112 3.2: a 1.1 request must name its Host
                 reply = Reply::kBadRequest;
@@ -307,6 +329,13 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
             return;
         }
     }
+}
+
+void refuse_http(Session& s) {
+    weft::net::Conn& c = s.conn();
+    std::string_view answer = kAnswers.get(Reply::kUnavailable, Persist::kClose);
+    c.write_all(std::as_bytes(std::span(answer)));
+    linger_close(c);
 }
 
 }  // namespace ex

@@ -3,7 +3,8 @@
 //
 //   ex::HttpCounters counters;                 // outlives the server
 //   auto srv = std::make_shared<ex::Server>(weft::net::listen("tcp", addr),
-//       [&counters](ex::Session& s) { ex::serve_http(s, {}, counters); });
+//       [&counters](ex::Session& s) { ex::serve_http(s, {}, counters); },
+//       ex::ServerOptions{.refuse = ex::refuse_http});
 //
 // What it answers (docs/BENCHMARKS.md, W8):
 //   GET / (a query string is ignored)  200, text/plain, "Hello, World!"
@@ -21,7 +22,10 @@
 // requests are answered in order, all the answers to one read in one write.
 // A request body (on GET or anything else) is read and discarded.
 // A connection idle for idle_timeout is closed without an answer; so is
-// one whose request header is not complete header_timeout after it began.
+// one whose request header is not complete header_timeout after it began,
+// and one whose answers cannot be written within write_timeout.
+// Over the server's connection cap (ServerOptions::max_connections),
+// refuse_http answers 503 with "Retry-After: 1" and closes.
 //
 // Parsing is Boost.Beast's basic_parser (header-only, Debian's
 // libboost1.74-dev), driven over a per-connection buffer; nothing is
@@ -44,6 +48,13 @@ struct HttpOptions {
     // (Go's ReadHeaderTimeout): reads do not extend it, so a client that
     // sends a byte a second cannot hold a connection (slowloris).
     weft::Duration header_timeout = std::chrono::seconds(10);
+    // A write of answers must progress within this (Go's WriteTimeout, but
+    // per write): a client that never reads is closed once the socket
+    // buffers are full, separately from the idle deadline.
+    weft::Duration write_timeout = std::chrono::seconds(30);
+    // Requests answered per connection; the last one's answer says
+    // "Connection: close". 0: no cap.
+    uint64_t max_requests = 0;
     uint32_t max_header = 8192;  // request line and header fields, bytes
     uint64_t max_body = 1 << 20;
 };
@@ -57,5 +68,8 @@ struct HttpCounters {  // statistics only: relaxed
 // bad request, the idle timeout, or the server's shutdown. Throws
 // std::system_error on a reset (the Server counts it).
 void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters);
+
+// ServerOptions::refuse for HTTP: a 503 and a lingering close.
+void refuse_http(Session& s);
 
 }  // namespace ex

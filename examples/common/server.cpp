@@ -22,6 +22,10 @@
 //       fiber that ran it to free. That fiber may still be finishing when
 //       weft::run returns, and a fiber alive then is abandoned without
 //       unwinding.
+//   SV5. serving + refusing == sessions.size() (all under mu); serving never
+//       exceeds the cap, refusing never exceeds max_refusing. So the
+//       descriptors held for connections stay below cap + max_refusing + 1
+//       (the one just accepted), which the cap's reserve leaves room for.
 //
 // Shutdown, in steps:
 //   1. shutdown() sets stopping_, closes the listener (serve()'s accept()
@@ -36,7 +40,9 @@
 // Rejected: a WaitGroup for the connections (it has no timed wait, and a
 // helper fiber blocked in wait() forever would dangle once the Server
 // goes); closing busy connections at once (a request being answered would
-// lose its response).
+// lose its response); at the cap, not accepting until a connection ends
+// (Go's netutil.LimitListener: new clients wait unanswered in the backlog,
+// behind the very clients that hold the server, and the backlog fills).
 #include "common/server.hpp"
 
 #include <algorithm>
@@ -62,9 +68,25 @@ struct Server::State {
     weft::net::Listener ln;
     weft::Mutex mu;
     std::unordered_set<Session*> sessions;  // guarded by mu (SV1)
+    int64_t serving = 0, refusing = 0;      // guarded by mu (SV5)
     weft::Chan<int> drained{1};             // SV2
-    std::atomic<int64_t> connections{0}, errors{0}, accept_errors{0};  // statistics only: relaxed
+    std::atomic<int64_t> connections{0}, errors{0}, accept_errors{0}, refused{0};  // statistics only: relaxed
 };
+
+namespace {
+
+constexpr int64_t kMinReserve = 32;
+
+// ServerOptions::max_connections' default: the descriptor limit less a
+// reserve for the listener, the poller, files and whatever else.
+int64_t derived_cap() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return int64_t{1} << 20;
+    auto limit = static_cast<int64_t>(rl.rlim_cur);
+    return std::max<int64_t>(1, limit - std::max(kMinReserve, limit / 8));
+}
+
+}  // namespace
 
 bool Session::begin_idle() {
     idle_.store(true);              // SV3: seq_cst store, then load
@@ -90,6 +112,10 @@ int64_t Server::active() const {
 
 ServerStats Server::serve() {
     std::shared_ptr<Server> self = shared_from_this();
+    const int64_t cap = opts_.max_connections > 0 ? opts_.max_connections : derived_cap();
+    max_connections_.store(cap, std::memory_order_relaxed);
+    // Half the reserve (or of the cap, when the user set one below it).
+    const int64_t max_refusing = opts_.refuse ? std::max<int64_t>(1, std::min(cap, kMinReserve) / 2) : 0;
     weft::Duration backoff{};
     while (!stopping_.load()) {
         weft::net::Conn c;
@@ -110,13 +136,25 @@ ServerStats Server::serve() {
             weft::sleep(backoff);
             continue;
         }
-        auto s = std::make_unique<Session>(std::move(c), this);
+        bool refuse;
+        std::unique_ptr<Session> s;
         {
             std::lock_guard g(st_->mu);
-            if (stopping_.load()) break;  // too late: s closes its Conn as it goes
+            if (stopping_.load()) break;  // too late: c is closed as it goes
+            refuse = st_->serving >= cap;
+            if (refuse && st_->refusing >= max_refusing) {
+                st_->refused.fetch_add(1, std::memory_order_relaxed);
+                continue;  // over the cap, refusals busy: c is closed at once
+            }
+            (refuse ? st_->refusing : st_->serving)++;  // SV5
+            s = std::make_unique<Session>(std::move(c), this, refuse);
             st_->sessions.insert(s.get());  // SV1
         }
-        st_->connections.fetch_add(1, std::memory_order_relaxed);
+        if (refuse) {
+            st_->refused.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            st_->connections.fetch_add(1, std::memory_order_relaxed);
+        }
         weft::go([self, s = std::move(s)]() mutable { self->run_session(std::move(s)); });
     }
 
@@ -136,6 +174,7 @@ ServerStats Server::serve() {
     stats.connections = st_->connections.load(std::memory_order_relaxed);
     stats.errors = st_->errors.load(std::memory_order_relaxed);
     stats.accept_errors = st_->accept_errors.load(std::memory_order_relaxed);
+    stats.refused = st_->refused.load(std::memory_order_relaxed);
     return stats;
 }
 
@@ -160,9 +199,14 @@ void Server::shutdown() {
 
 void Server::run_session(std::unique_ptr<Session> s) {
     try {
-        handler_(*s);
+        if (s->refused_) {
+            s->conn_.set_deadline(weft::Clock::now() + opts_.refuse_timeout);
+            opts_.refuse(*s);
+        } else {
+            handler_(*s);
+        }
     } catch (const std::system_error&) {  // a reset peer, a deadline: this connection's end only
-        st_->errors.fetch_add(1, std::memory_order_relaxed);
+        if (!s->refused_) st_->errors.fetch_add(1, std::memory_order_relaxed);
     }
     remove(std::move(s));
 }
@@ -170,6 +214,7 @@ void Server::run_session(std::unique_ptr<Session> s) {
 void Server::remove(std::unique_ptr<Session> s) {
     std::lock_guard g(st_->mu);
     st_->sessions.erase(s.get());
+    (s->refused_ ? st_->refusing : st_->serving)--;  // SV5
     // SV1: closed under the lock, so shutdown() never sees a closed Conn; and
     // before the token, so once serve() returns every descriptor is closed.
     try {

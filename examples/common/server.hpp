@@ -27,6 +27,8 @@
 
 namespace ex {
 
+class Session;
+
 struct ServerOptions {
     // After shutdown(), how long serve() waits for connections to end by
     // themselves before forcing the rest closed (shutdown(2) both ways).
@@ -34,6 +36,19 @@ struct ServerOptions {
     // After forcing, how much longer serve() waits; connections still open
     // then are abandoned (counted in ServerStats::abandoned).
     weft::Duration force_wait = std::chrono::seconds(1);
+    // Connections served at once. A connection accepted beyond it is
+    // refused (see refuse) and closed, so a flood of clients never runs the
+    // process out of descriptors. 0: serve() derives it from RLIMIT_NOFILE
+    // as it starts: the soft limit less a reserve of max(32, limit/8) for
+    // everything else the process opens.
+    int64_t max_connections = 0;
+    // How a connection over the cap is told so (HTTP: a 503), in a fiber of
+    // its own, with the connection's deadline refuse_timeout ahead; the
+    // connection is closed when it returns. At most min(cap, 32)/2
+    // refusals run at once; the rest, and every one when refuse is empty,
+    // are closed at once.
+    std::function<void(Session&)> refuse;
+    weft::Duration refuse_timeout = std::chrono::seconds(1);
 };
 
 struct ServerStats {
@@ -42,6 +57,7 @@ struct ServerStats {
     int64_t forced = 0;       // still open when the grace period ended
     int64_t abandoned = 0;    // still open after forcing
     int64_t accept_errors = 0;
+    int64_t refused = 0;  // over max_connections: refused or closed at once
 };
 
 class Server;
@@ -61,12 +77,14 @@ public:
     // True once shutdown() has been called.
     bool stopping() const;
 
-    explicit Session(weft::net::Conn c, Server* srv) : conn_(std::move(c)), srv_(srv) {}
+    explicit Session(weft::net::Conn c, Server* srv, bool refused = false)
+        : conn_(std::move(c)), srv_(srv), refused_(refused) {}
 
 private:
     friend class Server;
     weft::net::Conn conn_;
     Server* srv_;
+    const bool refused_;  // run by ServerOptions::refuse, not the handler
     std::atomic<bool> idle_{false};
 };
 
@@ -91,8 +109,11 @@ public:
     void shutdown();
 
     bool stopping() const { return stopping_.load(); }
-    // Connections open now.
+    // Connections open now (refusals in progress included).
     int64_t active() const;
+    // The cap serve() applies (ServerOptions::max_connections, or what it
+    // derived); 0 before serve() starts.
+    int64_t max_connections() const { return max_connections_.load(std::memory_order_relaxed); }
 
 private:
     friend class Session;
@@ -108,6 +129,7 @@ private:
     Handler handler_;
     ServerOptions opts_;
     std::atomic<bool> stopping_{false};
+    std::atomic<int64_t> max_connections_{0};
 };
 
 // The --addr flag the servers take. flags.hpp has integer and bool flags

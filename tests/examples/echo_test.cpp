@@ -35,9 +35,9 @@ struct EchoFixture {
     weft::Chan<ex::ServerStats> done{1};
     std::string addr;
 
-    explicit EchoFixture(ex::ServerOptions so = {}, bool corrupt = false) {
+    explicit EchoFixture(ex::ServerOptions so = {}, bool corrupt = false, ex::EchoOptions eo = {}) {
         auto c = counters;
-        ex::Handler h = [c](ex::Session& s) { ex::serve_echo(s, *c); };
+        ex::Handler h = [c, eo](ex::Session& s) { ex::serve_echo(s, eo, *c); };
         if (corrupt) {
             // Echoes, but flips one bit of the 1000th byte: the client must notice.
             h = [c](ex::Session& s) {
@@ -214,5 +214,45 @@ TEST_CASE("signals: SIGTERM closes the stop channel and a server shuts down; a s
 TEST_CASE("signals: StopSignals without block_stop_signals is a usage error") {
     weft::run(weft::Options{.procs = 1}, [] {
         CHECK_THROWS_AS(ex::StopSignals(), std::logic_error);
+    });
+}
+
+TEST_CASE("echo: a connection that sends nothing is closed at idle_timeout; one that never reads, at write_timeout") {
+    weft::run(weft::Options{.procs = 2}, [&] {
+        const int fds = weft::suite::open_fd_count();
+        {
+            EchoFixture f({}, false, ex::EchoOptions{.idle_timeout = 300ms, .write_timeout = 300ms});
+            // Idle: one echo, then silence; the server closes (an EOF here).
+            weft::net::Conn idle = weft::net::dial("tcp", f.addr, 5s);
+            idle.set_deadline(weft::Clock::now() + 20s);
+            const std::string ping = "ping";
+            idle.write_all(std::as_bytes(std::span(ping)));
+            std::byte buf[64];
+            size_t got = 0;
+            while (got < ping.size()) got += idle.read(std::span(buf).subspan(got));
+            CHECK(idle.read(buf) == 0);
+            idle.close();
+
+            // Never reading: its echoes fill both socket buffers, the server's
+            // write blocks and times out. Writing goes on until the server's
+            // close fails it.
+            weft::net::Conn hog = weft::net::dial("tcp", f.addr, 5s);
+            hog.set_deadline(weft::Clock::now() + 20s);
+            std::vector<std::byte> chunk(16384, std::byte{'x'});
+            bool failed = false;
+            try {
+                for (;;) hog.write_all(chunk);
+            } catch (const weft::net::TimeoutError&) {  // our 20 s: the server never closed
+            } catch (const std::system_error&) {
+                failed = true;  // EPIPE or a reset: the server closed it
+            }
+            CHECK(failed);
+            hog.close();
+            CHECK(weft::suite::wait_until([&] { return f.srv->active() == 0; }));
+            ex::ServerStats st = f.stop();
+            CHECK(st.connections == 2);
+            CHECK(st.errors == 1);  // the write timeout; the idle close is not an error
+        }
+        CHECK(weft::suite::open_fd_count() == fds);
     });
 }

@@ -6,7 +6,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <csignal>
 #include <dirent.h>
+#include <fstream>
+#include <spawn.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <memory>
 #include <optional>
 #include <span>
@@ -44,6 +50,10 @@ const std::string kBadRequest =
 const std::string kHeaderTooLarge =
     "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\nContent-Length: 32\r\n"
     "Connection: close\r\n\r\nRequest Header Fields Too Large\n";
+
+const std::string kUnavailable =
+    "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
+    "Connection: close\r\n\r\nService Unavailable\n";
 
 const std::string kGet = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 
@@ -105,11 +115,11 @@ std::string roundtrip(weft::net::Conn& c, std::string_view req, size_t answer_le
 // Runs body against a fresh server at procs 2, then checks that the server
 // ended cleanly and that no descriptor leaked.
 template <class F>
-void with_server(F body, ex::HttpOptions ho = {}) {
+void with_server(F body, ex::HttpOptions ho = {}, ex::ServerOptions so = {}) {
     weft::run(weft::Options{.procs = 2}, [&] {
         const int fds = weft::suite::open_fd_count();
         {
-            HttpFixture f(ho);
+            HttpFixture f(ho, so);
             body(f);
             ex::ServerStats st = f.stop();
             CHECK(st.forced == 0);
@@ -471,4 +481,261 @@ TEST_CASE("httpd: a header sent a byte at a time is cut off at header_timeout, h
             c.close();
         },
         ho);
+}
+
+TEST_CASE("httpd: a client that sends requests but never reads is closed at write_timeout, apart from the idle deadline") {
+    ex::HttpOptions ho;
+    ho.write_timeout = 300ms;  // the idle timeout stays 60 s
+    with_server(
+        [](HttpFixture& f) {
+            weft::net::Conn c = connect(f.addr);
+            CHECK(roundtrip(c, kGet, kHello.size()) == kHello);  // registered: active() counts it
+            REQUIRE(f.srv->active() == 1);
+            // Pipelined requests, never read: the answers fill both socket
+            // buffers, then the server's write blocks.
+            std::string batch;
+            for (int i = 0; i < 100; i++) batch += kGet;
+            weft::Chan<int> writer_done(1);
+            weft::go([&c, &batch, writer_done]() mutable {
+                try {
+                    for (;;) send(c, batch);
+                } catch (const std::system_error&) {  // the server's close (a reset), or our 20 s deadline
+                }
+                writer_done.send(0);
+            });
+            CHECK(weft::suite::wait_until([&] { return f.srv->active() == 0; }, 30s));
+            writer_done.recv();
+            CHECK(f.counters->requests.load() > 100);  // it answered until the buffers were full
+            c.close();
+        },
+        ho);
+}
+
+TEST_CASE("httpd: max_requests ends a connection, the last answer saying Connection: close") {
+    ex::HttpOptions ho;
+    ho.max_requests = 3;
+    with_server(
+        [](HttpFixture& f) {
+            weft::net::Conn c = connect(f.addr);
+            CHECK(roundtrip(c, kGet, kHello.size()) == kHello);
+            CHECK(roundtrip(c, kGet, kHello.size()) == kHello);
+            send(c, kGet);
+            CHECK(read_to_eof(c) == kHelloClose);
+            c.close();
+        },
+        ho);
+}
+
+TEST_CASE("httpd: over the connection cap a client gets 503 at once, and a slot freed serves again") {
+    with_server(
+        [](HttpFixture& f) {
+            std::vector<weft::net::Conn> held;
+            for (int i = 0; i < 3; i++) {
+                held.push_back(connect(f.addr));
+                CHECK(roundtrip(held.back(), kGet, kHello.size()) == kHello);
+            }
+            CHECK(f.srv->max_connections() == 3);
+            weft::net::Conn over = connect(f.addr);
+            send(over, kGet);
+            CHECK(read_to_eof(over) == kUnavailable);
+            over.close();
+            held[0].close();
+            CHECK(weft::suite::wait_until([&] { return f.srv->active() == 2; }));
+            weft::net::Conn again = connect(f.addr);
+            CHECK(roundtrip(again, kGet, kHello.size()) == kHello);
+            again.close();
+            held.clear();
+        },
+        {}, ex::ServerOptions{.max_connections = 3, .refuse = ex::refuse_http});
+}
+
+TEST_CASE("httpd: over the cap with every refusal busy, a connection is closed at once; the stats count both") {
+    weft::run(weft::Options{.procs = 2}, [&] {
+        const int fds = weft::suite::open_fd_count();
+        {
+            // A refusal that holds its connection until the client closes it:
+            // with a cap of 3, one refusal runs at a time (min(3, 32) / 2).
+            ex::ServerOptions so{.max_connections = 3, .refuse_timeout = 60s};
+            so.refuse = [](ex::Session& s) {
+                std::byte buf[64];
+                while (s.conn().read(buf) > 0) {
+                }
+            };
+            HttpFixture f({}, so);
+            std::vector<weft::net::Conn> held;
+            for (int i = 0; i < 3; i++) {
+                held.push_back(connect(f.addr));
+                CHECK(roundtrip(held.back(), kGet, kHello.size()) == kHello);
+            }
+            held.push_back(connect(f.addr));  // refused, and its refusal holds
+            CHECK(weft::suite::wait_until([&] { return f.srv->active() == 4; }));
+            weft::net::Conn closed = connect(f.addr);
+            std::string got;
+            try {
+                got = read_to_eof(closed);
+            } catch (const std::system_error&) {  // a reset is as good as an EOF here
+            }
+            CHECK(got.empty());
+            CHECK(f.srv->active() == 4);
+            closed.close();
+            held.clear();
+            ex::ServerStats st = f.stop();
+            CHECK(st.connections == 3);
+            CHECK(st.refused == 2);
+            CHECK(st.errors == 0);
+        }
+        CHECK(weft::suite::open_fd_count() == fds);
+    });
+}
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// examples/httpd as a user runs it, under `ulimit -n <nofile>`, its output
+// in files; SIGTERM and reaped on destruction.
+class HttpdProcess {
+public:
+    HttpdProcess(int nofile, const std::string& flags) {
+        char tmpl[] = "/tmp/weft-httpd-XXXXXX";
+        REQUIRE(mkdtemp(tmpl) != nullptr);
+        dir_ = tmpl;
+        std::string cmd = "ulimit -n " + std::to_string(nofile) + " && exec \"$0\" " + flags + " >" + out_path() +
+                          " 2>" + err_path();
+        const char* argv[] = {"sh", "-c", cmd.c_str(), WEFT_HTTPD, nullptr};
+        REQUIRE(posix_spawnp(&pid_, "sh", nullptr, nullptr, const_cast<char**>(argv), environ) == 0);
+    }
+    ~HttpdProcess() {
+        if (pid_ > 0) stop();
+        std::remove(out_path().c_str());
+        std::remove(err_path().c_str());
+        rmdir(dir_.c_str());
+    }
+    std::string out_path() const { return dir_ + "/out"; }
+    std::string err_path() const { return dir_ + "/err"; }
+
+    // Its address, once it listens ("" if it exits or takes longer than 30 s).
+    std::string wait_listening() {
+        const std::string mark = "listening on http://";
+        std::string addr;
+        weft::suite::wait_until(
+            [&] {
+                std::string out = slurp(out_path());
+                size_t at = out.find(mark), end = at == std::string::npos ? at : out.find('/', at + mark.size());
+                if (end != std::string::npos) addr = out.substr(at + mark.size(), end - at - mark.size());
+                return !addr.empty() || waitpid(pid_, nullptr, WNOHANG) != 0;
+            },
+            30s);
+        return addr;
+    }
+    // SIGTERM, then its exit status (-1 if it did not exit normally).
+    int stop() {
+        kill(pid_, SIGTERM);
+        int status = 0;
+        weft::suite::wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 60s);
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+
+private:
+    std::string dir_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("httpd under ulimit -n 256: 300 slowloris clients neither lock other clients out nor exhaust descriptors") {
+    weft::run(weft::Options{.procs = 2}, [&] {
+        // A cap of 224 (256 less a reserve of 32); headers must be in 3 s.
+        HttpdProcess httpd(256, "--procs 1 --addr 127.0.0.1:0 --header-timeout-ms 3000");
+        const std::string addr = httpd.wait_listening();
+        REQUIRE(!addr.empty());
+
+        // Each slowloris client sends a header's start, then a byte whenever
+        // 200 ms pass with nothing from the server, until the server answers
+        // or closes, for at most 60 s.
+        constexpr int kSlow = 300;
+        std::atomic<int> started{0}, ended{0}, unavailable{0}, answered_ok{0}, cut{0}, held{0};
+        for (int i = 0; i < kSlow; i++) {
+            weft::go([&] {
+                try {
+                    weft::net::Conn c = weft::net::dial("tcp", addr, 20s);
+                    send(c, "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+                    started++;
+                    const auto give_up = weft::Clock::now() + 60s;
+                    std::byte buf[256];
+                    for (;;) {
+                        if (weft::Clock::now() > give_up) {
+                            held++;
+                            break;
+                        }
+                        c.set_read_deadline(weft::Clock::now() + 200ms);
+                        try {
+                            size_t n = c.read(buf);
+                            std::string_view got(reinterpret_cast<const char*>(buf), n);
+                            if (n == 0) {
+                                cut++;  // closed without an answer: the header deadline
+                            } else if (got.starts_with("HTTP/1.1 503 ")) {
+                                unavailable++;  // over the cap
+                            } else {
+                                answered_ok++;  // never: the header is never complete
+                            }
+                            break;
+                        } catch (const weft::net::TimeoutError&) {
+                            send(c, "a");
+                        }
+                    }
+                } catch (const std::system_error&) {
+                    cut++;  // a reset: closed by the server
+                }
+                ended++;
+            });
+        }
+        CHECK(weft::suite::wait_until([&] { return started.load() + ended.load() >= kSlow; }, 60s));
+
+        // Probes meanwhile: each is answered, 200 or 503, or closed at once
+        // (every refusal busy, for at most a second) — never left waiting.
+        // Until 15 are answered, for at most 60 s.
+        int probes_answered = 0;
+        for (const auto until = weft::Clock::now() + 60s; probes_answered < 15 && weft::Clock::now() < until;) {
+            std::string got;
+            try {
+                weft::net::Conn c = weft::net::dial("tcp", addr, 20s);
+                c.set_deadline(weft::Clock::now() + 20s);
+                send(c, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+                got = read_to_eof(c);
+            } catch (const weft::net::TimeoutError& e) {
+                FAIL_CHECK("a probe waited 20 s: " << e.what());
+                break;
+            } catch (const std::system_error&) {  // a reset: closed at once
+            }
+            if (got == kHelloClose || got == kUnavailable) probes_answered++;
+            CHECK((got.empty() || got == kHelloClose || got == kUnavailable));
+        }
+        CHECK(probes_answered == 15);
+
+        // Every slowloris client is let go within the header deadline;
+        // none was answered as if its header were complete.
+        CHECK(weft::suite::wait_until([&] { return ended.load() == kSlow; }, 90s));
+        CHECK(held.load() == 0);
+        CHECK(answered_ok.load() == 0);
+        CHECK(cut.load() + unavailable.load() == kSlow);
+
+        // Then a client is served as usual.
+        weft::net::Conn c = weft::net::dial("tcp", addr, 20s);
+        c.set_deadline(weft::Clock::now() + 20s);
+        send(c, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        CHECK(read_to_eof(c) == kHelloClose);
+        c.close();
+
+        CHECK(httpd.stop() == 0);
+        const std::string err = slurp(httpd.err_path()), out = slurp(httpd.out_path());
+        CHECK_MESSAGE(err.empty(), err);  // no "too many open files", nothing at all
+        CHECK_MESSAGE(weft::suite::contains(out, "refused over the cap of 224"), out);
+    });
 }
