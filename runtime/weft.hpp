@@ -9,6 +9,8 @@
 
 #include <weft/blocking.hpp>
 #include <weft/chan.hpp>
+#include <weft/context.hpp>
+#include <weft/errgroup.hpp>
 #include <weft/fiber_local.hpp>
 #include <weft/file.hpp>
 #include <weft/gc.hpp>

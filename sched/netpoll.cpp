@@ -46,6 +46,9 @@
 //       (an old rseq/wseq) of a recycled descriptor is ignored.
 //   N6. Deadline fields rd/wd: 0 none, < 0 passed, > 0 the nanotime when
 //       it passes. Written under pd->lock; read without it by waiters.
+//   N7. canceled: a context bound to the descriptor ended; both directions
+//       fail as a passed deadline does, and the same protocol (step 3)
+//       keeps a waiter from missing it. Written under pd->lock.
 //
 // Protocol (a fiber waits; as netpollblock):
 //   1. poll_wait checks closing and the deadline: kClosed/kTimeout at once.
@@ -134,6 +137,7 @@ struct PollDesc {
     base::Lock lock{base::LockRank::kPollDesc};
     // Written under lock; read by waiters without it (protocol step 3).
     std::atomic<bool> closing{false};
+    std::atomic<bool> canceled{false};  // N7
     std::atomic<int64_t> rd{0};  // N6
     std::atomic<int64_t> wd{0};
     uint32_t rseq = 0;  // deadline arming generations (guarded by lock)
@@ -194,6 +198,7 @@ std::atomic<uintptr_t>& slot_of(PollDesc* pd, PollMode mode) { return mode == Po
 // The reason a wait in `mode` must fail now, else kReady.
 PollResult check_err(PollDesc* pd, PollMode mode) {
     if (pd->closing.load()) return PollResult::kClosed;
+    if (pd->canceled.load()) return PollResult::kCanceled;
     const std::atomic<int64_t>& d = mode == PollMode::kRead ? pd->rd : pd->wd;
     if (d.load() < 0) return PollResult::kTimeout;
     return PollResult::kReady;
@@ -425,6 +430,7 @@ PollDesc* poll_open(int fd) {
         pd->rg.store(kNil);
         pd->wg.store(kNil);
         pd->closing.store(false);
+        pd->canceled.store(false);
         pd->rd.store(0);
         pd->wd.store(0);
         pd->rseq++;  // N5: timers of the last user are stale now
@@ -516,6 +522,23 @@ void poll_set_deadline(PollDesc* pd, int64_t when_ns, PollMode mode) {
         if (static_cast<uint8_t>(mode) & static_cast<uint8_t>(PollMode::kWrite)) {
             set_side(pd, PollMode::kWrite, d);
             if (d < 0) wg = unblock(pd, PollMode::kWrite, false, &taken);
+        }
+    }
+    g_waiters.fetch_sub(taken);
+    ready_all(rg, wg);
+}
+
+void poll_set_canceled(PollDesc* pd, bool canceled) {
+    G* rg = nullptr;
+    G* wg = nullptr;
+    int32_t taken = 0;
+    {
+        base::LockGuard l(pd->lock);
+        if (pd->closing.load()) return;
+        pd->canceled.store(canceled);  // N7: before looking at the slots
+        if (canceled) {
+            rg = unblock(pd, PollMode::kRead, false, &taken);
+            wg = unblock(pd, PollMode::kWrite, false, &taken);
         }
     }
     g_waiters.fetch_sub(taken);

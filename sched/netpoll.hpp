@@ -43,6 +43,7 @@ enum class PollResult : uint8_t {
     kReady,    // the direction may be ready: retry the system call
     kTimeout,  // the direction's deadline has passed (it stays passed until reset)
     kClosed,   // poll_unblock was called: the descriptor is being closed
+    kCanceled, // poll_set_canceled(pd, true): its context ended (until cleared)
 };
 
 // Registers fd (already O_NONBLOCK) with the poller, edge-triggered for both
@@ -59,7 +60,7 @@ void poll_close(PollDesc* pd);
 // later poll_prepare/poll_wait returns kClosed. Fatal if called twice.
 void poll_unblock(PollDesc* pd);
 
-// Before a read (kRead) or write (kWrite) attempt: kClosed/kTimeout if the
+// Before a read (kRead) or write (kWrite) attempt: kClosed/kCanceled/kTimeout if the
 // operation must fail without trying, else forgets a stale readiness
 // notification (the caller is about to try the call anyway) and kReady.
 PollResult poll_prepare(PollDesc* pd, PollMode mode);
@@ -77,6 +78,13 @@ PollResult poll_wait(PollDesc* pd, PollMode mode);
 // when_ns is base::nanotime() time (CLOCK_MONOTONIC, as weft::Clock).
 // Ignored once pd is closing.
 void poll_set_deadline(PollDesc* pd, int64_t when_ns, PollMode mode);
+
+// Marks both directions canceled (waiters wake, every later
+// poll_prepare/poll_wait returns kCanceled) or clears the mark: a context
+// bound to the descriptor ended, or a new one is bound. Deadlines are left
+// as they are. Ignored once pd is closing. Callable on g0 (a context's
+// deadline timer).
+void poll_set_canceled(PollDesc* pd, bool canceled);
 
 // Tests and diagnostics: fibers parked in poll_wait now (the count
 // netpoll_has_waiters() tests), and descriptors currently open.

@@ -62,6 +62,7 @@
 #include <exception>
 
 #include "runtime/base/check.hpp"
+#include "sched/cancel.hpp"
 #include "sched/fiber.hpp"
 
 namespace weft::sched {
@@ -73,6 +74,17 @@ struct Sema::Waiter {
     // its park returns, ordered by the run-queue hand-off (g.hpp, G::param).
     bool granted = false;
 };
+
+namespace {
+
+// A cancellable acquire's hook: takes its waiter out of the queue and
+// wakes it, unless a unit was handed over first.
+struct SemaCancelHook : CancelHook {
+    Sema* sema = nullptr;
+    Sema::Waiter* w = nullptr;
+};
+
+}  // namespace
 
 namespace {
 
@@ -128,6 +140,59 @@ void Sema::acquire(WaitReason reason, bool lifo) {
     park(unlock_after_park, &lock_, reason);
     // step 3
     WEFT_CHECK(w.granted, "sema: fiber woken without being granted a unit");
+}
+
+bool Sema::unlink(Waiter* w) {
+    if (tail_ == nullptr) return false;
+    Waiter* prev = tail_;
+    do {
+        if (prev->next == w) {
+            if (w == prev) {
+                tail_ = nullptr;  // the only one
+            } else {
+                prev->next = w->next;
+                if (tail_ == w) tail_ = prev;
+            }
+            w->next = nullptr;
+            nwait_--;
+            return true;
+        }
+        prev = prev->next;
+    } while (prev != tail_);
+    return false;
+}
+
+bool Sema::acquire(WaitReason reason, CancelSet* set) {
+    lock_.lock();
+    if (count_ > 0) {
+        count_--;
+        lock_.unlock();
+        return true;
+    }
+    Waiter w;
+    w.g = current_fiber(wait_reason_api(reason));
+    SemaCancelHook hook;
+    hook.sema = this;
+    hook.w = &w;
+    hook.fn = [](CancelHook* h, int) {
+        auto* self = static_cast<SemaCancelHook*>(h);
+        Sema* s = self->sema;
+        s->lock_.lock();
+        // Queued means not granted: a release pops before it grants.
+        bool queued = s->unlink(self->w);
+        G* g = self->w->g;
+        s->lock_.unlock();
+        if (queued) ready(g);
+    };
+    // The set's lock is a leaf: taking it under lock_ keeps the order.
+    if (!set->add(&hook)) {
+        lock_.unlock();
+        return false;
+    }
+    push(&w, false);
+    park(unlock_after_park, &lock_, reason);
+    set->remove(&hook);  // CancelSet CS3: the hook is done with w before it leaves scope
+    return w.granted;
 }
 
 bool Sema::try_acquire() {

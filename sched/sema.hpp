@@ -27,6 +27,7 @@ namespace weft::sched {
 // is in the internal layer users' builds see (docs/DESIGN.md, "The public
 // tier"), and the wait reasons stay sched/g.hpp's.
 enum class WaitReason : uint8_t;
+class CancelSet;
 
 class Sema {
 public:
@@ -39,6 +40,10 @@ public:
     // `reason` (shown in fiber dumps) at the back of the queue, or at the
     // front when `lifo`, until release() hands it one.
     void acquire(WaitReason reason, bool lifo = false);
+    // As acquire (FIFO), but a cancel of `set` (a context's) ends the wait:
+    // false, and no unit taken, if set is or becomes cancelled before a
+    // unit is handed over.
+    bool acquire(WaitReason reason, CancelSet* set);
     // Takes one unit if one is banked; never blocks.
     bool try_acquire();
     // Hands one unit to the front waiter and readies it, or banks the unit
@@ -56,6 +61,7 @@ public:
 
 private:
     void push(Waiter* w, bool front);
+    bool unlink(Waiter* w);  // true if w was queued
     Waiter* pop_front();
 
     base::Lock lock_{base::LockRank::kSudog};

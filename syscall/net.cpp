@@ -122,6 +122,10 @@ Listener listen(std::string_view network, std::string_view address, const Listen
 }
 
 Conn dial(std::string_view network, std::string_view address, Duration timeout) {
+    return dial_impl(network, address, timeout, nullptr);
+}
+
+Conn dial_impl(std::string_view network, std::string_view address, Duration timeout, sched::CancelSet* cancel) {
     sched::require_fiber("net::dial");
     Network net = detail::parse_network("dial", network);
     int64_t deadline = 0;
@@ -143,7 +147,11 @@ Conn dial(std::string_view network, std::string_view address, Duration timeout) 
         else if (err != EISCONN) fail(err, fd, context);
     }
     auto nfd = std::make_unique<detail::NetFd>(fd, net, Addr{}, ra, "dial");  // step 4
-    if (pending) nfd->wait_connected(deadline);                                // step 5
+    if (pending) {  // step 5
+        if (cancel != nullptr) nfd->bind_cancel(cancel);
+        nfd->wait_connected(deadline);
+        if (cancel != nullptr) nfd->bind_cancel(nullptr);
+    }
     Addr local = sockname(fd);
     if (local.family() == Addr::Family::kNone && net == Network::kUnix) local = Addr::unix_path("");
     nfd->set_local(local);

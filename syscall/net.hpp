@@ -65,6 +65,13 @@
 #include <weft/net_addr.hpp>
 #include <weft/net_error.hpp>
 
+namespace weft {
+class ContextBinding;
+namespace sched {
+class CancelSet;
+}
+}  // namespace weft
+
 namespace weft::net {
 
 namespace detail {
@@ -137,6 +144,8 @@ public:
 private:
     friend class Listener;
     friend Conn dial(std::string_view, std::string_view, Duration);
+    friend Conn dial_impl(std::string_view, std::string_view, Duration, sched::CancelSet*);
+    friend class weft::ContextBinding;
     explicit Conn(std::unique_ptr<detail::NetFd> fd) noexcept;
     detail::NetFd& get(const char* op) const;
     std::unique_ptr<detail::NetFd> fd_;
@@ -175,6 +184,7 @@ public:
 
 private:
     friend Listener listen(std::string_view, std::string_view, const ListenOptions&);
+    friend class weft::ContextBinding;
     explicit Listener(std::unique_ptr<detail::NetFd> fd) noexcept;
     detail::NetFd& get(const char* op) const;
     std::unique_ptr<detail::NetFd> fd_;
@@ -200,5 +210,8 @@ Listener listen(std::string_view network, std::string_view address, const Listen
 // 127.0.0.1:1: Connection refused"; a Unix listener with a full backlog
 // refuses at once with EAGAIN ("Resource temporarily unavailable").
 Conn dial(std::string_view network, std::string_view address, Duration timeout = Duration::zero());
+// Internal: dial, its connect also ended by `cancel` (a context's; null:
+// none). The public form with a context is in <weft/context.hpp>.
+Conn dial_impl(std::string_view network, std::string_view address, Duration timeout, sched::CancelSet* cancel);
 
 }  // namespace weft::net

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include <weft/clock.hpp>
+#include <weft/context_error.hpp>
 #include <weft/net_error.hpp>
 #include "runtime/base/fatal.hpp"
 #include "sched/call_context.hpp"
@@ -131,6 +132,12 @@ bool NetFd::close() {
             return false;
         }
     } while (!state_.compare_exchange_weak(s, s | kClosed));
+    // Unbound before pd_ can be recycled: a context's hook never marks a
+    // descriptor that another connection reuses (CancelSet CS3).
+    if (cancel_set_ != nullptr) {
+        cancel_set_->remove(&cancel_hook_);
+        cancel_set_ = nullptr;
+    }
     sched::poll_unblock(pd_);  // waiters wake with kClosed
     // F2. Outside a fiber no run is active: references left are held by
     // fibers abandoned at the end of one, which never drop them.
@@ -158,7 +165,37 @@ void NetFd::check(sched::PollResult r, const char* op) const {
         case sched::PollResult::kReady: return;
         case sched::PollResult::kTimeout: throw TimeoutError(context(op));
         case sched::PollResult::kClosed: throw ClosedError(context(op));
+        case sched::PollResult::kCanceled:
+            throw ContextError(static_cast<ContextErrc>(cancel_err_.load(std::memory_order_acquire)), context(op));
     }
+}
+
+void NetFd::bind_cancel(sched::CancelSet* set) {
+    sched::require_fiber("binding a connection to a context");
+    close_mu_.acquire(sched::WaitReason::kSemacquire);  // F4: not while closing
+    if (state_.load() & kClosed) {
+        close_mu_.release();
+        return;  // closed: nothing left to end
+    }
+    if (cancel_set_ != nullptr) cancel_set_->remove(&cancel_hook_);
+    cancel_set_ = nullptr;
+    cancel_err_.store(0, std::memory_order_relaxed);
+    sched::poll_set_canceled(pd_, false);
+    if (set != nullptr) {
+        cancel_hook_.fn = [](sched::CancelHook* h, int err) {
+            NetFd* self = static_cast<BoundHook*>(h)->fd;
+            self->cancel_err_.store(err, std::memory_order_release);
+            sched::poll_set_canceled(self->pd_, true);
+        };
+        cancel_hook_.fd = this;
+        cancel_set_ = set;
+        if (!set->add(&cancel_hook_)) {  // already cancelled
+            cancel_set_ = nullptr;
+            cancel_err_.store(set->err(), std::memory_order_release);
+            sched::poll_set_canceled(pd_, true);
+        }
+    }
+    close_mu_.release();
 }
 
 size_t NetFd::read(void* buf, size_t n) {

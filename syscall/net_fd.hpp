@@ -26,6 +26,7 @@
 
 #include <weft/internal/sema.hpp>
 #include <weft/net_addr.hpp>
+#include "sched/cancel.hpp"
 #include "sched/g.hpp"
 #include "sched/netpoll.hpp"
 
@@ -74,6 +75,13 @@ public:
     // A Unix socket file that close() removes (before sharing the NetFd).
     void set_unlink_on_close(std::string path) { unlink_on_close_ = std::move(path); }
 
+    // Binds the blocking calls to a context's cancel set: once it is
+    // cancelled (or if it already is), waits end and calls fail with
+    // ContextError until another set (or none: null) is bound. From a
+    // fiber; serialised with close(), which unbinds. The set must outlive
+    // the binding.
+    void bind_cancel(sched::CancelSet* set);
+
     // One read(2): >= 1 byte, 0 at end of stream (or for n == 0).
     size_t read(void* buf, size_t n);
     // One send(2) (MSG_NOSIGNAL): >= 1 byte (0 for n == 0).
@@ -113,6 +121,15 @@ private:
     weft::sched::Sema close_sema_;  // the closer waits here for the last op
     weft::sched::Sema close_mu_{1};  // held across close() (F4)
     std::string unlink_on_close_;
+    // The bound cancel set (guarded by close_mu_), its hook, and the
+    // reason it gave, for the error (written by the hook before it marks
+    // the poll descriptor, read after poll_* returned kCanceled).
+    struct BoundHook : sched::CancelHook {
+        NetFd* fd = nullptr;
+    };
+    sched::CancelSet* cancel_set_ = nullptr;
+    BoundHook cancel_hook_;
+    std::atomic<int> cancel_err_{0};
     IoLock rmu_;                     // serialises readers and accepts (F3)
     IoLock wmu_;                     // serialises writers and connect
     // Under rmu_: accept's refusals for want of descriptors or memory, for

@@ -48,6 +48,9 @@
 // in the WaitGroup (the Sema already is that list).
 #include <weft/sync/waitgroup.hpp>
 
+#include <weft/context.hpp>
+#include "sched/cancel.hpp"
+
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -95,6 +98,41 @@ void WaitGroup::wait() {
             return;
         }
     }
+}
+
+void WaitGroup::wait(const Context& ctx) {
+    sched::CancelSet* set = detail_context_access::cancel_set(ctx);
+    if (set == nullptr) {
+        wait();
+        return;
+    }
+    sched::preempt_check("WaitGroup::wait");
+    uint64_t state = state_.load(std::memory_order_acquire);
+    for (;;) {
+        if (static_cast<int32_t>(state >> 32) == 0) return;
+        if (set->err() != 0) ctx.check("WaitGroup::wait");
+        if (!state_.compare_exchange_weak(state, state + 1, std::memory_order_acquire, std::memory_order_acquire))
+            continue;
+        if (sema_.acquire(sched::WaitReason::kWaitGroupWait, set)) break;  // released
+        // Cancelled. Take our registration back while the counter is
+        // above zero and the word still holds waiters; once the add() that
+        // zeroes it has begun (v == 0) or finished (w == 0: it read our
+        // registration and releases a unit for it), our unit is on its way
+        // and must be taken, or the next round would find it banked (WG2).
+        uint64_t st = state_.load(std::memory_order_acquire);
+        for (;;) {
+            if (static_cast<int32_t>(st >> 32) == 0 || static_cast<uint32_t>(st) == 0) {
+                sema_.acquire(sched::WaitReason::kWaitGroupWait);
+                break;
+            }
+            if (state_.compare_exchange_weak(st, st - 1, std::memory_order_acquire, std::memory_order_acquire))
+                ctx.check("WaitGroup::wait");  // throws: the set is cancelled
+        }
+        break;
+    }
+    // As wait()'s step 4.
+    if (state_.load(std::memory_order_relaxed) != 0)
+        base::fatal("sync: WaitGroup is reused before previous Wait has returned");
 }
 
 }  // namespace weft

@@ -42,6 +42,8 @@
 
 namespace weft {
 
+class Context;
+
 class WaitGroup {
 public:
     constexpr WaitGroup() = default;
@@ -55,6 +57,11 @@ public:
     void done() { add(-1); }
     // Parks the calling fiber until the counter is zero. A preemption point.
     void wait();
+    // As wait(), but ends early when ctx is done: throws ContextError
+    // ("WaitGroup::wait: context canceled", or "... deadline exceeded"),
+    // leaving the group as if this wait() had never been called. If the
+    // counter reaches zero as ctx ends, either may win.
+    void wait(const Context& ctx);
 
 private:
     // High 32 bits: the counter (signed); low 32 bits: fibers in wait().

@@ -72,6 +72,7 @@ std::vector<Call> calls_needing_a_fiber() {
          }},
         {"net::listen", [] { (void)weft::net::listen("tcp4", "127.0.0.1:0"); }},
         {"gc::make<int>", [] { (void)weft::gc::make<int>(); }},
+        {"weft::sleep", [] { weft::sleep(1ms, weft::Context()); }},
     };
 }
 
@@ -100,6 +101,7 @@ std::vector<Call> calls_needing_the_runtime() {
         {"weft::Ticker", [] { weft::Ticker t(1s); }},
         {"weft::after", [] { (void)weft::after(1s); }},
         {"weft::after_func", [] { weft::after_func(1s, [] {}); }},
+        {"weft::with_deadline", [] { (void)weft::with_timeout(weft::Context(), 1s); }},
     };
 }
 
@@ -339,4 +341,23 @@ TEST_CASE("what the headers allow in those places works there") {
     CHECK(r.exit_code == 0);
     CHECK(has(r.out, "destructor: sent 1\n"));
     CHECK(has(r.out, "plain thread woke: 6\n"));
+}
+
+TEST_CASE("misuse: an ErrGroup destroyed while its fibers run is fatal; binding an empty Conn throws") {
+    expect_fatal(
+        [] {
+            weft::run([] {
+                weft::Chan<int> never;
+                {
+                    weft::ErrGroup g;
+                    g.go([never]() mutable { (void)never.recv(); });
+                }  // no wait()
+            });
+        },
+        "errgroup: an ErrGroup destroyed while 1 of its fibers run (call wait() first)");
+    weft::run([] {
+        weft::net::Conn empty;
+        CHECK_THROWS_WITH_AS(weft::ContextBinding(empty, weft::Context()),
+                             "bind to a context: use of closed network connection", weft::net::ClosedError);
+    });
 }
