@@ -37,13 +37,12 @@
 #include "common/rss.hpp"
 #include "common/run.hpp"
 #include "common/server.hpp"
-#include "common/signals.hpp"
 #include "common/stopwatch.hpp"
 
 namespace {
 
 int server_main(const std::string& addr, int64_t procs, int64_t grace_ms, ex::EchoOptions eopts, int64_t max_conns) {
-    ex::block_stop_signals();
+    weft::block_stop_signals();
     return ex::run("echo", procs, [addr, grace_ms, eopts, max_conns]() -> int {
         weft::net::Listener ln;
         try {
@@ -56,9 +55,9 @@ int server_main(const std::string& addr, int64_t procs, int64_t grace_ms, ex::Ec
         auto srv = std::make_shared<ex::Server>(
             std::move(ln), [counters, eopts](ex::Session& s) { ex::serve_echo(s, eopts, *counters); },
             ex::ServerOptions{.grace = std::chrono::milliseconds(grace_ms), .max_connections = max_conns});
-        ex::StopSignals stop;
-        weft::go([srv, done = stop.chan()]() mutable {
-            done.recv();
+        weft::StopSignals stop;
+        weft::go([srv, ctx = stop.context()] {
+            ctx.done().recv();
             srv->shutdown();
         });
         fmt::print("echo: listening on {} with {} Ps; SIGINT or SIGTERM stops\n", srv->addr().to_string(),

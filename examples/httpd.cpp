@@ -36,7 +36,6 @@
 #include "common/rss.hpp"
 #include "common/run.hpp"
 #include "common/server.hpp"
-#include "common/signals.hpp"
 #include "common/stopwatch.hpp"
 
 namespace {
@@ -65,7 +64,7 @@ int main(int argc, char** argv) {
     flags.add_procs(&procs);
     flags.parse(argc, argv);
     ex::raise_fd_limit();
-    ex::block_stop_signals();
+    weft::block_stop_signals();
 
     return ex::run("httpd", procs, [=]() -> int {
         weft::net::Listener ln;
@@ -85,9 +84,9 @@ int main(int argc, char** argv) {
             ex::ServerOptions{.grace = std::chrono::milliseconds(grace_ms),
                               .max_connections = max_conns,
                               .refuse = ex::refuse_http});
-        ex::StopSignals stop;
-        weft::go([srv, done = stop.chan()]() mutable {
-            done.recv();
+        weft::StopSignals stop;
+        weft::go([srv, ctx = stop.context()] {
+            ctx.done().recv();
             srv->shutdown();
         });
         fmt::print("httpd: listening on http://{}/ with {} Ps; SIGINT or SIGTERM stops\n", srv->addr().to_string(),

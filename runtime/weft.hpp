@@ -18,6 +18,7 @@
 #include <weft/net.hpp>
 #include <weft/run.hpp>
 #include <weft/select.hpp>
+#include <weft/signals.hpp>
 #include <weft/sync.hpp>
 #include <weft/sys.hpp>
 #include <weft/time.hpp>

@@ -1,4 +1,4 @@
-// The echo server's core (examples/common/echo.*, server.*, signals.*), run
+// The echo server's core (examples/common/echo.*, server.*) and weft::StopSignals, run
 // in-process on loopback.
 #include <doctest/doctest.h>
 
@@ -19,7 +19,6 @@
 #include <weft/weft.hpp>
 #include "common/echo.hpp"
 #include "common/server.hpp"
-#include "common/signals.hpp"
 #include "sched/sanitizers.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
@@ -173,15 +172,15 @@ TEST_CASE("echo: shutdown with no connections returns at once") {
     });
 }
 
-TEST_CASE("signals: SIGTERM closes the stop channel and a server shuts down; a second one exits at once") {
+TEST_CASE("signals: SIGTERM cancels StopSignals' context and a server shuts down; a second one exits at once") {
     // In a child: SIGINT/SIGTERM stay blocked for the child's life only.
     auto r = weft::suite::run_in_child([] {
-        ex::block_stop_signals();
+        weft::block_stop_signals();
         int code = weft::run(weft::Options{.procs = 2}, []() -> int {
-            ex::StopSignals stop;
+            weft::StopSignals stop;
             EchoFixture f;
-            weft::go([srv = f.srv, done = stop.chan()]() mutable {
-                done.recv();
+            weft::go([srv = f.srv, ctx = stop.context()] {
+                ctx.done().recv();
                 srv->shutdown();
             });
             kill(getpid(), SIGTERM);  // process-directed: stays pending until the watcher reads it
@@ -191,6 +190,7 @@ TEST_CASE("signals: SIGTERM closes the stop channel and a server shuts down; a s
             weft::select(weft::recv_case(f.done, [&](std::optional<ex::ServerStats> st) { served = st.has_value(); }),
                          weft::recv_case(timeout.chan(), [](std::optional<weft::TimePoint>) {}));
             if (!served || stop.signal() != SIGTERM) return 3;
+            if (stop.context().err() != weft::ContextErrc::canceled) return 5;
             std::printf("stopped by %d\n", stop.signal());
             std::fflush(stdout);
             return 0;
@@ -198,9 +198,9 @@ TEST_CASE("signals: SIGTERM closes the stop channel and a server shuts down; a s
         if (code != 0) _exit(code);
         // The second signal: the watcher ends the process, 128 + SIGTERM.
         weft::run(weft::Options{.procs = 1}, [] {
-            ex::StopSignals stop;
+            weft::StopSignals stop;
             kill(getpid(), SIGTERM);
-            stop.chan().recv();  // nothing else can wake the program: not a deadlock (signals.cpp SG3)
+            stop.context().done().recv();  // nothing else can wake the program: not a deadlock (signals.cpp SG3)
             kill(getpid(), SIGTERM);
             weft::sleep(10s);
         });
@@ -211,10 +211,32 @@ TEST_CASE("signals: SIGTERM closes the stop channel and a server shuts down; a s
     CHECK(r.err.find("again: exiting") != std::string::npos);
 }
 
-TEST_CASE("signals: StopSignals without block_stop_signals is a usage error") {
+TEST_CASE("signals: StopSignals without block_stop_signals, or two at once, is a usage error; a parent's end reaches it") {
     weft::run(weft::Options{.procs = 1}, [] {
-        CHECK_THROWS_AS(ex::StopSignals(), std::logic_error);
+        CHECK_THROWS_WITH_AS(weft::StopSignals(),
+                             "weft::StopSignals: call weft::block_stop_signals() in main() before weft::run",
+                             std::logic_error);
     });
+    auto r = weft::suite::run_in_child([] {
+        weft::block_stop_signals();
+        int code = weft::run([]() -> int {
+            auto [parent, cancel] = weft::with_cancel(weft::Context());
+            weft::StopSignals stop(parent);
+            try {
+                weft::StopSignals second;
+                return 3;
+            } catch (const std::logic_error& e) {
+                std::printf("%s\n", e.what());
+            }
+            cancel();
+            if (stop.context().err() != weft::ContextErrc::canceled || stop.signal() != 0) return 4;
+            return 0;
+        });
+        std::fflush(stdout);
+        _exit(code);
+    }, 30);
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out.find("weft::StopSignals: another StopSignals is watching (one at a time)") != std::string::npos);
 }
 
 TEST_CASE("echo: a connection that sends nothing is closed at idle_timeout; one that never reads, at write_timeout") {

@@ -1,6 +1,6 @@
-// signals.cpp — turning SIGINT/SIGTERM into a channel close.
+// signals.cpp — turning SIGINT/SIGTERM into a context's cancellation.
 //
-// Owns: the watcher thread, its signalfd and eventfd, and the stop channel.
+// Owns: the watcher thread, its signalfd and eventfd, and the stop context.
 //
 // Invariants:
 //   SG1. SIGINT and SIGTERM are blocked in every thread of the process
@@ -12,25 +12,25 @@
 //       before that fiber can return from run().
 //   SG3. The watcher starts its fiber through a weft::Spawner, which the
 //       StopSignals holds while it lives: with every fiber blocked (say,
-//       the main fiber in chan().recv()) the runtime then does not declare
+//       the main fiber in context().done().recv()) the runtime then does not declare
 //       a deadlock that a signal could still break.
 //
 // Protocol:
 //   1. block_stop_signals() (main thread, before run) blocks the two
 //      signals and ignores SIGPIPE.
-//   2. StopSignals() opens a signalfd for the two signals and an eventfd,
-//      and starts the watcher, which poll()s both.
+//   2. StopSignals() makes its context, opens a signalfd for the two
+//      signals and an eventfd, and starts the watcher, which poll()s both.
 //   3. First stop signal: the watcher stores its number and starts a
-//      fiber through spawner_ that closes chan (close() itself must run
-//      in a fiber). Every fiber in chan.recv() wakes.
+//      fiber through spawner_ that cancels the context (a cancel runs
+//      hooks that wake fibers: it must run on the runtime's threads).
 //   4. Second stop signal: the shutdown is taking too long for the user;
 //      the watcher prints a line and ends the process, 128 + signal.
 //   5. ~StopSignals writes the eventfd; the watcher returns; join.
 //
 // Rejected:
-//  - Reading the signalfd from a fiber through the netpoller: the net API
-//    deals in sockets (Conn reads may use recv, which a signalfd refuses)
-//    and has no "wrap this fd" entry point; a thread costs nothing here.
+//  - Reading the signalfd from a fiber through the netpoller: that fiber
+//    would be left blocked at the end of every run that does not stop it,
+//    its descriptor open; a thread costs nothing here.
 //  - A self-pipe written by a signal handler: the same fiber-side problem,
 //    plus async-signal-safety, plus a handler that could run on any fiber's
 //    stack.
@@ -39,7 +39,7 @@
 //  - A plain atomic flag polled by the accept loop: accept() blocks, so
 //    the loop would need a timeout to look at it; closing the listener
 //    from a fiber wakes it at once.
-#include "common/signals.hpp"
+#include <weft/signals.hpp>
 
 #include <cerrno>
 #include <csignal>
@@ -57,7 +57,7 @@
 
 #include <weft/run.hpp>
 
-namespace ex {
+namespace weft {
 namespace {
 
 sigset_t stop_set() {
@@ -77,18 +77,31 @@ void block_stop_signals() {
     std::signal(SIGPIPE, SIG_IGN);
 }
 
-StopSignals::StopSignals() {
+namespace {
+std::atomic<bool> g_live{false};  // a StopSignals lives (both would read the one signalfd queue)
+}  // namespace
+
+StopSignals::StopSignals(const Context& parent) {
     sigset_t cur;
     pthread_sigmask(SIG_BLOCK, nullptr, &cur);  // query only
     if (!sigismember(&cur, SIGINT) || !sigismember(&cur, SIGTERM))
-        throw std::logic_error("ex::StopSignals: call ex::block_stop_signals() in main() before weft::run");
+        throw std::logic_error("weft::StopSignals: call weft::block_stop_signals() in main() before weft::run");
+    if (g_live.exchange(true))
+        throw std::logic_error("weft::StopSignals: another StopSignals is watching (one at a time)");
+    auto [ctx, cancel] = with_cancel(parent);
+    ctx_ = std::move(ctx);
+    cancel_ = std::move(cancel);
     sigset_t set = stop_set();
     sigfd_ = signalfd(-1, &set, SFD_CLOEXEC);
-    if (sigfd_ < 0) throw std::system_error(errno, std::generic_category(), "signalfd");
+    if (sigfd_ < 0) {
+        g_live.store(false);
+        throw std::system_error(errno, std::generic_category(), "signalfd");
+    }
     wakefd_ = eventfd(0, EFD_CLOEXEC);
     if (wakefd_ < 0) {
         int e = errno;
         ::close(sigfd_);
+        g_live.store(false);
         throw std::system_error(e, std::generic_category(), "eventfd");
     }
     watcher_ = std::thread([this] { watch(); });  // step 2
@@ -101,6 +114,7 @@ StopSignals::~StopSignals() {
     watcher_.join();  // SG2; the watcher is back from poll() at once
     ::close(sigfd_);
     ::close(wakefd_);
+    g_live.store(false);
 }
 
 void StopSignals::watch() {
@@ -108,7 +122,7 @@ void StopSignals::watch() {
         pollfd fds[2] = {{sigfd_, POLLIN, 0}, {wakefd_, POLLIN, 0}};
         if (::poll(fds, 2, -1) < 0) {
             if (errno == EINTR) continue;
-            std::fprintf(stderr, "ex::StopSignals: poll failed: %s\n", std::strerror(errno));
+            std::fprintf(stderr, "weft::StopSignals: poll failed: %s\n", std::strerror(errno));
             return;
         }
         if (fds[1].revents != 0) return;  // step 5
@@ -118,7 +132,7 @@ void StopSignals::watch() {
         int sig = static_cast<int>(info.ssi_signo);
         int expected = 0;
         if (signal_.compare_exchange_strong(expected, sig)) {  // step 3
-            (void)spawner_.go([ch = chan_]() mutable { ch.close(); });  // SG2: the run is active
+            (void)spawner_.go([cancel = cancel_] { cancel(); });  // SG2: the run is active
             continue;
         }
         std::fprintf(stderr, "\n%s again: exiting without waiting for the shutdown\n", strsignal(sig));  // step 4
@@ -127,4 +141,4 @@ void StopSignals::watch() {
     }
 }
 
-}  // namespace ex
+}  // namespace weft
