@@ -343,3 +343,39 @@ TEST_CASE("errgroup: set_limit bounds the fibers running at once; try_go refuses
         g.wait();
     });
 }
+
+TEST_CASE("context: a dial stuck in connect ends at the context's deadline, or at its cancel") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        // A listener that never accepts, with the smallest backlog: once its
+        // queue is full the kernel drops further SYNs and connects hang.
+        weft::net::Listener ln = weft::net::listen("tcp", "127.0.0.1:0", {.backlog = 1});
+        const std::string addr = ln.addr().to_string();
+        std::vector<weft::net::Conn> queued;
+        std::string timed_out;
+        for (int i = 0; i < 16 && timed_out.empty(); i++) {
+            auto [ctx, cancel] = weft::with_timeout(weft::Context(), 300ms);
+            try {
+                queued.push_back(weft::net::dial("tcp", addr, ctx));
+            } catch (const weft::ContextError& e) {
+                CHECK(e.code() == weft::ContextErrc::deadline_exceeded);
+                timed_out = e.what();
+            }
+        }
+        CHECK(timed_out.starts_with("dial tcp "));
+        CHECK(timed_out.ends_with(": context deadline exceeded"));
+
+        auto [ctx, cancel] = weft::with_cancel(weft::Context());
+        weft::Chan<std::string> got(1);
+        weft::go([addr, c = ctx, got]() mutable {
+            try {
+                (void)weft::net::dial("tcp", addr, c);
+                got.send("dialled");
+            } catch (const weft::ContextError& e) {
+                got.send(e.what());
+            }
+        });
+        CHECK(weft::suite::wait_until([] { return weft::metrics().sched.netpoll_waiters >= 1; }));
+        cancel();
+        CHECK((*got.recv()).ends_with(": context canceled"));
+    });
+}
