@@ -100,6 +100,16 @@ void WaitGroup::wait() {
     }
 }
 
+bool WaitGroup::wait_for(Duration d) {
+    auto [ctx, cancel] = with_timeout(Context(), d);
+    try {
+        wait(ctx);
+        return true;
+    } catch (const ContextError&) {
+        return false;
+    }
+}
+
 void WaitGroup::wait(const Context& ctx) {
     sched::CancelSet* set = detail_context_access::cancel_set(ctx);
     if (set == nullptr) {

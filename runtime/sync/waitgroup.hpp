@@ -38,6 +38,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include <weft/clock.hpp>
 #include <weft/internal/sema.hpp>
 
 namespace weft {
@@ -62,6 +63,9 @@ public:
     // leaving the group as if this wait() had never been called. If the
     // counter reaches zero as ctx ends, either may win.
     void wait(const Context& ctx);
+    // As wait(), for at most d: true if the counter reached zero, false if
+    // d passed first (the group is then as if this call had not been made).
+    bool wait_for(Duration d);
 
 private:
     // High 32 bits: the counter (signed); low 32 bits: fibers in wait().

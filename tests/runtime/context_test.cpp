@@ -379,3 +379,16 @@ TEST_CASE("context: a dial stuck in connect ends at the context's deadline, or a
         CHECK((*got.recv()).ends_with(": context canceled"));
     });
 }
+
+TEST_CASE("WaitGroup::wait_for: false once the time passes, true when the counter reaches zero") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::WaitGroup wg;
+        wg.add(1);
+        auto t0 = weft::Clock::now();
+        CHECK(!wg.wait_for(30ms));
+        CHECK(weft::Clock::now() - t0 >= 30ms);
+        weft::go([&wg] { wg.done(); });
+        CHECK(wg.wait_for(1h));
+        CHECK(wg.wait_for(0s));  // zero already: at once
+    });
+}
