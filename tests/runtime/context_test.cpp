@@ -234,14 +234,18 @@ TEST_CASE("context: a bound connection's read and a bound listener's accept end 
             auto [ctx, cancel] = weft::with_cancel(weft::Context());
             weft::Chan<std::string> got(1);
             weft::go([&server, c = ctx, got]() mutable {
-                weft::ContextBinding bound(server, c);
-                std::byte buf[16];
-                try {
-                    server.read(buf);
-                    got.send("read returned");
-                } catch (const weft::ContextError& e) {
-                    got.send(e.what());
-                }
+                std::string result;
+                {
+                    weft::ContextBinding bound(server, c);
+                    std::byte buf[16];
+                    try {
+                        server.read(buf);
+                        result = "read returned";
+                    } catch (const weft::ContextError& e) {
+                        result = e.what();
+                    }
+                }  // unbound before main reads the connection again
+                got.send(result);
             });
             CHECK(weft::suite::wait_until([] { return weft::metrics().sched.netpoll_waiters >= 1; }));
             cancel();
