@@ -136,6 +136,17 @@ private:
 
 struct SelectOps;  // select.cpp: works on several channels' internals
 
+// Operations on a nil channel (a Chan handle without a core), as Go's
+// chansend/chanrecv/closechan on a nil hchan. Each first checks its context
+// like the live operation (naming `api`).
+//   send, recv: park the fiber for good, with the wait reason "chan send
+//     (nil chan)" / "chan receive (nil chan)"; nothing ever readies it.
+//   try_send, try_recv: never ready; only the context check runs here.
+//   close: throws ChannelClosed("close of nil channel").
+[[noreturn]] void nil_chan_block(const char* api, bool send);
+void nil_chan_check(const char* api);
+[[noreturn]] void nil_chan_close();
+
 // One channel. Allocated once with its buffer right behind it; freed when
 // the last Chan handle releases it. Method contracts are those of Chan<T>
 // (runtime/chan.hpp), with elements passed as untyped pointers. A buffered

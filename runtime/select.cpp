@@ -30,7 +30,11 @@
 //
 // Protocol (select over n cases):
 //   0. pollorder: a uniformly random permutation (Fisher-Yates on the M's
-//      fastrand); lockorder: pollorder sorted stably by channel address
+//      fastrand) of the cases whose channel is not nil: a nil channel's
+//      case is left out of both orders, so it is never chosen and never
+//      waited on (Go's selectgo omits them too). None left: a select that
+//      may block parks for good ("select (no cases)"), one that may not
+//      returns -1. lockorder: pollorder sorted stably by channel address
 //      (X5). Lock all (X3).
 //   1. Pass 1, in pollorder, take the first case that can proceed now:
 //        recv: a sender waits (handoff, as recv step 2) / the ring has a
@@ -144,15 +148,23 @@ int SelectOps::run(SelectCase* cases, uint16_t* scratch, int n, bool block, bool
         sched::misuse("weft::select", sched::call_context());
     if (block) sched::preempt_check("weft::select");
 
-    // Step 0: orders.
+    // Step 0: orders, over the cases with a channel (nil ones left out).
     uint16_t* pollorder = scratch;
     uint16_t* lockorder = scratch + n;
     base::FastRand& rnd = select_rand(g);
+    int live = 0;
     for (int i = 0; i < n; i++) {
-        uint32_t j = rnd.below(static_cast<uint32_t>(i) + 1);
-        pollorder[i] = static_cast<uint16_t>(i);
-        std::swap(pollorder[i], pollorder[j]);
+        if (cases[i].c == nullptr) continue;
+        uint32_t j = rnd.below(static_cast<uint32_t>(live) + 1);
+        pollorder[live] = static_cast<uint16_t>(i);
+        std::swap(pollorder[live], pollorder[j]);
+        live++;
     }
+    if (live == 0) {
+        if (!block) return -1;
+        select_no_cases();
+    }
+    n = live;
     // X5: lock order is the poll order sorted stably by channel. Insertion
     // sort: stable, allocates nothing, and n is a case count written in
     // the source (select.hpp), a handful.

@@ -13,6 +13,10 @@
 //    case is ready. At most one default_case.
 //  - With no case at all, select blocks forever (a fiber dump shows
 //    "select (no cases)"; if nothing else can run, that is a deadlock).
+//  - A case whose channel is nil (Chan<T>(nullptr), chan.hpp) is never
+//    chosen, as Go leaves it out: set a channel to nullptr to switch its
+//    case off. A select whose cases are all nil blocks forever like one
+//    with no cases (or runs its default_case).
 //  - A recv case on a closed channel is ready and receives nullopt. A send
 //    case on a closed channel, when chosen, throws ChannelClosed("send on
 //    closed channel") from select.

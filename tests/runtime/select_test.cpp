@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -459,4 +460,106 @@ TEST_CASE("deadlock in a blocking select shows as select") {
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
     CHECK(contains(r.err, "[select"));
+}
+
+// ---------------------------------------------------------------- nil channels
+
+TEST_CASE("select: a case on a nil channel is never chosen") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> nil(nullptr);
+        weft::Chan<int> ready(1);
+        int other = 0;
+        for (int n = 0; n < 1000; n++) {
+            ready.send(n);
+            // The nil cases come first and last: with them in the poll
+            // order, about two thirds of the rounds would pick one.
+            int i = weft::select(weft::recv_case(nil, [](std::optional<int>) { FAIL("nil recv chosen"); }),
+                                 weft::recv_case(ready), weft::send_case(nil, 1, [] { FAIL("nil send chosen"); }));
+            other += i == 1;
+        }
+        CHECK(other == 1000);
+        // With a default: nil cases are never ready, the default runs.
+        int defaults = 0;
+        for (int n = 0; n < 1000; n++)
+            defaults += weft::select(weft::recv_case(nil), weft::send_case(nil, 2), weft::default_case()) == 2;
+        CHECK(defaults == 1000);
+    });
+}
+
+TEST_CASE("select: a blocked select with a nil case is woken through its live case") {
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            weft::Chan<int> nil(nullptr), live;
+            weft::go([live]() mutable { live.send(3); });
+            int got = 0;
+            int i = weft::select(weft::send_case(nil, 1), weft::recv_case(live, [&](std::optional<int> v) { got = *v; }),
+                                 weft::recv_case(nil));
+            CHECK(i == 1);
+            CHECK(got == 3);
+        });
+    }
+}
+
+TEST_CASE("select: switching cases off by setting their channels to nullptr (Go's merge idiom)") {
+    for (int procs : {1, 2, 4}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            weft::Chan<int> a(4), b;
+            weft::go([a]() mutable {
+                for (int i = 0; i < 100; i++) a.send(i);
+                a.close();
+            });
+            weft::go([b]() mutable {
+                for (int i = 100; i < 300; i++) b.send(i);
+                b.close();
+            });
+            // Receive from both until both are closed; a closed one is set
+            // to nil so that select stops choosing it (it would be ready
+            // for ever, receiving nullopt).
+            long sum = 0;
+            int got = 0, closed_seen = 0;
+            // Bounded: 302 rounds do it; a case left on would spin here.
+            for (int round = 0; (a != nullptr || b != nullptr) && round < 10000; round++) {
+                weft::select(weft::recv_case(a,
+                                             [&](std::optional<int> v) {
+                                                 if (!v) {
+                                                     closed_seen++;
+                                                     a = nullptr;
+                                                     return;
+                                                 }
+                                                 sum += *v;
+                                                 got++;
+                                             }),
+                             weft::recv_case(b, [&](std::optional<int> v) {
+                                 if (!v) {
+                                     closed_seen++;
+                                     b = nullptr;
+                                     return;
+                                 }
+                                 sum += *v;
+                                 got++;
+                             }));
+            }
+            CHECK(got == 300);
+            CHECK(sum == 299L * 300 / 2);
+            CHECK(closed_seen == 2);  // each closed channel seen once, then off
+        });
+    }
+}
+
+TEST_CASE("select whose cases are all nil blocks forever, like select with no cases") {
+    auto r = weft::suite::run_in_child([] {
+        weft::run(weft::Options{.procs = 1}, [] {
+            weft::Chan<int> nil(nullptr);
+            // With a default it returns at once.
+            if (weft::select(weft::recv_case(nil), weft::send_case(nil, 1), weft::default_case()) != 2)
+                std::printf("default not taken\n");
+            weft::select(weft::recv_case(nil), weft::send_case(nil, 1));
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK_FALSE(contains(r.out, "default not taken"));
+    CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
+    CHECK(contains(r.err, "[select (no cases)"));
 }
