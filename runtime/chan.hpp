@@ -44,7 +44,10 @@
 // Handles: a Chan is a cheap, copyable handle with shared ownership (an
 // atomic reference count); copies refer to the same channel and == compares
 // identity (two nil handles are equal). Copy it into fibers (go([ch] {...}))
-// rather than capturing a reference to a local. A moved-from handle is nil.
+// rather than capturing a reference to a local. Every operation is const:
+// constness is the handle's (which channel it names), not the channel's, so
+// a const Chan& and a lambda's by-value capture (no `mutable`) can send,
+// receive and close. A moved-from handle is nil.
 // Values still buffered when the last handle goes away are destroyed then.
 //
 // T must be nothrow move-constructible and nothrow destructible (elements
@@ -145,7 +148,7 @@ public:
     // From a fiber. Blocks until a receiver takes v (unbuffered) or v is
     // buffered. Throws ChannelClosed if the channel is closed, or is closed
     // while this send waits; v is then not sent. Nil: blocks forever.
-    void send(T v) {
+    void send(T v) const {
         if (core_ == nullptr) [[unlikely]]
             detail::nil_chan_block("Chan::send", true);
         core_->send(&v);
@@ -153,7 +156,7 @@ public:
 
     // From a fiber. Blocks until a value arrives; nullopt once the channel
     // is closed and its buffer drained. Nil: blocks forever.
-    std::optional<T> recv() {
+    std::optional<T> recv() const {
         if (core_ == nullptr) [[unlikely]]
             detail::nil_chan_block("Chan::recv", false);
         detail::Slot<T> s;
@@ -168,7 +171,7 @@ public:
     // Never blocks. True if v was sent (v is then moved-from); false if a
     // send would block (v untouched; always, on a nil channel). Throws
     // ChannelClosed if closed.
-    bool try_send(T& v) {
+    bool try_send(T& v) const {
         if (core_ == nullptr) [[unlikely]] {
             detail::nil_chan_check("Chan::try_send");
             return false;
@@ -179,7 +182,7 @@ public:
     // Never blocks. kOk: out was assigned the value; kEmpty: nothing to
     // receive yet (always, on a nil channel); kClosed: closed and drained.
     // out untouched unless kOk.
-    RecvStatus try_recv(T& out) {
+    RecvStatus try_recv(T& out) const {
         if (core_ == nullptr) [[unlikely]] {
             detail::nil_chan_check("Chan::try_recv");
             return RecvStatus::kEmpty;
@@ -196,7 +199,7 @@ public:
     // Never blocks. Wakes every blocked receiver and sender (see above).
     // Throws ChannelClosed("close of closed channel") if already closed,
     // ChannelClosed("close of nil channel") if nil.
-    void close() {
+    void close() const {
         if (core_ == nullptr) [[unlikely]]
             detail::nil_chan_close();
         core_->close();
@@ -219,7 +222,7 @@ public:
         using reference = T&&;
 
         iterator() = default;
-        explicit iterator(Chan* ch) : ch_(ch) { next(); }
+        explicit iterator(const Chan* ch) : ch_(ch) { next(); }
         iterator(iterator&& o) noexcept : ch_(o.ch_) { take(o); }
         iterator& operator=(iterator&& o) noexcept {
             if (this != &o) {
@@ -260,13 +263,13 @@ public:
             }
         }
 
-        Chan* ch_ = nullptr;
+        const Chan* ch_ = nullptr;
         mutable detail::Slot<T> slot_;
         bool has_ = false;
     };
 
-    iterator begin() { return iterator(this); }
-    std::default_sentinel_t end() noexcept { return {}; }
+    iterator begin() const { return iterator(this); }
+    std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
     friend struct detail::ChanAccess;

@@ -26,10 +26,15 @@
 //  - Callbacks run after every channel lock is released; an exception from
 //    a callback propagates out of select.
 //
+// Channels: a case takes its channel as a handle, `const` or not. From a
+// named handle (an lvalue) the case keeps only a pointer to the channel, so
+// that handle must outlive the select; from a temporary (an rvalue, e.g.
+// recv_case(weft::after(1s), ...)) the case holds the handle itself and
+// keeps the channel alive as long as the case.
+//
 // Contexts: from a fiber (a select without default_case may block and is a
-// preemption point). Every channel in a case must outlive the select call.
-// Case objects hold their callback and (send) value; build them in the
-// select call itself.
+// preemption point). Case objects hold their callback and (send) value;
+// build them in the select call itself.
 #pragma once
 
 #include <array>
@@ -72,13 +77,35 @@ struct NoCallback {
     void operator()(A&&...) const noexcept {}
 };
 
-template <class T, class F>
+// A case's channel. From a named handle: the core only, no reference count
+// traffic (the caller's handle keeps the channel alive). From a temporary
+// (kOwns): the handle itself, so the case keeps the channel alive.
+template <class T, bool kOwns>
+class CaseChan {
+public:
+    explicit CaseChan(const Chan<T>& ch) noexcept : c_(ChanAccess::core(ch)) {}
+    ChanCore* core() const noexcept { return c_; }
+
+private:
+    ChanCore* c_;
+};
+template <class T>
+class CaseChan<T, true> {
+public:
+    explicit CaseChan(Chan<T>&& ch) noexcept : ch_(std::move(ch)) {}
+    ChanCore* core() const noexcept { return ChanAccess::core(ch_); }
+
+private:
+    Chan<T> ch_;
+};
+
+template <class T, class F, bool kOwns = false>
 class RecvCase {
 public:
     static constexpr bool kDefault = false;
-    RecvCase(ChanCore* c, F f) : c_(c), f_(std::move(f)) {}
+    RecvCase(CaseChan<T, kOwns> ch, F f) : ch_(std::move(ch)), f_(std::move(f)) {}
     void bind(SelectCase& sc) noexcept {
-        sc.c = c_;
+        sc.c = ch_.core();
         sc.elem = slot_.ptr();
         sc.kind = CaseKind::kRecv;
     }
@@ -93,25 +120,25 @@ public:
     }
 
 private:
-    ChanCore* c_;
+    CaseChan<T, kOwns> ch_;
     F f_;
     Slot<T> slot_;
 };
 
-template <class T, class F>
+template <class T, class F, bool kOwns = false>
 class SendCase {
 public:
     static constexpr bool kDefault = false;
-    SendCase(ChanCore* c, T v, F f) : c_(c), value_(std::move(v)), f_(std::move(f)) {}
+    SendCase(CaseChan<T, kOwns> ch, T v, F f) : ch_(std::move(ch)), value_(std::move(v)), f_(std::move(f)) {}
     void bind(SelectCase& sc) noexcept {
-        sc.c = c_;
+        sc.c = ch_.core();
         sc.elem = &value_;
         sc.kind = CaseKind::kSend;
     }
     void complete(bool) { std::invoke(f_); }
 
 private:
-    ChanCore* c_;
+    CaseChan<T, kOwns> ch_;
     T value_;
     F f_;
 };
@@ -149,27 +176,47 @@ int select_finish(int chosen, bool ok, std::index_sequence<I...>, Cases&... case
 }  // namespace detail
 
 // A case that receives from ch; on_recv(std::optional<T>) gets the value,
-// or nullopt if ch is closed.
+// or nullopt if ch is closed. A named handle must outlive the select; a
+// temporary one is held by the case (see the top of this file).
 template <class T, class F>
-detail::RecvCase<T, std::decay_t<F>> recv_case(Chan<T>& ch, F&& on_recv) {
+detail::RecvCase<T, std::decay_t<F>> recv_case(const Chan<T>& ch, F&& on_recv) {
     static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>&&>,
                   "recv_case: the callback must accept a std::optional<T>");
-    return {detail::ChanAccess::core(ch), std::forward<F>(on_recv)};
+    return {detail::CaseChan<T, false>(ch), std::forward<F>(on_recv)};
 }
 template <class T>
-detail::RecvCase<T, detail::NoCallback> recv_case(Chan<T>& ch) {
-    return {detail::ChanAccess::core(ch), detail::NoCallback{}};
+detail::RecvCase<T, detail::NoCallback> recv_case(const Chan<T>& ch) {
+    return {detail::CaseChan<T, false>(ch), detail::NoCallback{}};
+}
+template <class T, class F>
+detail::RecvCase<T, std::decay_t<F>, true> recv_case(Chan<T>&& ch, F&& on_recv) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>&&>,
+                  "recv_case: the callback must accept a std::optional<T>");
+    return {detail::CaseChan<T, true>(std::move(ch)), std::forward<F>(on_recv)};
+}
+template <class T>
+detail::RecvCase<T, detail::NoCallback, true> recv_case(Chan<T>&& ch) {
+    return {detail::CaseChan<T, true>(std::move(ch)), detail::NoCallback{}};
 }
 
-// A case that sends value on ch, then runs on_sent().
+// A case that sends value on ch, then runs on_sent(). Handles as recv_case.
 template <class T, class F>
-detail::SendCase<T, std::decay_t<F>> send_case(Chan<T>& ch, std::type_identity_t<T> value, F&& on_sent) {
+detail::SendCase<T, std::decay_t<F>> send_case(const Chan<T>& ch, std::type_identity_t<T> value, F&& on_sent) {
     static_assert(std::is_invocable_v<std::decay_t<F>&>, "send_case: the callback takes no arguments");
-    return {detail::ChanAccess::core(ch), std::move(value), std::forward<F>(on_sent)};
+    return {detail::CaseChan<T, false>(ch), std::move(value), std::forward<F>(on_sent)};
 }
 template <class T>
-detail::SendCase<T, detail::NoCallback> send_case(Chan<T>& ch, std::type_identity_t<T> value) {
-    return {detail::ChanAccess::core(ch), std::move(value), detail::NoCallback{}};
+detail::SendCase<T, detail::NoCallback> send_case(const Chan<T>& ch, std::type_identity_t<T> value) {
+    return {detail::CaseChan<T, false>(ch), std::move(value), detail::NoCallback{}};
+}
+template <class T, class F>
+detail::SendCase<T, std::decay_t<F>, true> send_case(Chan<T>&& ch, std::type_identity_t<T> value, F&& on_sent) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&>, "send_case: the callback takes no arguments");
+    return {detail::CaseChan<T, true>(std::move(ch)), std::move(value), std::forward<F>(on_sent)};
+}
+template <class T>
+detail::SendCase<T, detail::NoCallback, true> send_case(Chan<T>&& ch, std::type_identity_t<T> value) {
+    return {detail::CaseChan<T, true>(std::move(ch)), std::move(value), detail::NoCallback{}};
 }
 
 // The case taken when no other case is ready.

@@ -694,3 +694,27 @@ TEST_CASE("deadlock: fibers blocked on nil channels show their reason") {
     CHECK(contains(r.err, "[chan receive (nil chan)"));
     CHECK(contains(r.err, "[chan send (nil chan)"));
 }
+
+TEST_CASE("handles: every operation works through a const handle and a non-mutable by-value capture") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        const weft::Chan<int> ch(2);
+        const weft::Chan<int> done;
+        weft::go([ch, done] {  // no `mutable`: the captures are const
+            ch.send(1);
+            int v = 2;
+            CHECK(ch.try_send(v));
+            ch.close();
+            done.send(0);
+        });
+        done.recv();
+        const weft::Chan<int>& ref = ch;
+        int out = 0;
+        CHECK(ref.try_recv(out) == weft::RecvStatus::kOk);
+        CHECK(out == 1);
+        std::vector<int> rest;
+        for (int v : ref) rest.push_back(v);
+        CHECK(rest == std::vector<int>{2});
+        CHECK(ref.recv() == std::nullopt);
+        CHECK_THROWS_AS(ref.close(), weft::ChannelClosed);
+    });
+}

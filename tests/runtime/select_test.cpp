@@ -563,3 +563,58 @@ TEST_CASE("select whose cases are all nil blocks forever, like select with no ca
     CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
     CHECK(contains(r.err, "[select (no cases)"));
 }
+
+// ---------------------------------------------------------------- case channels
+
+TEST_CASE("select: recv_case on a temporary channel (weft::after) holds it for the select") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::Chan<int> never;
+        auto t0 = weft::Clock::now();
+        weft::TimePoint fired{};
+        int i = weft::select(weft::recv_case(never),
+                             weft::recv_case(weft::after(std::chrono::milliseconds(2)),
+                                             [&](std::optional<weft::TimePoint> t) { fired = t.value(); }));
+        CHECK(i == 1);
+        CHECK(fired - t0 >= std::chrono::milliseconds(2));
+    });
+}
+
+TEST_CASE("select: a case built from a temporary handle keeps its channel alive") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        Tracked::live = 0;
+        Tracked::errors = 0;
+        {
+            weft::Chan<Tracked> ch(1);
+            ch.send(Tracked(4));
+            // The case now holds the only handle; the channel, with the
+            // value buffered in it, must live as long as the case does.
+            auto c = weft::recv_case(std::move(ch), [](std::optional<Tracked> t) { CHECK(t.value().v == 4); });
+            CHECK(ch == nullptr);
+            CHECK(Tracked::live == 1);  // still buffered
+            CHECK(weft::select(c) == 0);
+            CHECK(Tracked::live == 0);  // received and destroyed by the callback
+
+            weft::Chan<Tracked> out(1);
+            weft::Chan<Tracked> keep = out;
+            auto s = weft::send_case(std::move(out), Tracked(5));
+            keep = nullptr;  // the case's handle is the last one
+            CHECK(weft::select(s) == 0);
+            CHECK(Tracked::live == 2);  // buffered in the channel the case holds, plus the case's moved-from value
+        }
+        CHECK(Tracked::live == 0);  // the channel went with the send case
+        CHECK(Tracked::errors == 0);
+    });
+}
+
+TEST_CASE("select: cases on const handles") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        const weft::Chan<int> in(1), out(1);
+        const weft::Chan<int>& in_ref = in;
+        in_ref.send(8);
+        int got = 0;
+        CHECK(weft::select(weft::recv_case(in_ref, [&](std::optional<int> v) { got = *v; })) == 0);
+        CHECK(got == 8);
+        CHECK(weft::select(weft::send_case(out, 9), weft::recv_case(in_ref)) == 0);
+        CHECK(out.recv() == 9);
+    });
+}
