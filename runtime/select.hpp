@@ -35,13 +35,38 @@
 // Contexts: from a fiber (a select without default_case may block and is a
 // preemption point). Case objects hold their callback and (send) value;
 // build them in the select call itself.
+//
+// Cases known only at run time (Go's reflect.Select): put them, built by the
+// same recv_case / send_case / default_case, into weft::SelectCase objects,
+// which erase the channel's element type and the callback's, and select
+// over a span of them:
+//
+//   std::vector<weft::SelectCase> cases;
+//   for (size_t k = 0; k < inputs.size(); k++)              // Chan<Job>s
+//       cases.emplace_back(weft::recv_case(inputs[k], [&, k](std::optional<Job> j) { ... }));
+//   cases.emplace_back(weft::send_case(status, report));    // a Chan<Report>
+//   cases.emplace_back(weft::default_case());               // optional
+//   int i = weft::select(cases);                             // index into cases
+//
+// The semantics are the ones above (random among ready cases, nil channels
+// never chosen, nullopt from a closed channel, ChannelClosed for a send on
+// one, no case at all: blocks forever). More than one default_case, or a
+// moved-from SelectCase, throws std::invalid_argument before anything is
+// done; more than 65535 channel cases std::length_error. Each SelectCase
+// is allocated once; a select over n cases allocates only when n > 16.
+// The same cases may be selected again (a receive case is reusable: its
+// value was handed to the callback), except that a chosen send case's
+// value has been sent (moved from): replace that case before selecting it
+// again.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <type_traits>
 #include <utility>
 
@@ -56,7 +81,7 @@ enum class CaseKind : uint8_t { kRecv, kSend };
 
 // One channel case as select_impl sees it: lives in select's frame, and so
 // does its waiter (pass 2 queues it on the channel).
-struct SelectCase {
+struct ChanCase {
     ChanCore* c = nullptr;
     void* elem = nullptr;  // send: the value; recv: raw room for the value
     CaseKind kind = CaseKind::kRecv;
@@ -67,7 +92,7 @@ struct SelectCase {
 // Returns the chosen case's index, or -1 if !block and none was ready.
 // *recv_ok: for a recv case, whether a value was constructed at its elem.
 // Throws ChannelClosed if the chosen case sends on a closed channel.
-int select_impl(SelectCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok);
+int select_impl(ChanCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok);
 
 // select with no cases: parks the fiber for good.
 [[noreturn]] void select_no_cases();
@@ -104,7 +129,7 @@ class RecvCase {
 public:
     static constexpr bool kDefault = false;
     RecvCase(CaseChan<T, kOwns> ch, F f) : ch_(std::move(ch)), f_(std::move(f)) {}
-    void bind(SelectCase& sc) noexcept {
+    void bind(ChanCase& sc) noexcept {
         sc.c = ch_.core();
         sc.elem = slot_.ptr();
         sc.kind = CaseKind::kRecv;
@@ -130,7 +155,7 @@ class SendCase {
 public:
     static constexpr bool kDefault = false;
     SendCase(CaseChan<T, kOwns> ch, T v, F f) : ch_(std::move(ch)), value_(std::move(v)), f_(std::move(f)) {}
-    void bind(SelectCase& sc) noexcept {
+    void bind(ChanCase& sc) noexcept {
         sc.c = ch_.core();
         sc.elem = &value_;
         sc.kind = CaseKind::kSend;
@@ -152,6 +177,12 @@ public:
 
 private:
     F f_;
+};
+
+// The case objects recv_case, send_case and default_case return.
+template <class C>
+concept CaseObject = requires {
+    { C::kDefault } -> std::convertible_to<bool>;
 };
 
 // For argument i: its index among the channel cases, or -1 for default.
@@ -229,6 +260,7 @@ inline detail::DefaultCase<detail::NoCallback> default_case() { return detail::D
 
 // See the top of this file. From a fiber.
 template <class... Cases>
+    requires(detail::CaseObject<std::remove_cvref_t<Cases>> && ...)
 int select(Cases&&... cases) {
     constexpr size_t kN = sizeof...(Cases);
     if constexpr (kN == 0) {
@@ -241,7 +273,7 @@ int select(Cases&&... cases) {
         bool ok = false;
         int chosen = -1;
         if constexpr (kM > 0) {
-            detail::SelectCase sc[kM];
+            detail::ChanCase sc[kM];
             uint16_t scratch[2 * kM];
             size_t j = 0;
             auto bind = [&](auto& c) {
@@ -253,5 +285,46 @@ int select(Cases&&... cases) {
         return detail::select_finish(chosen, ok, std::index_sequence_for<Cases...>{}, cases...);
     }
 }
+
+// A case of a select over cases known at run time (see the top of this
+// file): made from what recv_case, send_case or default_case return, of any
+// element and callback type. Move-only; one allocation.
+class SelectCase {
+public:
+    template <class C>
+        requires detail::CaseObject<std::remove_cvref_t<C>>
+    SelectCase(C&& c)  // NOLINT(google-explicit-constructor): cases.push_back(weft::recv_case(...))
+        : impl_(std::make_unique<Impl<std::remove_cvref_t<C>>>(std::forward<C>(c))),
+          default_(std::remove_cvref_t<C>::kDefault) {}
+    SelectCase(SelectCase&&) noexcept = default;
+    SelectCase& operator=(SelectCase&&) noexcept = default;
+
+    // A default_case?
+    bool is_default() const noexcept { return default_; }
+
+private:
+    friend int select(std::span<SelectCase> cases);
+    struct Base {
+        virtual ~Base() = default;
+        virtual void bind(detail::ChanCase& sc) noexcept = 0;
+        virtual void complete(bool ok) = 0;
+    };
+    template <class C>
+    struct Impl final : Base {
+        template <class A>
+        explicit Impl(A&& a) : c(std::forward<A>(a)) {}
+        void bind(detail::ChanCase& sc) noexcept override {
+            if constexpr (!C::kDefault) c.bind(sc);
+        }
+        void complete(bool ok) override { c.complete(ok); }
+        C c;
+    };
+    std::unique_ptr<Base> impl_;
+    bool default_ = false;
+};
+
+// A select over cases[0..n) (see the top of this file); returns the chosen
+// case's index in cases. From a fiber.
+int select(std::span<SelectCase> cases);
 
 }  // namespace weft

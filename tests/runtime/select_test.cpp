@@ -2,6 +2,7 @@
 // duplicate channels, value lifetimes, select{}.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -617,4 +618,193 @@ TEST_CASE("select: cases on const handles") {
         CHECK(weft::select(weft::send_case(out, 9), weft::recv_case(in_ref)) == 0);
         CHECK(out.recv() == 9);
     });
+}
+
+// ---------------------------------------------------------------- select over a span of SelectCase
+
+TEST_CASE("dynamic select: cases of different element types, the chosen index, values, default") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> ints(1);
+        weft::Chan<std::string> strings(1);
+        weft::Chan<std::unique_ptr<int>> out(1);
+        std::string got_s;
+        std::vector<weft::SelectCase> cases;
+        cases.emplace_back(weft::recv_case(ints, [](std::optional<int>) { FAIL("ints is empty"); }));
+        cases.emplace_back(weft::recv_case(strings, [&](std::optional<std::string> s) { got_s = s.value(); }));
+        cases.emplace_back(weft::default_case([] { FAIL("strings was ready"); }));
+        strings.send("hello");
+        CHECK_FALSE(cases[1].is_default());
+        CHECK(cases[2].is_default());
+        CHECK(weft::select(cases) == 1);
+        CHECK(got_s == "hello");
+
+        // Nothing ready: the default, at its own index.
+        bool dflt = false;
+        std::vector<weft::SelectCase> idle;
+        idle.emplace_back(weft::recv_case(ints));
+        idle.emplace_back(weft::default_case([&] { dflt = true; }));
+        idle.emplace_back(weft::recv_case(strings));
+        CHECK(weft::select(idle) == 1);
+        CHECK(dflt);
+        // A channel case after the default keeps its own index.
+        strings.send("again");
+        got_s.clear();
+        idle[2] = weft::recv_case(strings, [&](std::optional<std::string> s) { got_s = s.value(); });
+        CHECK(weft::select(idle) == 2);
+        CHECK(got_s == "again");
+
+        // A send case with a move-only value, and a temporary channel.
+        std::vector<weft::SelectCase> sends;
+        bool sent = false;
+        sends.emplace_back(weft::recv_case(weft::Chan<int>()));
+        sends.emplace_back(weft::send_case(out, std::make_unique<int>(6), [&] { sent = true; }));
+        CHECK(weft::select(sends) == 1);
+        CHECK(sent);
+        CHECK(**out.recv() == 6);
+
+        // Only a default; an empty set of cases with a default-only span.
+        std::vector<weft::SelectCase> only;
+        only.emplace_back(weft::default_case());
+        CHECK(weft::select(only) == 0);
+    });
+}
+
+TEST_CASE("dynamic select: closed channels, nil channels, misuse") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> closed(1), nil(nullptr);
+        closed.close();
+        bool saw_nullopt = false;
+        std::vector<weft::SelectCase> cases;
+        cases.emplace_back(weft::recv_case(nil, [](std::optional<int>) { FAIL("nil chosen"); }));
+        cases.emplace_back(weft::recv_case(closed, [&](std::optional<int> v) { saw_nullopt = !v.has_value(); }));
+        cases.emplace_back(weft::send_case(nil, 1, [] { FAIL("nil chosen"); }));
+        for (int n = 0; n < 200; n++) {
+            saw_nullopt = false;
+            CHECK(weft::select(cases) == 1);  // the same cases, selected again
+            CHECK(saw_nullopt);
+        }
+
+        std::vector<weft::SelectCase> send_closed;
+        send_closed.emplace_back(weft::send_case(closed, 2));
+        CHECK_THROWS_WITH_AS(weft::select(send_closed), "send on closed channel", weft::ChannelClosed);
+
+        std::vector<weft::SelectCase> two_defaults;
+        two_defaults.emplace_back(weft::default_case());
+        two_defaults.emplace_back(weft::recv_case(closed, [](std::optional<int>) { FAIL("ran despite the error"); }));
+        two_defaults.emplace_back(weft::default_case());
+        CHECK_THROWS_WITH_AS(weft::select(two_defaults), "weft::select: more than one default_case (cases 0 and 2)",
+                             std::invalid_argument);
+
+        std::vector<weft::SelectCase> moved;
+        moved.emplace_back(weft::recv_case(closed));
+        weft::SelectCase taken = std::move(moved[0]);
+        CHECK_THROWS_WITH_AS(weft::select(moved), "weft::select: case 0 is empty (moved from)", std::invalid_argument);
+        std::vector<weft::SelectCase> all_nil;
+        all_nil.emplace_back(weft::recv_case(nil));
+        all_nil.emplace_back(weft::default_case());
+        CHECK(weft::select(all_nil) == 1);  // nil never ready: the default
+    });
+}
+
+TEST_CASE("dynamic select: fairness among ready cases, few and many") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        // Two ready cases of different types: each within [40%, 60%].
+        weft::Chan<int> a(1);
+        weft::Chan<std::string> b(1);
+        a.send(0);
+        b.send("x");
+        std::vector<weft::SelectCase> two;
+        two.emplace_back(weft::recv_case(a));
+        two.emplace_back(weft::recv_case(b));
+        constexpr int kRounds = 10000;
+        int picks[2] = {0, 0};
+        for (int n = 0; n < kRounds; n++) {
+            int i = weft::select(two);
+            picks[i]++;
+            if (i == 0) a.send(0);
+            else b.send("x");
+        }
+        CAPTURE(picks[0]);
+        CHECK(picks[0] + picks[1] == kRounds);
+        CHECK(picks[0] > kRounds * 40 / 100);
+        CHECK(picks[0] < kRounds * 60 / 100);
+
+        // 100 ready cases (past the on-stack size and the insertion sort):
+        // each picked 200 times on average; a fair pick stays within
+        // [100, 300] (7 standard deviations) and misses none.
+        constexpr int kN = 100, kManyRounds = 20000;
+        std::vector<weft::Chan<int>> chans;
+        std::vector<weft::SelectCase> many;
+        for (int k = 0; k < kN; k++) {
+            chans.emplace_back(1);
+            chans.back().send(k);
+        }
+        int last = -1;
+        for (int k = 0; k < kN; k++) many.emplace_back(weft::recv_case(chans[k], [&](std::optional<int> v) { last = *v; }));
+        std::vector<int> counts(kN, 0);
+        for (int n = 0; n < kManyRounds; n++) {
+            int i = weft::select(many);
+            REQUIRE(last == i);  // the chosen case's own channel's value
+            counts[i]++;
+            chans[i].send(i);
+        }
+        int lo = *std::min_element(counts.begin(), counts.end());
+        int hi = *std::max_element(counts.begin(), counts.end());
+        CAPTURE(lo);
+        CAPTURE(hi);
+        CHECK(lo >= 100);
+        CHECK(hi <= 300);
+    });
+}
+
+TEST_CASE("dynamic select: a blocked select is woken by a partner, fairly among many cases on one channel") {
+    // As the TestPseudoRandomSend test above, with 40 cases on one channel
+    // (the stable sort's path): the partner arrives after the select
+    // parked, so it meets the waiters in lock order, which must keep the
+    // random poll order. In argument order case 0 would win every round.
+    static constexpr int kCases = 40, kRounds = 2000;
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            weft::Chan<int> c;
+            std::atomic<weft::sched::G*> selector{nullptr};
+            std::vector<int> picks(kCases, 0);
+            weft::WaitGroup wg;
+            wg.add(1);
+            weft::go([&, c] {
+                selector.store(weft::sched::current_g());
+                std::vector<weft::SelectCase> cases;
+                weft::Chan<int> never;
+                cases.emplace_back(weft::recv_case(never));
+                for (int k = 0; k < kCases; k++) cases.emplace_back(weft::recv_case(c));
+                for (int n = 0; n < kRounds; n++) picks[weft::select(cases) - 1]++;
+                wg.done();
+            });
+            for (int n = 0; n < kRounds; n++) {
+                REQUIRE(weft::suite::wait_until([&] {
+                    weft::sched::G* g = selector.load();
+                    return g != nullptr && g->status.load() == weft::sched::GStatus::kWaiting;
+                }));
+                c.send(n);
+            }
+            wg.wait();
+            // Each case 50 times on average; P(a fair pick misses one) < 1e-20.
+            int lo = *std::min_element(picks.begin(), picks.end());
+            CAPTURE(lo);
+            CHECK(lo > 0);
+            CHECK(picks[0] < kRounds / 4);
+        });
+    }
+}
+
+TEST_CASE("dynamic select with no cases blocks forever") {
+    auto r = weft::suite::run_in_child([] {
+        weft::run(weft::Options{.procs = 1}, [] {
+            std::vector<weft::SelectCase> none;
+            weft::select(none);
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
+    CHECK(contains(r.err, "[select (no cases)"));
 }
