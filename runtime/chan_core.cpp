@@ -368,6 +368,34 @@ RecvStatus ChanCore::try_recv(void* dst) {
     return closed ? RecvStatus::kClosed : RecvStatus::kEmpty;
 }
 
+bool ChanCore::drain() {
+    lock_.lock();
+    size_t n = count_.load(std::memory_order_relaxed);  // relaxed: under lock_
+    for (size_t i = 0; i < n; i++) {
+        destroy_elem(slot(recvx_));  // C4: [recvx, recvx + count) are constructed
+        recvx_ = recvx_ + 1 == cap_ ? 0 : recvx_ + 1;
+    }
+    count_.store(0, std::memory_order_relaxed);  // relaxed: as buf_put
+    sendx_ = recvx_;
+    // C2: a sender waits only while the ring is full; it has room now.
+    sched::G* head = nullptr;
+    sched::G** tail = &head;
+    while (count_.load(std::memory_order_relaxed) < cap_) {  // relaxed: under lock_
+        Waiter* w = sendq_.dequeue();
+        if (w == nullptr) break;
+        buf_put(w->elem);
+        w->success = true;
+        sched::G* g = w->g;
+        g->param = w;
+        g->schedlink = nullptr;
+        *tail = g;
+        tail = &g->schedlink;
+    }
+    lock_.unlock();
+    ready_list(head);
+    return n > 0;
+}
+
 void ChanCore::close() {
     check_context("Chan::close");
     lock_.lock();

@@ -181,6 +181,12 @@ public:
     bool try_send(void* elem);
     RecvStatus try_recv(void* dst);
     void close();
+    // From anywhere (no context check): destroys every value buffered now
+    // and returns whether there was one. Senders that waited for room (it
+    // was full) move their values in and are readied, which needs a P or
+    // a plain thread (sched::ready). For weft::Timer and Ticker, whose
+    // stop and reset drop a value delivered before them (time.hpp).
+    bool drain();
 
     size_t len() const noexcept {
         // Relaxed: a snapshot; count_ is only written under lock_, and a

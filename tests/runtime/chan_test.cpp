@@ -16,6 +16,7 @@
 #include "sched/sanitizers.hpp"
 #include "sched/timers.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 
 namespace {
 
@@ -717,4 +718,27 @@ TEST_CASE("handles: every operation works through a const handle and a non-mutab
         CHECK(ref.recv() == std::nullopt);
         CHECK_THROWS_AS(ref.close(), weft::ChannelClosed);
     });
+}
+
+TEST_CASE("drain (Timer and Ticker's stop) drops buffered values and lets a blocked sender in") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        reset_tracked();
+        weft::Chan<Tracked> ch(2);
+        ch.send(Tracked(1));
+        ch.send(Tracked(2));
+        std::atomic<bool> sent{false};
+        weft::go([ch, &sent] {
+            ch.send(Tracked(3));  // the ring is full: waits
+            sent = true;
+        });
+        REQUIRE(weft::suite::wait_until([&] { return weft::metrics().waiting("chan send") == 1; }));
+        weft::detail::ChanCore* core = weft::detail::ChanAccess::core(ch);
+        CHECK(core->drain());
+        REQUIRE(weft::suite::wait_until([&] { return sent.load(); }));
+        CHECK(ch.len() == 1);  // only the waiting sender's value
+        CHECK(ch.recv()->v == 3);
+        CHECK_FALSE(core->drain());  // nothing buffered
+    });
+    CHECK(Tracked::live == 0);
+    CHECK(Tracked::errors == 0);
 }
