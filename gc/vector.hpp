@@ -28,9 +28,9 @@
 // the Vector, which the collector never reads. Invariants:
 //   V1 capacity is fixed for the life of a backing array; a Vector that
 //      needs more allocates a new one.
-//   V2 slots in [size, capacity) are null (pop_back, clear, resize and
-//      set-to-null clear a slot when it leaves the sequence), so whatever
-//      the tracer reads there keeps nothing alive.
+//   V2 slots in [size, capacity) are null (pop_back, erase, clear, resize
+//      and set-to-null clear a slot when it leaves the sequence), so
+//      whatever the tracer reads there keeps nothing alive.
 //   V3 a backing array belongs to one Vector: copies are deep. When a
 //      Vector moves to a larger array it nulls the old one, so a stale word
 //      pointing at the old array (the stack scan is conservative) keeps no
@@ -52,6 +52,17 @@
 // after the constructor), so no phase change or stack scan falls between
 // them.
 //
+// Erase of [first, last), n elements:
+//   1. move each element after last down n slots, lowest first: a
+//      barriered store each. The tracer may be partway through this very
+//      array: an element moved from a slot it has not read yet into one it
+//      has already read would otherwise be found in neither;
+//   2. null the n slots at the end (V2), which now hold copies; the
+//      elements erased are no longer referenced from the array, and the
+//      collector frees them (running their destructors) once nothing else
+//      holds them.
+// No allocation, and no preemption point between the steps.
+//
 // Where a Vector may live: as a field of a GC object that reports it from
 // trace(); on a fiber's stack (the conservative scan finds the storage
 // pointer); as a GC object of its own (gc::make<gc::Vector<T>>()). Like a
@@ -69,7 +80,8 @@
 //     be incomplete where the Vector is declared (struct Tree { Vector<Tree>
 //     kids; }), as with Member;
 //   - indexing is bounds-checked like Go's: a bad index throws
-//     std::out_of_range naming the call, the index and the size;
+//     std::out_of_range naming the call, the index and the size; so does
+//     an iterator given to erase that is not one of this vector's;
 //   - iterators and references are invalidated by growth, as std::vector's;
 //     a stale iterator still points into GC memory that stays allocated
 //     while the iterator is on a stack (it reads nulls, never freed memory).
@@ -348,6 +360,63 @@ public:
         storage_.get()->slot(i) = p;
     }
 
+    // Removes the element at pos (begin() <= pos < end()) and returns an
+    // iterator to the element after it (end() if it was the last). Later
+    // elements move down one slot; see "Erase" above. Erasing drops the
+    // references only: the objects are freed by the collector, destructors
+    // and all, once unreachable. Throws std::out_of_range, e.g.
+    // "gc::Vector::erase: iterator at index 3 out of range (size 3)". From a
+    // fiber.
+    const_iterator erase(const_iterator pos) {
+        size_t i = index_of("erase", pos);
+        if (i >= size_) throw_iterator("erase", i);
+        return erase_range(i, i + 1);
+    }
+    // Removes [first, last) (begin() <= first <= last <= end()) and returns
+    // an iterator to the element that followed last; an empty range
+    // removes nothing. Throws std::out_of_range as above, or when first >
+    // last. From a fiber.
+    const_iterator erase(const_iterator first, const_iterator last) {
+        size_t from = index_of("erase", first), to = index_of("erase", last);
+        if (from > to)
+            throw std::out_of_range("gc::Vector::erase: range [" + std::to_string(from) + ", " + std::to_string(to) +
+                                    ") is reversed");
+        return erase_range(from, to);
+    }
+
+    // Removes every element for which pred(T*) is true, keeping the order
+    // of the rest (std::erase_if; Go's slices.DeleteFunc): the iterators
+    // are read-only, so the erase-remove idiom does not apply. Returns how
+    // many were removed. Kept elements move down with barriered stores and
+    // the freed slots are nulled, as erase. pred must not change the
+    // vector; if it throws, the elements it has not judged are kept. From a
+    // fiber.
+    template <class Pred>
+    friend size_t erase_if(Vector& v, Pred pred) {
+        Array* a = v.storage_.get();
+        // Compacts [0, read) into [0, write); on the way out, also when
+        // pred throws, moves the unjudged rest down and nulls the tail.
+        struct Compact {
+            Vector& v;
+            Array* a;
+            size_t read = 0, write = 0;
+            ~Compact() {
+                if (a == nullptr) return;
+                for (; read < v.size_; ++read, ++write)
+                    if (write != read) a->slot(write) = a->slot(read);  // barriered
+                a->clear(write, v.size_);
+                v.size_ = write;
+            }
+        } c{v, a};
+        for (; c.read < v.size_; ++c.read) {
+            T* p = a->slot(c.read).get();
+            if (pred(p)) continue;
+            if (c.write != c.read) a->slot(c.write) = p;  // barriered
+            ++c.write;
+        }
+        return c.read - c.write;
+    }
+
     // Size 0, capacity kept; every slot nulled (the elements may be freed).
     void clear() {
         if (Array* a = storage_.get()) a->clear(0, size_);
@@ -401,6 +470,36 @@ private:
         storage_ = fresh;
         if (old) old->clear(0, size_);
         return fresh;
+    }
+
+    // Index of it in [0, size]; throws unless it points into this vector.
+    size_t index_of(const char* what, const_iterator it) const {
+        // As integers: comparing pointers into different arrays is not
+        // defined for the built-in operators.
+        auto p = reinterpret_cast<uintptr_t>(it.p_);
+        auto b = reinterpret_cast<uintptr_t>(begin().p_);
+        size_t off = p - b;
+        if (p < b || off % sizeof(Member<T>) != 0 || off / sizeof(Member<T>) > size_)
+            throw std::out_of_range(std::string("gc::Vector::") + what + ": iterator not into this vector (size " +
+                                    std::to_string(size_) + ")");
+        return off / sizeof(Member<T>);
+    }
+
+    // Steps 1-2 of erase, for from <= to <= size_.
+    const_iterator erase_range(size_t from, size_t to) {
+        size_t n = to - from;
+        if (n > 0) {
+            Array* a = storage_.get();
+            for (size_t i = to; i < size_; ++i) a->slot(i - n) = a->slot(i);  // each barriered
+            a->clear(size_ - n, size_);
+            size_ -= n;
+        }
+        return begin() + static_cast<std::ptrdiff_t>(from);
+    }
+
+    [[noreturn]] void throw_iterator(const char* what, size_t i) const {
+        throw std::out_of_range(std::string("gc::Vector::") + what + ": iterator at index " + std::to_string(i) +
+                                " out of range (size " + std::to_string(size_) + ")");
     }
 
     void copy_from(const Vector& o) {

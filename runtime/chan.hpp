@@ -2,6 +2,7 @@
 //
 //   weft::Chan<int> ch;           // unbuffered: a send waits for a receiver
 //   weft::Chan<int> jobs(64);     // buffered: up to 64 values wait inside
+//   weft::Chan<int> off(nullptr); // nil: never ready (see below)
 //   weft::go([ch] { ch.send(1); ch.close(); });
 //   for (int v : ch) use(v);      // receives until closed and drained
 //
@@ -15,6 +16,20 @@
 //  - Errors are exceptions of type ChannelClosed, what() exactly:
 //      "send on closed channel"   send/try_send/select on a closed channel
 //      "close of closed channel"  close() twice
+//      "close of nil channel"     close() on a nil channel
+//
+// Nil channels (Go's nil chan): Chan<T>(nullptr), `ch = nullptr`, and a
+// moved-from handle are nil; `ch == nullptr` tests it. Unlike Go's zero
+// value, a default-constructed Chan<T>() is NOT nil: it is a live
+// unbuffered channel (code relies on that). On a nil channel:
+//  - send, recv and range-for block forever: the fiber parks with the wait
+//    reason "chan send (nil chan)" / "chan receive (nil chan)", which fiber
+//    dumps, the deadlock report and weft::metrics() show;
+//  - try_send returns false and try_recv kEmpty: never ready;
+//  - close throws ChannelClosed("close of nil channel");
+//  - len and cap are 0;
+//  - a select case on it is never chosen (select.hpp): setting a case's
+//    channel to nullptr switches the case off, as in Go.
 //
 // Contexts:
 //  - send, recv and range-for may block: call them from a fiber. They are
@@ -28,10 +43,12 @@
 //
 // Handles: a Chan is a cheap, copyable handle with shared ownership (an
 // atomic reference count); copies refer to the same channel and == compares
-// identity. Copy it into fibers (go([ch] {...})) rather than capturing a
-// reference to a local. A moved-from handle may only be assigned or
-// destroyed. Values still buffered when the last handle goes away are
-// destroyed then.
+// identity (two nil handles are equal). Copy it into fibers (go([ch] {...}))
+// rather than capturing a reference to a local. Every operation is const:
+// constness is the handle's (which channel it names), not the channel's, so
+// a const Chan& and a lambda's by-value capture (no `mutable`) can send,
+// receive and close. A moved-from handle is nil.
+// Values still buffered when the last handle goes away are destroyed then.
 //
 // T must be nothrow move-constructible and nothrow destructible (elements
 // are moved while a runtime lock is held); move-only types work.
@@ -83,11 +100,17 @@ class Chan {
 public:
     using value_type = T;
 
-    // Unbuffered. Allocates; from any context.
-    Chan() : Chan(0) {}
+    // A live unbuffered channel (not nil: see the top of this file).
+    // Allocates; from any context.
+    Chan() : Chan(size_t{0}) {}
     // Buffered with room for cap values (0: unbuffered). Throws
     // std::length_error if the buffer cannot be sized.
     explicit Chan(size_t cap) : core_(detail::ChanCore::make(&detail::kElemOps<T>, cap)) {}
+    // A nil channel: Chan<T>(nullptr). Allocates nothing. (Constrained so
+    // that Chan<T>(0) stays an unbuffered channel.)
+    template <class N>
+        requires std::is_null_pointer_v<N>
+    Chan(N) noexcept : core_(nullptr) {}
 
     Chan(const Chan& o) noexcept : core_(o.core_) {
         if (core_) core_->retain();
@@ -101,22 +124,41 @@ public:
         Chan(std::move(o)).swap(*this);
         return *this;
     }
+    // ch = nullptr: this handle becomes nil (releasing its channel).
+    template <class N>
+        requires std::is_null_pointer_v<N>
+    Chan& operator=(N) noexcept {
+        Chan(nullptr).swap(*this);
+        return *this;
+    }
     ~Chan() {
         if (core_) core_->release();
     }
     void swap(Chan& o) noexcept { std::swap(core_, o.core_); }
 
-    // Same channel?
+    // Same channel? (Both nil counts as the same.)
     friend bool operator==(const Chan& a, const Chan& b) noexcept { return a.core_ == b.core_; }
+    // ch == nullptr: is it nil?
+    template <class N>
+        requires std::is_null_pointer_v<N>
+    friend bool operator==(const Chan& a, N) noexcept {
+        return a.core_ == nullptr;
+    }
 
     // From a fiber. Blocks until a receiver takes v (unbuffered) or v is
     // buffered. Throws ChannelClosed if the channel is closed, or is closed
-    // while this send waits; v is then not sent.
-    void send(T v) { core_->send(&v); }
+    // while this send waits; v is then not sent. Nil: blocks forever.
+    void send(T v) const {
+        if (core_ == nullptr) [[unlikely]]
+            detail::nil_chan_block("Chan::send", true);
+        core_->send(&v);
+    }
 
     // From a fiber. Blocks until a value arrives; nullopt once the channel
-    // is closed and its buffer drained.
-    std::optional<T> recv() {
+    // is closed and its buffer drained. Nil: blocks forever.
+    std::optional<T> recv() const {
+        if (core_ == nullptr) [[unlikely]]
+            detail::nil_chan_block("Chan::recv", false);
         detail::Slot<T> s;
         std::optional<T> r;
         if (core_->recv(s.ptr())) {
@@ -127,12 +169,24 @@ public:
     }
 
     // Never blocks. True if v was sent (v is then moved-from); false if a
-    // send would block (v untouched). Throws ChannelClosed if closed.
-    bool try_send(T& v) { return core_->try_send(&v); }
+    // send would block (v untouched; always, on a nil channel). Throws
+    // ChannelClosed if closed.
+    bool try_send(T& v) const {
+        if (core_ == nullptr) [[unlikely]] {
+            detail::nil_chan_check("Chan::try_send");
+            return false;
+        }
+        return core_->try_send(&v);
+    }
 
     // Never blocks. kOk: out was assigned the value; kEmpty: nothing to
-    // receive yet; kClosed: closed and drained. out untouched unless kOk.
-    RecvStatus try_recv(T& out) {
+    // receive yet (always, on a nil channel); kClosed: closed and drained.
+    // out untouched unless kOk.
+    RecvStatus try_recv(T& out) const {
+        if (core_ == nullptr) [[unlikely]] {
+            detail::nil_chan_check("Chan::try_recv");
+            return RecvStatus::kEmpty;
+        }
         detail::Slot<T> s;
         RecvStatus st = core_->try_recv(s.ptr());
         if (st == RecvStatus::kOk) {
@@ -143,16 +197,23 @@ public:
     }
 
     // Never blocks. Wakes every blocked receiver and sender (see above).
-    // Throws ChannelClosed("close of closed channel") if already closed.
-    void close() { core_->close(); }
+    // Throws ChannelClosed("close of closed channel") if already closed,
+    // ChannelClosed("close of nil channel") if nil.
+    void close() const {
+        if (core_ == nullptr) [[unlikely]]
+            detail::nil_chan_close();
+        core_->close();
+    }
 
-    // Values buffered now (a snapshot), and the buffer's capacity.
-    size_t len() const noexcept { return core_->len(); }
-    size_t cap() const noexcept { return core_->cap(); }
+    // Values buffered now (a snapshot), and the buffer's capacity (0 and 0
+    // for a nil channel).
+    size_t len() const noexcept { return core_ ? core_->len() : 0; }
+    size_t cap() const noexcept { return core_ ? core_->cap() : 0; }
 
     // Range-for: `for (T v : ch)` receives until closed and drained. An
     // input iterator; *it yields the received value as an rvalue (bind it
-    // by value or auto&&). begin() blocks for the first value.
+    // by value or auto&&). begin() blocks for the first value (forever on
+    // a nil channel).
     class iterator {
     public:
         using iterator_category = std::input_iterator_tag;
@@ -161,7 +222,7 @@ public:
         using reference = T&&;
 
         iterator() = default;
-        explicit iterator(Chan* ch) : ch_(ch) { next(); }
+        explicit iterator(const Chan* ch) : ch_(ch) { next(); }
         iterator(iterator&& o) noexcept : ch_(o.ch_) { take(o); }
         iterator& operator=(iterator&& o) noexcept {
             if (this != &o) {
@@ -185,7 +246,11 @@ public:
         friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.has_; }
 
     private:
-        void next() { has_ = ch_->core_->recv(slot_.ptr()); }
+        void next() {
+            if (ch_->core_ == nullptr) [[unlikely]]
+                detail::nil_chan_block("Chan::recv", false);
+            has_ = ch_->core_->recv(slot_.ptr());
+        }
         void drop() noexcept {
             if (has_) slot_.destroy();
             has_ = false;
@@ -198,13 +263,13 @@ public:
             }
         }
 
-        Chan* ch_ = nullptr;
+        const Chan* ch_ = nullptr;
         mutable detail::Slot<T> slot_;
         bool has_ = false;
     };
 
-    iterator begin() { return iterator(this); }
-    std::default_sentinel_t end() noexcept { return {}; }
+    iterator begin() const { return iterator(this); }
+    std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
     friend struct detail::ChanAccess;

@@ -54,6 +54,10 @@
 // try_send/try_recv are steps 2-4 without the safe point and without
 // parking; they never use the current G, so a timer callback on g0 (holding
 // a P, which ready() needs) may call them, and close too.
+// A nil channel has no ChanCore at all: the handle (chan.hpp) tests for it
+// and calls nil_chan_* instead, which park for good without any queue (send,
+// recv), report "never ready" (try_*), or throw (close); select leaves its
+// cases out (select.cpp step 0). No invariant above concerns it.
 //
 // Rejected:
 //   - Go's lock-free fast path for non-blocking ops on a full/empty channel:
@@ -87,6 +91,7 @@ namespace {
 
 constexpr const char* kSendClosed = "send on closed channel";
 constexpr const char* kCloseClosed = "close of closed channel";
+constexpr const char* kCloseNil = "close of nil channel";
 
 size_t core_align(const ElemOps* ops) { return std::max(alignof(ChanCore), ops->align); }
 size_t buf_offset(const ElemOps* ops) {
@@ -126,6 +131,21 @@ void ready_list(sched::G* g) {
 }
 
 }  // namespace
+
+void nil_chan_block(const char* api, bool send) {
+    safe_point(api);
+    // No unlockf and no queue: nothing can ready this fiber (Go's gopark
+    // with a nil unlockf). park names the call if this is no fiber.
+    sched::park(nullptr, nullptr, send ? sched::WaitReason::kChanSendNilChan : sched::WaitReason::kChanReceiveNilChan);
+    WEFT_UNREACHABLE("an operation on a nil channel resumed");
+}
+
+void nil_chan_check(const char* api) { check_context(api); }
+
+void nil_chan_close() {
+    check_context("Chan::close");
+    throw_closed(kCloseNil);
+}
 
 Waiter* WaitQueue::dequeue() noexcept {
     for (;;) {
@@ -346,6 +366,34 @@ RecvStatus ChanCore::try_recv(void* dst) {
     bool closed = closed_;
     lock_.unlock();
     return closed ? RecvStatus::kClosed : RecvStatus::kEmpty;
+}
+
+bool ChanCore::drain() {
+    lock_.lock();
+    size_t n = count_.load(std::memory_order_relaxed);  // relaxed: under lock_
+    for (size_t i = 0; i < n; i++) {
+        destroy_elem(slot(recvx_));  // C4: [recvx, recvx + count) are constructed
+        recvx_ = recvx_ + 1 == cap_ ? 0 : recvx_ + 1;
+    }
+    count_.store(0, std::memory_order_relaxed);  // relaxed: as buf_put
+    sendx_ = recvx_;
+    // C2: a sender waits only while the ring is full; it has room now.
+    sched::G* head = nullptr;
+    sched::G** tail = &head;
+    while (count_.load(std::memory_order_relaxed) < cap_) {  // relaxed: under lock_
+        Waiter* w = sendq_.dequeue();
+        if (w == nullptr) break;
+        buf_put(w->elem);
+        w->success = true;
+        sched::G* g = w->g;
+        g->param = w;
+        g->schedlink = nullptr;
+        *tail = g;
+        tail = &g->schedlink;
+    }
+    lock_.unlock();
+    ready_list(head);
+    return n > 0;
 }
 
 void ChanCore::close() {

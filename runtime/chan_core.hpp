@@ -136,6 +136,17 @@ private:
 
 struct SelectOps;  // select.cpp: works on several channels' internals
 
+// Operations on a nil channel (a Chan handle without a core), as Go's
+// chansend/chanrecv/closechan on a nil hchan. Each first checks its context
+// like the live operation (naming `api`).
+//   send, recv: park the fiber for good, with the wait reason "chan send
+//     (nil chan)" / "chan receive (nil chan)"; nothing ever readies it.
+//   try_send, try_recv: never ready; only the context check runs here.
+//   close: throws ChannelClosed("close of nil channel").
+[[noreturn]] void nil_chan_block(const char* api, bool send);
+void nil_chan_check(const char* api);
+[[noreturn]] void nil_chan_close();
+
 // One channel. Allocated once with its buffer right behind it; freed when
 // the last Chan handle releases it. Method contracts are those of Chan<T>
 // (runtime/chan.hpp), with elements passed as untyped pointers. A buffered
@@ -170,6 +181,12 @@ public:
     bool try_send(void* elem);
     RecvStatus try_recv(void* dst);
     void close();
+    // From anywhere (no context check): destroys every value buffered now
+    // and returns whether there was one. Senders that waited for room (it
+    // was full) move their values in and are readied, which needs a P or
+    // a plain thread (sched::ready). For weft::Timer and Ticker, whose
+    // stop and reset drop a value delivered before them (time.hpp).
+    bool drain();
 
     size_t len() const noexcept {
         // Relaxed: a snapshot; count_ is only written under lock_, and a

@@ -134,5 +134,6 @@ void yield() { sched::gosched(); }
 void preempt_point() { sched::preempt_check("weft::preempt_point"); }
 uint64_t fiber_id() { return sched::fiber_id(); }
 int procs() { return sched::nprocs(); }
+uint64_t num_fibers() { return static_cast<uint64_t>(sched::user_fibers_alive()); }
 
 }  // namespace weft

@@ -6,6 +6,7 @@
 //   weft::Spawner                lets a plain thread start fibers later.
 //   void weft::yield()           let other fibers run.
 //   void weft::preempt_point()   yield only if the scheduler asked to.
+//   uint64_t weft::num_fibers()  fibers alive now (Go's NumGoroutine).
 //
 // Semantics, as Go's:
 //  - When the main fiber returns, run() returns; fibers still alive are
@@ -150,5 +151,10 @@ void preempt_point();
 uint64_t fiber_id();
 // Ps of the running runtime (0 when none runs).
 int procs();
+// Fibers that exist now (Go's runtime.NumGoroutine): started and not yet
+// ended, the main fiber and blocked ones included, the runtime's own (the
+// collector's) not. Exact unless fibers start or end while it counts (it
+// sums per-P counts); 0 when no run is active. From anywhere.
+uint64_t num_fibers();
 
 }  // namespace weft

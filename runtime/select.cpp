@@ -30,7 +30,11 @@
 //
 // Protocol (select over n cases):
 //   0. pollorder: a uniformly random permutation (Fisher-Yates on the M's
-//      fastrand); lockorder: pollorder sorted stably by channel address
+//      fastrand) of the cases whose channel is not nil: a nil channel's
+//      case is left out of both orders, so it is never chosen and never
+//      waited on (Go's selectgo omits them too). None left: a select that
+//      may block parks for good ("select (no cases)"), one that may not
+//      returns -1. lockorder: pollorder sorted stably by channel address
 //      (X5). Lock all (X3).
 //   1. Pass 1, in pollorder, take the first case that can proceed now:
 //        recv: a sender waits (handoff, as recv step 2) / the ring has a
@@ -51,12 +55,18 @@
 //     "enqueue on every channel, then sleep" that makes wake-ups exact.
 //   - A global select lock: serialises every select in the process.
 //   - Heap-allocated case or waiter arrays: sizes are known at compile
-//     time, so select.hpp puts them in the caller's frame.
+//     time, so select.hpp puts them in the caller's frame. (A select over
+//     a span of SelectCase, whose size is known only at run time, keeps up
+//     to 16 on its own stack and allocates beyond.)
 //   - Polling cases in argument order: starves later cases (Go's fairness
 //     guarantee needs the random pollorder).
 #include <weft/select.hpp>
 
+#include <algorithm>
 #include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include <weft/chan.hpp>
@@ -72,7 +82,7 @@ namespace {
 
 // The argument of select's unlockf: what it needs from the frame (X3).
 struct SelectLocks {
-    const SelectCase* cases;
+    const ChanCase* cases;
     const uint16_t* lockorder;
     int n;
 };
@@ -87,17 +97,20 @@ base::FastRand& select_rand(sched::G* g) {
 
 [[noreturn]] void throw_send_closed() { throw ChannelClosed("send on closed channel"); }
 
+// Above this many cases, step 0 sorts the lock order with std::stable_sort.
+constexpr int kInsertionSortMax = 32;
+
 }  // namespace
 
 // select's access to channel internals (a friend of ChanCore).
 struct SelectOps {
-    static void sellock(const SelectCase* cases, const uint16_t* lockorder, int n);
-    static void selunlock(const SelectCase* cases, const uint16_t* lockorder, int n);
+    static void sellock(const ChanCase* cases, const uint16_t* lockorder, int n);
+    static void selunlock(const ChanCase* cases, const uint16_t* lockorder, int n);
     static bool selpark_unlock(sched::G* g, void* arg);
-    static int run(SelectCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok);
+    static int run(ChanCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok);
 };
 
-void SelectOps::sellock(const SelectCase* cases, const uint16_t* lockorder, int n) {
+void SelectOps::sellock(const ChanCase* cases, const uint16_t* lockorder, int n) {
     ChanCore* last = nullptr;
     for (int i = 0; i < n; i++) {
         ChanCore* c = cases[lockorder[i]].c;
@@ -108,7 +121,7 @@ void SelectOps::sellock(const SelectCase* cases, const uint16_t* lockorder, int 
     }
 }
 
-void SelectOps::selunlock(const SelectCase* cases, const uint16_t* lockorder, int n) {
+void SelectOps::selunlock(const ChanCase* cases, const uint16_t* lockorder, int n) {
     ChanCore* last = nullptr;
     for (int i = 0; i < n; i++) {
         ChanCore* c = cases[lockorder[i]].c;
@@ -135,7 +148,7 @@ bool SelectOps::selpark_unlock(sched::G*, void* arg) {
     return true;
 }
 
-int SelectOps::run(SelectCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok) {
+int SelectOps::run(ChanCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok) {
     WEFT_DCHECK(n >= 1, "select_impl without cases");
     // Context (call_context.hpp): a fiber, or g0 holding a P for a select
     // that cannot block; never a plain thread or inside weft::blocking.
@@ -144,31 +157,47 @@ int SelectOps::run(SelectCase* cases, uint16_t* scratch, int n, bool block, bool
         sched::misuse("weft::select", sched::call_context());
     if (block) sched::preempt_check("weft::select");
 
-    // Step 0: orders.
+    // Step 0: orders, over the cases with a channel (nil ones left out).
     uint16_t* pollorder = scratch;
     uint16_t* lockorder = scratch + n;
     base::FastRand& rnd = select_rand(g);
+    int live = 0;
     for (int i = 0; i < n; i++) {
-        uint32_t j = rnd.below(static_cast<uint32_t>(i) + 1);
-        pollorder[i] = static_cast<uint16_t>(i);
-        std::swap(pollorder[i], pollorder[j]);
+        if (cases[i].c == nullptr) continue;
+        uint32_t j = rnd.below(static_cast<uint32_t>(live) + 1);
+        pollorder[live] = static_cast<uint16_t>(i);
+        std::swap(pollorder[live], pollorder[j]);
+        live++;
     }
+    if (live == 0) {
+        if (!block) return -1;
+        select_no_cases();
+    }
+    n = live;
     // X5: lock order is the poll order sorted stably by channel. Insertion
-    // sort: stable, allocates nothing, and n is a case count written in
-    // the source (select.hpp), a handful.
+    // sort for a handful of cases (a select written in the source): stable
+    // and allocates nothing. Many cases (a select over a span) would make
+    // it quadratic: std::stable_sort then (it may allocate a buffer, and
+    // works without one if that fails).
     std::less<ChanCore*> below;
-    for (int i = 0; i < n; i++) {
-        uint16_t x = pollorder[i];
-        int k = i;
-        for (; k > 0 && below(cases[x].c, cases[lockorder[k - 1]].c); k--) lockorder[k] = lockorder[k - 1];
-        lockorder[k] = x;
+    if (n <= kInsertionSortMax) {
+        for (int i = 0; i < n; i++) {
+            uint16_t x = pollorder[i];
+            int k = i;
+            for (; k > 0 && below(cases[x].c, cases[lockorder[k - 1]].c); k--) lockorder[k] = lockorder[k - 1];
+            lockorder[k] = x;
+        }
+    } else {
+        std::copy(pollorder, pollorder + n, lockorder);
+        std::stable_sort(lockorder, lockorder + n,
+                         [&](uint16_t a, uint16_t b) { return below(cases[a].c, cases[b].c); });
     }
     sellock(cases, lockorder, n);
 
     // Pass 1: something ready now?
     for (int k = 0; k < n; k++) {
         int i = pollorder[k];
-        SelectCase& sc = cases[i];
+        ChanCase& sc = cases[i];
         ChanCore* c = sc.c;
         sched::G* partner = nullptr;
         switch (sc.kind) {
@@ -211,7 +240,7 @@ int SelectOps::run(SelectCase* cases, uint16_t* scratch, int n, bool block, bool
     // Pass 2: wait on every channel at once.
     WEFT_CHECK(g != nullptr, "select would block outside a fiber");
     for (int k = 0; k < n; k++) {
-        SelectCase& sc = cases[lockorder[k]];
+        ChanCase& sc = cases[lockorder[k]];
         Waiter& w = sc.w;
         w.g = g;
         w.c = sc.c;
@@ -235,7 +264,7 @@ int SelectOps::run(SelectCase* cases, uint16_t* scratch, int n, bool block, bool
     int chosen = -1;
     for (int k = 0; k < n; k++) {
         int i = lockorder[k];
-        SelectCase& sc = cases[i];
+        ChanCase& sc = cases[i];
         if (&sc.w == win) {
             chosen = i;
             continue;
@@ -256,7 +285,7 @@ int SelectOps::run(SelectCase* cases, uint16_t* scratch, int n, bool block, bool
     return chosen;
 }
 
-int select_impl(SelectCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok) {
+int select_impl(ChanCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok) {
     return SelectOps::run(cases, scratch, n, block, recv_ok);
 }
 
@@ -266,3 +295,66 @@ void select_no_cases() {
 }
 
 }  // namespace weft::detail
+
+namespace weft {
+
+int select(std::span<SelectCase> cases) {
+    // Check everything before doing anything (as Go's reflect.Select).
+    constexpr size_t kMaxChannelCases = 65535;  // select_impl's uint16_t orders
+    size_t ndefault = cases.size(), nchan = 0;
+    for (size_t i = 0; i < cases.size(); i++) {
+        if (!cases[i].impl_)
+            throw std::invalid_argument("weft::select: case " + std::to_string(i) + " is empty (moved from)");
+        if (!cases[i].is_default()) {
+            nchan++;
+        } else if (ndefault != cases.size()) {
+            throw std::invalid_argument("weft::select: more than one default_case (cases " + std::to_string(ndefault) +
+                                        " and " + std::to_string(i) + ")");
+        } else {
+            ndefault = i;
+        }
+    }
+    if (nchan > kMaxChannelCases)
+        throw std::length_error("weft::select: " + std::to_string(nchan) + " channel cases exceed the maximum of " +
+                                std::to_string(kMaxChannelCases));
+    bool has_default = ndefault != cases.size();
+    if (nchan == 0) {
+        if (!has_default) detail::select_no_cases();
+        cases[ndefault].impl_->complete(false);
+        return static_cast<int>(ndefault);
+    }
+
+    // The channel cases, their waiters and the orders: on this stack for a
+    // few cases, else allocated (this is select's only allocation).
+    constexpr size_t kOnStack = 16;
+    detail::ChanCase stack_cases[kOnStack];
+    uint16_t stack_scratch[2 * kOnStack];
+    uint32_t stack_index[kOnStack];
+    std::unique_ptr<detail::ChanCase[]> heap_cases;
+    std::unique_ptr<uint16_t[]> heap_scratch;
+    std::unique_ptr<uint32_t[]> heap_index;
+    detail::ChanCase* sc = stack_cases;
+    uint16_t* scratch = stack_scratch;
+    uint32_t* index = stack_index;  // channel case j is cases[index[j]]
+    if (nchan > kOnStack) {
+        heap_cases = std::make_unique<detail::ChanCase[]>(nchan);
+        heap_scratch = std::make_unique<uint16_t[]>(2 * nchan);
+        heap_index = std::make_unique<uint32_t[]>(nchan);
+        sc = heap_cases.get();
+        scratch = heap_scratch.get();
+        index = heap_index.get();
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < cases.size(); i++) {
+        if (cases[i].is_default()) continue;
+        cases[i].impl_->bind(sc[j]);
+        index[j++] = static_cast<uint32_t>(i);
+    }
+    bool ok = false;
+    int chosen = detail::select_impl(sc, scratch, static_cast<int>(nchan), !has_default, &ok);
+    size_t at = chosen < 0 ? ndefault : index[chosen];
+    cases[at].impl_->complete(ok);
+    return static_cast<int>(at);
+}
+
+}  // namespace weft

@@ -13,6 +13,10 @@
 //    case is ready. At most one default_case.
 //  - With no case at all, select blocks forever (a fiber dump shows
 //    "select (no cases)"; if nothing else can run, that is a deadlock).
+//  - A case whose channel is nil (Chan<T>(nullptr), chan.hpp) is never
+//    chosen, as Go leaves it out: set a channel to nullptr to switch its
+//    case off. A select whose cases are all nil blocks forever like one
+//    with no cases (or runs its default_case).
 //  - A recv case on a closed channel is ready and receives nullopt. A send
 //    case on a closed channel, when chosen, throws ChannelClosed("send on
 //    closed channel") from select.
@@ -22,17 +26,47 @@
 //  - Callbacks run after every channel lock is released; an exception from
 //    a callback propagates out of select.
 //
+// Channels: a case takes its channel as a handle, `const` or not. From a
+// named handle (an lvalue) the case keeps only a pointer to the channel, so
+// that handle must outlive the select; from a temporary (an rvalue, e.g.
+// recv_case(weft::after(1s), ...)) the case holds the handle itself and
+// keeps the channel alive as long as the case.
+//
 // Contexts: from a fiber (a select without default_case may block and is a
-// preemption point). Every channel in a case must outlive the select call.
-// Case objects hold their callback and (send) value; build them in the
-// select call itself.
+// preemption point). Case objects hold their callback and (send) value;
+// build them in the select call itself.
+//
+// Cases known only at run time (Go's reflect.Select): put them, built by the
+// same recv_case / send_case / default_case, into weft::SelectCase objects,
+// which erase the channel's element type and the callback's, and select
+// over a span of them:
+//
+//   std::vector<weft::SelectCase> cases;
+//   for (size_t k = 0; k < inputs.size(); k++)              // Chan<Job>s
+//       cases.emplace_back(weft::recv_case(inputs[k], [&, k](std::optional<Job> j) { ... }));
+//   cases.emplace_back(weft::send_case(status, report));    // a Chan<Report>
+//   cases.emplace_back(weft::default_case());               // optional
+//   int i = weft::select(cases);                             // index into cases
+//
+// The semantics are the ones above (random among ready cases, nil channels
+// never chosen, nullopt from a closed channel, ChannelClosed for a send on
+// one, no case at all: blocks forever). More than one default_case, or a
+// moved-from SelectCase, throws std::invalid_argument before anything is
+// done; more than 65535 channel cases std::length_error. Each SelectCase
+// is allocated once; a select over n cases allocates only when n > 16.
+// The same cases may be selected again (a receive case is reusable: its
+// value was handed to the callback), except that a chosen send case's
+// value has been sent (moved from): replace that case before selecting it
+// again.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <type_traits>
 #include <utility>
 
@@ -47,7 +81,7 @@ enum class CaseKind : uint8_t { kRecv, kSend };
 
 // One channel case as select_impl sees it: lives in select's frame, and so
 // does its waiter (pass 2 queues it on the channel).
-struct SelectCase {
+struct ChanCase {
     ChanCore* c = nullptr;
     void* elem = nullptr;  // send: the value; recv: raw room for the value
     CaseKind kind = CaseKind::kRecv;
@@ -58,7 +92,7 @@ struct SelectCase {
 // Returns the chosen case's index, or -1 if !block and none was ready.
 // *recv_ok: for a recv case, whether a value was constructed at its elem.
 // Throws ChannelClosed if the chosen case sends on a closed channel.
-int select_impl(SelectCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok);
+int select_impl(ChanCase* cases, uint16_t* scratch, int n, bool block, bool* recv_ok);
 
 // select with no cases: parks the fiber for good.
 [[noreturn]] void select_no_cases();
@@ -68,13 +102,35 @@ struct NoCallback {
     void operator()(A&&...) const noexcept {}
 };
 
-template <class T, class F>
+// A case's channel. From a named handle: the core only, no reference count
+// traffic (the caller's handle keeps the channel alive). From a temporary
+// (kOwns): the handle itself, so the case keeps the channel alive.
+template <class T, bool kOwns>
+class CaseChan {
+public:
+    explicit CaseChan(const Chan<T>& ch) noexcept : c_(ChanAccess::core(ch)) {}
+    ChanCore* core() const noexcept { return c_; }
+
+private:
+    ChanCore* c_;
+};
+template <class T>
+class CaseChan<T, true> {
+public:
+    explicit CaseChan(Chan<T>&& ch) noexcept : ch_(std::move(ch)) {}
+    ChanCore* core() const noexcept { return ChanAccess::core(ch_); }
+
+private:
+    Chan<T> ch_;
+};
+
+template <class T, class F, bool kOwns = false>
 class RecvCase {
 public:
     static constexpr bool kDefault = false;
-    RecvCase(ChanCore* c, F f) : c_(c), f_(std::move(f)) {}
-    void bind(SelectCase& sc) noexcept {
-        sc.c = c_;
+    RecvCase(CaseChan<T, kOwns> ch, F f) : ch_(std::move(ch)), f_(std::move(f)) {}
+    void bind(ChanCase& sc) noexcept {
+        sc.c = ch_.core();
         sc.elem = slot_.ptr();
         sc.kind = CaseKind::kRecv;
     }
@@ -89,25 +145,25 @@ public:
     }
 
 private:
-    ChanCore* c_;
+    CaseChan<T, kOwns> ch_;
     F f_;
     Slot<T> slot_;
 };
 
-template <class T, class F>
+template <class T, class F, bool kOwns = false>
 class SendCase {
 public:
     static constexpr bool kDefault = false;
-    SendCase(ChanCore* c, T v, F f) : c_(c), value_(std::move(v)), f_(std::move(f)) {}
-    void bind(SelectCase& sc) noexcept {
-        sc.c = c_;
+    SendCase(CaseChan<T, kOwns> ch, T v, F f) : ch_(std::move(ch)), value_(std::move(v)), f_(std::move(f)) {}
+    void bind(ChanCase& sc) noexcept {
+        sc.c = ch_.core();
         sc.elem = &value_;
         sc.kind = CaseKind::kSend;
     }
     void complete(bool) { std::invoke(f_); }
 
 private:
-    ChanCore* c_;
+    CaseChan<T, kOwns> ch_;
     T value_;
     F f_;
 };
@@ -121,6 +177,12 @@ public:
 
 private:
     F f_;
+};
+
+// The case objects recv_case, send_case and default_case return.
+template <class C>
+concept CaseObject = requires {
+    { C::kDefault } -> std::convertible_to<bool>;
 };
 
 // For argument i: its index among the channel cases, or -1 for default.
@@ -145,27 +207,47 @@ int select_finish(int chosen, bool ok, std::index_sequence<I...>, Cases&... case
 }  // namespace detail
 
 // A case that receives from ch; on_recv(std::optional<T>) gets the value,
-// or nullopt if ch is closed.
+// or nullopt if ch is closed. A named handle must outlive the select; a
+// temporary one is held by the case (see the top of this file).
 template <class T, class F>
-detail::RecvCase<T, std::decay_t<F>> recv_case(Chan<T>& ch, F&& on_recv) {
+detail::RecvCase<T, std::decay_t<F>> recv_case(const Chan<T>& ch, F&& on_recv) {
     static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>&&>,
                   "recv_case: the callback must accept a std::optional<T>");
-    return {detail::ChanAccess::core(ch), std::forward<F>(on_recv)};
+    return {detail::CaseChan<T, false>(ch), std::forward<F>(on_recv)};
 }
 template <class T>
-detail::RecvCase<T, detail::NoCallback> recv_case(Chan<T>& ch) {
-    return {detail::ChanAccess::core(ch), detail::NoCallback{}};
+detail::RecvCase<T, detail::NoCallback> recv_case(const Chan<T>& ch) {
+    return {detail::CaseChan<T, false>(ch), detail::NoCallback{}};
+}
+template <class T, class F>
+detail::RecvCase<T, std::decay_t<F>, true> recv_case(Chan<T>&& ch, F&& on_recv) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>&&>,
+                  "recv_case: the callback must accept a std::optional<T>");
+    return {detail::CaseChan<T, true>(std::move(ch)), std::forward<F>(on_recv)};
+}
+template <class T>
+detail::RecvCase<T, detail::NoCallback, true> recv_case(Chan<T>&& ch) {
+    return {detail::CaseChan<T, true>(std::move(ch)), detail::NoCallback{}};
 }
 
-// A case that sends value on ch, then runs on_sent().
+// A case that sends value on ch, then runs on_sent(). Handles as recv_case.
 template <class T, class F>
-detail::SendCase<T, std::decay_t<F>> send_case(Chan<T>& ch, std::type_identity_t<T> value, F&& on_sent) {
+detail::SendCase<T, std::decay_t<F>> send_case(const Chan<T>& ch, std::type_identity_t<T> value, F&& on_sent) {
     static_assert(std::is_invocable_v<std::decay_t<F>&>, "send_case: the callback takes no arguments");
-    return {detail::ChanAccess::core(ch), std::move(value), std::forward<F>(on_sent)};
+    return {detail::CaseChan<T, false>(ch), std::move(value), std::forward<F>(on_sent)};
 }
 template <class T>
-detail::SendCase<T, detail::NoCallback> send_case(Chan<T>& ch, std::type_identity_t<T> value) {
-    return {detail::ChanAccess::core(ch), std::move(value), detail::NoCallback{}};
+detail::SendCase<T, detail::NoCallback> send_case(const Chan<T>& ch, std::type_identity_t<T> value) {
+    return {detail::CaseChan<T, false>(ch), std::move(value), detail::NoCallback{}};
+}
+template <class T, class F>
+detail::SendCase<T, std::decay_t<F>, true> send_case(Chan<T>&& ch, std::type_identity_t<T> value, F&& on_sent) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&>, "send_case: the callback takes no arguments");
+    return {detail::CaseChan<T, true>(std::move(ch)), std::move(value), std::forward<F>(on_sent)};
+}
+template <class T>
+detail::SendCase<T, detail::NoCallback, true> send_case(Chan<T>&& ch, std::type_identity_t<T> value) {
+    return {detail::CaseChan<T, true>(std::move(ch)), std::move(value), detail::NoCallback{}};
 }
 
 // The case taken when no other case is ready.
@@ -178,6 +260,7 @@ inline detail::DefaultCase<detail::NoCallback> default_case() { return detail::D
 
 // See the top of this file. From a fiber.
 template <class... Cases>
+    requires(detail::CaseObject<std::remove_cvref_t<Cases>> && ...)
 int select(Cases&&... cases) {
     constexpr size_t kN = sizeof...(Cases);
     if constexpr (kN == 0) {
@@ -190,7 +273,7 @@ int select(Cases&&... cases) {
         bool ok = false;
         int chosen = -1;
         if constexpr (kM > 0) {
-            detail::SelectCase sc[kM];
+            detail::ChanCase sc[kM];
             uint16_t scratch[2 * kM];
             size_t j = 0;
             auto bind = [&](auto& c) {
@@ -202,5 +285,46 @@ int select(Cases&&... cases) {
         return detail::select_finish(chosen, ok, std::index_sequence_for<Cases...>{}, cases...);
     }
 }
+
+// A case of a select over cases known at run time (see the top of this
+// file): made from what recv_case, send_case or default_case return, of any
+// element and callback type. Move-only; one allocation.
+class SelectCase {
+public:
+    template <class C>
+        requires detail::CaseObject<std::remove_cvref_t<C>>
+    SelectCase(C&& c)  // NOLINT(google-explicit-constructor): cases.push_back(weft::recv_case(...))
+        : impl_(std::make_unique<Impl<std::remove_cvref_t<C>>>(std::forward<C>(c))),
+          default_(std::remove_cvref_t<C>::kDefault) {}
+    SelectCase(SelectCase&&) noexcept = default;
+    SelectCase& operator=(SelectCase&&) noexcept = default;
+
+    // A default_case?
+    bool is_default() const noexcept { return default_; }
+
+private:
+    friend int select(std::span<SelectCase> cases);
+    struct Base {
+        virtual ~Base() = default;
+        virtual void bind(detail::ChanCase& sc) noexcept = 0;
+        virtual void complete(bool ok) = 0;
+    };
+    template <class C>
+    struct Impl final : Base {
+        template <class A>
+        explicit Impl(A&& a) : c(std::forward<A>(a)) {}
+        void bind(detail::ChanCase& sc) noexcept override {
+            if constexpr (!C::kDefault) c.bind(sc);
+        }
+        void complete(bool ok) override { c.complete(ok); }
+        C c;
+    };
+    std::unique_ptr<Base> impl_;
+    bool default_ = false;
+};
+
+// A select over cases[0..n) (see the top of this file); returns the chosen
+// case's index in cases. From a fiber.
+int select(std::span<SelectCase> cases);
 
 }  // namespace weft

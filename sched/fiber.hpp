@@ -81,5 +81,9 @@ void outside_waker_done(uint64_t run);
 bool spawn_outside(uint64_t run, Closure& fn, const std::source_location& site);
 int32_t nprocs();
 uint64_t fiber_id();  // 0 outside fibers
+// Fibers started and not yet ended but the runtime's own (spawn_system),
+// as Go's gcount; 0 when no run is active. Off by the fibers that start or
+// end while it sums the per-P counts (as fibers_alive, sched.hpp).
+int64_t user_fibers_alive();
 
 }  // namespace weft::sched

@@ -34,6 +34,8 @@ constexpr const char* reason_text(WaitReason r) {
         case WaitReason::kNone: return "";
         case WaitReason::kChanReceive: return "chan receive";
         case WaitReason::kChanSend: return "chan send";
+        case WaitReason::kChanReceiveNilChan: return "chan receive (nil chan)";
+        case WaitReason::kChanSendNilChan: return "chan send (nil chan)";
         case WaitReason::kSelect: return "select";
         case WaitReason::kSelectNoCases: return "select (no cases)";
         case WaitReason::kSleep: return "sleep";
@@ -76,6 +78,8 @@ const char* wait_reason_api(WaitReason r) {
     switch (r) {
         case WaitReason::kChanReceive: return "Chan::recv";
         case WaitReason::kChanSend: return "Chan::send";
+        case WaitReason::kChanReceiveNilChan: return "Chan::recv";
+        case WaitReason::kChanSendNilChan: return "Chan::send";
         case WaitReason::kSelect: return "weft::select";
         case WaitReason::kSelectNoCases: return "weft::select with no cases";
         case WaitReason::kSleep: return "weft::sleep";

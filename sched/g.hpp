@@ -58,6 +58,8 @@ enum class WaitReason : uint8_t {
     kNone,
     kChanReceive,
     kChanSend,
+    kChanReceiveNilChan,  // recv or range-for on a nil Chan: never woken
+    kChanSendNilChan,     // send on a nil Chan: never woken
     kSelect,
     kSelectNoCases,
     kSleep,

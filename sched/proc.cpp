@@ -420,6 +420,15 @@ int64_t fibers_alive() {
     return started >= ended ? static_cast<int64_t>(started - ended) : 0;
 }
 
+int64_t user_fibers_alive() {
+    if (g_sched == nullptr) return 0;
+    // Relaxed: a statistic, as fibers_alive. Read after the sum, so a
+    // system fiber that starts during it is subtracted without having
+    // been counted at worst, hence the clamp.
+    int64_t n = fibers_alive() - sched_state().nsys.load(std::memory_order_relaxed);
+    return n > 0 ? n : 0;
+}
+
 void wake_idle_p() {
     if (sched_state().npidle.load() > 0 && sched_state().nmspinning.load() == 0) wakep();
 }
@@ -1131,6 +1140,7 @@ void after_exit(M* m, G* g) {
     g->param = nullptr;
     bool was_main = g == sched_state().main_g;
     bump(p->fibers_ended);
+    if (g->system) sched_state().nsys.fetch_sub(1, std::memory_order_relaxed);  // relaxed: as newproc
     gfput(p, g);
     if (was_main) begin_shutdown();
 }
@@ -1350,6 +1360,8 @@ G* newproc(Closure fn, const std::source_location& site, bool wake, bool system 
     }
     g->fn = std::move(fn);
     g->system = system;
+    // Relaxed: a count for user_fibers_alive, which only reads it.
+    if (system) sched_state().nsys.fetch_add(1, std::memory_order_relaxed);
     g->id = next_goid(p);
     g->created_at = SourceSite{site.file_name(), site.function_name(), site.line()};
     G* parent = getg();

@@ -57,6 +57,9 @@ struct Sched {
     // thread); the Ps count the rest (P::fibers_started).
     std::atomic<uint64_t> fibers_started_outside{0};
     std::atomic<uint64_t> goid_gen{0};
+    // The runtime's own fibers alive (spawn_system), as Go's sched.ngsys:
+    // raised by newproc, lowered by their exit.
+    std::atomic<int64_t> nsys{0};
 
     // -- lifetime
     RunConfig config;

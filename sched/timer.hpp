@@ -39,5 +39,12 @@ void timer_add(Timer* t);
 bool timer_stop(Timer* t);
 // stop + re-arm at `when`. Returns what stop returned.
 bool timer_reset(Timer* t, int64_t when);
+// Removes t from its heap if it is armed: true if this call removed it (its
+// callback will not run for this arming), false if it had fired (its
+// callback may still be running) or was not armed. Unlike timer_stop it
+// does not wait for a callback in flight, so it also serves a detached
+// timer, whose memory the caller keeps alive by other means (weft::FuncTimer
+// holds a reference to it; T4). From anywhere.
+bool timer_cancel(Timer* t);
 
 }  // namespace weft::sched

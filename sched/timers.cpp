@@ -162,17 +162,17 @@ void timer_add(Timer* t) {
     }
 }
 
+bool timer_cancel(Timer* t) {
+    for (;;) {  // stop steps 1-3
+        TimerHeap* h = t->heap_.load(std::memory_order_acquire);
+        if (h == nullptr) return false;
+        if (h->remove_if_here(t)) return true;
+    }
+}
+
 bool timer_stop(Timer* t) {
     WEFT_DCHECK(!t->detached, "timer_stop on a detached timer");
-    bool removed = false;
-    for (;;) {
-        TimerHeap* h = t->heap_.load(std::memory_order_acquire);
-        if (h == nullptr) break;
-        if (h->remove_if_here(t)) {
-            removed = true;
-            break;
-        }
-    }
+    bool removed = timer_cancel(t);
     // T4: a callback popped before our removal may still be running on
     // another M. Callbacks are short (ready a fiber, try_send), so wait.
     base::Backoff backoff;

@@ -17,7 +17,11 @@
 //       lock, lowered after the callback) and stop waits for zero, so the
 //       owner may free the timer right after stopping it. A `detached`
 //       timer is never stopped: its callback owns (and may free) it, and
-//       run() does not touch it after calling the callback.
+//       run() does not touch it after calling the callback. It may be
+//       cancelled (timer_cancel: steps 1-3 of stop, without the wait) by a
+//       holder that keeps its memory alive otherwise: the callback and the
+//       holder each own a reference (after_func's FuncTimer, time.hpp);
+//       exactly one of the cancel and the pop in run() wins the removal.
 //
 // Protocol (stop):
 //   1. h = t->heap_ (acquire); if null the timer is not armed: false.

@@ -29,46 +29,68 @@ const char* lock_rank_name(LockRank r) {
 #if defined(WEFT_DEBUG_CHECKS)
 namespace {
 // Per OS thread: locks never cross a fiber switch, so this cannot go stale.
+// An entry is one lock (count 1, low == high) or a run of locks of one
+// rank taken in increasing address order by lock_ordered (a select over
+// many channels holds one per channel: a run keeps that in one entry).
+// The run is known by its address range and count only, so releasing a
+// lock inside the range that was not taken would pass unnoticed, and its
+// high end stays where it was when locks are released (checks stay
+// conservative: select releases a run all at once).
+struct Entry {
+    const Lock* low;
+    const Lock* high;
+    uint32_t count;
+};
+constexpr int kMaxEntries = 16;
 struct Held {
-    const Lock* locks[16];
+    Entry e[kMaxEntries];
     int n = 0;
 };
 thread_local Held t_held;
 
 void push(const Lock* l) {
-    WEFT_CHECK(t_held.n < 16, "too many runtime locks held");
-    t_held.locks[t_held.n++] = l;
+    WEFT_CHECK(t_held.n < kMaxEntries, "too many runtime locks held");
+    t_held.e[t_held.n++] = {l, l, 1};
+}
+
+void check_order(const Lock* l, bool ordered) {
+    for (int i = 0; i < t_held.n; i++) {
+        const Entry& h = t_held.e[i];
+        bool ok = static_cast<int>(h.high->rank()) < static_cast<int>(l->rank()) ||
+                  (ordered && h.high->rank() == l->rank() && h.high < l);
+        if (!ok)
+            fatal("lock order violation: acquiring %s while holding %s", lock_rank_name(l->rank()),
+                  lock_rank_name(h.high->rank()));
+    }
 }
 }  // namespace
 
 void rank_acquire(const Lock* l) {
-    for (int i = 0; i < t_held.n; i++) {
-        if (static_cast<int>(t_held.locks[i]->rank()) >= static_cast<int>(l->rank()))
-            fatal("lock order violation: acquiring %s while holding %s", lock_rank_name(l->rank()),
-                  lock_rank_name(t_held.locks[i]->rank()));
-    }
+    check_order(l, false);
     push(l);
 }
 
 void rank_acquire_ordered(const Lock* l) {
-    for (int i = 0; i < t_held.n; i++) {
-        const Lock* h = t_held.locks[i];
-        bool ok = static_cast<int>(h->rank()) < static_cast<int>(l->rank()) ||
-                  (h->rank() == l->rank() && h < l);
-        if (!ok)
-            fatal("lock order violation: acquiring %s while holding %s", lock_rank_name(l->rank()),
-                  lock_rank_name(h->rank()));
+    check_order(l, true);
+    if (t_held.n > 0) {
+        Entry& top = t_held.e[t_held.n - 1];
+        if (top.high->rank() == l->rank()) {  // extends the run (check_order: top.high < l)
+            top.high = l;
+            top.count++;
+            return;
+        }
     }
     push(l);
 }
 
 void rank_release(const Lock* l) {
     for (int i = t_held.n - 1; i >= 0; i--) {
-        if (t_held.locks[i] == l) {
-            for (int j = i; j + 1 < t_held.n; j++) t_held.locks[j] = t_held.locks[j + 1];
-            t_held.n--;
-            return;
-        }
+        Entry& h = t_held.e[i];
+        if (h.low->rank() != l->rank() || l < h.low || l > h.high) continue;
+        if (--h.count > 0) return;
+        for (int j = i; j + 1 < t_held.n; j++) t_held.e[j] = t_held.e[j + 1];
+        t_held.n--;
+        return;
     }
     fatal("unlock of a runtime lock (%s) this thread does not hold", lock_rank_name(l->rank()));
 }

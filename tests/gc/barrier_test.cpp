@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <weft/blocking.hpp>
+#include <weft/gc/vector.hpp>
 #include <weft/weft.hpp>
 #include "gc/heap.hpp"
 #include "gc/mark.hpp"
@@ -56,8 +57,13 @@ std::atomic<int> g_hook_calls_inner{0};
 Node* g_nested_holder = nullptr;
 Node* g_nested_value = nullptr;
 
+// Barrier entries for one object (the gc::Vector test).
+std::atomic<const void*> g_watch{nullptr};
+std::atomic<int> g_watch_hits{0};
+
 void hook(const HookEvent& e) {
     if (hold_at_phase(e)) return;
+    if (e.point == HookPoint::kBarrierEnter && e.obj != nullptr && e.obj == g_watch.load()) g_watch_hits.fetch_add(1);
     if (e.point == HookPoint::kBarrierEnter) {
         if (e.obj == g_nested_value) g_hook_calls_inner.fetch_add(1);
         if (e.obj != nullptr && e.obj == g_outer.load()) {
@@ -308,4 +314,45 @@ TEST_CASE("poison catches a planted use-after-free through a Member") {
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "gcpoison: use of freed object 0x"));
     CHECK_FALSE(contains(r.out, "value"));
+}
+
+namespace {
+struct NodeVector {
+    gc::Vector<Node> v;
+    void trace(gc::Visitor& vis) const { v.trace(vis); }
+};
+}  // namespace
+
+TEST_CASE("gc::Vector's erase, range erase and erase_if move elements through the barrier (GCmark)") {
+    // The tracer may be partway through the array when an element moves
+    // down (vector.hpp, Erase step 1): each move must be a barriered store.
+    if (!weft::base::kTestHooks) return;
+    weft::run({.procs = 2}, [] {
+        static gc::Root<NodeVector> holder;
+        holder = gc::make<NodeVector>();
+        for (int i = 0; i < 4; i++) holder->v.push_back(gc::make<Node>(i));
+        Node* last = holder->v[3];
+        gc::collect();
+        HookScope hooks;
+        int hits[3];
+        {
+            HeldCycle cycle(Phase::kMark);
+            g_watch_hits = 0;
+            g_watch = last;
+            holder->v.erase(holder->v.begin());  // last: slot 3 -> 2
+            hits[0] = g_watch_hits.load();
+            holder->v.erase(holder->v.begin(), holder->v.begin() + 1);  // slot 2 -> 1
+            hits[1] = g_watch_hits.load();
+            erase_if(holder->v, [](Node* n) { return n->value == 2; });  // slot 1 -> 0
+            hits[2] = g_watch_hits.load();
+            g_watch = nullptr;
+            cycle.release();
+        }
+        CHECK(hits[0] == 1);
+        CHECK(hits[1] == 2);
+        CHECK(hits[2] == 3);
+        REQUIRE(holder->v.size() == 1);
+        CHECK(holder->v[0]->value == 3);
+        holder = nullptr;
+    });
 }

@@ -777,3 +777,171 @@ TEST_CASE("gc::Vector: iteration, resize, copies and moves") {
         CHECK(nulls[4] == nullptr);
     });
 }
+
+TEST_CASE("gc::Vector::erase: one element or a range, the iterator after, precise errors") {
+    weft::run({.procs = 1}, [] {
+        gc::Vector<Item> v;
+        for (int i = 0; i < 10; ++i) v.push_back(gc::make<Item>(i));
+        auto ids = [&] {
+            std::vector<int64_t> out;
+            for (Item* it : v) out.push_back(it ? it->id : -1);
+            return out;
+        };
+        auto it = v.erase(v.begin() + 3);  // 0 1 2 4 5 6 7 8 9
+        CHECK((*it)->intact(4));
+        CHECK(it - v.begin() == 3);
+        it = v.erase(v.begin() + 1, v.begin() + 4);  // 0 5 6 7 8 9
+        CHECK((*it)->intact(5));
+        CHECK(ids() == std::vector<int64_t>{0, 5, 6, 7, 8, 9});
+        it = v.erase(v.end() - 1);  // the last: end() comes back
+        CHECK(it == v.end());
+        it = v.erase(v.begin() + 2, v.begin() + 2);  // empty range: nothing
+        CHECK(it == v.begin() + 2);
+        CHECK(ids() == std::vector<int64_t>{0, 5, 6, 7, 8});
+        it = v.erase(v.begin() + 2, v.end());
+        CHECK(it == v.end());
+        CHECK(ids() == std::vector<int64_t>{0, 5});
+        // The slots past the end were nulled (V2): growing back shows nulls.
+        v.resize(5);
+        CHECK(ids() == std::vector<int64_t>{0, 5, -1, -1, -1});
+        v.resize(2);
+        // erase_if (the iterators are read-only: no erase-remove idiom).
+        for (int i = 0; i < 8; ++i) v.push_back(gc::make<Item>(100 + i));
+        CHECK(erase_if(v, [](Item* p) { return p->id % 2 != 0; }) == 5);
+        CHECK(ids() == std::vector<int64_t>{0, 100, 102, 104, 106});
+        // A predicate that throws: what it had not judged is kept.
+        int judged = 0;
+        CHECK_THROWS_AS(erase_if(v,
+                                 [&](Item* p) {
+                                     if (++judged == 3) throw std::runtime_error("stop");
+                                     return p->id == 0;
+                                 }),
+                        std::runtime_error);
+        CHECK(ids() == std::vector<int64_t>{100, 102, 104, 106});
+        v.resize(6);
+        CHECK(ids() == std::vector<int64_t>{100, 102, 104, 106, -1, -1});  // the freed slot was nulled
+        v.resize(4);
+        it = v.erase(v.begin(), v.end());
+        CHECK(v.empty());
+        CHECK(it == v.end());
+        CHECK(v.begin() == v.end());
+
+        auto message = [](auto f) {
+            try {
+                f();
+            } catch (const std::out_of_range& e) {
+                return std::string(e.what());
+            }
+            return std::string("no exception");
+        };
+        CHECK(message([&] { v.erase(v.end()); }) == "gc::Vector::erase: iterator at index 0 out of range (size 0)");
+        for (int i = 0; i < 3; ++i) v.push_back(gc::make<Item>(i));
+        CHECK(message([&] { v.erase(v.end()); }) == "gc::Vector::erase: iterator at index 3 out of range (size 3)");
+        CHECK(message([&] { v.erase(v.begin() + 2, v.begin() + 1); }) == "gc::Vector::erase: range [2, 1) is reversed");
+        CHECK(message([&] { v.erase(v.begin(), v.end() + 1); }) ==
+              "gc::Vector::erase: iterator not into this vector (size 3)");
+        gc::Vector<Item> other = v;
+        CHECK(message([&] { v.erase(other.begin()); }) == "gc::Vector::erase: iterator not into this vector (size 3)");
+        CHECK(v.size() == 3);
+    });
+}
+
+TEST_CASE("gc::Vector::erase: erased elements are freed by the collector, exactly those") {
+    weft::run({.procs = 1}, [] {
+        gc::collect();
+        gc::collect();
+        int64_t base = g_items.load();
+        gc::Root<Bag> bag = gc::make<Bag>();
+        gc::Vector<Item>& v = bag->items;
+        for (int i = 0; i < 100; ++i) v.push_back(gc::make<Item>(i));
+        v.erase(v.begin() + 10, v.begin() + 30);  // 20 out
+        v.erase(v.begin());                       // 1 out
+        // The last element now sits one slot lower; dropping it must free
+        // it, so no copy of it may stay in the slots past the end (V2).
+        v.pop_back();
+        gc::collect();
+        gc::collect();
+        CHECK(g_items.load() - base == 100 - 22);  // the erased and the popped were destroyed
+        CHECK(v.size() == 78);
+        bool intact = true;
+        for (size_t i = 0; i < v.size(); ++i) {
+            int64_t want = i < 9 ? static_cast<int64_t>(i) + 1 : static_cast<int64_t>(i) + 21;
+            intact = intact && v[i]->intact(want);
+        }
+        CHECK(intact);
+        bag = nullptr;
+    });
+}
+
+TEST_CASE("gc::Vector::erase under concurrent marking loses nothing (2 Ps, checkmark on)") {
+    weft::suite::ScopedEnv env("WEFT_DEBUG", "gccheckmark=1");
+    weft::run({.procs = 2}, [] {
+        constexpr int kVec = 2;
+        gc::Root<Bag> bags[kVec];
+        std::vector<int64_t> model[kVec];
+        std::atomic<bool> stop{false};
+        std::atomic<int64_t> bad{0}, erased{0};
+        weft::WaitGroup wg;
+        for (int m = 0; m < kVec; ++m) {
+            wg.add(1);
+            weft::go([&, m] {
+                std::mt19937_64 rng(3000 + static_cast<uint64_t>(m));
+                bags[m] = gc::make<Bag>();
+                gc::Vector<Item>& v = bags[m]->items;
+                std::vector<int64_t>& mo = model[m];
+                int64_t next = int64_t{m} << 40;
+                while (!stop.load(std::memory_order_relaxed)) {
+                    uint64_t r = rng();
+                    size_t n = v.size();
+                    if (r % 8 == 0 && n > 0) {  // one element, anywhere
+                        size_t i = (r >> 8) % n;
+                        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+                        mo.erase(mo.begin() + static_cast<std::ptrdiff_t>(i));
+                        erased.fetch_add(1, std::memory_order_relaxed);
+                    } else if (r % 8 == 1 && n > 0) {  // a range of up to 16, mostly from the front
+                        size_t i = (r >> 8) % std::min<size_t>(n, 64);
+                        size_t k = std::min<size_t>((r >> 20) % 17, n - i);
+                        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i), v.begin() + static_cast<std::ptrdiff_t>(i + k));
+                        mo.erase(mo.begin() + static_cast<std::ptrdiff_t>(i), mo.begin() + static_cast<std::ptrdiff_t>(i + k));
+                        erased.fetch_add(static_cast<int64_t>(k), std::memory_order_relaxed);
+                    } else if (r % 8 == 2 && n > 0) {
+                        size_t i = (r >> 8) % n;
+                        if (!v[i]->intact(mo[i])) bad.fetch_add(1);
+                    } else if (r % 256 == 3) {  // every element whose id is a multiple of 5
+                        size_t k = erase_if(v, [](Item* p) { return p->id % 5 == 0; });
+                        size_t before = mo.size();
+                        std::erase_if(mo, [](int64_t id) { return id % 5 == 0; });
+                        if (before - mo.size() != k) bad.fetch_add(1);
+                        erased.fetch_add(static_cast<int64_t>(k), std::memory_order_relaxed);
+                    } else if (n > 5000) {
+                        v.erase(v.begin(), v.begin() + 2500);  // shift the rest down, under marking
+                        mo.erase(mo.begin(), mo.begin() + 2500);
+                        erased.fetch_add(2500, std::memory_order_relaxed);
+                    } else {
+                        v.push_back(gc::make<Item>(next));
+                        mo.push_back(next++);
+                    }
+                    weft::preempt_point();
+                }
+                wg.done();
+            });
+        }
+        uint64_t cycles = gctest::collect_back_to_back(std::chrono::milliseconds(500), 5);
+        stop = true;
+        wg.wait();
+        gc::collect();
+        gc::collect();
+        for (int m = 0; m < kVec; ++m) {
+            const gc::Vector<Item>& v = bags[m]->items;
+            CHECK(v.size() == model[m].size());
+            int64_t lost = 0;
+            for (size_t i = 0; i < v.size() && i < model[m].size(); ++i)
+                if (!v[i]->intact(model[m][i])) ++lost;
+            CHECK(lost == 0);
+        }
+        CHECK(bad.load() == 0);
+        CHECK(cycles >= 5);
+        MESSAGE("cycles: " << cycles << ", elements erased: " << erased.load());
+        for (auto& b : bags) b = nullptr;
+    });
+}

@@ -198,3 +198,26 @@ TEST_CASE("stacks and the collector's counts") {
         CHECK(after.gc.heap_mapped_bytes > 0);
     });
 }
+
+TEST_CASE("num_fibers: the program's fibers alive now, not the runtime's own") {
+    CHECK(weft::num_fibers() == 0);  // no run
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::gc::collect();  // the collector's own fiber exists from here on
+        CHECK(weft::num_fibers() == 1);  // main
+        weft::Chan<int> gate;
+        weft::Chan<int> running;
+        constexpr int kN = 10;
+        for (int i = 0; i < kN; i++)
+            weft::go([gate, running] {
+                running.send(0);
+                (void)gate.recv();  // blocked fibers count too
+            });
+        for (int i = 0; i < kN; i++) running.recv();
+        CHECK(eventually([] { return weft::num_fibers() == 1 + kN; }));
+        gate.close();
+        CHECK(eventually([] { return weft::num_fibers() == 1; }));
+        weft::Metrics m = weft::metrics();
+        CHECK(m.fibers.alive >= weft::num_fibers());  // metrics count every fiber, the runtime's too
+    });
+    CHECK(weft::num_fibers() == 0);
+}

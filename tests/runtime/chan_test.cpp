@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "sched/sanitizers.hpp"
 #include "sched/timers.hpp"
 #include "support/death.hpp"
+#include "support/test_util.hpp"
 
 namespace {
 
@@ -586,4 +588,157 @@ TEST_CASE("deadlock: blocked senders show as chan send") {
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
     CHECK(contains(r.err, "chan send"));
+}
+
+// ---------------------------------------------------------------- nil channels
+
+TEST_CASE("nil channel: nullptr, assignment, comparison; Chan() stays a live channel") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> nil(nullptr);
+        CHECK(nil == nullptr);
+        CHECK(nil.len() == 0);
+        CHECK(nil.cap() == 0);
+        weft::Chan<int> also_nil = nullptr;
+        CHECK(nil == also_nil);  // two nil handles compare equal
+
+        weft::Chan<int> live;  // Chan() is unbuffered and live, not nil
+        CHECK(live != nullptr);
+        weft::Chan<int> zero(0);  // Chan(0) too
+        CHECK(zero != nullptr);
+        CHECK(zero.cap() == 0);
+        weft::Chan<int> copy = live;
+        live = nullptr;
+        CHECK(live == nullptr);
+        CHECK(copy != nullptr);  // the channel lives on in the copy
+        weft::Chan<int> moved = std::move(copy);
+        CHECK(copy == nullptr);  // a moved-from handle is nil
+        CHECK(moved != nullptr);
+        live = moved;  // a nil handle can be pointed at a channel again
+        CHECK(live == moved);
+        weft::go([moved]() mutable { moved.send(5); });
+        CHECK(live.recv() == 5);
+    });
+}
+
+TEST_CASE("nil channel: try ops are never ready, close throws Go's message") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> nil(nullptr);
+        int v = 1, out = -1;
+        for (int i = 0; i < 100; i++) {
+            CHECK_FALSE(nil.try_send(v));
+            CHECK(nil.try_recv(out) == weft::RecvStatus::kEmpty);
+        }
+        CHECK(v == 1);  // untouched
+        CHECK(out == -1);
+        try {
+            nil.close();
+            FAIL("close of a nil channel did not throw");
+        } catch (const weft::ChannelClosed& e) {
+            CHECK(std::string(e.what()) == "close of nil channel");
+        }
+        // Still nil and still never ready after the failed close.
+        CHECK(nil == nullptr);
+        CHECK(nil.try_recv(out) == weft::RecvStatus::kEmpty);
+    });
+}
+
+TEST_CASE("nil channel: send and recv park their fiber for good, named in metrics") {
+    // The blocked fibers can never be woken, so the run happens in a child
+    // (its leak check lists them when main returns).
+    auto r = weft::suite::run_in_child([] {
+        weft::run(weft::Options{.procs = 2}, [] {
+            weft::Chan<int> nil(nullptr);
+            weft::Chan<int> live(1);
+            std::atomic<int> after{0};
+            weft::go([nil, &after]() mutable {
+                nil.send(1);
+                after++;
+            });
+            weft::go([nil, &after]() mutable {
+                (void)nil.recv();
+                after++;
+            });
+            weft::go([nil, &after]() mutable {
+                for (int v : nil) (void)v;
+                after++;
+            });
+            // Wait for all three to be parked for the nil-channel reasons.
+            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            for (;;) {
+                weft::Metrics m = weft::metrics();
+                if (m.waiting("chan send (nil chan)") == 1 && m.waiting("chan receive (nil chan)") == 2) break;
+                if (std::chrono::steady_clock::now() > deadline) {
+                    std::printf("never parked\n");
+                    return;
+                }
+                weft::yield();
+            }
+            // Other fibers and channels go on working meanwhile.
+            live.send(7);
+            std::printf("live %d, after %d\n", *live.recv(), after.load());
+        });
+    });
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "live 7, after 0"));
+}
+
+TEST_CASE("deadlock: fibers blocked on nil channels show their reason") {
+    auto r = weft::suite::run_in_child([] {
+        weft::run(weft::Options{.procs = 2}, [] {
+            weft::Chan<int> nil = nullptr;
+            weft::go([nil]() mutable { nil.send(1); });
+            (void)nil.recv();
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
+    CHECK(contains(r.err, "[chan receive (nil chan)"));
+    CHECK(contains(r.err, "[chan send (nil chan)"));
+}
+
+TEST_CASE("handles: every operation works through a const handle and a non-mutable by-value capture") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        const weft::Chan<int> ch(2);
+        const weft::Chan<int> done;
+        weft::go([ch, done] {  // no `mutable`: the captures are const
+            ch.send(1);
+            int v = 2;
+            CHECK(ch.try_send(v));
+            ch.close();
+            done.send(0);
+        });
+        done.recv();
+        const weft::Chan<int>& ref = ch;
+        int out = 0;
+        CHECK(ref.try_recv(out) == weft::RecvStatus::kOk);
+        CHECK(out == 1);
+        std::vector<int> rest;
+        for (int v : ref) rest.push_back(v);
+        CHECK(rest == std::vector<int>{2});
+        CHECK(ref.recv() == std::nullopt);
+        CHECK_THROWS_AS(ref.close(), weft::ChannelClosed);
+    });
+}
+
+TEST_CASE("drain (Timer and Ticker's stop) drops buffered values and lets a blocked sender in") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        reset_tracked();
+        weft::Chan<Tracked> ch(2);
+        ch.send(Tracked(1));
+        ch.send(Tracked(2));
+        std::atomic<bool> sent{false};
+        weft::go([ch, &sent] {
+            ch.send(Tracked(3));  // the ring is full: waits
+            sent = true;
+        });
+        REQUIRE(weft::suite::wait_until([&] { return weft::metrics().waiting("chan send") == 1; }));
+        weft::detail::ChanCore* core = weft::detail::ChanAccess::core(ch);
+        CHECK(core->drain());
+        REQUIRE(weft::suite::wait_until([&] { return sent.load(); }));
+        CHECK(ch.len() == 1);  // only the waiting sender's value
+        CHECK(ch.recv()->v == 3);
+        CHECK_FALSE(core->drain());  // nothing buffered
+    });
+    CHECK(Tracked::live == 0);
+    CHECK(Tracked::errors == 0);
 }

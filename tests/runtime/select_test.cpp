@@ -2,8 +2,10 @@
 // duplicate channels, value lifetimes, select{}.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -459,4 +461,350 @@ TEST_CASE("deadlock in a blocking select shows as select") {
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
     CHECK(contains(r.err, "[select"));
+}
+
+// ---------------------------------------------------------------- nil channels
+
+TEST_CASE("select: a case on a nil channel is never chosen") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> nil(nullptr);
+        weft::Chan<int> ready(1);
+        int other = 0;
+        for (int n = 0; n < 1000; n++) {
+            ready.send(n);
+            // The nil cases come first and last: with them in the poll
+            // order, about two thirds of the rounds would pick one.
+            int i = weft::select(weft::recv_case(nil, [](std::optional<int>) { FAIL("nil recv chosen"); }),
+                                 weft::recv_case(ready), weft::send_case(nil, 1, [] { FAIL("nil send chosen"); }));
+            other += i == 1;
+        }
+        CHECK(other == 1000);
+        // With a default: nil cases are never ready, the default runs.
+        int defaults = 0;
+        for (int n = 0; n < 1000; n++)
+            defaults += weft::select(weft::recv_case(nil), weft::send_case(nil, 2), weft::default_case()) == 2;
+        CHECK(defaults == 1000);
+    });
+}
+
+TEST_CASE("select: a blocked select with a nil case is woken through its live case") {
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            weft::Chan<int> nil(nullptr), live;
+            weft::go([live]() mutable { live.send(3); });
+            int got = 0;
+            int i = weft::select(weft::send_case(nil, 1), weft::recv_case(live, [&](std::optional<int> v) { got = *v; }),
+                                 weft::recv_case(nil));
+            CHECK(i == 1);
+            CHECK(got == 3);
+        });
+    }
+}
+
+TEST_CASE("select: switching cases off by setting their channels to nullptr (Go's merge idiom)") {
+    for (int procs : {1, 2, 4}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            weft::Chan<int> a(4), b;
+            weft::go([a]() mutable {
+                for (int i = 0; i < 100; i++) a.send(i);
+                a.close();
+            });
+            weft::go([b]() mutable {
+                for (int i = 100; i < 300; i++) b.send(i);
+                b.close();
+            });
+            // Receive from both until both are closed; a closed one is set
+            // to nil so that select stops choosing it (it would be ready
+            // for ever, receiving nullopt).
+            long sum = 0;
+            int got = 0, closed_seen = 0;
+            // Bounded: 302 rounds do it; a case left on would spin here.
+            for (int round = 0; (a != nullptr || b != nullptr) && round < 10000; round++) {
+                weft::select(weft::recv_case(a,
+                                             [&](std::optional<int> v) {
+                                                 if (!v) {
+                                                     closed_seen++;
+                                                     a = nullptr;
+                                                     return;
+                                                 }
+                                                 sum += *v;
+                                                 got++;
+                                             }),
+                             weft::recv_case(b, [&](std::optional<int> v) {
+                                 if (!v) {
+                                     closed_seen++;
+                                     b = nullptr;
+                                     return;
+                                 }
+                                 sum += *v;
+                                 got++;
+                             }));
+            }
+            CHECK(got == 300);
+            CHECK(sum == 299L * 300 / 2);
+            CHECK(closed_seen == 2);  // each closed channel seen once, then off
+        });
+    }
+}
+
+TEST_CASE("select whose cases are all nil blocks forever, like select with no cases") {
+    auto r = weft::suite::run_in_child([] {
+        weft::run(weft::Options{.procs = 1}, [] {
+            weft::Chan<int> nil(nullptr);
+            // With a default it returns at once.
+            if (weft::select(weft::recv_case(nil), weft::send_case(nil, 1), weft::default_case()) != 2)
+                std::printf("default not taken\n");
+            weft::select(weft::recv_case(nil), weft::send_case(nil, 1));
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK_FALSE(contains(r.out, "default not taken"));
+    CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
+    CHECK(contains(r.err, "[select (no cases)"));
+}
+
+// ---------------------------------------------------------------- case channels
+
+TEST_CASE("select: recv_case on a temporary channel (weft::after) holds it for the select") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::Chan<int> never;
+        auto t0 = weft::Clock::now();
+        weft::TimePoint fired{};
+        int i = weft::select(weft::recv_case(never),
+                             weft::recv_case(weft::after(std::chrono::milliseconds(2)),
+                                             [&](std::optional<weft::TimePoint> t) { fired = t.value(); }));
+        CHECK(i == 1);
+        CHECK(fired - t0 >= std::chrono::milliseconds(2));
+    });
+}
+
+TEST_CASE("select: a case built from a temporary handle keeps its channel alive") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        Tracked::live = 0;
+        Tracked::errors = 0;
+        {
+            weft::Chan<Tracked> ch(1);
+            ch.send(Tracked(4));
+            // The case now holds the only handle; the channel, with the
+            // value buffered in it, must live as long as the case does.
+            auto c = weft::recv_case(std::move(ch), [](std::optional<Tracked> t) { CHECK(t.value().v == 4); });
+            CHECK(ch == nullptr);
+            CHECK(Tracked::live == 1);  // still buffered
+            CHECK(weft::select(c) == 0);
+            CHECK(Tracked::live == 0);  // received and destroyed by the callback
+
+            weft::Chan<Tracked> out(1);
+            weft::Chan<Tracked> keep = out;
+            auto s = weft::send_case(std::move(out), Tracked(5));
+            keep = nullptr;  // the case's handle is the last one
+            CHECK(weft::select(s) == 0);
+            CHECK(Tracked::live == 2);  // buffered in the channel the case holds, plus the case's moved-from value
+        }
+        CHECK(Tracked::live == 0);  // the channel went with the send case
+        CHECK(Tracked::errors == 0);
+    });
+}
+
+TEST_CASE("select: cases on const handles") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        const weft::Chan<int> in(1), out(1);
+        const weft::Chan<int>& in_ref = in;
+        in_ref.send(8);
+        int got = 0;
+        CHECK(weft::select(weft::recv_case(in_ref, [&](std::optional<int> v) { got = *v; })) == 0);
+        CHECK(got == 8);
+        CHECK(weft::select(weft::send_case(out, 9), weft::recv_case(in_ref)) == 0);
+        CHECK(out.recv() == 9);
+    });
+}
+
+// ---------------------------------------------------------------- select over a span of SelectCase
+
+TEST_CASE("dynamic select: cases of different element types, the chosen index, values, default") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> ints(1);
+        weft::Chan<std::string> strings(1);
+        weft::Chan<std::unique_ptr<int>> out(1);
+        std::string got_s;
+        std::vector<weft::SelectCase> cases;
+        cases.emplace_back(weft::recv_case(ints, [](std::optional<int>) { FAIL("ints is empty"); }));
+        cases.emplace_back(weft::recv_case(strings, [&](std::optional<std::string> s) { got_s = s.value(); }));
+        cases.emplace_back(weft::default_case([] { FAIL("strings was ready"); }));
+        strings.send("hello");
+        CHECK_FALSE(cases[1].is_default());
+        CHECK(cases[2].is_default());
+        CHECK(weft::select(cases) == 1);
+        CHECK(got_s == "hello");
+
+        // Nothing ready: the default, at its own index.
+        bool dflt = false;
+        std::vector<weft::SelectCase> idle;
+        idle.emplace_back(weft::recv_case(ints));
+        idle.emplace_back(weft::default_case([&] { dflt = true; }));
+        idle.emplace_back(weft::recv_case(strings));
+        CHECK(weft::select(idle) == 1);
+        CHECK(dflt);
+        // A channel case after the default keeps its own index.
+        strings.send("again");
+        got_s.clear();
+        idle[2] = weft::recv_case(strings, [&](std::optional<std::string> s) { got_s = s.value(); });
+        CHECK(weft::select(idle) == 2);
+        CHECK(got_s == "again");
+
+        // A send case with a move-only value, and a temporary channel.
+        std::vector<weft::SelectCase> sends;
+        bool sent = false;
+        sends.emplace_back(weft::recv_case(weft::Chan<int>()));
+        sends.emplace_back(weft::send_case(out, std::make_unique<int>(6), [&] { sent = true; }));
+        CHECK(weft::select(sends) == 1);
+        CHECK(sent);
+        CHECK(**out.recv() == 6);
+
+        // Only a default; an empty set of cases with a default-only span.
+        std::vector<weft::SelectCase> only;
+        only.emplace_back(weft::default_case());
+        CHECK(weft::select(only) == 0);
+    });
+}
+
+TEST_CASE("dynamic select: closed channels, nil channels, misuse") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::Chan<int> closed(1), nil(nullptr);
+        closed.close();
+        bool saw_nullopt = false;
+        std::vector<weft::SelectCase> cases;
+        cases.emplace_back(weft::recv_case(nil, [](std::optional<int>) { FAIL("nil chosen"); }));
+        cases.emplace_back(weft::recv_case(closed, [&](std::optional<int> v) { saw_nullopt = !v.has_value(); }));
+        cases.emplace_back(weft::send_case(nil, 1, [] { FAIL("nil chosen"); }));
+        for (int n = 0; n < 200; n++) {
+            saw_nullopt = false;
+            CHECK(weft::select(cases) == 1);  // the same cases, selected again
+            CHECK(saw_nullopt);
+        }
+
+        std::vector<weft::SelectCase> send_closed;
+        send_closed.emplace_back(weft::send_case(closed, 2));
+        CHECK_THROWS_WITH_AS(weft::select(send_closed), "send on closed channel", weft::ChannelClosed);
+
+        std::vector<weft::SelectCase> two_defaults;
+        two_defaults.emplace_back(weft::default_case());
+        two_defaults.emplace_back(weft::recv_case(closed, [](std::optional<int>) { FAIL("ran despite the error"); }));
+        two_defaults.emplace_back(weft::default_case());
+        CHECK_THROWS_WITH_AS(weft::select(two_defaults), "weft::select: more than one default_case (cases 0 and 2)",
+                             std::invalid_argument);
+
+        std::vector<weft::SelectCase> moved;
+        moved.emplace_back(weft::recv_case(closed));
+        weft::SelectCase taken = std::move(moved[0]);
+        CHECK_THROWS_WITH_AS(weft::select(moved), "weft::select: case 0 is empty (moved from)", std::invalid_argument);
+        std::vector<weft::SelectCase> all_nil;
+        all_nil.emplace_back(weft::recv_case(nil));
+        all_nil.emplace_back(weft::default_case());
+        CHECK(weft::select(all_nil) == 1);  // nil never ready: the default
+    });
+}
+
+TEST_CASE("dynamic select: fairness among ready cases, few and many") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        // Two ready cases of different types: each within [40%, 60%].
+        weft::Chan<int> a(1);
+        weft::Chan<std::string> b(1);
+        a.send(0);
+        b.send("x");
+        std::vector<weft::SelectCase> two;
+        two.emplace_back(weft::recv_case(a));
+        two.emplace_back(weft::recv_case(b));
+        constexpr int kRounds = 10000;
+        int picks[2] = {0, 0};
+        for (int n = 0; n < kRounds; n++) {
+            int i = weft::select(two);
+            picks[i]++;
+            if (i == 0) a.send(0);
+            else b.send("x");
+        }
+        CAPTURE(picks[0]);
+        CHECK(picks[0] + picks[1] == kRounds);
+        CHECK(picks[0] > kRounds * 40 / 100);
+        CHECK(picks[0] < kRounds * 60 / 100);
+
+        // 100 ready cases (past the on-stack size and the insertion sort):
+        // each picked 200 times on average; a fair pick stays within
+        // [100, 300] (7 standard deviations) and misses none.
+        constexpr int kN = 100, kManyRounds = 20000;
+        std::vector<weft::Chan<int>> chans;
+        std::vector<weft::SelectCase> many;
+        for (int k = 0; k < kN; k++) {
+            chans.emplace_back(1);
+            chans.back().send(k);
+        }
+        int last = -1;
+        for (int k = 0; k < kN; k++) many.emplace_back(weft::recv_case(chans[k], [&](std::optional<int> v) { last = *v; }));
+        std::vector<int> counts(kN, 0);
+        for (int n = 0; n < kManyRounds; n++) {
+            int i = weft::select(many);
+            REQUIRE(last == i);  // the chosen case's own channel's value
+            counts[i]++;
+            chans[i].send(i);
+        }
+        int lo = *std::min_element(counts.begin(), counts.end());
+        int hi = *std::max_element(counts.begin(), counts.end());
+        CAPTURE(lo);
+        CAPTURE(hi);
+        CHECK(lo >= 100);
+        CHECK(hi <= 300);
+    });
+}
+
+TEST_CASE("dynamic select: a blocked select is woken by a partner, fairly among many cases on one channel") {
+    // As the TestPseudoRandomSend test above, with 40 cases on one channel
+    // (the stable sort's path): the partner arrives after the select
+    // parked, so it meets the waiters in lock order, which must keep the
+    // random poll order. In argument order case 0 would win every round.
+    static constexpr int kCases = 40, kRounds = 2000;
+    for (int procs : {1, 2}) {
+        CAPTURE(procs);
+        weft::run(weft::Options{.procs = procs}, [] {
+            weft::Chan<int> c;
+            std::atomic<weft::sched::G*> selector{nullptr};
+            std::vector<int> picks(kCases, 0);
+            weft::WaitGroup wg;
+            wg.add(1);
+            weft::go([&, c] {
+                selector.store(weft::sched::current_g());
+                std::vector<weft::SelectCase> cases;
+                weft::Chan<int> never;
+                cases.emplace_back(weft::recv_case(never));
+                for (int k = 0; k < kCases; k++) cases.emplace_back(weft::recv_case(c));
+                for (int n = 0; n < kRounds; n++) picks[weft::select(cases) - 1]++;
+                wg.done();
+            });
+            for (int n = 0; n < kRounds; n++) {
+                REQUIRE(weft::suite::wait_until([&] {
+                    weft::sched::G* g = selector.load();
+                    return g != nullptr && g->status.load() == weft::sched::GStatus::kWaiting;
+                }));
+                c.send(n);
+            }
+            wg.wait();
+            // Each case 50 times on average; P(a fair pick misses one) < 1e-20.
+            int lo = *std::min_element(picks.begin(), picks.end());
+            CAPTURE(lo);
+            CHECK(lo > 0);
+            CHECK(picks[0] < kRounds / 4);
+        });
+    }
+}
+
+TEST_CASE("dynamic select with no cases blocks forever") {
+    auto r = weft::suite::run_in_child([] {
+        weft::run(weft::Options{.procs = 1}, [] {
+            std::vector<weft::SelectCase> none;
+            weft::select(none);
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "fatal error: all fibers are asleep - deadlock!"));
+    CHECK(contains(r.err, "[select (no cases)"));
 }
