@@ -78,12 +78,8 @@ struct Context::Node {
 
 namespace {
 
-// background()'s done channel: never closed. Made once, kept for the
-// process's life (a Chan handle is cheap; nothing waits for its end).
-Chan<Context::Done>& never_done() {
-    static auto* ch = new Chan<Context::Done>();
-    return *ch;
-}
+// background()'s done channel: nil, as Go's (allocates nothing).
+const Chan<Context::Done> kNeverDone(nullptr);
 
 const Context::Node* canceller_of(const std::shared_ptr<const Context::Node>& n) {
     return n == nullptr ? nullptr : n->canceller;
@@ -118,9 +114,9 @@ sched::CancelSet* detail_context_access::cancel_set(const Context& c) {
     return k == nullptr ? nullptr : &k->set;
 }
 
-Chan<Context::Done>& Context::done() const {
+const Chan<Context::Done>& Context::done() const {
     const Node* k = canceller_of(node_);
-    return k == nullptr ? never_done() : *k->done;
+    return k == nullptr ? kNeverDone : *k->done;
 }
 
 std::error_code Context::err() const {

@@ -20,7 +20,7 @@
 //    at t (deadline_exceeded); a child's deadline is never later than its
 //    parent's. A deadline already past gives a context done at once.
 //  - done() is a channel closed when the context is done: a recv_case on it
-//    in a select is ready from then on (background's is never closed).
+//    in a select is ready from then on (background's is nil: never ready).
 //  - Cancelling a parent cancels every descendant, before its own done
 //    channel closes; cancelling a child does not touch the parent.
 //  - with_value(parent, key, v) gives a child that carries v under key;
@@ -82,8 +82,10 @@ public:
     Context() = default;  // background()
     static Context background() { return {}; }
 
-    // Closed once the context is done; never, for background().
-    Chan<Done>& done() const;
+    // Closed once the context is done. For contexts that can never end
+    // (background() and values over it) a nil channel, never ready, as
+    // Go's Background().Done().
+    const Chan<Done>& done() const;
     // {} while live; else ContextErrc::canceled or deadline_exceeded.
     std::error_code err() const;
     bool is_done() const { return static_cast<bool>(err()); }

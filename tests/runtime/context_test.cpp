@@ -34,6 +34,8 @@ TEST_CASE("context: background is never done; cancel ends a child and its descen
         weft::Context bg;
         CHECK(!bg.err());
         CHECK(!done_now(bg));
+        CHECK(bg.done() == nullptr);  // nil, as Go's Background().Done()
+        CHECK(weft::with_value(bg, kUser, std::string("x")).done() == nullptr);
         CHECK(!bg.deadline());
         CHECK_NOTHROW(bg.check());
 
