@@ -8,6 +8,7 @@
 #pragma once
 
 #include <weft/blocking.hpp>
+#include <weft/bufio.hpp>
 #include <weft/chan.hpp>
 #include <weft/context.hpp>
 #include <weft/errgroup.hpp>
