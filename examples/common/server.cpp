@@ -37,9 +37,9 @@
 //   4. Sessions still open are abandoned and counted; their fibers keep the
 //      Server alive (they hold a shared_ptr) until they end, if ever.
 //
-// Rejected: a WaitGroup for the connections (it has no timed wait, and a
-// helper fiber blocked in wait() forever would dangle once the Server
-// goes); closing busy connections at once (a request being answered would
+// Rejected: a WaitGroup for the connections (WaitGroup::wait_for could
+// bound the wait, but the registry is needed anyway, to force the rest
+// closed, and its emptiness is the same signal); closing busy connections at once (a request being answered would
 // lose its response); at the cap, not accepting until a connection ends
 // (Go's netutil.LimitListener: new clients wait unanswered in the backlog,
 // behind the very clients that hold the server, and the backlog fills).
