@@ -53,7 +53,8 @@
 // one, no case at all: blocks forever). More than one default_case, or a
 // moved-from SelectCase, throws std::invalid_argument before anything is
 // done; more than 65535 channel cases std::length_error. Each SelectCase
-// is allocated once; a select over n cases allocates only when n > 16.
+// is allocated once; a select allocates only for more than 16 channel
+// cases (its waiters, and the sort of more than 32 of them).
 // The same cases may be selected again (a receive case is reusable: its
 // value was handed to the callback), except that a chosen send case's
 // value has been sent (moved from): replace that case before selecting it
