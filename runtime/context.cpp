@@ -86,8 +86,7 @@ const Context::Node* canceller_of(const std::shared_ptr<const Context::Node>& n)
 }
 
 // A new cancel node under parent, with deadline d (the epoch: none).
-std::shared_ptr<Context::Node> make_cancel_node(const Context& parent_ctx,
-                                                const std::shared_ptr<const Context::Node>& parent, TimePoint d) {
+std::shared_ptr<Context::Node> make_cancel_node(const std::shared_ptr<const Context::Node>& parent, TimePoint d) {
     auto n = std::make_shared<Context::Node>();
     n->parent = parent;
     n->canceller = n.get();
@@ -103,7 +102,6 @@ std::shared_ptr<Context::Node> make_cancel_node(const Context& parent_ctx,
             n->cancel(n->parent_canceller->set.err(), true);
         }
     }
-    (void)parent_ctx;
     return n;
 }
 
@@ -157,16 +155,15 @@ void CancelFunc::operator()() const {
 
 std::pair<Context, CancelFunc> with_cancel(const Context& parent) {
     std::optional<TimePoint> pd = parent.deadline();
-    std::shared_ptr<const Context::Node> n = make_cancel_node(parent, parent.node_, pd ? *pd : TimePoint{});
+    std::shared_ptr<const Context::Node> n = make_cancel_node(parent.node_, pd ? *pd : TimePoint{});
     return {Context(n), CancelFunc(n)};
 }
 
-std::pair<Context, CancelFunc> with_deadline(const Context& parent, TimePoint d, const std::source_location& site) {
-    (void)site;
+std::pair<Context, CancelFunc> with_deadline(const Context& parent, TimePoint d) {
     sched::require_runtime_thread("weft::with_deadline");  // it arms a timer on this thread's P
     std::optional<TimePoint> pd = parent.deadline();
     if (pd && *pd <= d) return with_cancel(parent);  // CX4
-    std::shared_ptr<Context::Node> n = make_cancel_node(parent, parent.node_, d);
+    std::shared_ptr<Context::Node> n = make_cancel_node(parent.node_, d);
     const int64_t when = d.time_since_epoch().count();
     if (n->set.err() == 0) {
         if (when <= base::nanotime()) {

@@ -43,7 +43,6 @@
 
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <system_error>
 #include <utility>
 
@@ -109,7 +108,7 @@ private:
     const void* find_value(const void* key) const;
     static Context add_value(const Context& parent, const void* key, std::shared_ptr<const void> v);
     friend class CancelFunc;
-    friend std::pair<Context, class CancelFunc> with_deadline(const Context&, TimePoint, const std::source_location&);
+    friend std::pair<Context, class CancelFunc> with_deadline(const Context&, TimePoint);
     friend std::pair<Context, class CancelFunc> with_cancel(const Context&);
 
     std::shared_ptr<const Node> node_;  // null: background
@@ -123,18 +122,16 @@ public:
     void operator()() const;
 
 private:
-    friend std::pair<Context, CancelFunc> with_deadline(const Context&, TimePoint, const std::source_location&);
+    friend std::pair<Context, CancelFunc> with_deadline(const Context&, TimePoint);
     friend std::pair<Context, CancelFunc> with_cancel(const Context&);
     explicit CancelFunc(std::shared_ptr<const Context::Node> n) : node_(std::move(n)) {}
     std::shared_ptr<const Context::Node> node_;
 };
 
 std::pair<Context, CancelFunc> with_cancel(const Context& parent);
-std::pair<Context, CancelFunc> with_deadline(const Context& parent, TimePoint deadline,
-                                             const std::source_location& site = std::source_location::current());
-inline std::pair<Context, CancelFunc> with_timeout(const Context& parent, Duration d,
-                                                   const std::source_location& site = std::source_location::current()) {
-    return with_deadline(parent, Clock::now() + d, site);
+std::pair<Context, CancelFunc> with_deadline(const Context& parent, TimePoint deadline);
+inline std::pair<Context, CancelFunc> with_timeout(const Context& parent, Duration d) {
+    return with_deadline(parent, Clock::now() + d);
 }
 
 template <class T, class V>
