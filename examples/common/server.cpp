@@ -39,8 +39,8 @@
 //
 // Rejected: a WaitGroup for the connections (WaitGroup::wait_for could
 // bound the wait, but the registry is needed anyway, to force the rest
-// closed, and its emptiness is the same signal); closing busy connections at once (a request being answered would
-// lose its response); at the cap, not accepting until a connection ends
+// closed, and its emptiness is the same signal); closing busy connections
+// at once (a request being answered would lose its response); at the cap, not accepting until a connection ends
 // (Go's netutil.LimitListener: new clients wait unanswered in the backlog,
 // behind the very clients that hold the server, and the backlog fills).
 #include "common/server.hpp"
@@ -114,7 +114,7 @@ ServerStats Server::serve() {
     std::shared_ptr<Server> self = shared_from_this();
     const int64_t cap = opts_.max_connections > 0 ? opts_.max_connections : derived_cap();
     max_connections_.store(cap, std::memory_order_relaxed);
-    // Half the reserve (or of the cap, when the user set one below it).
+    // Half the smallest reserve (or of the cap, when the user set one below it).
     const int64_t max_refusing = opts_.refuse ? std::max<int64_t>(1, std::min(cap, kMinReserve) / 2) : 0;
     weft::Duration backoff{};
     while (!stopping_.load()) {
