@@ -31,6 +31,7 @@
 #include "runtime/base/test_hooks.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sanitizers.hpp"
+#include "sched/sched.hpp"
 #include "support/death.hpp"
 #include "support/test_util.hpp"
 
@@ -1084,6 +1085,15 @@ TEST_CASE("a fiber taken by sysmon's poll is no deadlock while every M goes idle
                 std::thread writer([fd = s.fd(), give_up] {
                     while (weft::sched::netpoll_waiters() != 1 && SteadyClock::now() < give_up)
                         std::this_thread::sleep_for(1ms);
+                    // Only sysmon may poll: an M that gave its P up earlier
+                    // (to the spinner's M) may be blocked in netpoll
+                    // (lastpoll == 0), and would take the event itself while
+                    // sysmon skips its poll. Break it out: it finds no P
+                    // and stops, leaving the poll to sysmon.
+                    while (weft::sched::sched_state().lastpoll.load() == 0 && SteadyClock::now() < give_up) {
+                        weft::sched::netpoll_break();
+                        std::this_thread::sleep_for(1ms);
+                    }
                     (void)::send(fd, "x", 1, MSG_NOSIGNAL);
                 });
                 std::string got = read_string(c, 1);  // parks: the spinner gets the P
