@@ -870,34 +870,25 @@ TEST_CASE("a fiber blocked on a socket costs no CPU") {
     });
 }
 
-// In a child: stderr goes to an unlinked temporary file, read back through
-// a descriptor opened before the test exhausts the table (at EMFILE it
-// could open nothing), so a test can wait for what the runtime reports.
-struct StderrToFile {
-    int fd = -1;
-    StderrToFile() {
-        char path[] = "/tmp/weft-emfile-log-XXXXXX";
-        fd = mkstemp(path);
-        unlink(path);
-        dup2(fd, 2);
-    }
-    std::string contents() const {
-        std::string s(65536, '\0');
-        ssize_t n = pread(fd, s.data(), s.size(), 0);
-        s.resize(n > 0 ? static_cast<size_t>(n) : 0);
-        return s;
-    }
-};
-
 TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it ends, keeps serving") {
     auto r = weft::suite::run_in_child([] {
         // Unbuffered, so whatever was printed survives an abort.
         std::setvbuf(stdout, nullptr, _IONBF, 0);
-        // stderr to a file, so the test can wait for the report instead of guessing.
-        StderrToFile log;
-        weft::run(weft::Options{.procs = 2}, [&log] {
+        // stderr to a file read back through a descriptor opened before the
+        // limit, so the test can wait for the report instead of guessing.
+        char log_path[] = "/tmp/weft-emfile-log-XXXXXX";
+        int log = mkstemp(log_path);
+        unlink(log_path);
+        dup2(log, 2);
+        weft::run(weft::Options{.procs = 2}, [log] {
             Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
             std::string target = dial_target(ln);
+            auto contents = [log] {
+                std::string s(65536, '\0');
+                ssize_t n = pread(log, s.data(), s.size(), 0);
+                s.resize(n > 0 ? static_cast<size_t>(n) : 0);
+                return s;
+            };
             try {  // the listener outlives the handler: see the catch
                 weft::WaitGroup served;
                 served.add(2);
@@ -915,7 +906,7 @@ TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it
                 // The server hits EMFILE and backs off (bounded wait for its report).
                 bool reported = weft::suite::wait_until([&] {
                     weft::sleep(20ms);
-                    return contains(log.contents(), "too many open files");
+                    return contains(contents(), "too many open files");
                 }, 30s);
                 std::printf("filler=%zu reported=%d\n", filler.size(), reported ? 1 : 0);
                 for (int i = 0; i < 4; i++) {
@@ -933,7 +924,7 @@ TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it
                 c2.close();
                 served.wait();
                 for (int fd : filler) close(fd);
-                std::printf("stderr<<%s>>\n", log.contents().c_str());
+                std::printf("stderr<<%s>>\n", contents().c_str());
             } catch (const std::exception& e) {
                 // Before the listener's destructor wakes the accept fiber with
                 // "use of closed network connection", say what main saw.
@@ -971,8 +962,13 @@ TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it
 TEST_CASE("accept out of descriptors for longer than 10 s: a reminder, not silence") {
     auto r = weft::suite::run_in_child([] {
         std::setvbuf(stdout, nullptr, _IONBF, 0);
-        StderrToFile log;
-        weft::run(weft::Options{.procs = 2}, [&log] {
+        // stderr to a file this child reads back with a descriptor it opened
+        // before the limit: at EMFILE it could open nothing.
+        char log_path[] = "/tmp/weft-emfile-log-XXXXXX";
+        int log = mkstemp(log_path);
+        unlink(log_path);
+        dup2(log, 2);
+        weft::run(weft::Options{.procs = 2}, [log] {
             Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
             std::string target = dial_target(ln);
             weft::WaitGroup served;
@@ -985,9 +981,15 @@ TEST_CASE("accept out of descriptors for longer than 10 s: a reminder, not silen
             std::vector<int> filler;
             Conn c1 = dial_with_the_last_descriptor(target, &filler);
             // Wait (bounded) for the reminder the accept loop owes us.
+            auto contents = [log] {
+                std::string s(65536, '\0');
+                ssize_t n = pread(log, s.data(), s.size(), 0);
+                s.resize(n > 0 ? static_cast<size_t>(n) : 0);
+                return s;
+            };
             bool reminded = weft::suite::wait_until([&] {
                 weft::sleep(100ms);
-                return contains(log.contents(), "still too many open files: ");
+                return contains(contents(), "still too many open files: ");
             }, 40s);
             for (int fd : filler) close(fd);
             c1.set_deadline(weft::Clock::now() + 10s);
@@ -995,7 +997,7 @@ TEST_CASE("accept out of descriptors for longer than 10 s: a reminder, not silen
             std::printf("echo=%s reminded=%d\n", read_string(c1, 4).c_str(), reminded ? 1 : 0);
             c1.close();
             served.wait();
-            std::string all = log.contents();
+            std::string all = contents();
             std::printf("reports=%zu ended=%d\n",
                         static_cast<size_t>(std::count_if(all.begin(), all.end(), [](char ch) { return ch == '\n'; })),
                         contains(all, "accepting again, after ") ? 1 : 0);
