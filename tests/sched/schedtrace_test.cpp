@@ -137,12 +137,25 @@ TEST_CASE("scheddetail: a line per P, per M and per fiber after each schedtrace 
                 // Until detail lines have shown that fiber parked on the
                 // channel and this one in its read (it may be runnable, back
                 // from one read and not yet in the next, when a line is made).
-                while (got.find(": status=waiting(chan receive) m=-1 created at schedtrace_test.cpp:") == std::string::npos ||
-                       !std::regex_search(got, std::regex("\\n  G1: status=syscall m=[0-9]+ main fiber, "))) {
+                // Each line is looked at once, as it completes: a search over
+                // all that was read, at every read, lets the reader fall
+                // behind sysmon under a sanitizer, and a reader behind is
+                // never in its read when a line is made.
+                const std::regex main_in_read("  G1: status=syscall m=[0-9]+ main fiber, .*");
+                bool parked_seen = false, main_seen = false;
+                size_t done = 0;  // got[0, done) holds whole lines already looked at
+                while (!parked_seen || !main_seen) {
                     char buf[4096];
                     ssize_t n = weft::blocking([&] { return ::read(fds[0], buf, sizeof buf); });
                     if (n <= 0) std::abort();
                     got.append(buf, static_cast<size_t>(n));
+                    for (size_t nl; (nl = got.find('\n', done)) != std::string::npos; done = nl + 1) {
+                        std::string line = got.substr(done, nl - done);
+                        if (line.find(": status=waiting(chan receive) m=-1 created at schedtrace_test.cpp:") !=
+                            std::string::npos)
+                            parked_seen = true;
+                        if (std::regex_match(line, main_in_read)) main_seen = true;
+                    }
                 }
                 never.close();
                 wg.wait();
