@@ -8,16 +8,21 @@
 //   BT2. The handler, on m's alternate signal stack, takes the request with
 //       an exchange to null, walks from the interrupted rip/rbp inside the
 //       stack that holds the interrupted rsp, and sets `done` (release).
-//   BT3. The requester waits for `done` (acquire), bounded. On timeout it
-//       takes the request back with an exchange: if that returns its own
-//       request the handler never saw it; if null, the handler holds it and
-//       the requester must wait for `done` before its request (on its
-//       stack) may go away — a walk is bounded, so that wait is short.
+//   BT3. The requester waits for `done` (acquire), bounded: past the bound
+//       it waits on only while the kernel says m's thread is runnable (it
+//       will run the handler once it gets a CPU; a loaded machine can keep
+//       it off one for longer than the bound), up to kRunnableWaitNs more.
+//       Then it takes the request back with an exchange: if that returns
+//       its own request the handler never saw it; if null, the handler
+//       holds it and the requester must wait for `done` before its request
+//       (on its stack) may go away — a walk is bounded, so that wait is
+//       short.
 #include "sched/backtrace.hpp"
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -38,6 +43,36 @@ struct CaptureRequest {
 namespace {
 
 constinit thread_local void* t_fatal_context = nullptr;
+
+// BT3: how long past the caller's bound a requester waits for a thread
+// that stays runnable. A thread spinning with SIGURG blocked is runnable
+// too, so this is a cap, not a guess at scheduling delay.
+constexpr int64_t kRunnableWaitNs = 10'000'000'000;
+
+// Whether the kernel has thread `tid` of this process running or ready to
+// run (state R in /proc/self/task/<tid>/stat). Only async-signal-safe
+// calls: a dump runs in a signal handler. False when the file cannot be
+// read.
+bool thread_runnable(int tid) {
+    char path[48] = "/proc/self/task/";
+    size_t n = strlen(path);
+    char digits[16];
+    size_t k = 0;
+    for (unsigned v = static_cast<unsigned>(tid); k == 0 || v != 0; v /= 10) digits[k++] = static_cast<char>('0' + v % 10);
+    while (k > 0) path[n++] = digits[--k];
+    memcpy(path + n, "/stat", 6);
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[256];
+    ssize_t got = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (got <= 0) return false;
+    buf[got] = '\0';
+    // "tid (comm) S ...": comm may hold spaces and parentheses, so the
+    // state follows the last ')'.
+    const char* close_paren = strrchr(buf, ')');
+    return close_paren && close_paren[1] == ' ' && close_paren[2] == 'R';
+}
 struct sigaction g_old_urg;
 bool g_installed = false;
 
@@ -96,6 +131,9 @@ __attribute__((no_sanitize("thread"))) WalkResult capture_on(M* m, base::Frames&
         if (m->capture.exchange(nullptr, std::memory_order_acq_rel) == &req) return WalkResult::kNotWalkable;
     } else {
         while (!req.done.load(std::memory_order_acquire) && base::nanotime() < deadline) backoff.pause();
+        int64_t cap = deadline + kRunnableWaitNs;
+        while (!req.done.load(std::memory_order_acquire) && base::nanotime() < cap && thread_runnable(m->tid))
+            backoff.pause();
         if (!req.done.load(std::memory_order_acquire)) {
             if (m->capture.exchange(nullptr, std::memory_order_acq_rel) == &req) return WalkResult::kNoAnswer;
         }

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
@@ -44,6 +45,29 @@ __attribute__((noinline)) void sleeps_in_a_blocking_call(std::atomic<bool>& insi
     weft::blocking([&] {
         inside = true;
         while (!g_stop_spinning.load()) usleep(1000);
+    });
+    asm volatile("");
+}
+
+// As spins_on_another_m, with its own flags (this one runs in the test
+// process itself, whose globals children forked later inherit).
+__attribute__((noinline, no_sanitize("thread"))) void spins_until(std::atomic<bool>& running, std::atomic<bool>& stop) {
+    running = true;
+    while (!stop.load(std::memory_order_relaxed)) asm volatile("" ::: "memory");
+    asm volatile("");
+}
+
+// Asleep in a blocking call with SIGURG blocked: its thread can take no
+// walk's signal until `stop`.
+__attribute__((noinline)) void sleeps_deaf(std::atomic<bool>& inside, std::atomic<bool>& stop) {
+    weft::blocking([&] {
+        sigset_t urg, old;
+        sigemptyset(&urg);
+        sigaddset(&urg, SIGURG);
+        pthread_sigmask(SIG_BLOCK, &urg, &old);
+        inside = true;
+        while (!stop.load()) usleep(1000);
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
     });
     asm volatile("");
 }
@@ -203,6 +227,93 @@ TEST_CASE("fiber_backtrace walks a parked fiber from its saved context") {
         CHECK(found == 5);
         c.send(1);
         done.recv();
+    });
+}
+
+// Whether f holds a frame of a function whose name begins with `prefix`,
+// once the frames a frame-pointer walk cannot see are recovered from the
+// unwind tables, as a dump does (a walk interrupted in a callee that has
+// not set up its frame yet, such as an out-of-line atomic load in a
+// sanitizer build, skips its caller).
+bool has_frame(weft::base::Frames& f, const std::string& prefix) {
+    weft::base::unwind_by_tables(f);
+    bool found = false;
+    for (int i = 0; i < f.n; i++) {
+        weft::base::Symbol s;
+        if (weft::base::symbolize(f.pc[i] - 1, s) && std::string(s.function).starts_with(prefix)) found = true;
+    }
+    weft::base::symbolize_close();
+    return found;
+}
+
+// f's frames, one function name per line (a failure's report).
+std::string frames_text(weft::base::Frames& f) {
+    weft::base::unwind_by_tables(f);
+    std::string out;
+    for (int i = 0; i < f.n; i++) {
+        weft::base::Symbol s;
+        out += weft::base::symbolize(f.pc[i] - 1, s) ? std::string(s.function) : std::string("?");
+        out += "\n";
+    }
+    weft::base::symbolize_close();
+    return out;
+}
+
+TEST_CASE("a walk waits past its bound while the walked fiber's thread is runnable (BT3)") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        std::atomic<bool> running{false}, stop{false};
+        std::atomic<weft::sched::G*> g{nullptr};
+        weft::WaitGroup wg;
+        wg.add(1);
+        weft::go([&] {
+            g = weft::sched::current_g();
+            bt_test::spins_until(running, stop);
+            wg.done();
+        });
+        REQUIRE(wait_until([&] { return running.load(); }));
+        // A bound of 0: the answer can only come in the wait for a thread
+        // the kernel has running (a thread on a loaded machine may wait
+        // longer than any bound for a CPU).
+        weft::base::Frames f;
+        auto copy = std::make_unique<weft::base::StackCopy>();  // 64 KiB: not on a fiber's stack
+        int64_t on_m = -1;
+        weft::sched::WalkResult r = weft::sched::fiber_backtrace(g, f, copy.get(), 0, &on_m);
+        stop = true;
+        wg.wait();
+        REQUIRE(r == weft::sched::WalkResult::kOk);
+        CHECK(on_m >= 0);
+        CHECK_MESSAGE(has_frame(f, "bt_test::spins_until("), frames_text(f));
+    });
+}
+
+TEST_CASE("a walk gives up on a thread that cannot take its signal, and the M answers the next walk (BT3)") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        std::atomic<bool> inside{false}, stop_deaf{false}, running{false}, stop{false};
+        std::atomic<weft::sched::G*> g{nullptr};
+        weft::WaitGroup wg;
+        wg.add(1);
+        weft::go([&] {
+            g = weft::sched::current_g();
+            bt_test::sleeps_deaf(inside, stop_deaf);
+            bt_test::spins_until(running, stop);
+            wg.done();
+        });
+        REQUIRE(wait_until([&] { return inside.load(); }));
+        weft::base::Frames f;
+        auto copy = std::make_unique<weft::base::StackCopy>();  // 64 KiB: not on a fiber's stack
+        int64_t on_m = -1;
+        // Asleep with the signal blocked: not runnable, so the bound holds.
+        CHECK(weft::sched::fiber_backtrace(g, f, nullptr, 50'000'000, &on_m) == weft::sched::WalkResult::kNoAnswer);
+        CHECK(f.n == 0);
+        // The request was taken back: once the signal is unblocked (and
+        // delivered, finding nothing) the same M answers a new walk.
+        stop_deaf = true;
+        REQUIRE(wait_until([&] { return running.load(); }));
+        weft::sched::WalkResult r = weft::sched::fiber_backtrace(g, f, copy.get(), 0, &on_m);
+        stop = true;
+        wg.wait();
+        REQUIRE(r == weft::sched::WalkResult::kOk);
+        CHECK_MESSAGE(has_frame(f, "bt_test::spins_until("), frames_text(f));
     });
 }
 
