@@ -134,34 +134,52 @@ void echo(Conn& c) {
 // The dial address for a listener's address (its own host, port).
 std::string dial_target(const Listener& ln) { return ln.addr().to_string(); }
 
-// From a fiber: lowers the descriptor limit and fills it with /dev/null
-// (kept in *filler) so that exactly one descriptor is free, and dials
-// target with it: the server's accept4 then finds none (EMFILE).
-Conn dial_with_the_last_descriptor(const std::string& target, std::vector<int>* filler) {
-    rlimit rl{};
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = static_cast<rlim_t>(weft::suite::open_fd_count() + 32);
-    setrlimit(RLIMIT_NOFILE, &rl);
-    for (int i = 0; i < 100; i++) {
-        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd < 0) break;
-        filler->push_back(fd);
+// Lowers the soft descriptor limit to 0 for its lifetime (or until
+// restore()): the descriptors already open stay usable, and no new one can
+// be made, so a server's accept4 fails with EMFILE whatever else the
+// process opens or closes meanwhile. (Filling the table up to a limit left
+// that to chance: a descriptor some other thread held while the table was
+// filled, and closed later, gave accept a free slot.)
+class DescriptorsExhausted {
+public:
+    DescriptorsExhausted() {
+        getrlimit(RLIMIT_NOFILE, &saved_);
+        rlimit none = saved_;
+        none.rlim_cur = 0;
+        if (setrlimit(RLIMIT_NOFILE, &none) != 0) throw std::system_error(errno, std::generic_category(), "setrlimit");
     }
-    close(filler->back());
-    filler->pop_back();
-    // The free slot may be taken for a moment by something else in the
-    // process (a CI run once saw EMFILE here with nothing left open at the
-    // dump): wait for it rather than free another, which would let the
-    // server's accept4 succeed.
-    for (int attempt = 0;; attempt++) {
-        try {
-            return weft::net::dial("tcp4", target);
-        } catch (const std::system_error& e) {
-            if (e.code() != std::errc::too_many_files_open || attempt == 100) throw;
-            weft::sleep(5ms);
-        }
+    ~DescriptorsExhausted() { restore(); }
+    void restore() {
+        if (restored_) return;
+        restored_ = true;
+        setrlimit(RLIMIT_NOFILE, &saved_);
     }
-}
+    DescriptorsExhausted(const DescriptorsExhausted&) = delete;
+    DescriptorsExhausted& operator=(const DescriptorsExhausted&) = delete;
+
+private:
+    rlimit saved_{};
+    bool restored_ = false;
+};
+
+// In a child: stderr goes to an unlinked temporary file, read back through
+// a descriptor opened before the test exhausts the table (then it could
+// open nothing), so a test can wait for what the runtime reports.
+struct StderrToFile {
+    int fd = -1;
+    StderrToFile() {
+        char path[] = "/tmp/weft-emfile-log-XXXXXX";
+        fd = mkstemp(path);
+        unlink(path);
+        dup2(fd, 2);
+    }
+    std::string contents() const {
+        std::string s(65536, '\0');
+        ssize_t n = pread(fd, s.data(), s.size(), 0);
+        s.resize(n > 0 ? static_cast<size_t>(n) : 0);
+        return s;
+    }
+};
 
 // One echo exchange over (network, address); checks both ends' addresses.
 void echo_roundtrip(const char* network, const char* address, const char* dial_network = nullptr,
@@ -874,22 +892,16 @@ TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it
     auto r = weft::suite::run_in_child([] {
         // Unbuffered, so whatever was printed survives an abort.
         std::setvbuf(stdout, nullptr, _IONBF, 0);
-        // stderr to a file read back through a descriptor opened before the
-        // limit, so the test can wait for the report instead of guessing.
-        char log_path[] = "/tmp/weft-emfile-log-XXXXXX";
-        int log = mkstemp(log_path);
-        unlink(log_path);
-        dup2(log, 2);
-        weft::run(weft::Options{.procs = 2}, [log] {
+        // stderr to a file, so the test can wait for the report instead of guessing.
+        StderrToFile log;
+        weft::run(weft::Options{.procs = 2}, [&log] {
             Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
             std::string target = dial_target(ln);
-            auto contents = [log] {
-                std::string s(65536, '\0');
-                ssize_t n = pread(log, s.data(), s.size(), 0);
-                s.resize(n > 0 ? static_cast<size_t>(n) : 0);
-                return s;
-            };
             try {  // the listener outlives the handler: see the catch
+                // Connected (in the listener's queue) before the table is
+                // closed to new descriptors, and accepted only after.
+                Conn c1 = weft::net::dial("tcp4", target);
+                DescriptorsExhausted exhausted;
                 weft::WaitGroup served;
                 served.add(2);
                 weft::go([&] {
@@ -901,18 +913,13 @@ TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it
                         });
                     }
                 });
-                std::vector<int> filler;
-                Conn c1 = dial_with_the_last_descriptor(target, &filler);
                 // The server hits EMFILE and backs off (bounded wait for its report).
                 bool reported = weft::suite::wait_until([&] {
                     weft::sleep(20ms);
-                    return contains(contents(), "too many open files");
+                    return contains(log.contents(), "too many open files");
                 }, 30s);
-                std::printf("filler=%zu reported=%d\n", filler.size(), reported ? 1 : 0);
-                for (int i = 0; i < 4; i++) {
-                    close(filler.back());
-                    filler.pop_back();
-                }
+                std::printf("reported=%d\n", reported ? 1 : 0);
+                exhausted.restore();
                 c1.set_deadline(weft::Clock::now() + 10s);
                 c1.write_all(std::string_view("ping1"));
                 std::printf("echo1=%s\n", read_string(c1, 5).c_str());
@@ -923,8 +930,7 @@ TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it
                 c1.close();
                 c2.close();
                 served.wait();
-                for (int fd : filler) close(fd);
-                std::printf("stderr<<%s>>\n", contents().c_str());
+                std::printf("stderr<<%s>>\n", log.contents().c_str());
             } catch (const std::exception& e) {
                 // Before the listener's destructor wakes the accept fiber with
                 // "use of closed network connection", say what main saw.
@@ -962,15 +968,13 @@ TEST_CASE("accept survives EMFILE: backs off, reports when it begins and when it
 TEST_CASE("accept out of descriptors for longer than 10 s: a reminder, not silence") {
     auto r = weft::suite::run_in_child([] {
         std::setvbuf(stdout, nullptr, _IONBF, 0);
-        // stderr to a file this child reads back with a descriptor it opened
-        // before the limit: at EMFILE it could open nothing.
-        char log_path[] = "/tmp/weft-emfile-log-XXXXXX";
-        int log = mkstemp(log_path);
-        unlink(log_path);
-        dup2(log, 2);
-        weft::run(weft::Options{.procs = 2}, [log] {
+        StderrToFile log;
+        weft::run(weft::Options{.procs = 2}, [&log] {
             Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
             std::string target = dial_target(ln);
+            // As above: connected before the table is closed, accepted after.
+            Conn c1 = weft::net::dial("tcp4", target);
+            DescriptorsExhausted exhausted;
             weft::WaitGroup served;
             served.add(1);
             weft::go([&] {
@@ -978,26 +982,18 @@ TEST_CASE("accept out of descriptors for longer than 10 s: a reminder, not silen
                 echo(c);
                 served.done();
             });
-            std::vector<int> filler;
-            Conn c1 = dial_with_the_last_descriptor(target, &filler);
             // Wait (bounded) for the reminder the accept loop owes us.
-            auto contents = [log] {
-                std::string s(65536, '\0');
-                ssize_t n = pread(log, s.data(), s.size(), 0);
-                s.resize(n > 0 ? static_cast<size_t>(n) : 0);
-                return s;
-            };
             bool reminded = weft::suite::wait_until([&] {
                 weft::sleep(100ms);
-                return contains(contents(), "still too many open files: ");
+                return contains(log.contents(), "still too many open files: ");
             }, 40s);
-            for (int fd : filler) close(fd);
+            exhausted.restore();
             c1.set_deadline(weft::Clock::now() + 10s);
             c1.write_all(std::string_view("ping"));
             std::printf("echo=%s reminded=%d\n", read_string(c1, 4).c_str(), reminded ? 1 : 0);
             c1.close();
             served.wait();
-            std::string all = contents();
+            std::string all = log.contents();
             std::printf("reports=%zu ended=%d\n",
                         static_cast<size_t>(std::count_if(all.begin(), all.end(), [](char ch) { return ch == '\n'; })),
                         contains(all, "accepting again, after ") ? 1 : 0);
