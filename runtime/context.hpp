@@ -146,7 +146,8 @@ void sleep(Duration d, const Context& ctx);
 // While it lives, the blocking calls of the connection or listener
 // (read, write, accept, and those already waiting) end with ContextError
 // once ctx is done, or at once if it already is; it then stays so until
-// the binding goes (a later binding of the same object replaces this one).
+// the binding goes. Bindings of one object do not nest: a later one
+// replaces this one, and destroying either leaves the object unbound.
 // Deadlines keep working alongside. The object must outlive the binding:
 // declare the binding after it. From a fiber.
 class ContextBinding {

@@ -77,6 +77,8 @@ private:
     void spawn(F&& f, const std::source_location& site) {
         static_assert(std::is_invocable_v<std::decay_t<F>&> || std::is_invocable_v<std::decay_t<F>&, const Context&>,
                       "ErrGroup::go: the callable takes nothing or a const weft::Context&");
+        // Relaxed: the fiber started below (go() publishes it) is what
+        // lowers it, with release (errgroup.cpp E1).
         running_.fetch_add(1, std::memory_order_relaxed);
         wg_.add(1);
         weft::go(

@@ -28,6 +28,8 @@ bool CancelSet::add(CancelHook* h) {
     h->next = head_;
     if (head_ != nullptr) head_->prev = h;
     head_ = h;
+    // Relaxed here and in remove()'s test under lock_: the lock orders
+    // them; only kDone is read without it (release/acquire, CS3).
     h->state.store(CancelHook::kLinked, std::memory_order_relaxed);
     return true;
 }

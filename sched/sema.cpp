@@ -84,10 +84,6 @@ struct SemaCancelHook : CancelHook {
     Sema::Waiter* w = nullptr;
 };
 
-}  // namespace
-
-namespace {
-
 // current_exception() is non-null exactly inside a handler; it costs a
 // reference-count round trip, paid only on the handoff path.
 bool no_exception_active() { return std::uncaught_exceptions() == 0 && std::current_exception() == nullptr; }

@@ -179,7 +179,7 @@ void NetFd::bind_cancel(sched::CancelSet* set) {
     }
     if (cancel_set_ != nullptr) cancel_set_->remove(&cancel_hook_);
     cancel_set_ = nullptr;
-    cancel_err_.store(0, std::memory_order_relaxed);
+    cancel_err_.store(0, std::memory_order_relaxed);  // read only after a kCanceled, which the clear below rules out
     sched::poll_set_canceled(pd_, false);
     if (set != nullptr) {
         cancel_hook_.fn = [](sched::CancelHook* h, int err) {

@@ -129,7 +129,7 @@ private:
     Handler handler_;
     ServerOptions opts_;
     std::atomic<bool> stopping_{false};
-    std::atomic<int64_t> max_connections_{0};
+    std::atomic<int64_t> max_connections_{0};  // for max_connections() only: relaxed
 };
 
 // The --addr flag the servers take. flags.hpp has integer and bool flags
