@@ -7,6 +7,7 @@
 #include "gc/heap.hpp"
 #include "gc/mark.hpp"
 #include "gc/phase.hpp"
+#include "gc/stack_scan.hpp"
 #include "runtime/base/check.hpp"
 #include "sched/call_context.hpp"
 #include "sched/collector_support.hpp"
@@ -132,6 +133,7 @@ void* allocate(size_t size, const TypeInfo* type, bool noscan) {
 
 void take_owed_safe_point(uint32_t* constructing) {
     *constructing = 0;
+    scan_self_if_due();
     sched::G* g = sched::current_g();
     // Relaxed: as G::preempt says, a late observation only delays the yield.
     if (g && g->preempt.load(std::memory_order_relaxed)) sched::preempt_check("gc::make");

@@ -475,6 +475,7 @@ int64_t mark_loop(sched::G* self, sched::G** tracked) {
         rounds++;
         for (sched::G* g = sched::next_tracked(rescan.back(), e); g; g = sched::next_tracked(g, e)) rescan.push_back(g);
         c.rescanned_concurrently += static_cast<int64_t>(rescan.size());
+        stack_scan_new_pass();  // S4: each of them is scanned again
         scan_fibers(std::move(rescan), self);
         quiet = kQuietMinNs;
     }
@@ -587,6 +588,7 @@ void cycle_start(Cycle& cy) {
     for (int32_t i = 0; i < sched::nprocs_now(); ++i) discard(work_of(sched::p_at(i)));
     sum_marked_bytes();
     set_phase(Phase::kScan);
+    stack_scan_new_pass();  // S4: step 3's
     sched::set_track_epoch(next_epoch());
     c.rescanned_concurrently = 0;
     cy.stw = c.cfg.stoptheworld;

@@ -8,6 +8,7 @@
 
 #include <weft/clock.hpp>
 #include <weft/internal/lock.hpp>
+#include "gc/phase.hpp"
 #include "runtime/base/check.hpp"
 #include "sched/fiber.hpp"
 
@@ -97,7 +98,29 @@ bool help(GCWork* w, double* debt, int64_t bytes) {
 
 namespace {
 std::atomic<uint64_t> g_summary_scans{0};  // statistics only: relaxed
+// S4: the current pass. Written by the collector fiber; read by scanners
+// and by fibers at their safe points (relaxed: a stale pass number only
+// costs a scan that was not needed, or a retry).
+std::atomic<uint64_t> g_pass{1};
+
+// The park's unlock step of scan_self_if_due, on the M's g0 with g stopped
+// (waiting): scans it onto the P's work, and keeps it running (false).
+bool scan_self_unlock(sched::G* g, void*) {
+    (void)try_scan(work_of_current_p(), g);
+    return false;
+}
 }  // namespace
+
+void stack_scan_new_pass() { g_pass.fetch_add(1, std::memory_order_relaxed); }
+
+void scan_self_if_due() {
+    if (phase() != Phase::kScan) return;
+    sched::G* g = sched::current_g();
+    // The runtime's own fibers (the collector's) are left to step 3.
+    if (g == nullptr || g->system) return;
+    if (g->scanned_pass.load(std::memory_order_relaxed) == g_pass.load(std::memory_order_relaxed)) return;
+    sched::park(scan_self_unlock, nullptr, sched::WaitReason::kGCScanSelf);
+}
 
 void scan_g(GCWork* w, sched::G* g, sched::GStatus was) {
     // Acquire: pairs with track_run's release, so what a waker wrote into
@@ -124,9 +147,15 @@ void scan_g(GCWork* w, sched::G* g, sched::GStatus was) {
 uint64_t stack_scans_from_summary() { return g_summary_scans.load(std::memory_order_relaxed); }
 
 bool try_scan(GCWork* w, sched::G* g) {
+    uint64_t pass = g_pass.load(std::memory_order_relaxed);
+    // Relaxed: the scanner that set it held g's scan bit, whose release
+    // (end_scan) orders its work before a later pass's; within a pass a
+    // stale value only costs a second scan.
+    if (g->scanned_pass.load(std::memory_order_relaxed) == pass) return true;  // S4
     sched::GStatus was;
     if (sched::try_begin_scan(g, &was)) {
         scan_g(w, g, was);
+        g->scanned_pass.store(pass, std::memory_order_relaxed);
         sched::end_scan(g, was);
         return true;
     }
@@ -141,6 +170,7 @@ void scan_stopped(GCWork* w, sched::G* g) {
     sched::GStatus was;
     if (!sched::begin_scan_stopped(g, &was)) return;
     scan_g(w, g, was);
+    g->scanned_pass.store(g_pass.load(std::memory_order_relaxed), std::memory_order_relaxed);
     sched::end_scan(g, was);
 }
 

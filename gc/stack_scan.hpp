@@ -14,7 +14,12 @@
 //     microseconds instead of costing one P for the whole scan;
 //   - a P with nothing to run scans a few fibers (stack_scan_idle).
 // A fiber found running is asked to stop at a safe point and goes on a
-// retry list, which the collector fiber scans once the job is closed.
+// retry list, which the collector fiber scans once the job is closed. An
+// allocating fiber not yet scanned in the pass stops at its refill safe
+// point for an instant and its stack is scanned there (scan_self_if_due):
+// a fiber that allocates without blocking is otherwise caught stopped
+// only by chance (its yield puts it straight back on its P), and while the
+// collector retries, the heap grew to 3x its goal beside a busy loop.
 //
 // Invariants
 //   S1 every fiber in the list is claimed by exactly one scanner (fetch_add
@@ -38,6 +43,11 @@
 //      summary) does what a full scan would: a word that hit nothing then
 //      is stale and references nothing the fiber can use. An idle fiber
 //      with 4 KiB of stack costs a handful of words instead of 512.
+//   S4 a scan pass is step 3 (from GCscan's pause to GCmark's) or one
+//      concurrent re-scan round of mark_loop; each has a new number. A
+//      fiber whose scanned_pass is the current pass's has been scanned in
+//      it, and try_scan counts it done: if it ran since, run tracking
+//      re-scans it before the cycle ends, as for any fiber scanned once.
 #pragma once
 
 #include <cstdint>
@@ -73,6 +83,15 @@ bool stack_scan_slice(GCWork* w, int64_t until_ns);
 // The collector fiber: closes the job, waits out helpers in it (S2) and
 // returns the fibers to retry.
 std::vector<sched::G*> stack_scan_end();
+
+// Starts a new scan pass (S4): at GCscan's pause, and before each of
+// mark_loop's concurrent re-scan rounds.
+void stack_scan_new_pass();
+// At an allocating fiber's refill safe point in GCscan: if the calling
+// fiber has not been scanned in this pass, parks it for an instant while
+// its M scans its stack (the park's unlock step, with the fiber stopped),
+// then runs it on at once.
+void scan_self_if_due();
 
 // An allocating fiber after a refill of `bytes` in GCscan: pays its debt
 // (in fibers, carried in *debt between refills) onto w; true if it scanned

@@ -54,6 +54,7 @@ constexpr const char* reason_text(WaitReason r) {
         case WaitReason::kGCWorkerIdle: return "GC worker (idle)";
         case WaitReason::kGCWorkerPause: return "GC worker (between slices)";
         case WaitReason::kGCCollect: return "gc::collect";
+        case WaitReason::kGCScanSelf: return "GC scan of its own stack";
         case WaitReason::kShutdownAbandoned: return "stop-the-world abandoned at shutdown";
     }
     return "?";

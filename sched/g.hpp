@@ -78,6 +78,7 @@ enum class WaitReason : uint8_t {
     kGCWorkerIdle,
     kGCWorkerPause,  // the collector fiber between slices of background work
     kGCCollect,
+    kGCScanSelf,    // an allocating fiber stopped for an instant while its stack is scanned
     kShutdownAbandoned,  // gave up a stop-the-world because the run is ending
 };
 
@@ -170,6 +171,9 @@ struct G {
     // holds what that scan saw, and the scan_nwords words that pointed into
     // allocated objects stand for the whole stack. Written by the scanner
     // holding the G's scan bit.
+    // The collector's scan pass (gc/stack_scan.hpp S4) in which this G's
+    // stack was last scanned; written by the scanner holding its scan bit.
+    std::atomic<uint64_t> scanned_pass{0};
     static constexpr uint32_t kScanSummaryWords = 4;
     static constexpr uint32_t kNoScanSummary = ~0u;  // scan_nwords: none (too many, or never taken)
     std::atomic<uint64_t> stack_gen{0};
