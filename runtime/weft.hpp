@@ -17,6 +17,7 @@
 #include <weft/gc.hpp>
 #include <weft/metrics.hpp>
 #include <weft/net.hpp>
+#include <weft/packet.hpp>
 #include <weft/run.hpp>
 #include <weft/select.hpp>
 #include <weft/signals.hpp>

@@ -9,7 +9,8 @@
 //      through weft::sys::getaddrinfo, off the P).
 //   2. socket(SOCK_NONBLOCK | SOCK_CLOEXEC); TCP_NODELAY for tcp.
 //   3. connect(2): done, or EINPROGRESS (EINTR, EALREADY: the same); any
-//      other errno fails the dial.
+//      other errno fails the dial. A udp connect only sets the peer: it is
+//      done at once, and sends nothing.
 //   4. Register with the poller only now: registering an unconnected TCP
 //      socket reports it writable/hung-up at once (the initial edge), which
 //      would look like a finished connect.
@@ -33,73 +34,22 @@
 #include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
 #include "syscall/net_fd.hpp"
+#include "syscall/socket.hpp"
 
 namespace weft::net {
 namespace {
 
+using detail::fail;
+using detail::family_of;
 using detail::Network;
-
-int64_t to_when(TimePoint t) {
-    if (t == TimePoint{}) return 0;  // none
-    int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-    return ns > 0 ? ns : 1;  // before the epoch: long past
-}
-
-std::string op_context(const char* op, Network net, const std::string& address) {
-    return fmt::format("{} {} {}", op, detail::network_name(net), address);
-}
-
-[[noreturn]] void fail(int err, int fd, const std::string& context) {
-    if (fd >= 0) ::close(fd);
-    throw std::system_error(err, std::generic_category(), context);
-}
-
-int family_of(const Addr& a) {
-    switch (a.family()) {
-        case Addr::Family::kIPv4: return AF_INET;
-        case Addr::Family::kIPv6: return AF_INET6;
-        case Addr::Family::kUnix: return AF_UNIX;
-        case Addr::Family::kNone: break;
-    }
-    return AF_UNSPEC;
-}
-
-bool is_v6_wildcard(const Addr& a) {
-    if (a.family() != Addr::Family::kIPv6) return false;
-    for (uint8_t b : a.ip_bytes())
-        if (b != 0) return false;
-    return true;
-}
-
-void set_int_opt(int fd, int level, int name, int value, const std::string& context) {
-    if (::setsockopt(fd, level, name, &value, sizeof value) != 0) fail(errno, fd, context);
-}
-
-Addr sockname(int fd) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return Addr{};
-    return Addr::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
-}
+using detail::op_context;
+using detail::set_int_opt;
+using detail::sockname;
+using detail::to_when;
 
 // The listening socket of listen(); returns the fd, bound and listening.
 int listen_socket(Network net, Addr& a, const ListenOptions& opts, const std::string& context) {
-    bool dual = net == Network::kTcp && is_v6_wildcard(a);
-    int fd = ::socket(family_of(a), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 && dual && errno == EAFNOSUPPORT) {
-        a = Addr::ipv4({0, 0, 0, 0}, static_cast<uint16_t>(a.port()));  // no IPv6 on this host
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    }
-    if (fd < 0) fail(errno, -1, context);
-    if (net != Network::kUnix) {
-        set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1, context);
-        if (opts.reuse_port) set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1, context);
-        if (a.family() == Addr::Family::kIPv6)
-            set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, net == Network::kTcp6 ? 1 : 0, context);
-    }
-    sockaddr_storage ss;
-    socklen_t len = a.to_sockaddr(ss);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) fail(errno, fd, context);
+    int fd = detail::bound_socket(net, a, SOCK_STREAM, opts.reuse_port, context);
     if (::listen(fd, opts.backlog) != 0) fail(errno, fd, context);
     return fd;
 }
@@ -127,7 +77,7 @@ Conn dial(std::string_view network, std::string_view address, Duration timeout) 
 
 Conn dial_impl(std::string_view network, std::string_view address, Duration timeout, sched::CancelSet* cancel) {
     sched::require_fiber("net::dial");
-    Network net = detail::parse_network("dial", network);
+    Network net = detail::parse_network("dial", network, detail::NetworkKind::kAny);
     int64_t deadline = 0;
     if (timeout > Duration::zero()) {
         int64_t now = base::nanotime();
@@ -135,9 +85,11 @@ Conn dial_impl(std::string_view network, std::string_view address, Duration time
     }
     Addr ra = detail::resolve("dial", net, address);  // step 1
     std::string context = op_context("dial", net, ra.to_string());
-    int fd = ::socket(family_of(ra), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);  // step 2
+    bool datagram = detail::is_datagram(net);
+    int type = datagram ? SOCK_DGRAM : SOCK_STREAM;
+    int fd = ::socket(family_of(ra), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);  // step 2
     if (fd < 0) fail(errno, -1, context);
-    if (net != Network::kUnix) set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1, context);
+    if (net != Network::kUnix && !datagram) set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1, context);
     sockaddr_storage ss;
     socklen_t len = ra.to_sockaddr(ss);
     bool pending = false;

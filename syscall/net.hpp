@@ -204,7 +204,9 @@ private:
 Listener listen(std::string_view network, std::string_view address, const ListenOptions& options = {});
 
 // Connects to `address` (forms as listen; an empty host is the loopback
-// address). timeout > 0 bounds the connection attempt (TimeoutError);
+// address). Also takes "udp", "udp4" and "udp6": the Conn is then a
+// connected datagram socket, each read one datagram, each write one
+// (packet.hpp says how datagrams differ from a stream). timeout > 0 bounds the connection attempt (TimeoutError);
 // zero means none (the kernel's own SYN retries still end it, after about
 // two minutes). Sets TCP_NODELAY. Throws as listen, e.g. "dial tcp
 // 127.0.0.1:1: Connection refused"; a Unix listener with a full backlog

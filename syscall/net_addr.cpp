@@ -206,11 +206,11 @@ uint16_t parse_port(std::string_view op, Network net, std::string_view address, 
     return static_cast<uint16_t>(v);
 }
 
-bool want_v4(Network n) { return n == Network::kTcp || n == Network::kTcp4; }
-bool want_v6(Network n) { return n == Network::kTcp || n == Network::kTcp6; }
+bool want_v4(Network n) { return !is_v6_only(n); }
+bool want_v6(Network n) { return !is_v4_only(n); }
 
 Addr loopback(Network net, uint16_t port) {
-    if (net == Network::kTcp6) {
+    if (is_v6_only(net)) {
         std::array<uint8_t, 16> ip{};
         ip[15] = 1;
         return Addr::ipv6(ip, port);
@@ -224,7 +224,7 @@ Addr parse_numeric(std::string_view op, Network net, std::string_view address, c
     std::array<uint8_t, 16> ip{};
     if (inet_pton(AF_INET, host.c_str(), ip.data()) == 1) {
         if (!want_v4(net)) {
-            if (net == Network::kTcp6) {
+            if (is_v6_only(net)) {
                 // An IPv4 address on tcp6: the v4-mapped form, as Go.
                 std::array<uint8_t, 16> m{};
                 m[10] = m[11] = 0xff;
@@ -266,8 +266,8 @@ Addr parse_numeric(std::string_view op, Network net, std::string_view address, c
 
 Addr resolve_name(std::string_view op, Network net, const std::string& host, uint16_t port) {
     sys::AddrHints hints;
-    hints.family = net == Network::kTcp4 ? AF_INET : net == Network::kTcp6 ? AF_INET6 : AF_UNSPEC;
-    hints.socktype = SOCK_STREAM;
+    hints.family = is_v4_only(net) ? AF_INET : is_v6_only(net) ? AF_INET6 : AF_UNSPEC;
+    hints.socktype = is_datagram(net) ? SOCK_DGRAM : SOCK_STREAM;
     std::error_code ec;
     std::vector<sys::Address> found = sys::getaddrinfo(host.c_str(), nullptr, hints, ec);
     if (ec) throw std::system_error(ec, fmt::format("{} {}: lookup {}", op, network_name(net), host));
@@ -291,17 +291,30 @@ std::string_view network_name(Network n) {
         case Network::kTcp4: return "tcp4";
         case Network::kTcp6: return "tcp6";
         case Network::kUnix: return "unix";
+        case Network::kUdp: return "udp";
+        case Network::kUdp4: return "udp4";
+        case Network::kUdp6: return "udp6";
     }
     return "?";
 }
 
-Network parse_network(std::string_view op, std::string_view network) {
-    if (network == "tcp") return Network::kTcp;
-    if (network == "tcp4") return Network::kTcp4;
-    if (network == "tcp6") return Network::kTcp6;
-    if (network == "unix") return Network::kUnix;
-    throw std::invalid_argument(
-        fmt::format("{} {}: unknown network '{}' (use tcp, tcp4, tcp6 or unix)", op, network, network));
+Network parse_network(std::string_view op, std::string_view network, NetworkKind kind) {
+    static constexpr Network kAll[] = {Network::kTcp, Network::kTcp4, Network::kTcp6, Network::kUnix,
+                                       Network::kUdp, Network::kUdp4, Network::kUdp6};
+    for (Network n : kAll) {
+        if (network != network_name(n)) continue;
+        if (kind == NetworkKind::kStream && is_datagram(n))
+            throw std::invalid_argument(
+                fmt::format("{} {}: {} is a datagram network (use listen_packet)", op, network, network));
+        if (kind == NetworkKind::kDatagram && !is_datagram(n))
+            throw std::invalid_argument(fmt::format("{} {}: {} is a stream network (use {})", op, network, network,
+                                                    op == "listen_packet" ? "listen" : "dial"));
+        return n;
+    }
+    const char* known = kind == NetworkKind::kStream     ? "tcp, tcp4, tcp6 or unix"
+                        : kind == NetworkKind::kDatagram ? "udp, udp4 or udp6"
+                                                         : "tcp, tcp4, tcp6, unix, udp, udp4 or udp6";
+    throw std::invalid_argument(fmt::format("{} {}: unknown network '{}' (use {})", op, network, network, known));
 }
 
 Addr resolve(std::string_view op, Network net, std::string_view address) {
@@ -316,9 +329,9 @@ Addr resolve(std::string_view op, Network net, std::string_view address) {
     HostPort hp = split_host_port(op, net, address);
     uint16_t port = parse_port(op, net, address, hp.port);
     if (hp.host.empty()) {
-        if (op == "listen") {
-            if (net == Network::kTcp4) return Addr::ipv4({0, 0, 0, 0}, port);
-            return Addr::ipv6({}, port);  // "tcp": dual-stack, see the header
+        if (op == "listen" || op == "listen_packet") {
+            if (is_v4_only(net)) return Addr::ipv4({0, 0, 0, 0}, port);
+            return Addr::ipv6({}, port);  // "tcp", "udp": dual-stack, see the header
         }
         return loopback(net, port);
     }

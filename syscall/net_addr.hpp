@@ -65,15 +65,25 @@ private:
 
 namespace detail {
 
-enum class Network : uint8_t { kTcp, kTcp4, kTcp6, kUnix };
+enum class Network : uint8_t { kTcp, kTcp4, kTcp6, kUnix, kUdp, kUdp4, kUdp6 };
 
-// Parses a network name ("tcp", "tcp4", "tcp6", "unix"). Throws
-// std::invalid_argument("<op> udp: unknown network 'udp' (use tcp, tcp4,
-// tcp6 or unix)").
-Network parse_network(std::string_view op, std::string_view network);
+inline bool is_datagram(Network n) { return n == Network::kUdp || n == Network::kUdp4 || n == Network::kUdp6; }
+inline bool is_v4_only(Network n) { return n == Network::kTcp4 || n == Network::kUdp4; }
+inline bool is_v6_only(Network n) { return n == Network::kTcp6 || n == Network::kUdp6; }
+// "tcp" and "udp": either family (a wildcard listen serves both).
+inline bool is_dual(Network n) { return n == Network::kTcp || n == Network::kUdp; }
+
+// Parses a network name ("tcp", "tcp4", "tcp6", "unix", "udp", "udp4",
+// "udp6"). `datagram`: whether the call wants a datagram network (dial
+// takes either kind). Throws std::invalid_argument, e.g. "listen udp: udp
+// is a datagram network (use listen_packet)", "listen_packet tcp: tcp is
+// a stream network (use listen)", "dial foo: unknown network 'foo' (use
+// tcp, tcp4, tcp6, unix, udp, udp4 or udp6)".
+enum class NetworkKind : uint8_t { kStream, kDatagram, kAny };
+Network parse_network(std::string_view op, std::string_view network, NetworkKind kind = NetworkKind::kStream);
 
 // Resolves `address` for `op` ("listen" or "dial") on `network`:
-//   tcp*: "host:port", "[v6]:port", ":port"; host is a numeric address,
+//   tcp*, udp*: "host:port", "[v6]:port", ":port"; host is a numeric address,
 //         "localhost", empty (listen: every address; dial: loopback) or a
 //         name (resolved with weft::sys::getaddrinfo: may block the
 //         fiber, never the other fibers);

@@ -47,6 +47,7 @@
 #include <chrono>
 #include <fmt/format.h>
 #include <mutex>
+#include <stdexcept>
 #include <sys/socket.h>
 #include <system_error>
 #include <unistd.h>
@@ -212,6 +213,50 @@ size_t NetFd::read(void* buf, size_t n) {
         if (err == EINTR) continue;
         if (err != EAGAIN) throw_errno(err, context("read"));
         check(sched::poll_wait(pd_, sched::PollMode::kRead), "read");  // step 4
+    }
+}
+
+size_t NetFd::read_from(void* buf, size_t n, Addr* from, bool* truncated) {
+    sched::require_fiber("net::PacketConn::read_from");
+    Ref ref(this, "read");
+    std::lock_guard<IoLock> lock(rmu_);
+    check(sched::poll_prepare(pd_, sched::PollMode::kRead), "read");
+    for (;;) {
+        sockaddr_storage ss{};
+        iovec iov{buf, n};
+        msghdr msg{};
+        msg.msg_name = &ss;
+        msg.msg_namelen = sizeof ss;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        ssize_t r = ::recvmsg(fd(), &msg, 0);
+        if (r >= 0) {
+            *from = Addr::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), msg.msg_namelen);
+            *truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+            return static_cast<size_t>(r);
+        }
+        int err = errno;
+        if (err == EINTR) continue;
+        if (err != EAGAIN) throw_errno(err, context("read"));
+        check(sched::poll_wait(pd_, sched::PollMode::kRead), "read");
+    }
+}
+
+size_t NetFd::write_to(const void* buf, size_t n, const Addr& to) {
+    sched::require_fiber("net::PacketConn::write_to");
+    Ref ref(this, "write");
+    std::lock_guard<IoLock> lock(wmu_);
+    check(sched::poll_prepare(pd_, sched::PollMode::kWrite), "write");
+    sockaddr_storage ss;
+    socklen_t len = to.to_sockaddr(ss);
+    if (len == 0) throw std::invalid_argument(context("write") + ": no destination address");
+    for (;;) {
+        ssize_t r = ::sendto(fd(), buf, n, MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&ss), len);
+        if (r >= 0) return static_cast<size_t>(r);
+        int err = errno;
+        if (err == EINTR) continue;
+        if (err != EAGAIN) throw_errno(err, context("write") + (" to " + to.to_string()));
+        check(sched::poll_wait(pd_, sched::PollMode::kWrite), "write");
     }
 }
 

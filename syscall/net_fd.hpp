@@ -86,6 +86,12 @@ public:
     size_t read(void* buf, size_t n);
     // One send(2) (MSG_NOSIGNAL): >= 1 byte (0 for n == 0).
     size_t write(const void* buf, size_t n);
+    // One recvfrom(2): a datagram's bytes (at most n; the rest of a longer
+    // one is dropped), its sender in *from, and in *truncated whether it
+    // was longer than n.
+    size_t read_from(void* buf, size_t n, Addr* from, bool* truncated);
+    // One sendto(2) (MSG_NOSIGNAL) of a whole datagram to `to`.
+    size_t write_to(const void* buf, size_t n, const Addr& to);
     // Writes all n bytes, holding the write side throughout (concurrent
     // write_all calls do not interleave).
     void write_all(const void* buf, size_t n);

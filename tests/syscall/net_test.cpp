@@ -850,8 +850,15 @@ TEST_CASE("malformed addresses are invalid_argument with precise messages") {
     run_checked(1, [&] {
         CHECK(msg([] { weft::net::listen("tcp", "127.0.0.1"); }) == "listen tcp: '127.0.0.1' has no port");
         CHECK(msg([] { weft::net::dial("tcp", "127.0.0.1:"); }) == "dial tcp: '127.0.0.1:' has no port");
-        CHECK(msg([] { weft::net::listen("udp", ":0"); }) ==
-              "listen udp: unknown network 'udp' (use tcp, tcp4, tcp6 or unix)");
+        CHECK(msg([] { weft::net::listen("udp", ":0"); }) == "listen udp: udp is a datagram network (use listen_packet)");
+        CHECK(msg([] { weft::net::listen("sctp", ":0"); }) ==
+              "listen sctp: unknown network 'sctp' (use tcp, tcp4, tcp6 or unix)");
+        CHECK(msg([] { weft::net::dial("sctp", ":1"); }) ==
+              "dial sctp: unknown network 'sctp' (use tcp, tcp4, tcp6, unix, udp, udp4 or udp6)");
+        CHECK(msg([] { weft::net::listen_packet("tcp", ":0"); }) ==
+              "listen_packet tcp: tcp is a stream network (use listen)");
+        CHECK(msg([] { weft::net::listen_packet("unix", "/tmp/x"); }) ==
+              "listen_packet unix: unix is a stream network (use listen)");
         CHECK(msg([] { weft::net::dial("tcp", "::1:80"); }) ==
               "dial tcp: '::1:80' has too many colons (write IPv6 addresses in brackets: [::1]:80)");
         CHECK(msg([] { weft::net::dial("tcp", "[::1:80"); }) == "dial tcp: '[::1:80' is missing ']'");
