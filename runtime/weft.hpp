@@ -18,6 +18,7 @@
 #include <weft/metrics.hpp>
 #include <weft/net.hpp>
 #include <weft/packet.hpp>
+#include <weft/tls.hpp>
 #include <weft/run.hpp>
 #include <weft/select.hpp>
 #include <weft/signals.hpp>

@@ -16,10 +16,11 @@
 # shellcheck shell=bash
 
 # The Debian 12 packages a build needs: compiler, build tools, the two
-# libraries the runtime links (Boost.Context, fmt, libdw), the test
+# libraries the runtime links (Boost.Context, fmt, libdw, OpenSSL), the test
 # framework, and the real peers the suites drive: gdb, node (the trace
-# page's script), curl (the HTTP server's client).
-WEFT_PACKAGES=(g++ meson ninja-build pkg-config libboost-context-dev libfmt-dev libdw-dev doctest-dev gdb nodejs curl)
+# page's script), curl (the HTTP server's client), openssl (TLS peers and
+# the tests' certificates).
+WEFT_PACKAGES=(g++ meson ninja-build pkg-config libboost-context-dev libfmt-dev libdw-dev libssl-dev doctest-dev gdb nodejs curl openssl)
 
 # Parallel build jobs: the CPUs we may use, unless WEFT_JOBS says otherwise.
 WEFT_JOBS="${WEFT_JOBS:-$(nproc 2>/dev/null || echo 2)}"

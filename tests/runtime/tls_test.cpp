@@ -1,0 +1,402 @@
+// TLS (runtime/tls.hpp) against real peers: weft to weft, `openssl
+// s_server` and `openssl s_client`, and curl; certificates made here with
+// `openssl req` / `openssl x509` under a test CA.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <spawn.h>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <weft/weft.hpp>
+#include "support/test_util.hpp"
+
+extern char** environ;
+
+using namespace std::chrono_literals;
+using weft::suite::contains;
+using weft::suite::run_command;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// A test CA, a server certificate for localhost and 127.0.0.1, a client
+// certificate, and a second CA nobody trusts; made once per process.
+struct Pki {
+    std::string dir;
+    std::string ca_crt, server_crt, server_key, client_crt, client_key, other_ca_crt;
+    Pki() {
+        char tmpl[] = "/tmp/weft-tls-XXXXXX";
+        REQUIRE(mkdtemp(tmpl) != nullptr);
+        dir = tmpl;
+        auto path = [&](const char* f) { return dir + "/" + f; };
+        ca_crt = path("ca.crt");
+        server_crt = path("server.crt");
+        server_key = path("server.key");
+        client_crt = path("client.crt");
+        client_key = path("client.key");
+        other_ca_crt = path("other.crt");
+        const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        std::string script =
+            "set -e; cd " + dir + "; " +
+            "openssl req -x509" + ec + " -keyout ca.key -out ca.crt -days 2 -subj '/CN=weft test CA'; " +
+            "openssl req -x509" + ec + " -keyout other.key -out other.crt -days 2 -subj '/CN=untrusted CA'; " +
+            "openssl req" + ec + " -keyout server.key -out server.csr -subj '/CN=localhost'; " +
+            "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext; " +
+            "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 "
+            "-extfile server.ext; " +
+            "openssl req" + ec + " -keyout client.key -out client.csr -subj '/CN=weft test client'; " +
+            "printf 'extendedKeyUsage=clientAuth\\n' > client.ext; " +
+            "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2 "
+            "-extfile client.ext";
+        auto r = run_command("{ " + script + "; }");  // every command's stderr with its stdout
+        REQUIRE_MESSAGE(r.status == 0, r.out);
+    }
+};
+
+const Pki& pki() {
+    static Pki* p = new Pki;
+    return *p;
+}
+
+weft::tls::Config server_config() {
+    weft::tls::Config cfg;
+    cfg.certificate_files(pki().server_crt, pki().server_key);
+    return cfg;
+}
+
+weft::tls::Config client_config() {
+    weft::tls::Config cfg;
+    cfg.root_ca_file(pki().ca_crt);
+    return cfg;
+}
+
+std::string read_all(weft::tls::Conn& c) {
+    std::string s;
+    char buf[4096];
+    for (size_t n; (n = c.read(buf, sizeof buf)) > 0;) s.append(buf, n);
+    return s;
+}
+
+// A TLS echo server on 127.0.0.1: each connection echoes until its peer's
+// close_notify, then closes (sending its own).
+struct EchoServer {
+    weft::tls::Listener ln;
+    weft::WaitGroup wg;
+    weft::Chan<std::string> errors{16};  // what each connection that failed threw
+    explicit EchoServer(const weft::tls::Config& cfg, int conns) : ln(weft::tls::listen("tcp4", "127.0.0.1:0", cfg)) {
+        wg.add(1);
+        weft::go([this, conns] {
+            for (int i = 0; i < conns; i++) {
+                weft::tls::Conn c = ln.accept();
+                wg.add(1);
+                weft::go([this, c = std::move(c)]() mutable {
+                    try {
+                        std::byte buf[4096];
+                        while (size_t n = c.read(buf)) c.write_all({buf, n});
+                    } catch (const std::exception& e) {
+                        std::string what = e.what();
+                        errors.try_send(what);
+                    }
+                    c.close();
+                    wg.done();
+                });
+            }
+            wg.done();
+        });
+    }
+    std::string addr() const { return ln.addr().to_string(); }
+    int port() const { return ln.addr().port(); }
+};
+
+// A program from the shell, its output in a file; killed and reaped on
+// destruction.
+class Process {
+public:
+    explicit Process(const std::string& cmd) {
+        char tmpl[] = "/tmp/weft-tls-out-XXXXXX";
+        int fd = mkstemp(tmpl);
+        REQUIRE(fd >= 0);
+        close(fd);
+        out_ = tmpl;
+        std::string full = "exec " + cmd + " >" + out_ + " 2>&1";
+        const char* argv[] = {"sh", "-c", full.c_str(), nullptr};
+        REQUIRE(posix_spawnp(&pid_, "sh", nullptr, nullptr, const_cast<char**>(argv), environ) == 0);
+    }
+    ~Process() {
+        kill(pid_, SIGTERM);
+        int status;
+        waitpid(pid_, &status, 0);
+        std::remove(out_.c_str());
+    }
+    std::string output() const { return slurp(out_); }
+
+private:
+    std::string out_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("tls: weft to weft — handshake, echo, close_notify, and what the handshake settled") {
+    (void)pki();
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::tls::Config scfg = server_config();
+        scfg.alpn({"h2", "http/1.1"});
+        EchoServer server(scfg, 1);
+        weft::tls::Config ccfg = client_config();
+        ccfg.alpn({"http/1.1"});
+        weft::tls::Conn c = weft::tls::dial("tcp", "localhost:" + std::to_string(server.port()), ccfg);
+        weft::tls::State st = c.state();
+        CHECK(st.version == weft::tls::Version::kTls13);
+        CHECK(st.alpn == "http/1.1");
+        CHECK(st.server_name == "localhost");
+        CHECK(contains(st.peer_subject, "CN=localhost"));
+        std::string big(200000, 'x');  // several records, both ways at once
+        weft::WaitGroup wg;
+        wg.add(1);
+        std::string echoed;
+        weft::go([&] {
+            char buf[8192];
+            while (echoed.size() < big.size()) {
+                size_t n = c.read(buf, sizeof buf);
+                if (n == 0) break;
+                echoed.append(buf, n);
+            }
+            wg.done();
+        });
+        c.write_all(big);
+        wg.wait();
+        CHECK(echoed == big);
+        c.close();  // close_notify: the server's read returns 0 and it closes
+        server.wg.wait();
+        std::string err;
+        CHECK_MESSAGE(server.errors.try_recv(err) == weft::RecvStatus::kEmpty, err);
+    });
+}
+
+TEST_CASE("tls: deadlines — a read with nothing coming times out, and the connection goes on after") {
+    (void)pki();
+    weft::run(weft::Options{.procs = 2}, [] {
+        EchoServer server(server_config(), 1);
+        weft::tls::Conn c = weft::tls::dial("tcp", server.addr(), client_config());
+        c.set_read_deadline(weft::Clock::now() + 100ms);
+        char buf[8];
+        CHECK_THROWS_AS(c.read(buf, sizeof buf), weft::net::TimeoutError);
+        c.set_read_deadline(weft::TimePoint{});
+        c.write_all(std::string_view("again"));
+        CHECK(c.read_full(std::as_writable_bytes(std::span<char>(buf, 5))) == 5);
+        CHECK(std::string(buf, 5) == "again");
+        c.close();
+        server.wg.wait();
+    });
+}
+
+TEST_CASE("tls misuse: a client with no name to verify, a server with no certificate") {
+    weft::run(weft::Options{.procs = 1}, [] {
+        weft::net::Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
+        CHECK_THROWS_WITH_AS(weft::tls::Conn::client(weft::net::dial("tcp", ln.addr().to_string()), weft::tls::Config{}),
+                             "tls: a client needs the server's name to verify (give server_name, or dial by name)",
+                             std::invalid_argument);
+        CHECK_THROWS_WITH_AS(weft::tls::listen("tcp4", "127.0.0.1:0", weft::tls::Config{}),
+                             "tls: a server needs a certificate (certificate_files or certificate_pem)",
+                             std::invalid_argument);
+        CHECK_THROWS_WITH_AS(weft::tls::Config{}.alpn({""}), "tls: an ALPN protocol name is 1 to 255 bytes",
+                             std::invalid_argument);
+    });
+}
+
+TEST_CASE("tls: the client verifies the server — an untrusted root and a wrong name fail, naming the reason") {
+    (void)pki();
+    weft::run(weft::Options{.procs = 2}, [] {
+        EchoServer server(server_config(), 3);
+        std::string at = "127.0.0.1:" + std::to_string(server.port());
+        // Roots that do not include the test CA.
+        weft::tls::Config other;
+        other.root_ca_file(pki().other_ca_crt);
+        CHECK_THROWS_WITH_AS(weft::tls::dial("tcp", at, other),
+                             ("tls handshake with " + at + ": certificate verify failed: unable to get local issuer certificate").c_str(),
+                             weft::tls::Error);
+        // The system's store: the test CA is not in it either.
+        CHECK_THROWS_WITH_AS(weft::tls::dial("tcp", at, weft::tls::Config{}),
+                             ("tls handshake with " + at + ": certificate verify failed: unable to get local issuer certificate").c_str(),
+                             weft::tls::Error);
+        // The right roots, the wrong name.
+        weft::tls::Config named = client_config();
+        named.server_name("www.example.com");
+        CHECK_THROWS_WITH_AS(
+            weft::tls::dial("tcp", at, named),
+            ("tls handshake with " + at + ": certificate verify failed: hostname mismatch (want www.example.com)").c_str(),
+            weft::tls::Error);
+        server.wg.wait();  // each refused handshake ends the server's side too
+    });
+}
+
+TEST_CASE("tls: a handshake with a peer that never answers ends at handshake_timeout") {
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::net::Listener silent = weft::net::listen("tcp4", "127.0.0.1:0");  // accepts (the kernel does), says nothing
+        weft::tls::Config cfg = client_config();
+        cfg.handshake_timeout(200ms);
+        CHECK_THROWS_AS(weft::tls::dial("tcp", silent.addr().to_string(), cfg), weft::net::TimeoutError);
+    });
+}
+
+TEST_CASE("tls: a read that meets the end of the stream without close_notify is an error, not an end") {
+    (void)pki();
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::tls::Listener ln = weft::tls::listen("tcp4", "127.0.0.1:0", server_config());
+        weft::WaitGroup wg;
+        wg.add(1);
+        weft::go([&] {
+            weft::tls::Conn c = ln.accept();
+            c.handshake();
+            c.write_all(std::string_view("partial"));
+            c.raw().close();  // the socket, without close_notify
+            wg.done();
+        });
+        weft::tls::Conn c = weft::tls::dial("tcp", "127.0.0.1:" + std::to_string(ln.addr().port()), client_config());
+        char buf[16];
+        CHECK(c.read(buf, sizeof buf) == 7);
+        CHECK_THROWS_WITH_AS(c.read(buf, sizeof buf),
+                             ("tls read from " + c.remote_addr().to_string() +
+                              ": the connection ended without close_notify (truncated)").c_str(),
+                             weft::tls::Error);
+        wg.wait();
+    });
+}
+
+TEST_CASE("tls: client certificates — required and missing is refused; given, the server sees who") {
+    (void)pki();
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::tls::Config scfg = server_config();
+        scfg.client_auth(weft::tls::ClientAuth::kRequireAndVerify).client_ca_file(pki().ca_crt);
+        weft::tls::Listener ln = weft::tls::listen("tcp4", "127.0.0.1:0", scfg);
+        weft::Chan<std::string> seen(2);
+        weft::go([&ln, seen] {
+            for (int i = 0; i < 2; i++) {
+                weft::tls::Conn c = ln.accept();
+                try {
+                    seen.send(c.state().peer_subject);
+                } catch (const weft::tls::Error& e) {
+                    seen.send(std::string("error: ") + e.what());
+                }
+            }
+        });
+        std::string at = "127.0.0.1:" + std::to_string(ln.addr().port());
+        // No certificate: the server refuses. (In TLS 1.3 the client's
+        // handshake ends before the server has checked; its first read
+        // gets the alert.)
+        try {
+            weft::tls::Conn c = weft::tls::dial("tcp", at, client_config());
+            char b[1];
+            c.read(b, 1);
+            FAIL("no error");
+        } catch (const weft::tls::Error& e) {
+            CHECK_MESSAGE(contains(e.what(), "certificate required"), e.what());
+        }
+        CHECK(contains(*seen.recv(), "error: tls handshake with 127.0.0.1:"));
+        weft::tls::Config ccfg = client_config();
+        ccfg.certificate_files(pki().client_crt, pki().client_key);
+        weft::tls::Conn c = weft::tls::dial("tcp", at, ccfg);
+        CHECK(contains(*seen.recv(), "CN=weft test client"));
+    });
+}
+
+TEST_CASE("tls: certificates and keys from PEM text; a key that does not match is refused where it is set") {
+    (void)pki();
+    weft::tls::Config cfg;
+    cfg.certificate_pem(slurp(pki().server_crt), slurp(pki().server_key));
+    CHECK_THROWS_WITH_AS(cfg.certificate_pem(slurp(pki().server_crt), slurp(pki().client_key)),
+                         "tls: the private key does not match the certificate", weft::tls::Error);
+    CHECK_THROWS_WITH_AS(cfg.certificate_files(pki().dir + "/missing.crt", pki().server_key),
+                         ("tls: certificate file " + pki().dir + "/missing.crt: No such file or directory").c_str(),
+                         weft::tls::Error);
+    CHECK_THROWS_WITH_AS(cfg.root_ca_pem("not a certificate"), "tls: root CAs: no PEM certificate in it", weft::tls::Error);
+    weft::run(weft::Options{.procs = 1}, [&] {
+        EchoServer server(cfg, 1);
+        weft::tls::Config ccfg;
+        ccfg.root_ca_pem(slurp(pki().ca_crt));
+        weft::tls::Conn c = weft::tls::dial("tcp", server.addr(), ccfg);
+        c.write_all(std::string_view("pem"));
+        char buf[8];
+        CHECK(c.read_full(std::as_writable_bytes(std::span<char>(buf, 3))) == 3);
+        CHECK(std::string(buf, 3) == "pem");
+        c.close();
+        server.wg.wait();
+    });
+}
+
+TEST_CASE("tls client against openssl s_server") {
+    (void)pki();
+    Process server("openssl s_server -accept 127.0.0.1:0 -cert " + pki().server_crt + " -key " + pki().server_key +
+                   " -www -naccept 1");
+    weft::run(weft::Options{.procs = 2}, [&] {
+        std::string port;
+        REQUIRE(weft::suite::wait_until(
+            [&] {
+                weft::sleep(10ms);
+                std::string out = server.output();
+                size_t at = out.find("ACCEPT ");
+                size_t colon = at == std::string::npos ? at : out.find_last_of(':', out.find('\n', at));
+                if (colon != std::string::npos && out.find('\n', at) != std::string::npos)
+                    port = out.substr(colon + 1, out.find('\n', at) - colon - 1);
+                return !port.empty();
+            },
+            30s));
+        weft::tls::Conn c = weft::tls::dial("tcp", "localhost:" + port, client_config());
+        c.write_all(std::string_view("GET / HTTP/1.0\r\n\r\n"));
+        std::string page = read_all(c);
+        CHECK_MESSAGE(contains(page, "HTTP/1.0 200 ok"), page);
+        CHECK(contains(page, "TLSv1.3"));
+    });
+}
+
+TEST_CASE("tls server against openssl s_client and curl") {
+    (void)pki();
+    weft::run(weft::Options{.procs = 2}, [] {
+        // An HTTP answer for curl; an echo for s_client.
+        weft::tls::Config cfg = server_config();
+        cfg.alpn({"http/1.1"});
+        weft::tls::Listener ln = weft::tls::listen("tcp4", "127.0.0.1:0", cfg);
+        weft::WaitGroup wg;
+        wg.add(1);
+        weft::go([&] {
+            for (int i = 0; i < 2; i++) {
+                weft::tls::Conn c = ln.accept();
+                char buf[4096];
+                size_t n = c.read(buf, sizeof buf);
+                std::string got(buf, n);
+                if (got.starts_with("GET ")) {
+                    c.write_all(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nover tls\r\n"));
+                } else {
+                    c.write_all("echo:" + got);
+                }
+                c.close();
+            }
+            wg.done();
+        });
+        std::string port = std::to_string(ln.addr().port());
+        auto sc = weft::blocking([&] {
+            return run_command("printf hello | openssl s_client -connect 127.0.0.1:" + port + " -servername localhost -CAfile " +
+                               pki().ca_crt + " -verify_return_error -quiet -ign_eof");
+        });
+        CHECK_MESSAGE(contains(sc.out, "echo:hello"), sc.out);
+        auto curl = weft::blocking([&] {
+            return run_command("curl -sS --max-time 20 --cacert " + pki().ca_crt + " https://localhost:" + port + "/");
+        });
+        CHECK_MESSAGE(curl.status == 0, curl.out);
+        CHECK(curl.out == "over tls\r\n");
+        wg.wait();
+    });
+}
