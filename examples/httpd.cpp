@@ -46,11 +46,14 @@ double seconds_of(const timeval& tv) { return static_cast<double>(tv.tv_sec) + s
 
 int main(int argc, char** argv) {
     std::string addr = ex::take_string_flag("httpd", argc, argv, "addr", "127.0.0.1:8080");
+    std::string tls_cert = ex::take_string_flag("httpd", argc, argv, "tls-cert", "");
+    std::string tls_key = ex::take_string_flag("httpd", argc, argv, "tls-key", "");
     int64_t procs = 0, idle_timeout_s = 60, header_timeout_ms = 10'000, write_timeout_ms = 30'000, grace_ms = 5000;
     int64_t max_conns = 0, max_requests = 0;
     ex::Flags flags("httpd",
                     "W8: HTTP/1.1 server answering GET / with 'Hello, World!' until SIGINT/SIGTERM.\n"
-                    "  --addr HOST:PORT: where to listen (default 127.0.0.1:8080).");
+                    "  --addr HOST:PORT: where to listen (default 127.0.0.1:8080).\n"
+                    "  --tls-cert FILE --tls-key FILE: serve HTTPS with this PEM certificate chain and key.");
     flags.add_int("idle", &idle_timeout_s, 1, 86'400, "seconds before an idle connection is closed");
     flags.add_int("header-timeout-ms", &header_timeout_ms, 1, 3'600'000,
                   "a request's header must be complete this long after its first byte");
@@ -63,10 +66,23 @@ int main(int argc, char** argv) {
     flags.add_int("grace-ms", &grace_ms, 0, 3'600'000, "on a stop signal, wait this long for busy connections");
     flags.add_procs(&procs);
     flags.parse(argc, argv);
+    if (tls_cert.empty() != tls_key.empty()) {
+        fmt::print(stderr, "httpd: --tls-cert and --tls-key go together (try --help)\n");
+        return 2;
+    }
+    auto tls = std::make_shared<weft::tls::Config>();
+    if (!tls_cert.empty()) {
+        try {
+            tls->certificate_files(tls_cert, tls_key);
+        } catch (const weft::tls::Error& e) {
+            fmt::print(stderr, "httpd: {}\n", e.what());
+            return 2;
+        }
+    }
     ex::raise_fd_limit();
     weft::block_stop_signals();
 
-    return ex::run("httpd", procs, [=]() -> int {
+    return ex::run("httpd", procs, [=, https = !tls_cert.empty()]() -> int {
         weft::net::Listener ln;
         try {
             ln = weft::net::listen("tcp", addr);
@@ -78,19 +94,20 @@ int main(int argc, char** argv) {
         ex::HttpOptions hopts{.idle_timeout = std::chrono::seconds(idle_timeout_s),
                               .header_timeout = std::chrono::milliseconds(header_timeout_ms),
                               .write_timeout = std::chrono::milliseconds(write_timeout_ms),
-                              .max_requests = static_cast<uint64_t>(max_requests)};
+                              .max_requests = static_cast<uint64_t>(max_requests),
+                              .tls = https ? tls.get() : nullptr};
         auto srv = std::make_shared<ex::Server>(
-            std::move(ln), [counters, hopts](ex::Session& s) { ex::serve_http(s, hopts, *counters); },
+            std::move(ln), [counters, hopts, tls](ex::Session& s) { ex::serve_http(s, hopts, *counters); },
             ex::ServerOptions{.grace = std::chrono::milliseconds(grace_ms),
                               .max_connections = max_conns,
-                              .refuse = ex::refuse_http});
+                              .refuse = [tls = hopts.tls](ex::Session& s) { ex::refuse_http(s, tls); }});
         weft::StopSignals stop;
         weft::go([srv, ctx = stop.context()] {
             ctx.done().recv();
             srv->shutdown();
         });
-        fmt::print("httpd: listening on http://{}/ with {} Ps; SIGINT or SIGTERM stops\n", srv->addr().to_string(),
-                   weft::procs());
+        fmt::print("httpd: listening on {}://{}/ with {} Ps; SIGINT or SIGTERM stops\n", https ? "https" : "http",
+                   srv->addr().to_string(), weft::procs());
         std::fflush(stdout);
 
         ex::Stopwatch sw;

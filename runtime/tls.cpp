@@ -167,7 +167,8 @@ Config& Config::certificate_pem(std::string_view chain_pem, std::string_view key
 }
 
 Config& Config::certificate_files(const std::string& chain_file, const std::string& key_file) {
-    return certificate_pem(detail::read_file(chain_file, "certificate"), detail::read_file(key_file, "private key"));
+    std::string chain = detail::read_file(chain_file, "certificate");  // reported first when both are missing
+    return certificate_pem(chain, detail::read_file(key_file, "private key"));
 }
 
 Config& Config::root_ca_pem(std::string_view pem) {
@@ -324,8 +325,14 @@ namespace detail {
 
 class Session {
 public:
-    Session(net::Conn c, const Config& cfg, bool server, std::string name)
-        : conn_(std::move(c)), server_(server), timeout_(cfg.s_->handshake_timeout), name_(std::move(name)) {
+    // Over `borrowed` if given (its owner closes it), else over c.
+    Session(net::Conn c, net::Conn* borrowed, const Config& cfg, bool server, std::string name)
+        : owned_(std::move(c)),
+          conn_(borrowed ? *borrowed : owned_),
+          borrowed_(borrowed != nullptr),
+          server_(server),
+          timeout_(cfg.s_->handshake_timeout),
+          name_(std::move(name)) {
         ctx_ = cfg.context(server);
         ssl_ = SSL_new(ctx_->ctx);
         if (ssl_ == nullptr) throw Error("tls: " + last_error("cannot make an SSL"));
@@ -464,7 +471,7 @@ public:
             }
             write_mu_.unlock();
         }
-        conn_.close();
+        if (!borrowed_) conn_.close();
     }
 
     void set_read_deadline(TimePoint t) {
@@ -572,7 +579,9 @@ private:
         return true;
     }
 
-    net::Conn conn_;
+    net::Conn owned_;
+    net::Conn& conn_;  // owned_, or the connection borrowed
+    bool borrowed_;
     bool server_;
     Duration timeout_;
     std::string name_;  // client: the name verified (and sent as SNI)
@@ -610,12 +619,17 @@ Conn Conn::client(net::Conn c, const Config& cfg, std::string server_name) {
     if (server_name.empty()) server_name = cfg.s_->server_name;
     if (server_name.empty() && !cfg.s_->insecure)
         throw std::invalid_argument("tls: a client needs the server's name to verify (give server_name, or dial by name)");
-    return Conn(std::make_unique<detail::Session>(std::move(c), cfg, false, std::move(server_name)));
+    return Conn(std::make_unique<detail::Session>(std::move(c), nullptr, cfg, false, std::move(server_name)));
 }
 
 Conn Conn::server(net::Conn c, const Config& cfg) {
     if (cfg.s_->chain_pem.empty()) throw std::invalid_argument("tls: a server needs a certificate (certificate_files or certificate_pem)");
-    return Conn(std::make_unique<detail::Session>(std::move(c), cfg, true, ""));
+    return Conn(std::make_unique<detail::Session>(std::move(c), nullptr, cfg, true, ""));
+}
+
+Conn Conn::server_on(net::Conn& c, const Config& cfg) {
+    if (cfg.s_->chain_pem.empty()) throw std::invalid_argument("tls: a server needs a certificate (certificate_files or certificate_pem)");
+    return Conn(std::make_unique<detail::Session>(net::Conn(), &c, cfg, true, ""));
 }
 
 void Conn::handshake() { get("handshake").handshake(); }

@@ -198,6 +198,11 @@ public:
     // verify from `server_name`, or Config::server_name) or the server.
     static Conn client(net::Conn c, const Config& cfg, std::string server_name = "");
     static Conn server(net::Conn c, const Config& cfg);
+    // The server side over a connection its owner keeps (a registry that
+    // closes or shuts it down, as examples/common/server does): `c` must
+    // outlive the tls::Conn, whose close() then sends close_notify and
+    // leaves `c` open for its owner.
+    static Conn server_on(net::Conn& c, const Config& cfg);
 
 private:
     explicit Conn(std::unique_ptr<detail::Session> s) noexcept;

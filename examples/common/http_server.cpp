@@ -58,6 +58,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
+#include <weft/tls.hpp>
 #include <cstring>
 #include <fmt/core.h>
 #include <optional>
@@ -193,6 +194,19 @@ weft::Duration rearm_period(weft::Duration timeout) {
 }
 
 // Step 6.
+void linger_close(weft::net::Conn& c);
+
+// Over TLS: close_notify first (the session leaves the socket open), then
+// the same linger on the socket.
+void finish(weft::tls::Conn& t, weft::net::Conn& raw) {
+    try {
+        t.close();
+    } catch (const std::system_error&) {
+    }
+    linger_close(raw);
+}
+void finish(weft::net::Conn&, weft::net::Conn& raw) { linger_close(raw); }
+
 void linger_close(weft::net::Conn& c) {
     try {
         c.shutdown_write();
@@ -207,9 +221,10 @@ void linger_close(weft::net::Conn& c) {
     }
 }
 
+template <class Stream>
 class Output {
 public:
-    Output(weft::net::Conn& c, weft::Duration write_timeout)
+    Output(Stream& c, weft::Duration write_timeout)
         : c_(c), timeout_(write_timeout), rearm_(rearm_period(write_timeout)) {}
     void append(std::string_view s) {
         if (len_ + s.size() > buf_.size()) flush();
@@ -229,20 +244,19 @@ public:
     }
 
 private:
-    weft::net::Conn& c_;
+    Stream& c_;
     const weft::Duration timeout_, rearm_;
     weft::TimePoint armed_{};
     size_t len_ = 0;
     std::array<char, kOutBuf> buf_;  // uninitialised on purpose
 };
 
-}  // namespace
-
-void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
-    weft::net::Conn& c = s.conn();
+// The connection's requests, over the socket itself or over TLS on it.
+template <class Stream>
+void serve_on(Session& s, Stream& c, const HttpOptions& opts, HttpCounters& counters) {
     std::array<std::byte, kInBuf> in;  // uninitialised on purpose
     size_t have = 0;
-    Output out(c, opts.write_timeout);
+    Output<Stream> out(c, opts.write_timeout);
     const uint32_t max_header = std::min<uint32_t>(opts.max_header, kInBuf - 1);  // H4
     std::optional<RequestParser> p;
     p.emplace(max_header, opts.max_body);
@@ -268,6 +282,11 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
             n = c.read(std::span(in).subspan(have));  // step 3
         } catch (const weft::net::TimeoutError&) {
             return;  // idle for idle_timeout, or a header not in by header_by: close without an answer
+        } catch (const weft::tls::Error&) {
+            // A failed handshake, or a client that closed without
+            // close_notify (most do; HTTP's framing says whether an answer
+            // was whole), or the server's shutdown cutting the socket.
+            return;
         }
         if (idle) s.end_idle();
         if (n == 0) return;
@@ -325,17 +344,39 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
         counters.requests.fetch_add(answered, std::memory_order_relaxed);  // before the peer can see them
         out.flush();
         if (close) {
-            linger_close(c);  // step 6
+            finish(c, s.conn());  // step 6
             return;
         }
     }
 }
 
-void refuse_http(Session& s) {
-    weft::net::Conn& c = s.conn();
+}  // namespace
+
+void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
+    if (opts.tls == nullptr) {
+        serve_on(s, s.conn(), opts, counters);
+        return;
+    }
+    weft::tls::Conn t = weft::tls::Conn::server_on(s.conn(), *opts.tls);
+    serve_on(s, t, opts, counters);
+}
+
+void refuse_http(Session& s, const weft::tls::Config* tls) {
     std::string_view answer = kAnswers.get(Reply::kUnavailable, Persist::kClose);
-    c.write_all(std::as_bytes(std::span(answer)));
-    linger_close(c);
+    if (tls == nullptr) {
+        s.conn().write_all(std::as_bytes(std::span(answer)));
+        linger_close(s.conn());
+        return;
+    }
+    // The handshake and the answer within the refusal's deadline, which
+    // the server set on the connection.
+    weft::tls::Conn t = weft::tls::Conn::server_on(s.conn(), *tls);
+    try {
+        t.write_all(std::as_bytes(std::span(answer)));
+    } catch (const std::system_error&) {
+        return;  // the server closes the socket
+    }
+    finish(t, s.conn());
 }
 
 }  // namespace ex

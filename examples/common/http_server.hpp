@@ -38,6 +38,7 @@
 #include <cstdint>
 
 #include <weft/time.hpp>
+#include <weft/tls.hpp>
 #include "common/server.hpp"
 
 namespace ex {
@@ -57,6 +58,9 @@ struct HttpOptions {
     uint64_t max_requests = 0;
     uint32_t max_header = 8192;  // request line and header fields, bytes
     uint64_t max_body = 1 << 20;
+    // HTTPS: the connections speak TLS with this configuration (it must
+    // outlive the server). The handshake runs under the header deadline.
+    const weft::tls::Config* tls = nullptr;
 };
 
 struct HttpCounters {  // statistics only: relaxed
@@ -69,7 +73,8 @@ struct HttpCounters {  // statistics only: relaxed
 // std::system_error on a reset (the Server counts it).
 void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters);
 
-// ServerOptions::refuse for HTTP: a 503 and a lingering close.
-void refuse_http(Session& s);
+// ServerOptions::refuse for HTTP: a 503 and a lingering close (over TLS
+// when `tls` is given: [&cfg](ex::Session& s) { ex::refuse_http(s, &cfg); }).
+void refuse_http(Session& s, const weft::tls::Config* tls = nullptr);
 
 }  // namespace ex

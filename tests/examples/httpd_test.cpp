@@ -551,7 +551,7 @@ TEST_CASE("httpd: over the connection cap a client gets 503 at once, and a slot 
             again.close();
             held.clear();
         },
-        {}, ex::ServerOptions{.max_connections = 3, .refuse = ex::refuse_http});
+        {}, ex::ServerOptions{.max_connections = 3, .refuse = [](ex::Session& s) { ex::refuse_http(s); }});
 }
 
 TEST_CASE("httpd: over the cap with every refusal busy, a connection is closed at once; the stats count both") {
@@ -626,12 +626,14 @@ public:
 
     // Its address, once it listens ("" if it exits or takes longer than 30 s).
     std::string wait_listening() {
-        const std::string mark = "listening on http://";
+        const std::string mark = "://";  // after "listening on http" or "https"
         std::string addr;
         weft::suite::wait_until(
             [&] {
                 std::string out = slurp(out_path());
-                size_t at = out.find(mark), end = at == std::string::npos ? at : out.find('/', at + mark.size());
+                size_t at = out.find("listening on ");
+                at = at == std::string::npos ? at : out.find(mark, at);
+                size_t end = at == std::string::npos ? at : out.find('/', at + mark.size());
                 if (end != std::string::npos) addr = out.substr(at + mark.size(), end - at - mark.size());
                 return !addr.empty() || waitpid(pid_, nullptr, WNOHANG) != 0;
             },
@@ -743,4 +745,51 @@ TEST_CASE("httpd under ulimit -n 256: 300 slowloris clients neither lock other c
         CHECK_MESSAGE(err.empty(), err);  // no "too many open files", nothing at all
         CHECK_MESSAGE(weft::suite::contains(out, "refused over the cap of 224"), out);
     });
+}
+
+TEST_CASE("httpd over TLS (--tls-cert, --tls-key) with curl: keep-alive GETs and a HEAD, verified against a test CA") {
+    char tmpl[] = "/tmp/weft-httpd-tls-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string dir = tmpl;
+    auto made = weft::suite::run_command(
+        "{ cd " + dir +
+        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 "
+        "-subj '/CN=httpd test CA' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key "
+        "-out server.csr -subj '/CN=localhost' && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext && "
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext; }");
+    REQUIRE_MESSAGE(made.status == 0, made.out);
+    weft::run(weft::Options{.procs = 2}, [&] {
+        HttpdProcess httpd(1024, "--procs 1 --addr 127.0.0.1:0 --tls-cert " + dir + "/server.crt --tls-key " + dir +
+                                     "/server.key");
+        const std::string addr = httpd.wait_listening();
+        REQUIRE_MESSAGE(!addr.empty(), slurp(httpd.err_path()));
+        CHECK(weft::suite::contains(slurp(httpd.out_path()), "listening on https://"));
+        std::string port = addr.substr(addr.rfind(':') + 1);
+        std::string url = "https://localhost:" + port + "/";
+        auto r = weft::blocking([&] {
+            return weft::suite::run_command("curl -sS --max-time 20 --cacert " + dir + "/ca.crt " + url + " " + url +
+                                            " -w ' connects=%{num_connects}' --next -sS --max-time 20 --cacert " + dir +
+                                            "/ca.crt -I " + url);
+        });
+        CHECK_MESSAGE(r.status == 0, r.out);
+        // The second GET on the first connection (-w is per URL).
+        CHECK_MESSAGE(weft::suite::contains(r.out, "Hello, World! connects=1Hello, World! connects=0"), r.out);
+        CHECK(weft::suite::contains(r.out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n"));
+        // Without the test CA, curl refuses the server: it really is TLS, verified.
+        auto unverified = weft::blocking([&] { return weft::suite::run_command("curl -sS --max-time 20 " + url); });
+        CHECK(unverified.status == 60);  // CURLE_PEER_FAILED_VERIFICATION
+        CHECK(httpd.stop() == 0);
+        std::string out = slurp(httpd.out_path());
+        CHECK_MESSAGE(weft::suite::contains(out, "\"requests\": 3"), out);
+    });
+    weft::suite::run_command("rm -rf " + dir);
+}
+
+TEST_CASE("httpd: --tls-cert without --tls-key, and a key that does not load, are usage errors") {
+    auto r = weft::suite::run_command(std::string(WEFT_HTTPD) + " --tls-cert /nonexistent.crt");
+    CHECK(r.status == 2);
+    CHECK(weft::suite::contains(r.out, "httpd: --tls-cert and --tls-key go together (try --help)"));
+    r = weft::suite::run_command(std::string(WEFT_HTTPD) + " --tls-cert /nonexistent.crt --tls-key /nonexistent.key");
+    CHECK(r.status == 2);
+    CHECK(weft::suite::contains(r.out, "httpd: tls: certificate file /nonexistent.crt: No such file or directory"));
 }

@@ -4,7 +4,9 @@
 // the same defences examples/httpd sets: a header deadline of 10 s
 // (ReadHeaderTimeout), a write deadline of 30 s, an idle timeout of 60 s.
 // Runs until SIGINT/SIGTERM, then shuts down (5 s grace) and prints its
-// JSON line. See docs/BENCHMARKS.md, W8.
+// JSON line. With -tls-cert and -tls-key it serves HTTPS (crypto/tls, its
+// defaults: TLS 1.2 and 1.3, HTTP/1.1 only as weft's httpd, so h2 is
+// switched off). See docs/BENCHMARKS.md, W8.
 //
 // JSON: workload, runtime, procs, requests, user_s, sys_s, cpu_s,
 // requests_per_cpu_s, wall_ms, peak_rss_kb.
@@ -12,6 +14,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -30,6 +33,8 @@ func seconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.U
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "where to listen, HOST:PORT")
+	tlsCert := flag.String("tls-cert", "", "PEM certificate chain: serve HTTPS (with -tls-key)")
+	tlsKey := flag.String("tls-key", "", "PEM private key for -tls-cert")
 	procs := bench.Procs(0)
 	bench.Parse()
 	bench.SetProcs(*procs)
@@ -64,6 +69,22 @@ func main() {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
+	scheme := "http"
+	if (*tlsCert == "") != (*tlsKey == "") {
+		fmt.Fprintf(os.Stderr, "httpd: -tls-cert and -tls-key go together\n")
+		os.Exit(2)
+	}
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "httpd: %v\n", err)
+			os.Exit(2)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // no h2
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -73,7 +94,7 @@ func main() {
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()
-	fmt.Printf("httpd: listening on http://%s/ with %d Ps; SIGINT or SIGTERM stops\n", ln.Addr(), runtime.GOMAXPROCS(0))
+	fmt.Printf("httpd: listening on %s://%s/ with %d Ps; SIGINT or SIGTERM stops\n", scheme, ln.Addr(), runtime.GOMAXPROCS(0))
 	start := time.Now()
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		fmt.Fprintf(os.Stderr, "httpd: %v\n", err)
