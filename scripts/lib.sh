@@ -15,12 +15,12 @@
 # problem exits with status 2 (test failures are the callers' business).
 # shellcheck shell=bash
 
-# The Debian 12 packages a build needs: compiler, build tools, the two
+# The Debian 12 packages a build needs: compiler, build tools, the
 # libraries the runtime links (Boost.Context, fmt, libdw, OpenSSL), the test
 # framework, and the real peers the suites drive: gdb, node (the trace
 # page's script), curl (the HTTP server's client), openssl (TLS peers and
-# the tests' certificates).
-WEFT_PACKAGES=(g++ meson ninja-build pkg-config libboost-context-dev libfmt-dev libdw-dev libssl-dev doctest-dev gdb nodejs curl openssl)
+# the tests' certificates), Python's websockets (the WebSocket client).
+WEFT_PACKAGES=(g++ meson ninja-build pkg-config libboost-context-dev libfmt-dev libdw-dev libssl-dev doctest-dev gdb nodejs curl openssl python3-websockets)
 
 # Parallel build jobs: the CPUs we may use, unless WEFT_JOBS says otherwise.
 WEFT_JOBS="${WEFT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
