@@ -31,6 +31,8 @@
 #include <fmt/format.h>
 #include <mutex>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include <weft/sync/mutex.hpp>
 
@@ -91,6 +93,10 @@ std::vector<X509*> read_certs(std::string_view pem, const std::string& what) {
 struct Context {
     SSL_CTX* ctx = nullptr;
     std::vector<unsigned char> alpn_wire;  // the server's list, for its callback
+    X509* leaf = nullptr;                  // this context's certificate (not owned: the SSL_CTX holds it)
+    // A server's further certificates (Config::add_certificate_*), each in
+    // a context of its own with the same settings, taken by SNI.
+    std::vector<std::shared_ptr<Context>> alternates;
     ~Context() {
         if (ctx) SSL_CTX_free(ctx);
     }
@@ -100,6 +106,7 @@ struct Context {
 
 struct Config::Settings {
     std::string chain_pem, key_pem;  // this side's certificate and key
+    std::vector<std::pair<std::string, std::string>> more_certs;  // a server's others, by SNI
     std::string root_pem;            // "" : the system's store
     bool roots_set = false;
     std::string client_ca_pem;
@@ -135,6 +142,7 @@ void Config::writable() {
     auto fresh = std::make_shared<Settings>();
     fresh->chain_pem = s_->chain_pem;
     fresh->key_pem = s_->key_pem;
+    fresh->more_certs = s_->more_certs;
     fresh->root_pem = s_->root_pem;
     fresh->roots_set = s_->roots_set;
     fresh->client_ca_pem = s_->client_ca_pem;
@@ -148,8 +156,10 @@ void Config::writable() {
     s_ = std::move(fresh);
 }
 
-Config& Config::certificate_pem(std::string_view chain_pem, std::string_view key_pem) {
-    // Checked now, so that a bad certificate is reported where it is set.
+namespace {
+// Throws unless key_pem is a private key for chain_pem's first certificate:
+// checked where it is set, so that a bad one is reported there.
+void check_pair(std::string_view chain_pem, std::string_view key_pem) {
     std::vector<X509*> certs = detail::read_certs(chain_pem, "certificate");
     detail::BioPtr kb = detail::pem_bio(key_pem);
     EVP_PKEY* key = PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr);
@@ -160,10 +170,32 @@ Config& Config::certificate_pem(std::string_view chain_pem, std::string_view key
     EVP_PKEY_free(key);
     for (X509* x : certs) X509_free(x);
     if (!ok) throw Error(why);
+}
+}  // namespace
+
+Config& Config::certificate_pem(std::string_view chain_pem, std::string_view key_pem) {
+    check_pair(chain_pem, key_pem);
     writable();
     s_->chain_pem = std::string(chain_pem);
     s_->key_pem = std::string(key_pem);
     return *this;
+}
+
+Config& Config::add_certificate_pem(std::string_view chain_pem, std::string_view key_pem) {
+    check_pair(chain_pem, key_pem);
+    writable();
+    if (s_->chain_pem.empty()) {  // the first is the default
+        s_->chain_pem = std::string(chain_pem);
+        s_->key_pem = std::string(key_pem);
+    } else {
+        s_->more_certs.emplace_back(std::string(chain_pem), std::string(key_pem));
+    }
+    return *this;
+}
+
+Config& Config::add_certificate_files(const std::string& chain_file, const std::string& key_file) {
+    std::string chain = detail::read_file(chain_file, "certificate");
+    return add_certificate_pem(chain, detail::read_file(key_file, "private key"));
 }
 
 Config& Config::certificate_files(const std::string& chain_file, const std::string& key_file) {
@@ -256,7 +288,37 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
     return SSL_TLSEXT_ERR_OK;
 }
 
+// The servername callback of a server with alternates: the first whose
+// certificate covers the name the client asked for takes the connection;
+// else the default stays.
+int select_certificate(SSL* ssl, int*, void* arg) {
+    auto* c = static_cast<Context*>(arg);
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (name == nullptr) return SSL_TLSEXT_ERR_OK;
+    for (const auto& alt : c->alternates) {
+        if (X509_check_host(alt->leaf, name, 0, 0, nullptr) == 1) {
+            SSL_set_SSL_CTX(ssl, alt->ctx);
+            break;
+        }
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+std::shared_ptr<Context> build_one(const Config::Settings& s, bool server, const std::string& chain_pem,
+                                   const std::string& key_pem);
+
 std::shared_ptr<Context> build(const Config::Settings& s, bool server) {
+    std::shared_ptr<Context> c = build_one(s, server, s.chain_pem, s.key_pem);
+    if (server && !s.more_certs.empty()) {
+        for (const auto& [chain, key] : s.more_certs) c->alternates.push_back(build_one(s, server, chain, key));
+        SSL_CTX_set_tlsext_servername_callback(c->ctx, select_certificate);
+        SSL_CTX_set_tlsext_servername_arg(c->ctx, c.get());
+    }
+    return c;
+}
+
+std::shared_ptr<Context> build_one(const Config::Settings& s, bool server, const std::string& chain_pem,
+                                   const std::string& key_pem) {
     auto c = std::make_shared<Context>();
     c->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (c->ctx == nullptr) throw Error("tls: " + last_error("cannot make an SSL_CTX"));
@@ -265,12 +327,13 @@ std::shared_ptr<Context> build(const Config::Settings& s, bool server) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     // Writes are whole: SSL_write takes all it is given into the memory BIO.
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    if (!s.chain_pem.empty()) {
-        std::vector<X509*> certs = read_certs(s.chain_pem, "certificate");
+    if (!chain_pem.empty()) {
+        std::vector<X509*> certs = read_certs(chain_pem, "certificate");
         bool ok = SSL_CTX_use_certificate(ctx, certs[0]) == 1;
         for (size_t i = 1; i < certs.size() && ok; i++) ok = SSL_CTX_add1_chain_cert(ctx, certs[i]) == 1;
         for (X509* x : certs) X509_free(x);
-        BioPtr kb = pem_bio(s.key_pem);
+        c->leaf = SSL_CTX_get0_certificate(ctx);
+        BioPtr kb = pem_bio(key_pem);
         EVP_PKEY* key = PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr);
         ok = ok && key != nullptr && SSL_CTX_use_PrivateKey(ctx, key) == 1;
         EVP_PKEY_free(key);
@@ -397,7 +460,14 @@ public:
             flush();  // TL2: our flight, or the alert that ends the handshake
             if (r == 1) break;
             if (!why.empty()) throw Error(fmt::format("tls handshake with {}: {}", peer(), why));
-            if (!fill("tls handshake")) {
+            bool more;
+            try {
+                more = fill("tls handshake");
+            } catch (const net::TimeoutError&) {
+                // Name the step that ran out of time, not the read inside it.
+                throw net::TimeoutError(fmt::format("tls handshake with {}", peer()));
+            }
+            if (!more) {
                 throw Error(fmt::format("tls handshake with {}: the connection was closed before the handshake ended",
                                         peer()));
             }

@@ -36,7 +36,8 @@
 //   "tls handshake with 127.0.0.1:8443: certificate verify failed: hostname mismatch (want example.com)"
 //   "tls handshake with 127.0.0.1:8443: the peer sent alert: handshake failure"
 // A deadline that passes throws net::TimeoutError (the handshake's own
-// timeout too, Config::handshake_timeout); a closed connection,
+// timeout too, Config::handshake_timeout: "tls handshake with
+// 127.0.0.1:8443: i/o timeout"); a closed connection,
 // net::ClosedError; other socket errors, std::system_error.
 //
 // Concurrency: one fiber may read while another writes (as net::Conn); the
@@ -111,6 +112,11 @@ public:
     // server asks.
     Config& certificate_files(const std::string& chain_file, const std::string& key_file);
     Config& certificate_pem(std::string_view chain_pem, std::string_view key_pem);
+    // Server: one more certificate, taken when the client's SNI names a
+    // host it covers (the first one added, or the one set above, is the
+    // default, for clients that send no name or one nothing covers).
+    Config& add_certificate_files(const std::string& chain_file, const std::string& key_file);
+    Config& add_certificate_pem(std::string_view chain_pem, std::string_view key_pem);
     // Roots that verify the peer, instead of the system's store (PEM: one
     // or more certificates).
     Config& root_ca_file(const std::string& file);

@@ -35,7 +35,7 @@ std::string slurp(const std::string& path) {
 // certificate, and a second CA nobody trusts; made once per process.
 struct Pki {
     std::string dir;
-    std::string ca_crt, server_crt, server_key, client_crt, client_key, other_ca_crt;
+    std::string ca_crt, server_crt, server_key, client_crt, client_key, other_ca_crt, api_crt, api_key;
     Pki() {
         char tmpl[] = "/tmp/weft-tls-XXXXXX";
         REQUIRE(mkdtemp(tmpl) != nullptr);
@@ -47,6 +47,8 @@ struct Pki {
         client_crt = path("client.crt");
         client_key = path("client.key");
         other_ca_crt = path("other.crt");
+        api_crt = path("api.crt");
+        api_key = path("api.key");
         const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
         std::string script =
             "set -e; cd " + dir + "; " +
@@ -56,6 +58,10 @@ struct Pki {
             "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext; " +
             "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 "
             "-extfile server.ext; " +
+            "openssl req" + ec + " -keyout api.key -out api.csr -subj '/CN=api.example.test'; " +
+            "printf 'subjectAltName=DNS:api.example.test\\n' > api.ext; " +
+            "openssl x509 -req -in api.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out api.crt -days 2 "
+            "-extfile api.ext; " +
             "openssl req" + ec + " -keyout client.key -out client.csr -subj '/CN=weft test client'; " +
             "printf 'extendedKeyUsage=clientAuth\\n' > client.ext; " +
             "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2 "
@@ -203,6 +209,63 @@ TEST_CASE("tls: deadlines — a read with nothing coming times out, and the conn
     });
 }
 
+TEST_CASE("tls: a server with two certificates answers each client with the one its SNI names") {
+    (void)pki();
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::tls::Config scfg;
+        scfg.add_certificate_files(pki().server_crt, pki().server_key);  // the default: localhost
+        scfg.add_certificate_files(pki().api_crt, pki().api_key);
+        EchoServer server(scfg, 3);
+        std::string at = server.addr();
+        auto subject_for = [&](const std::string& name) {
+            weft::tls::Config c = client_config();
+            c.server_name(name);
+            weft::tls::Conn conn = weft::tls::dial("tcp", at, c);
+            std::string subject = conn.state().peer_subject;
+            conn.close();
+            return subject;
+        };
+        CHECK(contains(subject_for("api.example.test"), "CN=api.example.test"));
+        CHECK(contains(subject_for("localhost"), "CN=localhost"));
+        // A name neither covers gets the default, which then fails the
+        // client's name check.
+        CHECK_THROWS_WITH_AS(subject_for("nobody.example.test"),
+                             ("tls handshake with " + at +
+                              ": certificate verify failed: hostname mismatch (want nobody.example.test)").c_str(),
+                             weft::tls::Error);
+        server.wg.wait();
+    });
+}
+
+TEST_CASE("tls: a write to a peer that never reads ends at the write deadline") {
+    (void)pki();
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::tls::Listener ln = weft::tls::listen("tcp4", "127.0.0.1:0", server_config());
+        weft::Chan<int> done;
+        weft::WaitGroup wg;  // the server's fiber ends before the run does (nothing abandoned)
+        wg.add(1);
+        weft::go([&ln, &wg, done] {
+            {
+                weft::tls::Conn c = ln.accept();
+                c.handshake();
+                (void)done.recv();  // reads nothing until the test ends
+            }
+            wg.done();
+        });
+        weft::tls::Conn c = weft::tls::dial("tcp", ln.addr().to_string(), client_config());
+        c.set_write_deadline(weft::Clock::now() + 200ms);
+        std::string chunk(64 << 10, 'z');
+        try {
+            for (int i = 0; i < 10000; i++) c.write_all(chunk);  // 640 MB: far past any socket buffer
+            FAIL("the writes never blocked");
+        } catch (const weft::net::TimeoutError& e) {
+            CHECK(contains(e.what(), ": i/o timeout"));
+        }
+        done.send(1);
+        wg.wait();
+    });
+}
+
 TEST_CASE("tls misuse: a client with no name to verify, a server with no certificate") {
     weft::run(weft::Options{.procs = 1}, [] {
         weft::net::Listener ln = weft::net::listen("tcp4", "127.0.0.1:0");
@@ -248,7 +311,9 @@ TEST_CASE("tls: a handshake with a peer that never answers ends at handshake_tim
         weft::net::Listener silent = weft::net::listen("tcp4", "127.0.0.1:0");  // accepts (the kernel does), says nothing
         weft::tls::Config cfg = client_config();
         cfg.handshake_timeout(200ms);
-        CHECK_THROWS_AS(weft::tls::dial("tcp", silent.addr().to_string(), cfg), weft::net::TimeoutError);
+        CHECK_THROWS_WITH_AS(weft::tls::dial("tcp", silent.addr().to_string(), cfg),
+                             ("tls handshake with " + silent.addr().to_string() + ": i/o timeout").c_str(),
+                             weft::net::TimeoutError);
     });
 }
 
@@ -283,7 +348,9 @@ TEST_CASE("tls: client certificates — required and missing is refused; given, 
         scfg.client_auth(weft::tls::ClientAuth::kRequireAndVerify).client_ca_file(pki().ca_crt);
         weft::tls::Listener ln = weft::tls::listen("tcp4", "127.0.0.1:0", scfg);
         weft::Chan<std::string> seen(2);
-        weft::go([&ln, seen] {
+        weft::WaitGroup wg;  // the server's fiber ends before the run does
+        wg.add(1);
+        weft::go([&ln, &wg, seen] {
             for (int i = 0; i < 2; i++) {
                 weft::tls::Conn c = ln.accept();
                 try {
@@ -292,6 +359,7 @@ TEST_CASE("tls: client certificates — required and missing is refused; given, 
                     seen.send(std::string("error: ") + e.what());
                 }
             }
+            wg.done();
         });
         std::string at = "127.0.0.1:" + std::to_string(ln.addr().port());
         // No certificate: the server refuses. (In TLS 1.3 the client's
@@ -310,6 +378,7 @@ TEST_CASE("tls: client certificates — required and missing is refused; given, 
         ccfg.certificate_files(pki().client_crt, pki().client_key);
         weft::tls::Conn c = weft::tls::dial("tcp", at, ccfg);
         CHECK(contains(*seen.recv(), "CN=weft test client"));
+        wg.wait();
     });
 }
 
