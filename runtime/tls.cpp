@@ -35,6 +35,7 @@
 #include <vector>
 
 #include <weft/sync/mutex.hpp>
+#include "sched/call_context.hpp"
 
 namespace weft::tls {
 
@@ -505,7 +506,21 @@ public:
         handshake();
         if (buf.empty()) return 0;
         std::lock_guard<Mutex> wl(write_mu_);
-        // At most 64 KiB per call: bounds what is kept encrypted in memory.
+        return write_locked(buf);
+    }
+
+    // All of buf, holding the write side throughout: a write_all is never
+    // interleaved with another write (as net::Conn's).
+    void write_all(std::span<const std::byte> buf) {
+        handshake();
+        std::lock_guard<Mutex> wl(write_mu_);
+        while (!buf.empty()) buf = buf.subspan(write_locked(buf));
+    }
+
+private:
+    // One SSL_write of at most 64 KiB (bounds what is kept encrypted in
+    // memory), sent; the caller holds write_mu_.
+    size_t write_locked(std::span<const std::byte> buf) {
         size_t n = std::min<size_t>(buf.size(), 64 << 10);
         std::string why;
         {
@@ -520,12 +535,16 @@ public:
         return n;
     }
 
+public:
     void close() {
         if (closed_.exchange(true)) return;
         if (!conn_) return;
-        // close_notify, if the handshake is done and no writer holds the
-        // write side (one blocked on a full socket would hold close up).
-        if (done_.load(std::memory_order_acquire) && write_mu_.try_lock()) {
+        // close_notify, if the handshake is done, this is a fiber (a
+        // connection destroyed after its run, or from a plain thread, is
+        // only closed, as a net::Conn is) and no writer holds the write
+        // side (one blocked on a full socket would hold close up).
+        if (done_.load(std::memory_order_acquire) && sched::call_context() == sched::CallContext::kFiber &&
+            write_mu_.try_lock()) {
             {
                 std::lock_guard<Mutex> l(ssl_mu_);
                 ERR_clear_error();
@@ -714,9 +733,7 @@ size_t Conn::read_full(std::span<std::byte> buf) {
     return got;
 }
 size_t Conn::write(std::span<const std::byte> buf) { return get("write").write(buf); }
-void Conn::write_all(std::span<const std::byte> buf) {
-    while (!buf.empty()) buf = buf.subspan(write(buf));
-}
+void Conn::write_all(std::span<const std::byte> buf) { get("write").write_all(buf); }
 void Conn::close() {
     if (s_) s_->close();
 }

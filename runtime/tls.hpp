@@ -45,7 +45,9 @@
 // close() sends close_notify (bounded by the write deadline, or 5 s) and
 // closes the socket; read() returns 0 once the peer's close_notify came,
 // and throws if the stream ended without one (a truncation attack looks
-// just like that).
+// just like that). As a net::Conn, a Conn must not outlive the weft::run
+// that made it: destroying it afterwards (or off a fiber) only closes the
+// socket, without close_notify.
 #pragma once
 
 #include <cstddef>

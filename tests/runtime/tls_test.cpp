@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <spawn.h>
 #include <sstream>
 #include <string>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <weft/weft.hpp>
+#include "support/death.hpp"
 #include "support/test_util.hpp"
 
 extern char** environ;
@@ -237,6 +239,48 @@ TEST_CASE("tls: a server with two certificates answers each client with the one 
     });
 }
 
+TEST_CASE("tls: two fibers' write_all calls on one connection are never interleaved") {
+    (void)pki();
+    weft::run(weft::Options{.procs = 2}, [] {
+        weft::tls::Listener ln = weft::tls::listen("tcp4", "127.0.0.1:0", server_config());
+        // 128 of write_all's 64 KiB steps each, far more than the socket
+        // buffers hold: each writer blocks many times in the middle of its
+        // write_all while the reader drains a little at a time.
+        constexpr size_t kEach = 8 << 20;
+        weft::WaitGroup wg;
+        wg.add(1);
+        std::string got;
+        weft::go([&] {
+            weft::tls::Conn c = ln.accept();
+            got.resize(2 * kEach);
+            size_t have = 0;
+            while (have < got.size()) {
+                size_t n = c.read(got.data() + have, std::min<size_t>(4096, got.size() - have));
+                if (n == 0) break;
+                have += n;
+                weft::yield();  // the writers run between reads
+            }
+            CHECK(have == got.size());
+            wg.done();
+        });
+        weft::tls::Conn c = weft::tls::dial("tcp", ln.addr().to_string(), client_config());
+        c.handshake();
+        weft::WaitGroup writers;
+        writers.add(2);
+        for (char ch : {'a', 'b'}) {
+            weft::go([&c, &writers, ch] {
+                c.write_all(std::string(kEach, ch));
+                writers.done();
+            });
+        }
+        writers.wait();
+        wg.wait();
+        bool whole = got == std::string(kEach, 'a') + std::string(kEach, 'b') ||
+                     got == std::string(kEach, 'b') + std::string(kEach, 'a');
+        CHECK_MESSAGE(whole, "the two writes were interleaved");
+    });
+}
+
 TEST_CASE("tls: a write to a peer that never reads ends at the write deadline") {
     (void)pki();
     weft::run(weft::Options{.procs = 2}, [] {
@@ -264,6 +308,33 @@ TEST_CASE("tls: a write to a peer that never reads ends at the write deadline") 
         done.send(1);
         wg.wait();
     });
+}
+
+TEST_CASE("tls: a connection destroyed after its run is only closed (no close_notify off a fiber)") {
+    (void)pki();
+    auto r = weft::suite::run_in_child([] {
+        std::optional<weft::tls::Conn> kept;
+        weft::run(weft::Options{.procs = 1}, [&] {
+            weft::tls::Listener ln = weft::tls::listen("tcp4", "127.0.0.1:0", server_config());
+            weft::WaitGroup wg;
+            wg.add(1);
+            weft::go([&] {
+                weft::tls::Conn c = ln.accept();
+                c.write_all(std::string_view("x"));
+                c.close();
+                wg.done();
+            });
+            kept = weft::tls::dial("tcp", ln.addr().to_string(), client_config());
+            char b[1];
+            (void)kept->read(b, 1);
+            wg.wait();  // the run ends with `kept` open, its handshake done
+        });
+        kept.reset();  // no run, no fiber: must not try to write
+        std::printf("destroyed\n");
+    });
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "destroyed"));
 }
 
 TEST_CASE("tls misuse: a client with no name to verify, a server with no certificate") {
