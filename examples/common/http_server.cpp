@@ -362,21 +362,13 @@ void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters) {
 }
 
 void refuse_http(Session& s, const weft::tls::Config* tls) {
+    // Over TLS the answer would cost a handshake, more CPU than a refusal
+    // may spend while connections flood in: the connection is closed at
+    // once (the Server closes the socket when this returns).
+    if (tls != nullptr) return;
     std::string_view answer = kAnswers.get(Reply::kUnavailable, Persist::kClose);
-    if (tls == nullptr) {
-        s.conn().write_all(std::as_bytes(std::span(answer)));
-        linger_close(s.conn());
-        return;
-    }
-    // The handshake and the answer within the refusal's deadline, which
-    // the server set on the connection.
-    weft::tls::Conn t = weft::tls::Conn::server_on(s.conn(), *tls);
-    try {
-        t.write_all(std::as_bytes(std::span(answer)));
-    } catch (const std::system_error&) {
-        return;  // the server closes the socket
-    }
-    finish(t, s.conn());
+    s.conn().write_all(std::as_bytes(std::span(answer)));
+    linger_close(s.conn());
 }
 
 }  // namespace ex

@@ -73,8 +73,10 @@ struct HttpCounters {  // statistics only: relaxed
 // std::system_error on a reset (the Server counts it).
 void serve_http(Session& s, const HttpOptions& opts, HttpCounters& counters);
 
-// ServerOptions::refuse for HTTP: a 503 and a lingering close (over TLS
-// when `tls` is given: [&cfg](ex::Session& s) { ex::refuse_http(s, &cfg); }).
+// ServerOptions::refuse for HTTP: a 503 and a lingering close. For HTTPS
+// (`tls` given: [&cfg](ex::Session& s) { ex::refuse_http(s, &cfg); }) the
+// connection is closed at once: the 503 would cost a TLS handshake, more
+// CPU than a refusal may spend while connections flood in.
 void refuse_http(Session& s, const weft::tls::Config* tls = nullptr);
 
 }  // namespace ex

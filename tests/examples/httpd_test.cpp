@@ -747,17 +747,57 @@ TEST_CASE("httpd under ulimit -n 256: 300 slowloris clients neither lock other c
     });
 }
 
+namespace {
+// A temporary directory with ca.crt and server.crt/server.key (localhost,
+// 127.0.0.1) made by openssl; removed with the object.
+struct TestCerts {
+    std::string dir;
+    TestCerts() {
+        char tmpl[] = "/tmp/weft-httpd-tls-XXXXXX";
+        REQUIRE(mkdtemp(tmpl) != nullptr);
+        dir = tmpl;
+        auto made = weft::suite::run_command(
+            "{ cd " + dir +
+            " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt "
+            "-days 2 -subj '/CN=httpd test CA' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+            "-keyout server.key -out server.csr -subj '/CN=localhost' && printf "
+            "'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext && openssl x509 -req -in server.csr -CA ca.crt "
+            "-CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext; }");
+        REQUIRE_MESSAGE(made.status == 0, made.out);
+    }
+    ~TestCerts() { weft::suite::run_command("rm -rf " + dir); }
+};
+}  // namespace
+
+TEST_CASE("https over the cap: the connection is closed at once, no handshake spent; the one within is served") {
+    TestCerts certs;
+    weft::tls::Config cfg;
+    cfg.certificate_files(certs.dir + "/server.crt", certs.dir + "/server.key");
+    ex::HttpOptions ho;
+    ho.tls = &cfg;
+    weft::run(weft::Options{.procs = 2}, [&] {
+        HttpFixture f(ho, ex::ServerOptions{.max_connections = 1,
+                                            .refuse = [&cfg](ex::Session& s) { ex::refuse_http(s, &cfg); }});
+        weft::tls::Config ccfg;
+        ccfg.root_ca_file(certs.dir + "/ca.crt");
+        weft::tls::Conn held = weft::tls::dial("tcp", f.addr, ccfg);
+        held.set_deadline(weft::Clock::now() + 20s);
+        held.write_all(std::string_view("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+        std::string got(kHello.size(), '\0');
+        CHECK(held.read_full(std::as_writable_bytes(std::span<char>(got.data(), got.size()))) == got.size());
+        CHECK(got == kHello);
+        // Over the cap of 1: closed before any handshake.
+        CHECK_THROWS_AS(weft::tls::dial("tcp", f.addr, ccfg), std::system_error);
+        held.close();
+        ex::ServerStats st = f.stop();
+        CHECK(st.connections == 1);
+        CHECK(st.refused == 1);
+    });
+}
+
 TEST_CASE("httpd over TLS (--tls-cert, --tls-key) with curl: keep-alive GETs and a HEAD, verified against a test CA") {
-    char tmpl[] = "/tmp/weft-httpd-tls-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    const std::string dir = tmpl;
-    auto made = weft::suite::run_command(
-        "{ cd " + dir +
-        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 "
-        "-subj '/CN=httpd test CA' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key "
-        "-out server.csr -subj '/CN=localhost' && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext && "
-        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext; }");
-    REQUIRE_MESSAGE(made.status == 0, made.out);
+    TestCerts certs;
+    const std::string dir = certs.dir;
     weft::run(weft::Options{.procs = 2}, [&] {
         HttpdProcess httpd(1024, "--procs 1 --addr 127.0.0.1:0 --tls-cert " + dir + "/server.crt --tls-key " + dir +
                                      "/server.key");
@@ -782,7 +822,6 @@ TEST_CASE("httpd over TLS (--tls-cert, --tls-key) with curl: keep-alive GETs and
         std::string out = slurp(httpd.out_path());
         CHECK_MESSAGE(weft::suite::contains(out, "\"requests\": 3"), out);
     });
-    weft::suite::run_command("rm -rf " + dir);
 }
 
 TEST_CASE("httpd: --tls-cert without --tls-key, and a key that does not load, are usage errors") {
