@@ -2,9 +2,10 @@
 //
 // weft gives C++ Go's concurrency: fibers scheduled M:N over OS threads,
 // channels and select, sync primitives and timers, blocking calls that hand
-// their thread's P off, sockets on the netpoller, files, and a garbage
-// collector for C++ objects. See README.md. (The test kit for your own
-// code, <weft/testing.hpp>, is separate.)
+// their thread's P off, sockets (TCP, UDP, Unix, TLS) on the netpoller,
+// files, and a garbage collector for C++ objects. See README.md. (The test
+// kit for your own code, <weft/testing.hpp>, and Boost.Beast's adapter,
+// <weft/beast.hpp>, which brings in Asio, are separate.)
 #pragma once
 
 #include <weft/blocking.hpp>
