@@ -10,55 +10,31 @@
 #include <boost/beast/websocket.hpp>
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <fstream>
-#include <spawn.h>
-#include <sstream>
 #include <string>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <weft/beast.hpp>
 #include <weft/weft.hpp>
+#include "support/pki.hpp"
+#include "support/process.hpp"
 #include "support/test_util.hpp"
-
-extern char** environ;
 
 namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using namespace std::chrono_literals;
 using weft::suite::contains;
+using weft::suite::Process;
 using weft::suite::run_command;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 // A CA and a server certificate for localhost and 127.0.0.1 (once).
 struct Certs {
-    std::string dir, ca, crt, key;
-    Certs() {
-        char tmpl[] = "/tmp/weft-beast-XXXXXX";
-        REQUIRE(mkdtemp(tmpl) != nullptr);
-        dir = tmpl;
-        ca = dir + "/ca.crt";
-        crt = dir + "/server.crt";
-        key = dir + "/server.key";
-        auto r = run_command(
-            "{ cd " + dir +
-            " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt "
-            "-days 2 -subj '/CN=beast test CA' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-            "-keyout server.key -out server.csr -subj '/CN=localhost' && printf "
-            "'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext && openssl x509 -req -in server.csr -CA ca.crt "
-            "-CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext; }");
-        REQUIRE_MESSAGE(r.status == 0, r.out);
-    }
+    weft::suite::TestPki made;
+    std::string dir = made.dir(), ca = made.path("ca.crt"), crt = made.path("server.crt"), key = made.path("server.key");
+    Certs() { made.leaf("server", "localhost", weft::suite::kLocalhostSan); }
 };
 
 const Certs& certs() {
@@ -100,53 +76,22 @@ void exchange(weft::beast::Stream<Conn>& s) {
     }
 }
 
-// A program from the shell, its output in a file; SIGTERM and reaped on
-// destruction.
-class Process {
-public:
-    explicit Process(const std::string& cmd) {
-        char tmpl[] = "/tmp/weft-beast-out-XXXXXX";
-        int fd = mkstemp(tmpl);
-        REQUIRE(fd >= 0);
-        close(fd);
-        out_ = tmpl;
-        std::string full = "exec " + cmd + " >" + out_ + " 2>&1";
-        const char* argv[] = {"sh", "-c", full.c_str(), nullptr};
-        REQUIRE(posix_spawnp(&pid_, "sh", nullptr, nullptr, const_cast<char**>(argv), environ) == 0);
-    }
-    ~Process() {
-        if (pid_ > 0) stop();
-        std::remove(out_.c_str());
-    }
-    std::string output() const { return slurp(out_); }
-    // The port from its "listening on http(s)://HOST:PORT/" line ("" if it
-    // exits, or takes longer than 30 s).
-    std::string wait_port() {
-        std::string port;
-        weft::suite::wait_until(
-            [&] {
-                weft::sleep(10ms);
-                std::string out = output();
-                size_t at = out.find("listening on ");
-                size_t end = at == std::string::npos ? at : out.find("/ with", at);
-                if (end != std::string::npos) port = out.substr(out.rfind(':', end) + 1, end - out.rfind(':', end) - 1);
-                return !port.empty() || waitpid(pid_, nullptr, WNOHANG) != 0;
-            },
-            30s);
-        return port;
-    }
-    int stop() {
-        kill(pid_, SIGTERM);
-        int status = 0;
-        weft::suite::wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 60s);
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-
-private:
-    std::string out_;
-    pid_t pid_ = -1;
-};
+// The port of a server's "listening on http(s)://HOST:PORT/ with" line
+// ("" if it exits first, or takes longer than 30 s).
+std::string wait_port(Process& p) {
+    std::string port;
+    weft::suite::wait_until(
+        [&] {
+            weft::sleep(10ms);
+            std::string out = p.output();
+            size_t at = out.find("listening on ");
+            size_t end = at == std::string::npos ? at : out.find("/ with", at);
+            if (end != std::string::npos) port = out.substr(out.rfind(':', end) + 1, end - out.rfind(':', end) - 1);
+            return !port.empty() || p.exited();
+        },
+        30s);
+    return port;
+}
 
 }  // namespace
 
@@ -257,7 +202,7 @@ TEST_CASE("examples/beast_server with real clients: curl (routes, keep-alive, HT
         Process plain(std::string(WEFT_BEAST_SERVER) + " --procs 1 --addr 127.0.0.1:0");
         Process tls(std::string(WEFT_BEAST_SERVER) + " --procs 1 --addr 127.0.0.1:0 --tls-cert " + certs().crt +
                     " --tls-key " + certs().key);
-        std::string p = plain.wait_port(), t = tls.wait_port();
+        std::string p = wait_port(plain), t = wait_port(tls);
         REQUIRE_MESSAGE(!p.empty(), plain.output());
         REQUIRE_MESSAGE(!t.empty(), tls.output());
         std::string base = "http://127.0.0.1:" + p;

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <fstream>
 #include <spawn.h>
-#include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <memory>
@@ -24,6 +23,7 @@
 #include <weft/weft.hpp>
 #include "common/http_server.hpp"
 #include "common/server.hpp"
+#include "support/pki.hpp"
 #include "support/test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -595,12 +595,7 @@ TEST_CASE("httpd: over the cap with every refusal busy, a connection is closed a
 
 namespace {
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using weft::suite::slurp;
 
 // examples/httpd as a user runs it, under `ulimit -n <nofile>`, its output
 // in files; SIGTERM and reaped on destruction.
@@ -748,24 +743,11 @@ TEST_CASE("httpd under ulimit -n 256: 300 slowloris clients neither lock other c
 }
 
 namespace {
-// A temporary directory with ca.crt and server.crt/server.key (localhost,
-// 127.0.0.1) made by openssl; removed with the object.
+// A CA and a server certificate for localhost and 127.0.0.1.
 struct TestCerts {
-    std::string dir;
-    TestCerts() {
-        char tmpl[] = "/tmp/weft-httpd-tls-XXXXXX";
-        REQUIRE(mkdtemp(tmpl) != nullptr);
-        dir = tmpl;
-        auto made = weft::suite::run_command(
-            "{ cd " + dir +
-            " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt "
-            "-days 2 -subj '/CN=httpd test CA' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-            "-keyout server.key -out server.csr -subj '/CN=localhost' && printf "
-            "'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext && openssl x509 -req -in server.csr -CA ca.crt "
-            "-CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext; }");
-        REQUIRE_MESSAGE(made.status == 0, made.out);
-    }
-    ~TestCerts() { weft::suite::run_command("rm -rf " + dir); }
+    weft::suite::TestPki made;
+    std::string dir = made.dir();
+    TestCerts() { made.leaf("server", "localhost", weft::suite::kLocalhostSan); }
 };
 }  // namespace
 

@@ -4,72 +4,39 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <optional>
-#include <spawn.h>
-#include <sstream>
 #include <string>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <weft/weft.hpp>
 #include "support/death.hpp"
+#include "support/pki.hpp"
+#include "support/process.hpp"
 #include "support/test_util.hpp"
-
-extern char** environ;
 
 using namespace std::chrono_literals;
 using weft::suite::contains;
+using weft::suite::Process;
+using weft::suite::slurp;
 using weft::suite::run_command;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// A test CA, a server certificate for localhost and 127.0.0.1, a client
-// certificate, and a second CA nobody trusts; made once per process.
+// A test CA and, signed by it, a server certificate for localhost and
+// 127.0.0.1, one for api.example.test and a client certificate; and a
+// second CA nobody trusts. Made once per process.
 struct Pki {
-    std::string dir;
-    std::string ca_crt, server_crt, server_key, client_crt, client_key, other_ca_crt, api_crt, api_key;
+    weft::suite::TestPki made;
+    std::string dir = made.dir();
+    std::string ca_crt = made.path("ca.crt"), server_crt = made.path("server.crt"), server_key = made.path("server.key"),
+                client_crt = made.path("client.crt"), client_key = made.path("client.key"),
+                other_ca_crt = made.path("other.crt"), api_crt = made.path("api.crt"), api_key = made.path("api.key");
     Pki() {
-        char tmpl[] = "/tmp/weft-tls-XXXXXX";
-        REQUIRE(mkdtemp(tmpl) != nullptr);
-        dir = tmpl;
-        auto path = [&](const char* f) { return dir + "/" + f; };
-        ca_crt = path("ca.crt");
-        server_crt = path("server.crt");
-        server_key = path("server.key");
-        client_crt = path("client.crt");
-        client_key = path("client.key");
-        other_ca_crt = path("other.crt");
-        api_crt = path("api.crt");
-        api_key = path("api.key");
-        const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-        std::string script =
-            "set -e; cd " + dir + "; " +
-            "openssl req -x509" + ec + " -keyout ca.key -out ca.crt -days 2 -subj '/CN=weft test CA'; " +
-            "openssl req -x509" + ec + " -keyout other.key -out other.crt -days 2 -subj '/CN=untrusted CA'; " +
-            "openssl req" + ec + " -keyout server.key -out server.csr -subj '/CN=localhost'; " +
-            "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext; " +
-            "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 "
-            "-extfile server.ext; " +
-            "openssl req" + ec + " -keyout api.key -out api.csr -subj '/CN=api.example.test'; " +
-            "printf 'subjectAltName=DNS:api.example.test\\n' > api.ext; " +
-            "openssl x509 -req -in api.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out api.crt -days 2 "
-            "-extfile api.ext; " +
-            "openssl req" + ec + " -keyout client.key -out client.csr -subj '/CN=weft test client'; " +
-            "printf 'extendedKeyUsage=clientAuth\\n' > client.ext; " +
-            "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2 "
-            "-extfile client.ext";
-        auto r = run_command("{ " + script + "; }");  // every command's stderr with its stdout
-        REQUIRE_MESSAGE(r.status == 0, r.out);
+        made.self_signed("other", "untrusted CA");
+        made.leaf("server", "localhost", weft::suite::kLocalhostSan);
+        made.leaf("api", "api.example.test", "subjectAltName=DNS:api.example.test");
+        made.leaf("client", "weft test client", "extendedKeyUsage=clientAuth");
     }
 };
 
@@ -126,33 +93,6 @@ struct EchoServer {
     }
     std::string addr() const { return ln.addr().to_string(); }
     int port() const { return ln.addr().port(); }
-};
-
-// A program from the shell, its output in a file; killed and reaped on
-// destruction.
-class Process {
-public:
-    explicit Process(const std::string& cmd) {
-        char tmpl[] = "/tmp/weft-tls-out-XXXXXX";
-        int fd = mkstemp(tmpl);
-        REQUIRE(fd >= 0);
-        close(fd);
-        out_ = tmpl;
-        std::string full = "exec " + cmd + " >" + out_ + " 2>&1";
-        const char* argv[] = {"sh", "-c", full.c_str(), nullptr};
-        REQUIRE(posix_spawnp(&pid_, "sh", nullptr, nullptr, const_cast<char**>(argv), environ) == 0);
-    }
-    ~Process() {
-        kill(pid_, SIGTERM);
-        int status;
-        waitpid(pid_, &status, 0);
-        std::remove(out_.c_str());
-    }
-    std::string output() const { return slurp(out_); }
-
-private:
-    std::string out_;
-    pid_t pid_ = -1;
 };
 
 }  // namespace

@@ -13,6 +13,9 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <fstream>
+#include <iterator>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <mutex>
 #include <string>
 #include <unistd.h>
@@ -30,6 +33,24 @@ using Clock = std::chrono::steady_clock;
 inline constexpr int kProcs[] = {1, 2, 4};
 
 inline bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// A file's whole contents ("" if it cannot be read).
+inline std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Whether this host can bind ::1 (some containers have no IPv6).
+inline bool have_ipv6_loopback() {
+    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    return ok;
+}
 
 // A shell command's exit status (-1: killed by a signal or not run) and
 // its stdout and stderr together.

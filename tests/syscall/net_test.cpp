@@ -221,17 +221,6 @@ void echo_roundtrip(const char* network, const char* address, const char* dial_n
     c.close();  // idempotent
 }
 
-bool have_ipv6_loopback() {
-    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 std::string temp_socket_path(const char* tag) {
     return "/tmp/weft-net-test-" + std::to_string(getpid()) + "-" + tag + ".sock";
 }
@@ -270,7 +259,7 @@ TEST_CASE("addresses print as Go prints them") {
 }
 
 TEST_CASE("echo over tcp6") {
-    if (!have_ipv6_loopback()) {
+    if (!weft::suite::have_ipv6_loopback()) {
         MESSAGE("skipped: ::1 is not available on this host");
         return;
     }
@@ -282,7 +271,7 @@ TEST_CASE("echo over tcp6") {
 }
 
 TEST_CASE("a tcp listener on :port serves IPv4 and IPv6 clients") {
-    if (!have_ipv6_loopback()) {
+    if (!weft::suite::have_ipv6_loopback()) {
         MESSAGE("skipped: ::1 is not available on this host");
         return;
     }

@@ -31,17 +31,6 @@ void run_checked(int procs, F&& body) {
     CHECK(weft::suite::open_fd_count() == before);
 }
 
-bool have_ipv6_loopback() {
-    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 std::string read_string(PacketConn& pc, Addr& from, size_t cap = 2048) {
     std::string s(cap, '\0');
     size_t n = pc.read_from(std::as_writable_bytes(std::span<char>(s.data(), s.size())), from);
@@ -111,7 +100,7 @@ TEST_CASE("udp: the sender's address comes with each datagram, and answers reach
 }
 
 TEST_CASE("udp6 and the dual-stack udp wildcard: IPv6 peers, and IPv4 peers seen as IPv4") {
-    if (!have_ipv6_loopback()) {
+    if (!weft::suite::have_ipv6_loopback()) {
         MESSAGE("skipped: ::1 is not available on this host");
         return;
     }
