@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include <weft/bufio.hpp>
 #include <weft/sync/mutex.hpp>
 #include "sched/call_context.hpp"
 
@@ -431,20 +432,23 @@ public:
     net::Conn& conn() { return conn_; }
 
     void handshake() {
+        // Acquire: pairs with the release below, so a fiber that sees the
+        // handshake done sees the SSL state it left (the readers and
+        // writers also take ssl_mu_, which orders it anyway).
         if (done_.load(std::memory_order_acquire)) return;
         std::lock_guard<Mutex> hs(hs_mu_);
-        if (done_.load(std::memory_order_relaxed)) return;
+        if (done_.load(std::memory_order_relaxed)) return;  // relaxed: written only under hs_mu_, which we hold
         // The handshake's own bound, under the deadlines the user set.
         TimePoint bound{};
         if (timeout_ > Duration::zero()) bound = Clock::now() + timeout_;
-        conn_.set_read_deadline(earliest(read_deadline_, bound));
-        conn_.set_write_deadline(earliest(write_deadline_, bound));
+        conn_.set_read_deadline(earliest(read_deadline_.load(), bound));
+        conn_.set_write_deadline(earliest(write_deadline_.load(), bound));
         struct Restore {
             Session* s;
             ~Restore() {
                 if (!s->conn_) return;
-                s->conn_.set_read_deadline(s->read_deadline_);
-                s->conn_.set_write_deadline(s->write_deadline_);
+                s->conn_.set_read_deadline(s->read_deadline_.load());
+                s->conn_.set_write_deadline(s->write_deadline_.load());
             }
         } restore{this};
         for (;;) {
@@ -473,7 +477,7 @@ public:
                                         peer()));
             }
         }
-        done_.store(true, std::memory_order_release);
+        done_.store(true, std::memory_order_release);  // pairs with the acquire loads of handshake() and close()
     }
 
     size_t read(std::span<std::byte> buf) {
@@ -553,7 +557,7 @@ public:
                 take_output();
             }
             try {
-                if (write_deadline_ == TimePoint{}) conn_.set_write_deadline(Clock::now() + std::chrono::seconds(5));
+                if (write_deadline_.load() == TimePoint{}) conn_.set_write_deadline(Clock::now() + std::chrono::seconds(5));
                 send_out();
             } catch (const std::exception&) {
                 // The peer is gone or slow: close anyway.
@@ -564,11 +568,11 @@ public:
     }
 
     void set_read_deadline(TimePoint t) {
-        read_deadline_ = t;
+        read_deadline_.store(t);
         conn_.set_read_deadline(t);
     }
     void set_write_deadline(TimePoint t) {
-        write_deadline_ = t;
+        write_deadline_.store(t);
         conn_.set_write_deadline(t);
     }
 
@@ -683,7 +687,10 @@ private:
     std::atomic<bool> closed_{false};
     bool eof_ = false;   // under ssl_mu_
     std::string out_;    // under ssl_mu_ (TL2)
-    TimePoint read_deadline_{}, write_deadline_{};
+    // What the user set (net::Conn has no getter): the handshake bounds the
+    // socket's deadlines by its own and puts these back. Atomic: any fiber
+    // may set a deadline while another runs the handshake.
+    std::atomic<TimePoint> read_deadline_{TimePoint{}}, write_deadline_{TimePoint{}};
 };
 
 }  // namespace detail
@@ -723,15 +730,7 @@ Conn Conn::server_on(net::Conn& c, const Config& cfg) {
 
 void Conn::handshake() { get("handshake").handshake(); }
 size_t Conn::read(std::span<std::byte> buf) { return get("read").read(buf); }
-size_t Conn::read_full(std::span<std::byte> buf) {
-    size_t got = 0;
-    while (got < buf.size()) {
-        size_t n = read(buf.subspan(got));
-        if (n == 0) break;
-        got += n;
-    }
-    return got;
-}
+size_t Conn::read_full(std::span<std::byte> buf) { return weft::detail::read_full(*this, buf); }
 size_t Conn::write(std::span<const std::byte> buf) { return get("write").write(buf); }
 void Conn::write_all(std::span<const std::byte> buf) { get("write").write_all(buf); }
 void Conn::close() {

@@ -43,6 +43,22 @@ concept ByteSource = requires(R& r, std::span<std::byte> buf) {
     { r.read(buf) } -> std::convertible_to<size_t>;
 };
 
+namespace detail {
+// Reads from `source` until buf is full or the stream ends; the bytes read
+// (fewer than buf.size() only at the end). The read_full of Conn,
+// tls::Conn and BufReader.
+template <ByteSource R>
+size_t read_full(R& source, std::span<std::byte> buf) {
+    size_t got = 0;
+    while (got < buf.size()) {
+        size_t n = source.read(buf.subspan(got));
+        if (n == 0) break;
+        got += n;
+    }
+    return got;
+}
+}  // namespace detail
+
 template <ByteSource R>
 class BufReader {
 public:
@@ -81,15 +97,7 @@ public:
     // Reads until buf is full or the stream ends; returns the bytes read
     // (less than buf.size() only at the end of the stream). On an error,
     // the bytes already copied into buf are consumed.
-    size_t read_full(std::span<std::byte> buf) {
-        size_t got = 0;
-        while (got < buf.size()) {
-            size_t n = read(buf.subspan(got));
-            if (n == 0) break;
-            got += n;
-        }
-        return got;
-    }
+    size_t read_full(std::span<std::byte> buf) { return detail::read_full(*this, buf); }
 
     // The next line, without its "\n" or "\r\n". At the end of the stream:
     // a last line without "\n" is returned as it is, then nullopt (nullopt

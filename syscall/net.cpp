@@ -30,6 +30,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#include <weft/bufio.hpp>
 #include <weft/clock.hpp>
 #include "sched/call_context.hpp"
 #include "sched/fiber.hpp"
@@ -129,15 +130,7 @@ detail::NetFd& Conn::get(const char* op) const {
 
 size_t Conn::read(std::span<std::byte> buf) { return get("read").read(buf.data(), buf.size()); }
 
-size_t Conn::read_full(std::span<std::byte> buf) {
-    size_t got = 0;
-    while (got < buf.size()) {
-        size_t n = read(buf.subspan(got));
-        if (n == 0) break;
-        got += n;
-    }
-    return got;
-}
+size_t Conn::read_full(std::span<std::byte> buf) { return weft::detail::read_full(*this, buf); }
 
 size_t Conn::write(std::span<const std::byte> buf) { return get("write").write(buf.data(), buf.size()); }
 void Conn::write_all(std::span<const std::byte> buf) { get("write").write_all(buf.data(), buf.size()); }
