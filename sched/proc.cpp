@@ -265,8 +265,8 @@ Stack stack_get(P* p) {
             s.free_stacks.pop_back();
         }
     }
-    if (p->nstack_cache > 0) return p->stack_cache[--p->nstack_cache];
-    return stack_alloc();
+    if (p->nstack_cache == 0) p->nstack_cache = stack_alloc_batch(p->stack_cache, P::kStackCacheMax / 2);
+    return p->stack_cache[--p->nstack_cache];
 }
 
 void stack_put(P* p, const Stack& st) {

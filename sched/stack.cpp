@@ -15,24 +15,22 @@ namespace weft::sched {
 namespace {
 
 constexpr size_t kPage = 4096;
-constexpr size_t kChunkStacks = 64;
 
 struct Mapping {
     void* base;
     size_t len;
 };
 
-// Stack allocation happens only when a G without a stack first runs, so a
-// plain mutex (outside the runtime's rank table: nothing is taken inside
-// it) is enough.
+// Only the accounting is under this mutex (outside the runtime's rank
+// table: nothing is taken inside it); the mmap and mprotect calls of a
+// batch run outside it, so two Ms making stacks at once do not queue
+// behind each other's system calls.
 std::mutex g_mu;
 std::vector<Mapping> g_maps;
 size_t g_size = kDefaultStackSize;
 StackGuardMode g_mode = StackGuardMode::kAuto;
 int64_t g_guard_budget = 0;
 int64_t g_guarded = 0, g_canary = 0;
-char* g_chunk = nullptr;  // current canary chunk and how many are left in it
-size_t g_chunk_left = 0;
 
 int64_t read_max_map_count() {
     FILE* f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -47,7 +45,7 @@ int64_t read_max_map_count() {
 void* map(size_t len) {
     void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
-        base::fatal("out of memory allocating a fiber stack (%zu bytes): errno %d", len, errno);
+        base::fatal("out of memory allocating fiber stacks (%zu bytes): errno %d", len, errno);
     return p;
 }
 
@@ -67,42 +65,49 @@ void stack_init(size_t size, StackGuardMode mode, int64_t budget) {
     g_guard_budget = budget >= 0 ? budget : (read_max_map_count() - 8192) / 2;
     if (g_guard_budget < 0) g_guard_budget = 0;
     g_guarded = g_canary = 0;
-    g_chunk = nullptr;
-    g_chunk_left = 0;
 }
 
-Stack stack_alloc() {
-    std::lock_guard<std::mutex> l(g_mu);
-    bool guard = g_mode == StackGuardMode::kAlways || (g_mode == StackGuardMode::kAuto && g_guarded < g_guard_budget);
-    if (g_mode == StackGuardMode::kAlways && g_guarded >= g_guard_budget)
-        base::fatal("WEFT_STACK_GUARD=always: %lld guarded stacks reach the vm.max_map_count budget; "
-                    "raise vm.max_map_count or use WEFT_STACK_GUARD=auto",
-                    static_cast<long long>(g_guarded));
-    Stack s;
-    s.size = g_size;
-    if (guard) {
-        char* base = static_cast<char*>(map(g_size + kPage));
-        if (mprotect(base, kPage, PROT_NONE) != 0) base::fatal("mprotect of a stack guard page failed: errno %d", errno);
-        g_maps.push_back({base, g_size + kPage});
-        s.lo = base + kPage;
-        s.guarded = true;
-        g_guarded++;
-    } else {
-        if (g_chunk_left == 0) {
-            g_chunk = static_cast<char*>(map(g_size * kChunkStacks));
-            g_maps.push_back({g_chunk, g_size * kChunkStacks});
-            g_chunk_left = kChunkStacks;
+int stack_alloc_batch(Stack* out, int n) {
+    WEFT_CHECK(n >= 1, "stack_alloc_batch: asked for no stack");
+    // Decide the kind and take the stacks out of the budget first, under
+    // the mutex; map them after, outside it.
+    bool guard;
+    int k = n;
+    size_t size;
+    {
+        std::lock_guard<std::mutex> l(g_mu);
+        size = g_size;
+        int64_t left = g_guard_budget - g_guarded;
+        if (g_mode == StackGuardMode::kAlways && left <= 0)
+            base::fatal("WEFT_STACK_GUARD=always: %lld guarded stacks reach the vm.max_map_count budget; "
+                        "raise vm.max_map_count or use WEFT_STACK_GUARD=auto",
+                        static_cast<long long>(g_guarded));
+        guard = g_mode != StackGuardMode::kNever && left > 0;
+        if (guard) {
+            if (k > left) k = static_cast<int>(left);
+            g_guarded += k;
+        } else {
+            g_canary += k;
         }
-        s.lo = g_chunk;
-        g_chunk += g_size;
-        g_chunk_left--;
-        s.guarded = false;  // canary: the zero bottom of fresh memory (stack.hpp)
-        g_canary++;
     }
-    // A mapping reused from a previous run may still carry ASan poison from
-    // fibers that were abandoned mid-call.
-    WEFT_ASAN_UNPOISON(s.lo, s.size);
-    return s;
+    // One mapping for the batch. Guarded: k slots of a guard page and a
+    // stack above it (the guard splits the mapping: two VMAs per stack, as
+    // when each stack had its own mapping). Canary: k stacks back to back;
+    // each one's canary is the zero bottom of fresh memory (stack.hpp).
+    size_t slot = guard ? size + kPage : size;
+    char* base = static_cast<char*>(map(slot * static_cast<size_t>(k)));
+    for (int i = 0; i < k; i++) {
+        char* s = base + slot * static_cast<size_t>(i);
+        if (guard && mprotect(s, kPage, PROT_NONE) != 0)
+            base::fatal("mprotect of a stack guard page failed: errno %d", errno);
+        out[i] = Stack{guard ? s + kPage : s, size, guard};
+    }
+    // A mapping at an address an earlier run used may still carry ASan
+    // poison from fibers that were abandoned mid-call.
+    WEFT_ASAN_UNPOISON(base, slot * static_cast<size_t>(k));
+    std::lock_guard<std::mutex> l(g_mu);
+    g_maps.push_back({base, slot * static_cast<size_t>(k)});
+    return k;
 }
 
 void stack_release_all() {
@@ -116,8 +121,6 @@ void stack_release_all() {
     }
     g_maps.clear();
     g_maps.shrink_to_fit();
-    g_chunk = nullptr;
-    g_chunk_left = 0;
 }
 
 StackStats stack_stats() {

@@ -6,10 +6,12 @@
 // Options::stack_size change it).
 //
 // Two kinds (invariant: a stack's kind never changes):
-//  - guarded: its own mapping with a PROT_NONE page below it; running off
-//    the end faults on that page and the SIGSEGV handler reports
-//    "fiber stack overflow (G n)". Costs two kernel VMAs.
-//  - canary: carved from a shared chunk mapping (one VMA for many stacks).
+//  - guarded: a PROT_NONE page below it; running off the end faults on
+//    that page and the SIGSEGV handler reports "fiber stack overflow (G n)".
+//    Costs two kernel VMAs. (Not Linux 6.13's MADV_GUARD_INSTALL guard
+//    regions, which cost none: a debugger's reads of the mapping fail on
+//    them, so gdb's gcore leaves every fiber stack out of the core.)
+//  - canary: one of a batch mapped back to back (one VMA for many stacks).
 //    Its lowest kCanaryBytes must stay zero; they are checked each time the
 //    fiber switches out. The canary is never written: fresh anonymous
 //    memory is zero, and reading an untouched page maps the kernel's shared
@@ -25,7 +27,8 @@
 //
 // A G holds a stack only from its first run to its exit; free stacks wait
 // in per-P caches and a global list (proc.cpp) and are unmapped only when
-// the runtime stops.
+// the runtime stops. New stacks are made in batches that fill half of a P's
+// cache (stack_alloc_batch).
 #pragma once
 
 #include <cstddef>
@@ -62,8 +65,13 @@ struct Stack {
 // Configures the allocator for one runtime lifetime. Called by run().
 // budget < 0: derive the guarded-stack budget from vm.max_map_count.
 void stack_init(size_t size, StackGuardMode mode, int64_t budget = -1);
-// Allocates a stack; fatal when the OS refuses memory.
-Stack stack_alloc();
+// Makes up to n (>= 1) new stacks into out[] and returns how many: fewer
+// than n only where the guarded-stack budget runs out inside the batch.
+// One mapping per batch, so a P that runs out of free stacks pays one mmap
+// (and, guarded, one mprotect per stack) for the next several fibers
+// rather than a system call pair and a contended lock for each. Fatal when
+// the OS refuses memory.
+int stack_alloc_batch(Stack* out, int n);
 // Unmaps every stack handed out since stack_init (runtime teardown).
 void stack_release_all();
 
