@@ -102,7 +102,14 @@ void run_impl(const Options& opts, sched::Closure main, const std::source_locati
     sched::run_main(cfg, std::move(main), site);
 }
 
-void go_impl(sched::Closure fn, const std::source_location& site) { sched::spawn(std::move(fn), site); }
+void go_impl(sched::Closure fn, const std::source_location& site) {
+    sched::spawn(std::move(fn), site);
+    // A spawn is a runtime call like any other: a fiber sysmon flagged
+    // yields here. Without it a loop that only spawns keeps its P and
+    // piles up fibers that cannot run (Go's spawner is preempted by a
+    // signal), each holding a G until the loop ends.
+    sched::preempt_check("weft::go");
+}
 
 }  // namespace detail
 

@@ -20,7 +20,7 @@
 //  - When every fiber is blocked and nothing can wake one (no timer, no
 //    fd): "fatal error: all fibers are asleep - deadlock!" and the dump.
 //  - Preemption is cooperative: a fiber yields at runtime calls (channel and
-//    sync operations, sleeps, yield/preempt_point). A loop that makes none
+//    sync operations, sleeps, go(), yield/preempt_point). A loop that makes none
 //    holds its thread; sysmon flags it after 10 ms so it yields at its next
 //    preempt_point().
 //  - Fibers migrate between OS threads at every switch: do not keep
@@ -84,7 +84,8 @@ int run(F&& fn, const std::source_location& site = std::source_location::current
 }
 
 // Starts a fiber. Callable from a fiber, or from any thread while run() is
-// active. `site` is recorded for fiber dumps. A plain thread that calls it
+// active. From a fiber it is a preemption point: a fiber that has run its
+// time slice yields here (so do not hold a std::mutex across it). `site` is recorded for fiber dumps. A plain thread that calls it
 // while every fiber may be waiting for what it starts must hold a Spawner:
 // otherwise nothing tells the runtime that the thread is still coming, and
 // once every fiber is blocked it reports "all fibers are asleep - deadlock!".

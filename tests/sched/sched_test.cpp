@@ -182,6 +182,23 @@ TEST_CASE("sysmon preempts a fiber that holds its P past its time slice") {
     CHECK(spins.load() > 0);
 }
 
+TEST_CASE("go() is a preemption point: a flagged spawner yields there") {
+    // The flag is what sysmon sets on a fiber past its time slice; the
+    // scheduler clears it when it runs the fiber again, so a flag still set
+    // after go() means the spawner never left its P.
+    bool kept_unflagged = true, cleared_by_yield = false;
+    weft::run(weft::Options{.procs = 1}, [&] {
+        auto* self = weft::sched::current_g();
+        weft::go([] {});
+        kept_unflagged = !self->preempt.load(std::memory_order_relaxed);
+        self->preempt.store(true, std::memory_order_relaxed);
+        weft::go([] {});
+        cleared_by_yield = !self->preempt.load(std::memory_order_relaxed);
+    });
+    CHECK(kept_unflagged);
+    CHECK(cleared_by_yield);
+}
+
 TEST_CASE("a long-running fiber does not starve a fiber waiting in the global queue") {
     // Two fibers handing a baton back and forth keep inheriting their time
     // slice through runnext; a third fiber must still get to run.
