@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # compare.sh — weft against Go (and, for W6, Boehm GC), side by side: the
-# workloads W1-W7 (docs/BENCHMARKS.md) as weft's examples/, as the Go
+# workloads W1-W7, W9 and W10 (docs/BENCHMARKS.md) as weft's examples/, as the Go
 # programs in bench/go/ and as bench/boehm/'s C++ on Boehm GC, same sizes,
 # same procs, run in turn, medians compared.
 #
-#   scripts/compare.sh [--runs N] [--quick] [--only WORKLOADS]
+#   scripts/compare.sh [--runs N] [--quick] [--only WORKLOADS] [--hog N]
 #
 #   --runs N   runs of each program per case (default 5); medians over them
 #   --quick    small sizes, to test the script (the figures mean little)
 #   --only W   only the cases whose label starts with one of these
 #              comma-separated workload names (e.g. --only W6,W7)
+#   --hog N    keep N busy-loop processes running beside every run and
+#              the floor measurements, as on a shared machine (default 0)
 #
 # Steps:
 #  1. Install what is missing: weft's packages, golang-go and libgc-dev
@@ -23,7 +25,8 @@
 #     bench/hiccup/hiccup.cpp (no runtime in it).
 #  4. For each case (W1 spawn 2 Ps, W2 park 2 Ps, W3 yield 1 P, W4 pingpong
 #     1 P and 2 Ps, W5 sieve 2 Ps, W6 binarytrees 2 Ps with Boehm as well,
-#     W7 gcpause 2 Ps) run the weft program and each other one N times,
+#     W7 gcpause 2 Ps, W9 syscalls 2 Ps, W10 chain 2 Ps) run the weft
+#     program and each other one N times,
 #     in turn, rotating which goes first on every run, so noise and warm-up
 #     hit all. Every run gets the same explicit sizes (--n, W6's --depth, or
 #     W7's --live-mb, --idle, --mutators, --seconds) and --procs. Outputs
@@ -46,18 +49,20 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     cat <<'USAGE'
-usage: scripts/compare.sh [--runs N] [--quick] [--only WORKLOADS]
-  Runs W1-W7 as weft's examples, as bench/go's Go programs and (W6) on Boehm GC,
+usage: scripts/compare.sh [--runs N] [--quick] [--only WORKLOADS] [--hog N]
+  Runs W1-W7, W9, W10 as weft's examples, as bench/go's Go programs and (W6) on Boehm GC,
   in turn, and prints the medians side by side (other/weft > 1: weft faster/smaller).
   --runs N   runs of each program per case (default 5)
   --quick    small sizes, to test the script (the figures mean little)
   --only W   only these comma-separated workloads (e.g. --only W6,W7)
+  --hog N    N busy-loop processes beside every run (default 0)
 USAGE
 }
 
 runs=5
 quick=0
 only=
+hogs=0
 while [[ $# -gt 0 ]]; do
     case $1 in
     --runs)
@@ -79,11 +84,16 @@ while [[ $# -gt 0 ]]; do
         quick=1
         shift
         ;;
+    --hog)
+        [[ $# -ge 2 && $2 =~ ^[0-9]+$ && $2 -le 64 ]] || weft_die "--hog takes a number of busy loops in [0, 64]"
+        hogs=$2
+        shift 2
+        ;;
     -h | --help)
         usage
         exit 0
         ;;
-    *) weft_die "unknown argument '$1' (usage: scripts/compare.sh [--runs N] [--quick] [--only WORKLOADS])" ;;
+    *) weft_die "unknown argument '$1' (usage: scripts/compare.sh [--runs N] [--quick] [--only WORKLOADS] [--hog N])" ;;
     esac
 done
 
@@ -99,7 +109,7 @@ command -v go >/dev/null 2>&1 || weft_die "no 'go' command after installing gola
 dir=build/release
 weft_banner "building $dir"
 weft_configure "$dir" -Dbuildtype=release -Dtests=false
-programs=(spawn park yield pingpong sieve binarytrees gcpause)
+programs=(spawn park yield pingpong sieve binarytrees gcpause syscalls chain)
 if ! weft_build "$dir"; then
     # Only the workload programs compared matter here; something else in the tree
     # failing to build should not stop the comparison, but must be visible.
@@ -127,11 +137,11 @@ c++ -O2 -std=c++20 -pthread -Iexamples -o "$out/hiccup" bench/hiccup/hiccup.cpp 
 # the runtimes weft is compared with (default: go).
 # Full sizes are docs/BENCHMARKS.md's defaults, passed explicitly.
 if [[ $quick -eq 1 ]]; then
-    n_spawn=100000 n_park=10000 n_yield=200000 n_pingpong=100000 n_sieve=1000 depth_w6=16
+    n_spawn=100000 n_park=10000 n_yield=200000 n_pingpong=100000 n_sieve=1000 depth_w6=16 rounds_w10=2
     w7="--live-mb 32 --idle 1000 --mutators 2 --seconds 1"
     hiccup_seconds=1
 else
-    n_spawn=1000000 n_park=100000 n_yield=5000000 n_pingpong=1000000 n_sieve=5000 depth_w6=21
+    n_spawn=1000000 n_park=100000 n_yield=5000000 n_pingpong=1000000 n_sieve=5000 depth_w6=21 rounds_w10=10
     w7="--live-mb 512 --idle 10000 --mutators 2 --seconds 10"
     hiccup_seconds=10
 fi
@@ -144,6 +154,8 @@ cases=(
     "W5 sieve|sieve|--n $n_sieve --procs 2"
     "W6 binarytrees|binarytrees|--depth $depth_w6 --procs 2|go boehm"
     "W7 gcpause|gcpause|$w7 --procs 2"
+    "W9 syscalls|syscalls|--n 100 --calls 20 --procs 2"
+    "W10 chain|chain|--n 10000 --rounds $rounds_w10 --procs 2"
 )
 
 weft_banner "machine"
@@ -152,6 +164,18 @@ echo "go: $(go version)"
 echo "boehm: libgc $(pkg-config --modversion bdw-gc 2>/dev/null || echo "?")"
 echo "weft: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)'), $(c++ --version | head -1)"
 echo "runs per program per case: $runs$([[ $quick -eq 1 ]] && echo ' (--quick sizes)')"
+
+# --hog N: busy loops beside everything from here on, ended with the script.
+hog_pids=()
+stop_hogs() {
+    [[ ${#hog_pids[@]} -eq 0 ]] || kill "${hog_pids[@]}" 2>/dev/null || true
+}
+trap stop_hogs EXIT
+for ((h = 0; h < hogs; h++)); do
+    bash -c 'while :; do :; done' &
+    hog_pids+=($!)
+done
+echo "busy loops beside every run: $hogs"
 
 rm -rf "$out/out"
 table_args=()
@@ -215,7 +239,7 @@ done
 weft_banner "machine floor again"
 hiccup after
 
-weft_banner "weft vs the others ($(nproc) CPUs, $(go version | cut -d' ' -f3), $runs runs each; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+weft_banner "weft vs the others ($(nproc) CPUs, $(go version | cut -d' ' -f3), $runs runs each; busy loops beside: $hogs; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 status=0
 "$(weft_python)" scripts/compare_table.py --jsonl "$out/results.jsonl" "${table_args[@]}" || status=$?
 printf '%s\n' "${hiccup_lines[@]}" >>"$out/results.jsonl"

@@ -37,12 +37,15 @@ FIGURES = {
     "sieve": ("wall_ms",),
     "binarytrees": ("wall_ms", "peak_rss_kb", "gc_cycles", "max_pause_us", "total_pause_ms"),
     "gcpause": ("mutator_ops_per_s", "max_op_us", "p99_op_us", "max_pause_us", "p99_pause_us", "peak_rss_kb"),
+    "syscalls": ("wall_ms", "ticker_max_late_us"),
+    "chain": ("wall_ms", "ns_per_fiber", "peak_rss_kb"),
 }
 # Figures where more is better: the ratio printed for them is weft/other,
 # so that > 1 still means weft is ahead.
 HIGHER_IS_BETTER = {"mutator_ops_per_s"}
 # Keys that must be equal across all runtimes' runs of a case: the same work.
-SAME_WORK = ("workload", "procs", "n", "last_prime", "depth", "live_mb", "idle", "mutators", "seconds", "subtrees")
+SAME_WORK = ("workload", "procs", "n", "last_prime", "depth", "live_mb", "idle", "mutators", "seconds", "subtrees",
+             "calls", "rounds")
 # The runtimes weft is compared with, in the order their rows appear, and
 # their names in the table. A case has weft and one or more of them.
 OTHERS = ("go", "boehm")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tour.sh — the example tour: build weft's example workloads in release mode
-# and run them (docs/BENCHMARKS.md): W1-W7 and W9 at their default sizes
+# and run them (docs/BENCHMARKS.md): W1-W7, W9 and W10 at their default sizes
 # (W7 also with --idle 100000), W8 (httpd under wrk) and the echo server
 # checked by its client.
 #
@@ -11,7 +11,7 @@
 #  2. Configure build/release (-Dbuildtype=release -Dtests=false) unless it
 #     already is, and build it.
 #  3. Run spawn, park, yield, pingpong (--procs 1 and --procs 2), sieve,
-#     binarytrees, gcpause (--idle 10000 and 100000) and syscalls, each
+#     binarytrees, gcpause (--idle 10000 and 100000), syscalls and chain, each
 #     printing its own lines; their output is kept in build/release/tour/.
 #     binarytrees and gcpause take about a minute together.
 #  4. W8: start httpd --procs 1 (on CPU 0 when there are two or more),
@@ -56,6 +56,7 @@ runs=(
     "gcpause"
     "gcpause --idle 100000"
     "syscalls"
+    "chain"
 )
 
 out=$dir/tour
