@@ -25,9 +25,10 @@ G* current_g();  // null outside fibers
 // Where ready() puts the fiber on the current P:
 enum class ReadyAt {
     kNext,        // a handoff: runs next, inheriting the time slice (channels, sync)
-    kNextIfFree,  // runs next if nothing else waits on this P; else FIFO.
-                  // Timer wake-ups: one never overtakes an earlier one that
-                  // is already queued, so they keep their deadline order.
+    kTimer,       // a timer wake-up: runs next (a fiber in runnext goes
+                  // to the ring's tail, as Go's timers do) unless an earlier
+                  // timer wake-up still waits on this P; then FIFO behind
+                  // it, so wake-ups keep their deadline order (T1, proc.cpp).
     kBack,        // FIFO behind the P's other work
 };
 // From a thread that is not an M (a plain thread unlocking a weft::Mutex,

@@ -56,6 +56,9 @@ struct P {
     static constexpr int32_t kStackCacheMax = 32;
     Stack stack_cache[kStackCacheMax];
     int32_t nstack_cache = 0;
+    // Timer wake-ups put in this P's ring (T1, proc.cpp); this P's M only.
+    // At least the number still there: it only errs high.
+    int32_t timer_queued = 0;
     // Batch of fiber ids handed out without touching a shared counter.
     uint64_t goid_next = 0, goid_end = 0;
     // Fibers started (newproc) and ended (goexit) on this P, for counts

@@ -545,6 +545,7 @@ void runqput(P* p, G* g, bool next) {
         G* old = p->runnext.exchange(g);
         if (old == nullptr) return;
         g = old;  // kick the old runnext to the ring
+        if (g->timer_woken.load(std::memory_order_relaxed)) p->timer_queued++;  // T1
     }
     for (;;) {
         if (p->runq.push(g)) return;
@@ -566,7 +567,9 @@ G* runqget(P* p, bool* inherit) {
         return next;
     }
     *inherit = false;
-    return p->runq.pop();
+    G* g = p->runq.pop();
+    if (g != nullptr && g->timer_woken.load(std::memory_order_relaxed) && p->timer_queued > 0) p->timer_queued--;  // T1
+    return g;
 }
 
 namespace {
@@ -1186,6 +1189,7 @@ G* execute(M* m, G* g, bool inherit) {
     track_run(g);
     g->m = m;
     g->preempt.store(false, std::memory_order_relaxed);
+    g->timer_woken.store(false, std::memory_order_relaxed);
     if (g->stack.lo == nullptr) {
         g->stack = stack_get(p);
         context_create_fiber(g->ctx);  // no-op once the G has a TSan fiber
@@ -1266,12 +1270,24 @@ void ready(G* g, ReadyAt at) {
     count_unpark(m, g, trace::WakeSource::kFiber, /*from_m=*/true);
     switch (at) {
         case ReadyAt::kNext: runqput(p, g, true); break;
-        case ReadyAt::kNextIfFree: {
-            // Only onto an idle P's runnext: with fibers already queued, a
-            // later timer wake-up in runnext would run before earlier ones
-            // queued when runnext was taken (deadline order lost).
-            G* none = nullptr;
-            if (!p->runq.empty() || !p->runnext.compare_exchange_strong(none, g)) runqput(p, g, false);
+        case ReadyAt::kTimer: {
+            // T1: a timer wake-up runs next unless an earlier one still
+            // waits on this P, in runnext or in the ring; then it queues
+            // behind. Fibers readied otherwise do not hold it back: behind
+            // a queue of them (W9's sleepers back from their calls, each
+            // costing a hand-off) a ticker was late by milliseconds.
+            // p->timer_queued errs only high (an empty ring resets it), so
+            // on one P a wake-up never overtakes an earlier one. Across Ps
+            // a steal can carry one elsewhere; no order is promised there.
+            g->timer_woken.store(true, std::memory_order_relaxed);
+            if (p->runq.empty()) p->timer_queued = 0;
+            G* next = p->runnext.load(std::memory_order_relaxed);
+            if (p->timer_queued == 0 && (next == nullptr || !next->timer_woken.load(std::memory_order_relaxed))) {
+                runqput(p, g, true);
+            } else {
+                p->timer_queued++;
+                runqput(p, g, false);
+            }
             break;
         }
         case ReadyAt::kBack: runqput(p, g, false); break;

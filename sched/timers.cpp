@@ -203,7 +203,7 @@ void park_until(int64_t when, WaitReason reason) {
     // the callback.
     t.detached = true;
     t.when = when;
-    t.fn = [](void* g) { ready(static_cast<G*>(g), ReadyAt::kNextIfFree); };
+    t.fn = [](void* g) { ready(static_cast<G*>(g), ReadyAt::kTimer); };
     t.arg = getg();
     WEFT_CHECK(t.arg != nullptr, "park_until: not called from a fiber");
     park(  // step 2

@@ -70,6 +70,76 @@ TEST_CASE("sleepers on one P wake in deadline order, however late") {
     if (!conclusive) MESSAGE("every attempt started a fiber after its deadline; order not judged");
 }
 
+namespace {
+
+// Spins (no runtime call, so nothing else runs on a single P) until tp.
+void spin_until(weft::TimePoint tp) {
+    while (weft::Clock::now() < tp) {
+    }
+}
+
+}  // namespace
+
+TEST_CASE("a sleeper's wake-up runs before fibers already queued on its P") {
+    // T1: a ticker behind a queue of runnable fibers waited for all of
+    // them. One P: the sleeper's timer falls due while 20 fresh fibers
+    // queue; when the main fiber yields, the sleeper runs first.
+    // (The spin is short so that sysmon does not flag the main fiber, which
+    // would then yield at its first go() with an empty queue.)
+    std::vector<int> order;
+    weft::run(weft::Options{.procs = 1}, [&] {
+        std::atomic<bool> asleep{false};
+        const weft::TimePoint due = weft::Clock::now() + 3ms;
+        weft::go([&] {
+            asleep = true;
+            weft::sleep_until(due);
+            order.push_back(-1);
+        });
+        while (!asleep.load()) weft::yield();
+        weft::yield();  // the sleeper is parked in its sleep
+        spin_until(due);
+        for (int i = 0; i < 20; i++) weft::go([&order, i] { order.push_back(i); });
+        while (order.size() < 21) weft::yield();
+    });
+    REQUIRE(order.size() == 21);
+    CHECK(order.front() == -1);
+}
+
+TEST_CASE("sleepers keep their deadline order when a timer's channel send takes runnext between them") {
+    // One P, all three due at once: sleeper A wakes into runnext, then the
+    // Timer's send readies its receiver into runnext, pushing A into the
+    // ring; sleeper B, due last, must still run after A (T1's count of
+    // timer wake-ups in the ring includes the one pushed there).
+    std::vector<char> order;
+    weft::run(weft::Options{.procs = 1}, [&] {
+        std::atomic<int> ready{0};
+        const weft::TimePoint t0 = weft::Clock::now() + 30ms;
+        weft::go([&] {
+            ready++;
+            weft::sleep_until(t0);
+            order.push_back('A');
+        });
+        weft::Timer timer(t0 + 1ms - weft::Clock::now());
+        weft::go([&] {
+            ready++;
+            timer.chan().recv();
+            order.push_back('R');
+        });
+        weft::go([&] {
+            ready++;
+            weft::sleep_until(t0 + 2ms);
+            order.push_back('B');
+        });
+        while (ready.load() < 3) weft::yield();
+        weft::yield();  // all three are parked
+        spin_until(t0 + 3ms);
+        while (order.size() < 3) weft::yield();
+    });
+    REQUIRE(order.size() == 3);
+    auto a = std::find(order.begin(), order.end(), 'A'), b = std::find(order.begin(), order.end(), 'B');
+    CHECK(a < b);
+}
+
 TEST_CASE("sleep_until wakes at the time point, never before; a past one just yields") {
     weft::run(weft::Options{.procs = 2}, [] {
         for (auto d : {1ms, 5ms, 20ms}) {
