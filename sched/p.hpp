@@ -47,8 +47,13 @@ struct P {
     // Stealers CAS it only after spinning a little (see steal_work).
     std::atomic<G*> runnext{nullptr};
 
-    // Dead Gs, without stacks (a G needs one only once it runs).
-    G* gfree = nullptr;
+    // Dead Gs, without stacks (a G needs one only once it runs): an array,
+    // not a list through G::schedlink, so that moving Gs to and from the
+    // global list never touches a G (each one is a cache miss, likely on
+    // another core's line: a refill walking 32 cold Gs one load after
+    // another was most of a spawn's cost in W1).
+    static constexpr int32_t kGFreeMax = 64;
+    G* gfree[kGFreeMax];
     int32_t ngfree = 0;
     // Free stacks (as Go's per-P stackcache): a G takes one when it first
     // runs and gives it back when it exits, so a program that spawns faster

@@ -138,7 +138,6 @@ uint64_t g_run_number = 0;  // the active or last run; guarded by g_outside_mu
 bool g_outside_open = false;  // the run's Sched is up and accepts outside wakers; guarded by g_outside_mu
 std::atomic<int32_t> g_outside{0};       // outside wakers of the active run
 
-constexpr int32_t kGFreeLocalMax = 64;
 constexpr int32_t kGoidBatch = 16;
 
 // Fiber-local storage keys (process-wide, never recycled).
@@ -215,42 +214,37 @@ uint64_t next_goid(P* p) {
     return p->goid_next++;
 }
 
-// Dead Gs: per-P list, spilling to / refilling from the global one.
+// Dead Gs: per-P array, the most recently freed (warmest) taken first;
+// when full, its older half spills to the global list, and an empty one
+// refills half from it. Only G pointers move (P::gfree says why).
 void gfput(P* p, G* g) {
-    g->schedlink = p->gfree;
-    p->gfree = g;
-    if (++p->ngfree < kGFreeLocalMax) return;
-    Sched& s = sched_state();
-    base::LockGuard l(s.gflock);
-    while (p->ngfree >= kGFreeLocalMax / 2) {
-        G* x = p->gfree;
-        p->gfree = x->schedlink;
-        p->ngfree--;
-        x->schedlink = s.gfree;
-        s.gfree = x;
-        s.ngfree.fetch_add(1, std::memory_order_relaxed);
+    constexpr int32_t kHalf = P::kGFreeMax / 2;
+    if (p->ngfree == P::kGFreeMax) {
+        Sched& s = sched_state();
+        {
+            base::LockGuard l(s.gflock);
+            s.gfree.insert(s.gfree.end(), p->gfree, p->gfree + kHalf);
+            s.ngfree.store(static_cast<int32_t>(s.gfree.size()), std::memory_order_relaxed);
+        }
+        std::copy(p->gfree + kHalf, p->gfree + P::kGFreeMax, p->gfree);
+        p->ngfree -= kHalf;
     }
+    p->gfree[p->ngfree++] = g;
 }
 
 G* gfget(P* p) {
     Sched& s = sched_state();
-    if (p->gfree == nullptr && s.ngfree.load(std::memory_order_relaxed) > 0) {
+    if (p->ngfree == 0 && s.ngfree.load(std::memory_order_relaxed) > 0) {
         base::LockGuard l(s.gflock);
-        while (p->ngfree < kGFreeLocalMax / 2 && s.gfree) {
-            G* x = s.gfree;
-            s.gfree = x->schedlink;
-            s.ngfree.fetch_sub(1, std::memory_order_relaxed);
-            x->schedlink = p->gfree;
-            p->gfree = x;
-            p->ngfree++;
+        while (p->ngfree < P::kGFreeMax / 2 && !s.gfree.empty()) {
+            p->gfree[p->ngfree++] = s.gfree.back();
+            s.gfree.pop_back();
         }
+        s.ngfree.store(static_cast<int32_t>(s.gfree.size()), std::memory_order_relaxed);
     }
-    G* g = p->gfree;
-    if (g) {
-        p->gfree = g->schedlink;
-        p->ngfree--;
-        g->schedlink = nullptr;
-    }
+    if (p->ngfree == 0) return nullptr;
+    G* g = p->gfree[--p->ngfree];
+    g->schedlink = nullptr;
     return g;
 }
 

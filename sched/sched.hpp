@@ -44,7 +44,7 @@ struct Sched {
 
     // -- dead Gs and free stacks beyond the per-P caches (under gflock)
     base::Lock gflock{base::LockRank::kGFree};
-    G* gfree = nullptr;
+    std::vector<G*> gfree;
     // Written under gflock; gfget reads it without the lock as a hint
     // (relaxed: a stale value only costs or skips one lock round trip).
     std::atomic<int32_t> ngfree{0};
