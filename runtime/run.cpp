@@ -105,10 +105,11 @@ void run_impl(const Options& opts, sched::Closure main, const std::source_locati
 void go_impl(sched::Closure fn, const std::source_location& site) {
     sched::spawn(std::move(fn), site);
     // A spawn is a runtime call like any other: a fiber sysmon flagged
-    // yields here. Without it a loop that only spawns keeps its P and
-    // piles up fibers that cannot run (Go's spawner is preempted by a
-    // signal), each holding a G until the loop ends.
-    sched::preempt_check("weft::go");
+    // yields here, and so does one whose P's queue is full. Without it a
+    // loop that only spawns keeps its P and piles up fibers that cannot
+    // run (Go's spawner is preempted by a signal, after 10 ms), each
+    // holding a G until the loop ends.
+    sched::spawn_check();
 }
 
 }  // namespace detail

@@ -85,7 +85,8 @@ int run(F&& fn, const std::source_location& site = std::source_location::current
 
 // Starts a fiber. Callable from a fiber, or from any thread while run() is
 // active. From a fiber it is a preemption point: a fiber that has run its
-// time slice yields here (so do not hold a std::mutex across it). `site` is recorded for fiber dumps. A plain thread that calls it
+// time slice, or whose P's run queue is full (256 fibers waiting), yields
+// here (so do not hold a std::mutex across it). `site` is recorded for fiber dumps. A plain thread that calls it
 // while every fiber may be waiting for what it starts must hold a Spawner:
 // otherwise nothing tells the runtime that the thread is still coming, and
 // once every fiber is blocked it reports "all fibers are asleep - deadlock!".

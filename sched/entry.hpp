@@ -13,6 +13,11 @@ namespace weft::sched {
 // `api`, inside weft::blocking (call_context.hpp): every blocking
 // operation's entry is one.
 void preempt_check(const char* api = "a weft runtime call");
+// After a spawn (weft::go): yields as preempt_check does, and also when the
+// P's run queue is full and this fiber has started a ring's worth since it
+// last ran, so a fiber spawning faster than fibers run stops piling up Gs
+// (each one held until it runs) and lets them drain.
+void spawn_check();
 
 // The running fiber's fiber-local slots (weft::FiberLocal).
 void** fiber_local_slot(uint32_t key);

@@ -115,6 +115,9 @@ struct G {
     // Readied by a timer and not yet run (ReadyAt::kTimer, T1 in proc.cpp).
     // Relaxed: the owner P's M reads it as a hint, the G's next run clears it.
     std::atomic<bool> timer_woken{false};
+    // Fibers this G started since it was last scheduled (spawn_check); its
+    // own M only.
+    uint32_t spawned_since_run = 0;
 
     // -- execution
     Context ctx;

@@ -1184,6 +1184,7 @@ G* execute(M* m, G* g, bool inherit) {
     g->m = m;
     g->preempt.store(false, std::memory_order_relaxed);
     g->timer_woken.store(false, std::memory_order_relaxed);
+    g->spawned_since_run = 0;
     if (g->stack.lo == nullptr) {
         g->stack = stack_get(p);
         context_create_fiber(g->ctx);  // no-op once the G has a TSan fiber
@@ -1350,6 +1351,19 @@ void preempt_check(const char* api) {
     // fiber's next safe point after it. Relaxed: as G::preempt says, a late
     // observation only delays the yield.
     if (g->preempt.load(std::memory_order_relaxed) && g->in_gc_destructor == 0) gosched();
+}
+
+void spawn_check() {
+    M* m = getm();
+    if (m == nullptr) return;
+    G* g = m->curg.load(std::memory_order_relaxed);  // this M's own
+    if (g == nullptr || m->p == nullptr || g->in_gc_destructor != 0) return;
+    // A full ring yields only a fiber that filled it itself since it last
+    // ran: a spawner among many runnable fibers still gets to start a
+    // ring's worth per turn, instead of one per turn through all of them.
+    bool filled = ++g->spawned_since_run >= 4 * LocalRunQueue::kSize && m->p->runq.size() >= LocalRunQueue::kSize;
+    // Relaxed: as G::preempt says, a late observation only delays the yield.
+    if (filled || g->preempt.load(std::memory_order_relaxed)) gosched();
 }
 
 namespace {

@@ -199,6 +199,32 @@ TEST_CASE("go() is a preemption point: a flagged spawner yields there") {
     CHECK(cleared_by_yield);
 }
 
+TEST_CASE("a spawner whose P's run queue is full yields at go()") {
+    // One P and no other runtime call in the loop: a fiber it started runs
+    // before the loop ends only if a go() yields. The rule: a full ring
+    // and 1,024 fibers started since the spawner last ran; a full ring
+    // spills half to the global queue, so it is full again within 129
+    // more spawns. (sysmon's 10 ms flag may make it yield sooner on a slow
+    // machine, never later.)
+    int64_t first_ran_at = -1;
+    weft::run(weft::Options{.procs = 1}, [&] {
+        constexpr int kSpawns = 5000;
+        std::atomic<int64_t> spawned{0}, first{-1}, ran{0};
+        for (int i = 0; i < kSpawns; i++) {
+            weft::go([&] {
+                int64_t none = -1;
+                first.compare_exchange_strong(none, spawned.load());
+                ran++;
+            });
+            spawned++;
+        }
+        while (ran.load() < kSpawns) weft::yield();
+        first_ran_at = first.load();
+    });
+    CHECK(first_ran_at >= 0);
+    CHECK(first_ran_at <= 1024 + 256);
+}
+
 TEST_CASE("a long-running fiber does not starve a fiber waiting in the global queue") {
     // Two fibers handing a baton back and forth keep inheriting their time
     // slice through runnext; a third fiber must still get to run.
