@@ -4,7 +4,8 @@
 #                      where it was created (and the thread it runs on)
 #   weft-bt ID         that fiber's backtrace: a parked fiber's from the
 #                      context its last switch saved, a running one's from
-#                      its thread
+#                      its thread. ID is a number or any gdb expression
+#                      (a variable that holds weft::fiber_id(), say)
 #
 # Installed beside libweft.so (share/gdb/auto-load/<libdir>/libweft.so-gdb.py),
 # gdb loads it with the library; otherwise `source weft-gdb.py`. It reads
@@ -191,10 +192,12 @@ class WeftBt(gdb.Command):
         super().__init__("weft-bt", gdb.COMMAND_STACK)
 
     def invoke(self, arg, from_tty):
-        try:
-            want = int(arg.strip())
-        except ValueError:
+        if not arg.strip():
             raise gdb.GdbError("usage: weft-bt FIBER-ID (see info weft-fibers)")
+        try:
+            want = int(gdb.parse_and_eval(arg))
+        except (gdb.error, ValueError) as e:
+            raise gdb.GdbError("weft-bt: '%s' is not a fiber id (%s); usage: weft-bt FIBER-ID" % (arg.strip(), e))
         t = _Table()
         fiber = next((f for f in t.fibers() if f.id == want and f.alive()), None)
         if fiber is None:

@@ -5,6 +5,7 @@
 // process attach (Yama's ptrace_scope 1 would allow only its ancestors),
 // prints "ready" and waits to be killed: for gdb -p.
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <sys/prctl.h>
@@ -15,6 +16,12 @@
 extern "C" __attribute__((noinline, used)) void weft_gdb_target_ready() { asm volatile(""); }
 
 namespace gdb_target {
+
+// The fibers' ids, for `weft-bt gdb_target::parked_id`: which ids the
+// fibers get depends on the Ps they are started on (ids come in per-P
+// batches), so they differ between runs. Written once by each fiber
+// before the ready point; only gdb reads them.
+volatile uint64_t parked_id = 0, calling_id = 0;
 
 __attribute__((noinline)) void parked_here(weft::Chan<int>& c) {
     c.recv();
@@ -44,8 +51,14 @@ int main(int argc, char** argv) {
     bool wait = argc > 1 && std::strcmp(argv[1], "wait") == 0;
     return weft::run(weft::Options{.procs = 2}, [wait] {
         weft::Chan<int> never;
-        weft::go([&] { gdb_target::outer(never); });
-        weft::go([] { gdb_target::in_a_blocking_call(); });
+        weft::go([&] {
+            gdb_target::parked_id = weft::fiber_id();
+            gdb_target::outer(never);
+        });
+        weft::go([] {
+            gdb_target::calling_id = weft::fiber_id();
+            gdb_target::in_a_blocking_call();
+        });
         while (weft::metrics().waiting("chan receive") != 1 || !gdb_target::g_in_call.load()) weft::yield();
         weft_gdb_target_ready();
         if (wait) {
