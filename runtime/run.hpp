@@ -20,9 +20,9 @@
 //  - When every fiber is blocked and nothing can wake one (no timer, no
 //    fd): "fatal error: all fibers are asleep - deadlock!" and the dump.
 //  - Preemption is cooperative: a fiber yields at runtime calls (channel and
-//    sync operations, sleeps, go(), yield/preempt_point). A loop that makes none
-//    holds its thread; sysmon flags it after 10 ms so it yields at its next
-//    preempt_point().
+//    sync operations, sleeps, go(), yield/preempt_point). A loop that makes
+//    none holds its thread; sysmon flags it after 10 ms so it yields at its
+//    next preempt_point().
 //  - Fibers migrate between OS threads at every switch: do not keep
 //    pointers to thread_local variables (or errno's address) across a
 //    runtime call; use weft::FiberLocal for per-fiber state.
@@ -84,12 +84,14 @@ int run(F&& fn, const std::source_location& site = std::source_location::current
 }
 
 // Starts a fiber. Callable from a fiber, or from any thread while run() is
-// active. From a fiber it is a preemption point: a fiber that has run its
-// time slice, or whose P's run queue is full (256 fibers waiting), yields
-// here (so do not hold a std::mutex across it). `site` is recorded for fiber dumps. A plain thread that calls it
-// while every fiber may be waiting for what it starts must hold a Spawner:
-// otherwise nothing tells the runtime that the thread is still coming, and
-// once every fiber is blocked it reports "all fibers are asleep - deadlock!".
+// active. From a fiber it is a preemption point (so do not hold a
+// std::mutex across it): a fiber that has run its time slice yields here,
+// and so does one that has started over a thousand fibers since it last
+// ran while its P's run queue is full. `site` is recorded for fiber dumps.
+// A plain thread that calls it while every fiber may be waiting for what
+// it starts must hold a Spawner: otherwise nothing tells the runtime that
+// the thread is still coming, and once every fiber is blocked it reports
+// "all fibers are asleep - deadlock!".
 template <class F>
 void go(F&& fn, const std::source_location& site = std::source_location::current()) {
     static_assert(std::is_invocable_v<std::decay_t<F>&>, "weft::go takes a callable with no arguments");

@@ -28,7 +28,7 @@ enum class ReadyAt {
     kTimer,       // a timer wake-up: runs next (a fiber in runnext goes
                   // to the ring's tail, as Go's timers do) unless an earlier
                   // timer wake-up still waits on this P; then FIFO behind
-                  // it, so wake-ups keep their deadline order (T1, proc.cpp).
+                  // it, so wake-ups keep their deadline order (S6, proc.cpp).
     kBack,        // FIFO behind the P's other work
 };
 // From a thread that is not an M (a plain thread unlocking a weft::Mutex,

@@ -112,7 +112,7 @@ struct G {
     // Set by sysmon or stop-the-world; checked at safe points. Relaxed: a
     // late observation only delays the yield to the next safe point.
     std::atomic<bool> preempt{false};
-    // Readied by a timer and not yet run (ReadyAt::kTimer, T1 in proc.cpp).
+    // Readied by a timer and not yet run (ReadyAt::kTimer, S6 in proc.cpp).
     // Relaxed: the owner P's M reads it as a hint, the G's next run clears it.
     std::atomic<bool> timer_woken{false};
     // Fibers this G started since it was last scheduled (spawn_check); its

@@ -61,7 +61,7 @@ struct P {
     static constexpr int32_t kStackCacheMax = 32;
     Stack stack_cache[kStackCacheMax];
     int32_t nstack_cache = 0;
-    // Timer wake-ups put in this P's ring (T1, proc.cpp); this P's M only.
+    // Timer wake-ups put in this P's ring (S6, proc.cpp); this P's M only.
     // At least the number still there: it only errs high.
     int32_t timer_queued = 0;
     // Batch of fiber ids handed out without touching a shared counter.

@@ -21,6 +21,12 @@
 //       that lets a load pass an earlier store.
 //   S5. No runtime lock is held across a switch to a fiber, except the
 //       lock a parking fiber hands to its unlockf, released on g0.
+//   S6. A timer wake-up never overtakes an earlier one on its P (so
+//       sleepers on one P wake in deadline order): it takes runnext only
+//       when no fiber readied by a timer waits on the P, in runnext
+//       (G::timer_woken) or in the ring (P::timer_queued, never below
+//       their number: counted where one enters the ring, reset only when
+//       the ring is empty); else it queues at the ring's tail.
 //
 // Protocol (a fiber parks; mirrors gopark/park_m):
 //   1. The fiber sets m->action = kPark with its unlockf and switches to g0.
@@ -539,7 +545,7 @@ void runqput(P* p, G* g, bool next) {
         G* old = p->runnext.exchange(g);
         if (old == nullptr) return;
         g = old;  // kick the old runnext to the ring
-        if (g->timer_woken.load(std::memory_order_relaxed)) p->timer_queued++;  // T1
+        if (g->timer_woken.load(std::memory_order_relaxed)) p->timer_queued++;  // S6
     }
     for (;;) {
         if (p->runq.push(g)) return;
@@ -562,7 +568,7 @@ G* runqget(P* p, bool* inherit) {
     }
     *inherit = false;
     G* g = p->runq.pop();
-    if (g != nullptr && g->timer_woken.load(std::memory_order_relaxed) && p->timer_queued > 0) p->timer_queued--;  // T1
+    if (g != nullptr && g->timer_woken.load(std::memory_order_relaxed) && p->timer_queued > 0) p->timer_queued--;  // S6
     return g;
 }
 
@@ -1266,14 +1272,13 @@ void ready(G* g, ReadyAt at) {
     switch (at) {
         case ReadyAt::kNext: runqput(p, g, true); break;
         case ReadyAt::kTimer: {
-            // T1: a timer wake-up runs next unless an earlier one still
-            // waits on this P, in runnext or in the ring; then it queues
-            // behind. Fibers readied otherwise do not hold it back: behind
-            // a queue of them (W9's sleepers back from their calls, each
-            // costing a hand-off) a ticker was late by milliseconds.
-            // p->timer_queued errs only high (an empty ring resets it), so
-            // on one P a wake-up never overtakes an earlier one. Across Ps
-            // a steal can carry one elsewhere; no order is promised there.
+            // S6: a timer wake-up runs next unless an earlier one still
+            // waits on this P. Fibers readied otherwise do not hold it
+            // back: behind a queue of them (W9's sleepers back from their
+            // calls, each costing a hand-off) a ticker was late by
+            // milliseconds. Across Ps a steal can carry a wake-up
+            // elsewhere (and uncounted into another ring); no order is
+            // promised there.
             g->timer_woken.store(true, std::memory_order_relaxed);
             if (p->runq.empty()) p->timer_queued = 0;
             G* next = p->runnext.load(std::memory_order_relaxed);
