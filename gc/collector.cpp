@@ -149,6 +149,7 @@ struct Controller {
     Stats st;
     std::atomic<int64_t> assist_ns{0};  // statistics only: relaxed adds and loads
     std::atomic<int64_t> total_worker_ns{0};  // every cycle's worker_ns (statistics only)
+    std::atomic<int64_t> idle_mark_ns{0};     // idle_work's time (statistics only: relaxed)
     // Termination attempts that found grey objects left in some P's buffer
     // (this cycle; written by the collector fiber).
     int64_t term_retries = 0;
@@ -895,20 +896,21 @@ void on_stop() {
 // runs destructors, which must run on a fiber.)
 bool idle_work(sched::P* p) {
     GCWork* w = work_of(p);
-    if (phase() == Phase::kScan) {
-        sched::trace::gc_work(true);
-        bool did = stack_scan_idle(w);
-        flush(w);
-        sched::trace::gc_work(false);
-        return did;
-    }
-    if (phase() != Phase::kMark) return false;
-    if (global_work_empty() && !has_local_work(w)) return false;
+    Phase ph = phase();
+    if (ph != Phase::kScan && ph != Phase::kMark) return false;
+    if (ph == Phase::kMark && global_work_empty() && !has_local_work(w)) return false;
+    int64_t t = base::nanotime();
     sched::trace::gc_work(true);
-    int64_t done = drain(w, kIdleSliceBytes, DrainUntil::kBudgetOrStop);
-    flush(w);  // what the drain left, for other markers (see after_refill)
+    bool did;
+    if (ph == Phase::kScan) {
+        did = stack_scan_idle(w);
+    } else {
+        did = drain(w, kIdleSliceBytes, DrainUntil::kBudgetOrStop) > 0;
+    }
+    flush(w);  // what was left, for other markers (see after_refill)
     sched::trace::gc_work(false);
-    return done > 0;
+    controller().idle_mark_ns.fetch_add(base::nanotime() - t, std::memory_order_relaxed);
+    return did;
 }
 
 }  // namespace
@@ -1047,6 +1049,7 @@ Stats stats() {
     s.objects_freed = h.objects_freed.load();
     s.assist_ns = c.assist_ns.load();
     s.worker_ns = c.total_worker_ns.load(std::memory_order_relaxed);
+    s.idle_mark_ns = c.idle_mark_ns.load(std::memory_order_relaxed);
     s.stack_scans_helped = stack_scans_helped();
     s.stack_scans_from_summary = stack_scans_from_summary();
     PageHeapStats ps = h.pages.stats();

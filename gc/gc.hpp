@@ -91,6 +91,10 @@ struct Stats {
     uint64_t pause_histogram[10] = {};
     int64_t assist_ns = 0;           // time fibers spent in mark assists
     int64_t worker_ns = 0;           // time the collector fiber spent marking
+    // Time Ps with nothing to run spent marking and scanning stacks for the
+    // collector (idle-priority work). worker_ns + assist_ns + idle_mark_ns
+    // is the collector's CPU time outside its pauses.
+    int64_t idle_mark_ns = 0;
     int64_t heap_mapped_bytes = 0;   // pages the heap holds from the OS
     int64_t heap_released_bytes = 0; // pages returned to the OS (scavenged)
     // Fibers whose stacks were re-scanned because they ran during marking:

@@ -49,6 +49,7 @@ Metrics metrics() {
     for (size_t i = 0; i < Metrics::Collector::kPauseBuckets; i++) m.gc.pauses[i] = g.pause_histogram[i];
     m.gc.assist_ns_total = u(g.assist_ns);
     m.gc.worker_ns_total = u(g.worker_ns);
+    m.gc.idle_mark_ns_total = u(g.idle_mark_ns);
     return m;
 }
 

@@ -90,6 +90,7 @@ struct Metrics {
         uint64_t pauses[kPauseBuckets] = {};
         uint64_t assist_ns_total = 0;  // fibers' time in mark assists
         uint64_t worker_ns_total = 0;  // the collector fiber's marking time
+        uint64_t idle_mark_ns_total = 0;  // idle Ps' marking and stack scans
     } gc;
 };
 

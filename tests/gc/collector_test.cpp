@@ -574,6 +574,27 @@ TEST_CASE("smallest-class and large objects churn through cycles (poison on)") {
     });
 }
 
+TEST_CASE("stats count the time idle Ps spend marking") {
+    // Two Ps and one fiber, parked while the collector runs: the other P
+    // has nothing to run and marks in idle time (the collector fiber only
+    // takes its fractional share). Whether a given cycle gives it a chance
+    // is up to the OS, so collect until one has, a bounded number of times.
+    weft::run(weft::Options{.procs = 2}, [] {
+        gc::Root<Node> live;
+        live = build(16);  // 131,071 nodes to mark
+        gc::Stats s0 = gc::stats();
+        gc::Stats s = s0;
+        for (int i = 0; i < 200 && s.idle_mark_ns == s0.idle_mark_ns; ++i) {
+            gc::collect();
+            s = gc::stats();
+        }
+        CHECK(s.idle_mark_ns > s0.idle_mark_ns);
+        CHECK(s.worker_ns >= s0.worker_ns);
+        CHECK(weft::metrics().gc.idle_mark_ns_total >= static_cast<uint64_t>(s.idle_mark_ns));
+        live = nullptr;
+    });
+}
+
 TEST_CASE("termination waits for assists in flight: few retries per cycle while fibers allocate") {
     // An assist holds the grey objects it popped and publishes what it
     // leaves when it ends; a termination attempt made meanwhile stops the
