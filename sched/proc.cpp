@@ -1345,28 +1345,37 @@ bool can_spin(int iter) {
     return runq_empty(m->p);
 }
 
-void preempt_check(const char* api) {
+namespace {
+
+// The running fiber if it may yield here, else null (not a fiber, or a
+// destructor the collector runs: the request waits for the fiber's next
+// safe point after it). Fatal, naming `api`, inside weft::blocking.
+G* yieldable_g(const char* api) {
     M* m = getm();
-    if (m == nullptr) return;
+    if (m == nullptr) return nullptr;
     G* g = m->curg.load(std::memory_order_relaxed);  // this M's own
-    if (g == nullptr) return;
+    if (g == nullptr) return nullptr;
     if (m->p == nullptr) [[unlikely]]
         misuse(api, CallContext::kBlocking);
-    // A collector-run destructor must not yield: the request waits for the
-    // fiber's next safe point after it. Relaxed: as G::preempt says, a late
-    // observation only delays the yield.
-    if (g->preempt.load(std::memory_order_relaxed) && g->in_gc_destructor == 0) gosched();
+    return g->in_gc_destructor == 0 ? g : nullptr;
+}
+
+// spawn_check: fibers a spawner may start in one turn before a full ring
+// makes it yield. Counting per turn keeps a spawner among many runnable
+// fibers starting this many per turn, not one per turn through all of them.
+constexpr uint32_t kSpawnsPerTurn = 4 * LocalRunQueue::kSize;
+
+}  // namespace
+
+void preempt_check(const char* api) {
+    // Relaxed: as G::preempt says, a late observation only delays the yield.
+    if (G* g = yieldable_g(api); g != nullptr && g->preempt.load(std::memory_order_relaxed)) gosched();
 }
 
 void spawn_check() {
-    M* m = getm();
-    if (m == nullptr) return;
-    G* g = m->curg.load(std::memory_order_relaxed);  // this M's own
-    if (g == nullptr || m->p == nullptr || g->in_gc_destructor != 0) return;
-    // A full ring yields only a fiber that filled it itself since it last
-    // ran: a spawner among many runnable fibers still gets to start a
-    // ring's worth per turn, instead of one per turn through all of them.
-    bool filled = ++g->spawned_since_run >= 4 * LocalRunQueue::kSize && m->p->runq.size() >= LocalRunQueue::kSize;
+    G* g = yieldable_g("weft::go");
+    if (g == nullptr) return;
+    bool filled = ++g->spawned_since_run >= kSpawnsPerTurn && g->m->p->runq.size() >= LocalRunQueue::kSize;
     // Relaxed: as G::preempt says, a late observation only delays the yield.
     if (filled || g->preempt.load(std::memory_order_relaxed)) gosched();
 }

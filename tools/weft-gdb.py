@@ -196,7 +196,7 @@ class WeftBt(gdb.Command):
             raise gdb.GdbError("usage: weft-bt FIBER-ID (see info weft-fibers)")
         try:
             want = int(gdb.parse_and_eval(arg))
-        except (gdb.error, ValueError) as e:
+        except (gdb.error, ValueError, TypeError) as e:
             raise gdb.GdbError("weft-bt: '%s' is not a fiber id (%s); usage: weft-bt FIBER-ID" % (arg.strip(), e))
         t = _Table()
         fiber = next((f for f in t.fibers() if f.id == want and f.alive()), None)
