@@ -2,8 +2,8 @@
 // heap with many idle fibers.
 //
 // The workload, precisely (so other runtimes can do the same work):
-//  - Node: two references and one 64-bit integer (24 bytes; weft adds an
-//    8-byte header, so a node takes 32 bytes of heap here).
+//  - Node: two references and one 64-bit integer (24 bytes, and 24 bytes of
+//    heap here: weft's objects have no header).
 //  - Subtree: a complete binary tree of depth D = 8 (a root with two
 //    children, ..., 2^8 leaves): 511 nodes. Every node's integer is
 //    derived from its parent's: left = mix(v, 1), right = mix(v, 2), where
@@ -11,8 +11,9 @@
 //    seed. A subtree can thus be verified from its root alone.
 //  - Live set: an array of K references to subtrees, with
 //    K = ceil(live_mb x 2^20 / (511 x 32)), i.e. "--live-mb MB of objects"
-//    counts nodes at 32 bytes each (K = 32833 subtrees, 16.8 M nodes, for
-//    the default 512). Another runtime should build the same K subtrees of
+//    counts nodes at 32 bytes each, a fixed unit of the definition (a node
+//    with an 8-byte header; K = 32833 subtrees, 16.8 M nodes, for the
+//    default 512). Another runtime should build the same K subtrees of
 //    511 nodes whatever its own node size. Here the array lives on the GC
 //    heap as chunks of 512 Member slots (4 KiB objects), each chunk held by
 //    a gc::Root (like a Go []*Node, which is one heap object); the chunks
@@ -27,7 +28,7 @@
 //    repeat for --seconds: pick a random slot and a random seed, build a new
 //    subtree of depth D from that seed and store it into the slot (the old
 //    subtree becomes garbage). That is one operation: 511 allocations,
-//    16 KiB of heap. Every operation is timed (steady_clock around it), so
+//    12 KiB of heap (16 KiB in live_mb's unit). Every operation is timed (steady_clock around it), so
 //    an allocation stalled by a mark assist or by a pause shows up in
 //    max_op_us / p99_op_us.
 //  - At the end: one full collection, then every slot's subtree is walked
@@ -82,7 +83,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kDepth = 8;                                           // D
 constexpr int64_t kSubtreeNodes = (int64_t{1} << (kDepth + 1)) - 1;  // 511
-constexpr int64_t kNodeBytes = 32;                                   // 24 + weft's 8-byte header
+constexpr int64_t kNodeBytes = 32;                                   // live_mb's unit (the definition's)
 constexpr size_t kChunkSlots = 512;
 constexpr size_t kIdleWords = 512;  // 4 KiB of each idle fiber's stack
 constexpr int kSettleRounds = 16;
@@ -191,7 +192,7 @@ int main(int argc, char** argv) {
     ex::Flags flags("gcpause",
                     "W7: a large live heap of small trees, many idle fibers, mutators replacing random subtrees; "
                     "measures GC pauses and the longest mutator operation.");
-    flags.add_int("live-mb", &live_mb, 1, 65'536, "live heap, MB of 32-byte nodes");
+    flags.add_int("live-mb", &live_mb, 1, 65'536, "live heap, MB of nodes counted at 32 bytes each");
     flags.add_int("idle", &idle, 0, 10'000'000, "idle fibers, each with 4 KiB of stack in use");
     flags.add_int("mutators", &mutators, 1, 1024, "fibers replacing random subtrees");
     flags.add_int("seconds", &seconds, 1, 3600, "length of the mutator phase");

@@ -46,21 +46,17 @@ inline void zero_object(uintptr_t obj, size_t size) {
     }
 }
 
-// Step 3 for slot idx of span s in cache c of P p: zeroed, headed,
-// published to scanners, counted; born black while marking.
-inline void* publish_slot(sched::P* p, MCache* c, Span* s, uint32_t idx, uintptr_t slot, size_t size,
-                          const TypeInfo* type) {
-    if (s->needzero) zero_object(slot + kHeaderSize, size);
-    // Relaxed header store, ordered before the release of freeindex.
-    reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
-    if (type->destroy != nullptr) [[unlikely]]
-        s->has_destructors = true;
+// Step 3 for slot idx of span s in cache c of P p: zeroed, published to
+// scanners, counted; born black while marking.
+inline void* publish_slot(sched::P* p, MCache* c, Span* s, uint32_t idx, uintptr_t slot, size_t size) {
+    WEFT_DCHECK(s->type != nullptr, "allocation: a span without a type (heap.hpp H4)");
+    if (s->needzero) zero_object(slot, size);
     s->freeindex.store(idx + 1, std::memory_order_release);
     s->allocated++;
     c->local_alloc += s->elemsize;
     if (phase_is_marking()) [[unlikely]]
         mark_new_object(static_cast<GCWork*>(p->ext[kExtWork]), s, slot);
-    return object_of(slot);
+    return reinterpret_cast<void*>(slot);
 }
 
 // Steps 3-4 when the cached span is full or there is none, and large
@@ -68,19 +64,16 @@ inline void* publish_slot(sched::P* p, MCache* c, Span* s, uint32_t idx, uintptr
 // path saves no registers for the calls made here.
 __attribute__((noinline)) void* allocate_slow(sched::P* p, size_t size, uint32_t spc, const TypeInfo* type,
                                               bool noscan) {
-    if (spc == kLargeObject) {
-        auto slot = reinterpret_cast<uintptr_t>(alloc_large(size + kHeaderSize, noscan));
-        reinterpret_cast<ObjectHeader*>(slot)->type.store(type, std::memory_order_relaxed);
-        return object_of(slot);
-    }
+    if (spc == kLargeObject) return alloc_large(size, noscan, type);
     auto* c = static_cast<MCache*>(p->ext[kExtCache]);
-    auto slot = reinterpret_cast<uintptr_t>(alloc_refill(c, spc));
+    Span* s = nullptr;
+    auto slot = reinterpret_cast<uintptr_t>(alloc_refill(c, type, spc, &s));
     // The caller read its M inline, and p and c are that M's: a refill that
     // parked and resumed on another thread would leave them another M's.
     // getm() is not inlined, so it reads this thread's M afresh.
     WEFT_DCHECK(sched::getm()->p == p, "allocation: a cache refill switched fibers");
-    Span* s = c->alloc[spc];
-    return publish_slot(p, c, s, s->index_of(slot), slot, size, type);
+    WEFT_DCHECK(s->type == type, "allocation: a refill gave a span of another type (heap.hpp H4)");
+    return publish_slot(p, c, s, s->index_of(slot), slot, size);
 }
 
 // Steps 1-4 of alloc.hpp on P p's cache. Sets *safe_point_owed when step
@@ -89,11 +82,13 @@ inline void* allocate_on(sched::P* p, size_t size, uint32_t spc, const TypeInfo*
                          bool* safe_point_owed) {
     if (spc != kLargeObject) [[likely]] {
         auto* c = static_cast<MCache*>(p->ext[kExtCache]);
-        Span* s = c->alloc[spc];
-        if (s != nullptr) [[likely]] {
+        // Way 0 of the pair's set: the span it allocated from last.
+        const CacheEntry& e = c->entries[cache_set(type, spc) * kCacheWays];
+        Span* s = e.span;
+        if (e.type == type && e.spc == spc && s != nullptr) [[likely]] {
             uint32_t idx = next_free_fast(s);
             if (idx < s->nelems) [[likely]]
-                return publish_slot(p, c, s, idx, s->slot_addr(idx), size, type);
+                return publish_slot(p, c, s, idx, s->slot_addr(idx), size);
         }
     }
     *safe_point_owed = true;

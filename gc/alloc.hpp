@@ -4,18 +4,19 @@
 // caches, the pacer) is gc/alloc.cpp's and gc/heap.hpp's, private.
 //
 // From a fiber only. What an allocation does (alloc.cpp):
-//   1. header + object rounded to a size class; larger ones get a span;
-//   2. the next free slot of the P's span for that class;
-//   3. the object zeroed, its header written, the slot published to
-//      scanners; while marking it is born black;
+//   1. the object's size rounded to a size class; larger ones get a span;
+//   2. the next free slot of the P's span for that class and type (objects
+//      have no header: a span holds one type, heap.hpp);
+//   3. the object zeroed, the slot published to scanners; while marking it
+//      is born black;
 //   4. otherwise a refill: sweep/reuse/grow a span, pay the mark-assist or
 //      sweep debt, maybe start a cycle;
 //   5. a refill (and a large allocation) owes a safe point, which gc::make
 //      takes once no constructor of the fiber is running: a fiber that
 //      allocates without ever blocking still yields to the collector every
 //      span's worth of allocation. Never inside the allocation: a stack scan
-//      there would find the header of an object whose constructor has not
-//      run, and the collector would trace it while the constructor writes it.
+//      there would find an object whose constructor has not run, and the
+//      collector would trace it while the constructor writes it.
 #pragma once
 
 #include <cstddef>
@@ -36,13 +37,12 @@ struct MakeSlot {
     uint32_t* constructing;  // the fiber's count, which gc::make raises around the constructor
 };
 
-// The span class of a small object of `size` bytes (header excluded):
+// The span class of a small object of `size` bytes:
 // size class * 2 + noscan; kLargeObject above kMaxSmallSize. A constant
 // for gc::make, so the entry does not look the class up.
 inline constexpr uint32_t kLargeObject = UINT32_MAX;
 constexpr uint32_t span_class_for(size_t size, bool noscan) {
-    size_t bytes = size + kHeaderSize;
-    return bytes <= kMaxSmallSize ? static_cast<uint32_t>(size_to_class(bytes) * 2 + (noscan ? 1 : 0)) : kLargeObject;
+    return size <= kMaxSmallSize ? static_cast<uint32_t>(size_to_class(size) * 2 + (noscan ? 1 : 0)) : kLargeObject;
 }
 
 // gc::make's allocation (spc = span_class_for(size, noscan)): fatal

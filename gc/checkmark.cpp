@@ -38,16 +38,15 @@ struct Checker final : Visitor {
         uint64_t bit = uint64_t{1} << (i % 64);
         if (b[i / 64] & bit) return;
         b[i / 64] |= bit;
-        const void* obj = object_of(s->slot_addr(i));
+        const void* obj = reinterpret_cast<const void*>(s->slot_addr(i));
         if (!s->is_marked(i)) {
-            const TypeInfo* t = header_of(obj)->type.load(std::memory_order_relaxed);
-            const TypeInfo* pt = from ? header_of(from)->type.load(std::memory_order_relaxed) : nullptr;
+            const Span* ps = from ? span_of(reinterpret_cast<uintptr_t>(from)) : nullptr;
             if (from)
                 base::fatal("gccheckmark: object %p (%s, %u bytes) is reachable but was not marked; "
                             "reached from object %p (%s)",
-                            obj, t ? t->name : "?", s->elemsize, from, pt ? pt->name : "?");
+                            obj, s->type->name, s->elemsize, from, ps ? ps->type->name : "?");
             base::fatal("gccheckmark: object %p (%s, %u bytes) is reachable but was not marked; reached from %s", obj,
-                        t ? t->name : "?", s->elemsize, root);
+                        s->type->name, s->elemsize, root);
         }
         if (!s->noscan) stack.emplace_back(obj, from);
     }
@@ -73,8 +72,8 @@ struct Checker final : Visitor {
             stack.pop_back();
             (void)from;
             parent = obj;
-            const TypeInfo* t = header_of(obj)->type.load(std::memory_order_relaxed);
-            if (t && t->trace) {
+            const TypeInfo* t = heap().marks.page_type(reinterpret_cast<uintptr_t>(obj));
+            if (t->trace) {
                 t->trace(obj, *this);
                 take_rest();
             }

@@ -2,10 +2,13 @@
 // mheap.go / mcentral.go / mcache.go). Layout and invariants: heap.hpp.
 //
 // Refill protocol (alloc_refill, as mcache.refill + mcentral.cacheSpan):
+//   0. find the (type, span class) pair's entry among its set's ways, or
+//      make one (evicting the set's least recently refilled entry, its
+//      span back to its central), and move it to way 0;
 //   1. the cached span may still have free slots past the current 64-slot
 //      window: reload the window (next_free_slow);
 //   2. else release it to its central list and take another from the
-//      central: first a partial span — swept ones as they are, unswept ones
+//      pair's central: first a partial span — swept ones as they are, unswept ones
 //      swept first by the taker (sweepgen CAS g-2 -> g-1); then unswept
 //      full spans, which sweeping may free up;
 //   3. else grow: new pages from the page heap;
@@ -82,6 +85,62 @@ Heap& heap_first_use() {
     return *h;
 }
 
+Heap::Heap(size_t reserve) : pages(reserve), marks(pages.base(), pages.reserved_bytes()) {
+    constexpr size_t kBytes = kCentralSlots * sizeof(std::atomic<Central*>);
+    void* m = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) base::fatal("gc heap: cannot map %zu bytes for the central table: errno %d", kBytes, errno);
+    centrals = static_cast<std::atomic<Central*>*>(m);
+    large.spc = static_cast<uint32_t>(kLargeSpc);
+}
+
+namespace {
+
+size_t central_slot(const TypeInfo* type, uint32_t spc) {
+    uint64_t k = (reinterpret_cast<uintptr_t>(type) * 0x9E3779B97F4A7C15ull) ^ (uint64_t{spc} * 0xC2B2AE3D27D4EB4Full);
+    return static_cast<size_t>(k >> 40) % kCentralSlots;
+}
+
+// The slot holding (type, spc)'s central, or the empty slot where it goes.
+std::atomic<Central*>* central_probe(Heap& h, const TypeInfo* type, uint32_t spc) {
+    for (size_t i = central_slot(type, spc);; i = (i + 1) % kCentralSlots) {
+        // Acquire: pairs with the release in central_for, so a Central
+        // found is built.
+        Central* c = h.centrals[i].load(std::memory_order_acquire);
+        if (c == nullptr || (c->type == type && c->spc == spc)) return &h.centrals[i];
+    }
+}
+
+}  // namespace
+
+Central* central_for(const TypeInfo* type, uint32_t spc) {
+    Heap& h = heap();
+    if (Central* c = central_probe(h, type, spc)->load(std::memory_order_acquire)) return c;
+    base::LockGuard l(h.lock);
+    std::atomic<Central*>* slot = central_probe(h, type, spc);
+    if (Central* c = slot->load(std::memory_order_relaxed)) return c;  // made meanwhile
+    if (h.ncentrals >= kCentralSlots / 4 * 3)
+        base::fatal("gc heap: more than %zu (type, size class) pairs allocated (the last: %s, %u bytes)",
+                    kCentralSlots / 4 * 3, type->name, kClasses[spc / 2].size);
+    if (h.central_slab_left == 0) {
+        // From the OS, as Span structs are (never freed, H5; no malloc on
+        // the allocation path).
+        constexpr size_t kPerSlab = 256;
+        constexpr size_t kBytes = kPerSlab * sizeof(Central);
+        void* m = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) base::fatal("gc heap: cannot map %zu bytes for centrals: errno %d", kBytes, errno);
+        h.central_slab = static_cast<Central*>(m);
+        h.central_slab_left = kPerSlab;
+    }
+    auto* c = ::new (h.central_slab++) Central;
+    --h.central_slab_left;
+    c->type = type;
+    c->spc = spc;
+    ++h.ncentrals;
+    // Release: publishes the fields to central_probe's acquire.
+    slot->store(c, std::memory_order_release);
+    return c;
+}
+
 Span* span_at(size_t i) { return g_span_chunks[i / kSpanChunk].load(std::memory_order_acquire)[i % kSpanChunk]; }
 
 namespace {
@@ -147,12 +206,24 @@ void publish_span(Heap& h, Span* s) {
     // Release: publishes the fields above to span_of's acquire.
     s->state.store(SpanState::kInUse, std::memory_order_release);
     h.pages.set_owner(s->base, s->npages, s);
-    h.marks.set_page_class(s->base, s->npages, page_class_of(s->spc));
+    h.marks.set_pages(s->base, s->npages, page_class_of(s->spc), s->type);
 }
 
-// A fresh span for spc (small) with all slots free, swept, not on a list.
-Span* grow(size_t spc) {
+// A recycled Span struct drops its notes of constructors that threw: the
+// sweeps that freed those slots cleared every bit, but the array was sized
+// for the old span's slots (the struct is not yet published).
+void reset_threw_bits(Span* s) {
+    if (auto* t = s->threw_bits.load(std::memory_order_relaxed)) {
+        s->threw_bits.store(nullptr, std::memory_order_relaxed);
+        delete[] t;
+    }
+}
+
+// A fresh span for central c's pair (small) with all slots free, swept,
+// not on a list.
+Span* grow(Central* c) {
     Heap& h = heap();
+    const size_t spc = c->spc;
     const SizeClass& sc = kClasses[spc / 2];
     PageRun run = h.pages.alloc(sc.npages);
     Span* s;
@@ -168,12 +239,14 @@ Span* grow(size_t spc) {
     s->spc = static_cast<uint8_t>(spc);
     s->noscan = spc & 1;
     s->large = false;
+    s->type = c->type;
+    s->central = c;
+    reset_threw_bits(s);
     size_bitmaps(s, sc.nelems);
     s->freeindex.store(0, std::memory_order_relaxed);
     s->alloc_cache = ~uint64_t{0};
     s->allocated = 0;
     s->needzero = !run.zeroed;
-    s->has_destructors = false;
     s->in_cache = false;
     s->sweepgen.store(h.sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
     publish_span(h, s);
@@ -185,7 +258,7 @@ Span* grow(size_t spc) {
 // Returns a span's pages to the page heap (its last object was freed).
 void free_span(Span* s) {
     Heap& h = heap();
-    h.marks.set_page_class(s->base, s->npages, 0);
+    h.marks.set_pages(s->base, s->npages, 0, nullptr);
     h.pages.set_owner(s->base, s->npages, nullptr);
     s->state.store(SpanState::kFree, std::memory_order_release);
     h.pages.free(s->base, s->npages);
@@ -202,11 +275,12 @@ void central_put_locked(Central& c, Span* s) {
     else list_append(c.full, s, 1);
 }
 
-// As mcentral.cacheSpan: a swept span of spc with a free slot, owned by the
-// caller; its window is positioned at the first free slot (returned in *idx).
-Span* cache_span(size_t spc, uint32_t* idx) {
+// As mcentral.cacheSpan: a swept span of central cp's pair with a free
+// slot, owned by the caller; its window is positioned at the first free
+// slot (returned in *idx).
+Span* cache_span(Central* cp, uint32_t* idx) {
     Heap& h = heap();
-    Central& c = h.central[spc];
+    Central& c = *cp;
     uint32_t sg = h.sweepgen.load(std::memory_order_acquire);
     int budget = kRefillSweepBudget;
     auto done_searching = [&](Span* s) {
@@ -245,7 +319,7 @@ Span* cache_span(size_t spc, uint32_t* idx) {
         }
     }
     c.lock.unlock();
-    Span* s = grow(spc);
+    Span* s = grow(cp);
     *idx = 0;
     s->alloc_cache = ~uint64_t{0} >> 1;
     return done_searching(s);
@@ -271,46 +345,73 @@ uint32_t next_free_slow_from_start(Span* s) {
     return s->nelems;
 }
 
-void* alloc_refill(MCache* c, size_t spc) {
-    Span* s = c->alloc[spc];
+namespace {
+
+// Gives span s of entry e back to its central (the cache lets go of it):
+// the slots it did not hand out stop counting as live.
+void release_entry_span(CacheEntry& e) {
+    Span* s = e.span;
+    e.span = nullptr;
+    int64_t unused = static_cast<int64_t>(s->nelems - s->allocated) * s->elemsize;
+    heap().heap_live.fetch_sub(unused, std::memory_order_relaxed);
+    s->in_cache = false;
+    base::LockGuard l(e.central->lock);
+    central_put_locked(*e.central, s);
+}
+
+// Step 0 of the refill: (type, spc)'s entry, at way 0 of its set.
+CacheEntry& cache_entry(MCache* c, const TypeInfo* type, uint32_t spc) {
+    CacheEntry* set = &c->entries[cache_set(type, spc) * kCacheWays];
+    size_t way = 0;
+    while (way < kCacheWays && set[way].type != nullptr && !(set[way].type == type && set[way].spc == spc)) ++way;
+    CacheEntry found;
+    if (way < kCacheWays && set[way].type != nullptr) {
+        found = set[way];
+    } else {
+        if (way == kCacheWays) {
+            way = kCacheWays - 1;  // the least recently refilled goes
+            if (set[way].span != nullptr) release_entry_span(set[way]);
+        }
+        found = CacheEntry{type, spc, nullptr, central_for(type, spc)};
+    }
+    // Ways 0..way-1 move down one; the pair takes way 0.
+    for (size_t k = way; k > 0; --k) set[k] = set[k - 1];
+    set[0] = found;
+    return set[0];
+}
+
+}  // namespace
+
+void* alloc_refill(MCache* c, const TypeInfo* type, uint32_t spc, Span** span) {
+    CacheEntry& e = cache_entry(c, type, spc);
+    Span* s = e.span;
     uint32_t idx = s ? next_free_slow_from_start(s) : 0;
     if (s == nullptr || idx >= s->nelems) {
-        Heap& h = heap();
-        if (s) {
-            c->alloc[spc] = nullptr;
-            s->in_cache = false;
-            base::LockGuard l(h.central[spc].lock);
-            central_put_locked(h.central[spc], s);
-        }
-        s = cache_span(spc, &idx);
+        if (s) release_entry_span(e);
+        s = cache_span(e.central, &idx);
         s->in_cache = true;
-        c->alloc[spc] = s;
+        e.span = s;
         // The span's free capacity counts as live from now (as Go's
-        // heapLive at cacheSpan); mcache_release gives back what was unused.
+        // heapLive at cacheSpan); release_entry_span gives back what was
+        // unused.
         int64_t cap = static_cast<int64_t>(s->nelems - s->allocated) * s->elemsize;
-        h.heap_live.fetch_add(cap, std::memory_order_relaxed);
+        heap().heap_live.fetch_add(cap, std::memory_order_relaxed);
         after_refill(c, cap);
     }
+    *span = s;
     return reinterpret_cast<void*>(s->slot_addr(idx));
 }
 
 void mcache_release(MCache* c) {
-    Heap& h = heap();
-    for (size_t spc = 0; spc < kNumClasses * 2; ++spc) {
-        Span* s = c->alloc[spc];
-        if (s == nullptr) continue;
-        c->alloc[spc] = nullptr;
-        int64_t unused = static_cast<int64_t>(s->nelems - s->allocated) * s->elemsize;
-        h.heap_live.fetch_sub(unused, std::memory_order_relaxed);
-        s->in_cache = false;
-        base::LockGuard l(h.central[spc].lock);
-        central_put_locked(h.central[spc], s);
-    }
-    h.total_alloc.fetch_add(static_cast<uint64_t>(c->local_alloc), std::memory_order_relaxed);
+    // The entries keep their pairs and centrals: the next refill of each
+    // skips the central table.
+    for (CacheEntry& e : c->entries)
+        if (e.span != nullptr) release_entry_span(e);
+    heap().total_alloc.fetch_add(static_cast<uint64_t>(c->local_alloc), std::memory_order_relaxed);
     c->local_alloc = 0;
 }
 
-void* alloc_large(size_t bytes, bool noscan) {
+void* alloc_large(size_t bytes, bool noscan, const TypeInfo* type) {
     Heap& h = heap();
     size_t npages = (bytes + kPageSize - 1) / kPageSize;
     PageRun run = h.pages.alloc(npages);
@@ -328,6 +429,9 @@ void* alloc_large(size_t bytes, bool noscan) {
     s->spc = static_cast<uint8_t>(kLargeSpc);
     s->noscan = noscan;
     s->large = true;
+    s->type = type;
+    s->central = &h.large;
+    reset_threw_bits(s);
     size_bitmaps(s, 1);
     s->freeindex.store(1, std::memory_order_relaxed);
     s->alloc_cache = 0;
@@ -335,16 +439,14 @@ void* alloc_large(size_t bytes, bool noscan) {
     s->needzero = false;
     s->in_cache = false;
     s->sweepgen.store(h.sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    // The header is written by the caller before the object escapes; until
-    // then a scanner may see the slot with a null type and skips it.
     publish_span(h, s);
     if (phase_is_marking()) mark_new_object(s, s->base);
     int64_t sz = static_cast<int64_t>(npages * kPageSize);
     h.heap_live.fetch_add(sz, std::memory_order_relaxed);
     h.total_alloc.fetch_add(static_cast<uint64_t>(sz), std::memory_order_relaxed);
     {
-        base::LockGuard l(h.central[s->spc].lock);
-        list_append(h.central[s->spc].full, s, 1);
+        base::LockGuard l(h.large.lock);
+        list_append(h.large.full, s, 1);
     }
     sched::P* p = sched::current_p();
     after_refill(static_cast<MCache*>(p->ext[kExtCache]), sz);
@@ -364,7 +466,7 @@ void* alloc_large(size_t bytes, bool noscan) {
 }
 
 bool central_file_swept(Span* s, uint32_t sg, bool empty) {
-    Central& c = heap().central[s->spc];
+    Central& c = *s->central;
     {
         base::LockGuard l(c.lock);
         WEFT_DCHECK(s->list >= 0, "central_file_swept: a span being swept is on no central list");
@@ -382,10 +484,24 @@ bool central_file_swept(Span* s, uint32_t sg, bool empty) {
 }
 
 void central_unlink(Span* s) {
-    Central& c = heap().central[s->spc];
+    Central& c = *s->central;
     base::LockGuard l(c.lock);
     if (s->list == 0) list_remove(c.partial, s);
     else if (s->list == 1) list_remove(c.full, s);
+}
+
+void note_constructor_threw(Span* s, uint32_t i) {
+    auto* bits = s->threw_bits.load(std::memory_order_acquire);
+    if (bits == nullptr) {
+        auto* fresh = new std::atomic<uint64_t>[s->nwords]();
+        // AcqRel: another fiber's throw in the same span may race to make
+        // them; the loser frees its copy and uses the winner's.
+        if (s->threw_bits.compare_exchange_strong(bits, fresh, std::memory_order_acq_rel)) bits = fresh;
+        else delete[] fresh;
+    }
+    // Relaxed: the sweeper reads the bit after the next mark termination,
+    // which the stopped world orders after this store.
+    bits[i / 64].fetch_or(uint64_t{1} << (i % 64), std::memory_order_relaxed);
 }
 
 }  // namespace weft::gc::detail

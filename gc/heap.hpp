@@ -1,8 +1,12 @@
 // heap.hpp — spans, the per-P caches and the central lists (as Go's mspan,
 // mcache, mcentral). Private to gc/.
 //
-// A span is a run of pages holding objects of one size class (or one large
-// object). It carries one bitmap, one bit per slot:
+// A span is a run of pages holding objects of one size class and one type
+// (or one large object). Objects have no header: the span's type is theirs
+// (TypeInfo: trace, destroy, name), and the markers read it from the page
+// type table (mark_bitmap.hpp). Spans of one (type, span class) pair share
+// a central; a P caches one span per pair it allocates (MCache: a small
+// set-associative table). It carries one bitmap, one bit per slot:
 //   alloc_bits  slots allocated as of the last sweep (its mark bits then).
 // The mark bits of the current cycle are the heap's (mark_bitmap.hpp),
 // found from an object's address without the span.
@@ -29,6 +33,11 @@
 //   H3 marking starts only when every span is swept (finish_sweep), so a
 //      slot's allocated() is exact while marking: conservative scans never
 //      resurrect a free or unswept slot.
+//   H4 a span's type and central are set when it is set up and stay until
+//      its pages go back; every object allocated in it is of that type
+//      (the cache entry it came from is keyed by the type).
+//   H5 a Central struct, once made, is never freed; the table finding it
+//      by (type, span class) only grows (central_for).
 #pragma once
 
 #include <atomic>
@@ -44,6 +53,8 @@
 namespace weft::gc::detail {
 
 enum class SpanState : uint8_t { kFree, kInUse };
+
+struct Central;
 
 // Layout: the first cache line holds what markers and scanners on any
 // thread read (bounds, slot geometry, state, bitmap pointers) and is written
@@ -61,6 +72,7 @@ struct alignas(64) Span {
     bool large = false;
     std::atomic<SpanState> state{SpanState::kFree};
     std::atomic<uint32_t> sweepgen{0};
+    const TypeInfo* type = nullptr;  // of every object here (H4)
 
     // The alloc bitmap, nwords words. Words are atomic so that scanners
     // (load) on other threads race cleanly with the sweeper.
@@ -68,26 +80,27 @@ struct alignas(64) Span {
     std::atomic<uint64_t>* alloc_bits = nullptr;
 
     // -- allocation (H1)
-    // Release store by the owner after it wrote the slot's header; acquire
-    // load by conservative scanners (they then read the header).
+    // Release store by the owner after it zeroed the slot; acquire load by
+    // conservative scanners (they then may trace it).
     alignas(64) std::atomic<uint32_t> freeindex{0};
     uint64_t alloc_cache = 0;  // ~alloc_bits word, shifted to freeindex
     uint32_t allocated = 0;    // slots in use (alloc_bits + handed out)
     bool needzero = false;     // free slots may hold old bytes
-    // Some object allocated here since the span was made has a destructor.
-    // Otherwise sweep frees dead slots from the bitmaps alone, without
-    // reading them (unless gcpoison fills them). Plain, as needzero: set by
-    // the owner (H1), read by the sweeper once the span is handed over.
-    bool has_destructors = false;
     bool in_cache = false;
+    // Slots whose constructor threw (constructor_threw): nothing to destroy
+    // there. Made (nwords words) on the first throw in a span whose type has
+    // a destructor; a sweep clears a dead slot's bit; dropped when the
+    // struct is set up for new pages.
+    std::atomic<std::atomic<uint64_t>*> threw_bits{nullptr};
 
     // -- central list links (under the central's lock)
     Span* next = nullptr;
     Span* prev = nullptr;
     int8_t list = -1;  // which list of its central, -1 none
+    Central* central = nullptr;  // of (type, spc), Heap::large for a large span (H4)
 
-    // Bytes of each object's slot (header included): the class size, or
-    // the whole span for a large object.
+    // Bytes of each object's slot: the class size, or the whole span for a
+    // large object.
     size_t object_bytes() const { return large ? npages * kPageSize : elemsize; }
     uint32_t index_of(uintptr_t addr) const {
         return large ? 0 : static_cast<uint32_t>(((addr - base) * recip) >> 48);
@@ -110,16 +123,41 @@ struct SpanList {
     Span* tail = nullptr;
 };
 
-// One size class's spans that are in no cache (as Go's mcentral).
+// The spans of one (type, span class) pair that are in no cache (as Go's
+// mcentral, one per class there); the large objects' spans, of every type,
+// share one (Heap::large).
 struct Central {
     base::Lock lock{base::LockRank::kMCentral};
     SpanList partial;  // list 0: had free slots when last put here
     SpanList full;     // list 1: had none (or a large object's span)
+    const TypeInfo* type = nullptr;
+    uint32_t spc = 0;
 };
+
+// A P's current span for one (type, span class) pair.
+struct CacheEntry {
+    const TypeInfo* type = nullptr;  // null: an unused way
+    uint32_t spc = 0;
+    Span* span = nullptr;         // null until the first refill (and after mcache_release)
+    Central* central = nullptr;   // found once, kept (H5)
+};
+
+// The cache's table: kCacheSets sets of kCacheWays entries, least recently
+// refilled last in its set. The fast path looks at way 0 of the pair's set
+// only; a refill finds the pair among the ways and moves it to way 0, or
+// evicts way kCacheWays - 1 (its span back to its central).
+inline constexpr size_t kCacheWays = 4;
+inline constexpr size_t kCacheSets = 64;
+inline size_t cache_set(const TypeInfo* type, uint32_t spc) {
+    // TypeInfos are statics spread through the binary's data: a
+    // multiplicative hash of the address takes the well-mixed high bits.
+    uint64_t k = (reinterpret_cast<uintptr_t>(type) ^ spc) * 0x9E3779B97F4A7C15ull;
+    return static_cast<size_t>(k >> 58) % kCacheSets;
+}
 
 // A P's allocation cache (P::ext[kExtCache]).
 struct MCache {
-    Span* alloc[kNumClasses * 2] = {};
+    CacheEntry entries[kCacheSets * kCacheWays];
     // Bytes allocated through this cache since it was last added to the
     // heap's total_alloc (at mcache_release): keeps the fast path local.
     int64_t local_alloc = 0;
@@ -131,8 +169,8 @@ struct MCache {
     double stack_scan_debt = 0;
 };
 
-// Large spans live on a central of their own (its full list), never seen
-// by a cache refill.
+// Large spans live on a central of their own (Heap::large, its full
+// list), never seen by a cache refill.
 inline constexpr size_t kLargeSpc = kNumClasses * 2;
 
 inline constexpr int kExtCache = 0;  // P::ext slots the collector owns
@@ -147,14 +185,21 @@ struct Heap {
     // Its fields (where the tables are) are read by every shade and never
     // written: on a line of its own (alignas, and the member after it too).
     alignas(64) MarkBitmap marks;
-    alignas(64) Central central[kNumClasses * 2 + 1];  // by span class, then kLargeSpc
-    std::atomic<uint32_t> sweepgen{2};
+    alignas(64) Central large;  // every large object's span
+    alignas(64) std::atomic<uint32_t> sweepgen{2};
 
-    base::Lock lock{base::LockRank::kMHeap};  // making Span structs, the free Span list
+    base::Lock lock{base::LockRank::kMHeap};  // making Span and Central structs, the free Span list
     std::atomic<size_t> nspans{0};            // Span structs ever made (span_at, H2)
     Span* free_spans = nullptr;               // Span structs with no pages (linked by next)
     Span* span_slab = nullptr;                // where the next new Span struct goes (its slab's rest)
     size_t span_slab_left = 0;                // Span structs left in that slab
+    // The centrals by (type, span class): open addressing, kCentralSlots
+    // slots mapped NORESERVE; read without the lock (acquire), filled under
+    // it (H5).
+    std::atomic<Central*>* centrals = nullptr;
+    size_t ncentrals = 0;                     // under lock
+    Central* central_slab = nullptr;          // as span_slab
+    size_t central_slab_left = 0;
 
     // -- sweeping
     std::atomic<size_t> sweep_cursor{0};  // next span_at index for sweep_one
@@ -171,7 +216,7 @@ struct Heap {
     std::atomic<uint64_t> total_freed{0};
     std::atomic<uint64_t> objects_freed{0};
 
-    explicit Heap(size_t reserve) : pages(reserve), marks(pages.base(), pages.reserved_bytes()) {}
+    explicit Heap(size_t reserve);
 };
 
 // Set once, by heap_first_use (release); never destroyed.
@@ -188,10 +233,16 @@ inline Heap& heap() {
 // on g0 or in a collector-run destructor (call_context.hpp). Fatal.
 [[noreturn]] void alloc_without_p();
 [[noreturn]] void make_misuse(const char* type);
-// Small allocation slow path: refills c's span for spc and allocates.
-void* alloc_refill(MCache* c, size_t spc);
-// A large object of `bytes` (header included).
-void* alloc_large(size_t bytes, bool noscan);
+// The slots of the centrals' table: at most 3/4 of them are ever used
+// (central_for fails beyond, naming the limit).
+inline constexpr size_t kCentralSlots = size_t{1} << 18;
+// The central of (type, spc), made on first use (H5).
+Central* central_for(const TypeInfo* type, uint32_t spc);
+// Small allocation slow path: refills c's span for (type, spc), moves the
+// pair to way 0 of its set, and allocates there; *span is the span.
+void* alloc_refill(MCache* c, const TypeInfo* type, uint32_t spc, Span** span);
+// A large object of `bytes`.
+void* alloc_large(size_t bytes, bool noscan, const TypeInfo* type);
 // Returns every span of c to its central list (world stopped, or the P is
 // being torn down); counts its local allocation.
 void mcache_release(MCache* c);
@@ -207,6 +258,9 @@ inline Span* span_of(uintptr_t addr) {
 
 inline bool Span::is_marked(uint32_t i) const { return heap().marks.is_marked(slot_addr(i)); }
 inline bool Span::try_mark(uint32_t i) { return heap().marks.try_mark(slot_addr(i)); }
+
+// Sets the bit of slot i of s in s->threw_bits (made on first use).
+void note_constructor_threw(Span* s, uint32_t i);
 
 // A page class byte (mark_bitmap.hpp) for span class spc.
 inline uint8_t page_class_of(size_t spc) { return static_cast<uint8_t>(spc + 1); }

@@ -50,7 +50,7 @@ constexpr const char* type_name() {
 // The slot a T takes (TypeInfo::slot_bytes): its size class, 0 if large.
 template <class T>
 constexpr uint32_t slot_bytes_of() {
-    constexpr size_t bytes = sizeof(T) + kHeaderSize;
+    constexpr size_t bytes = sizeof(T);
     if constexpr (bytes > kMaxSmallSize) return 0;
     else return kClasses[size_to_class(bytes)].size;
 }

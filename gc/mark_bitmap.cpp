@@ -31,15 +31,19 @@ MarkBitmap::MarkBitmap(uintptr_t base, size_t reserved)
     : base_(base),
       reserved_(reserved),
       words_(static_cast<uint64_t*>(map_table((reserved + kBytesPerWord - 1) / kBytesPerWord * 8, "the mark bits"))),
-      page_class_(static_cast<uint8_t*>(map_table((reserved >> kPageShift) + 1, "the page classes"))) {}
+      page_class_(static_cast<uint8_t*>(map_table((reserved >> kPageShift) + 1, "the page classes"))),
+      page_type_(static_cast<const TypeInfo**>(
+          map_table(((reserved >> kPageShift) + 1) * sizeof(const TypeInfo*), "the page types"))) {}
 
 namespace {
 
-// Keeps the bits of x at multiples of k (a power of two, 2 to 64) and packs
+// Keeps the bits of x at multiples of k (a power of two, 1 to 64) and packs
 // them into the low 64 / k bits, in order: each step merges neighbouring
 // groups of kept bits and masks away the rest.
 uint64_t pack_every(uint64_t x, uint32_t k) {
     switch (k) {
+        case 1:
+            return x;
         case 2:
             x &= 0x5555555555555555;
             x = (x | x >> 1) & 0x3333333333333333;
@@ -140,10 +144,12 @@ bool MarkBitmap::any_in_range(uintptr_t lo, size_t bytes) const {
     return false;
 }
 
-void MarkBitmap::set_page_class(uintptr_t addr, size_t npages, uint8_t cls) {
+void MarkBitmap::set_pages(uintptr_t addr, size_t npages, uint8_t cls, const TypeInfo* t) {
     size_t first = (addr - base_) >> kPageShift;
-    for (size_t i = 0; i < npages; ++i)
+    for (size_t i = 0; i < npages; ++i) {
         std::atomic_ref<uint8_t>(page_class_[first + i]).store(cls, std::memory_order_relaxed);  // B3
+        std::atomic_ref<const TypeInfo*>(page_type_[first + i]).store(t, std::memory_order_relaxed);
+    }
 }
 
 }  // namespace weft::gc::detail

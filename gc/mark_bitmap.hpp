@@ -1,13 +1,18 @@
 // mark_bitmap.hpp — the heap's mark bits and page classes, both found from
 // an address alone (weft::gc::detail; private to gc/).
 //
-// What it owns: two side tables over the whole heap reservation, each a
+// What it owns: three side tables over the whole heap reservation, each a
 // NORESERVE mapping that the kernel backs only where it is written.
 //   mark bits    one bit per 8-byte granule; an object's mark bit is the
-//                bit of its slot's first granule (its header).
+//                bit of its slot's first granule (the object's first word).
 //   page classes one byte per heap page: 0 when no in-use span holds the
 //                page, else the span's class + 1 (kLargeSpc + 1 for a large
 //                object's span).
+//   page types   one TypeInfo pointer per heap page: the type of every
+//                object of the span holding the page (spans hold one type,
+//                heap.hpp), null where no in-use span is. Objects have no
+//                header: this is where a marker about to trace an object
+//                finds its trace function.
 //
 // Why: shading a reference (the marker's inner loop, every child of every
 // object) used to find the span through the span map, read the span's
@@ -30,10 +35,10 @@
 //   B2 only slot starts are ever marked (a Member holds an object start,
 //      checked in debug builds; conservative words are mapped to their
 //      slot first). A stray bit inside a slot is read as that slot's.
-//   B3 a page's class is written when its span is set up, before any
-//      object of the span is allocated, and cleared before its pages go
+//   B3 a page's class and type are written when its span is set up, before
+//      any object of the span is allocated, and cleared before its pages go
 //      back to the page heap (by a sweep: no marker runs then). A marker
-//      reads only the byte itself, never the span through it, so relaxed
+//      reads only the entries themselves, never the span through it, so relaxed
 //      loads and stores suffice: a reference it shades reached it through
 //      a Member's release store and acquire load (member.hpp), made after
 //      the object's allocation and so after the class store. (Acquire and
@@ -41,7 +46,9 @@
 //      scavenger test saw outweigh what it released.)
 //
 // Costs: the mark bits are 1/64 of the heap in use (the per-span bitmaps
-// were 1 bit per slot: 1/256 for 32-byte slots), the page classes 1/8192.
+// were 1 bit per slot: 1/256 for 32-byte slots), the page classes 1/8192,
+// the page types 1/1024 (an 8-byte header on every object cost 1/3 of a
+// 24-byte slot).
 // Sweeping packs a span's bits into slot order (collect). Against the
 // per-span bitmaps marking got shorter and mutators faster (the commit that
 // made the change has the alternated figures).
@@ -56,6 +63,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <weft/internal/type_info.hpp>
 #include "gc/page_heap.hpp"
 
 namespace weft::gc::detail {
@@ -136,8 +144,17 @@ public:
         if (off >= reserved_) return 0;
         return std::atomic_ref<uint8_t>(page_class_[off >> kPageShift]).load(std::memory_order_relaxed);
     }
-    // Every page of [addr, addr + npages pages) gets cls (relaxed, B3).
-    void set_page_class(uintptr_t addr, size_t npages, uint8_t cls);
+    // The type of the objects on addr's page (B3: relaxed); addr must lie
+    // in an in-use span (a marker's object, a swept slot).
+    const TypeInfo* page_type(uintptr_t addr) const {
+        return std::atomic_ref<const TypeInfo*>(page_type_[(addr - base_) >> kPageShift])
+            .load(std::memory_order_relaxed);
+    }
+    // Starts loading page_type(addr)'s entry into the cache.
+    void prefetch_page_type(uintptr_t addr) const { __builtin_prefetch(&page_type_[(addr - base_) >> kPageShift]); }
+    // Every page of [addr, addr + npages pages) gets class cls and type t
+    // (relaxed, B3); (0, null) when the pages leave their span.
+    void set_pages(uintptr_t addr, size_t npages, uint8_t cls, const TypeInfo* t);
 
 private:
     size_t granule(uintptr_t slot) const { return (slot - base_) >> kGranuleShift; }
@@ -148,6 +165,7 @@ private:
     size_t reserved_;
     uint64_t* words_;      // reserved / 512 words
     uint8_t* page_class_;  // reserved / kPageSize bytes
+    const TypeInfo** page_type_;  // reserved / kPageSize pointers
 };
 
 }  // namespace weft::gc::detail

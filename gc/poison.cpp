@@ -2,20 +2,17 @@
 #include "gc/poison.hpp"
 
 #include <atomic>
-#include <cstring>
 
 #include <weft/internal/alloc.hpp>
 #include <weft/internal/barrier.hpp>
 #include "gc/heap.hpp"
+#include "runtime/base/check.hpp"
 #include "runtime/base/fatal.hpp"
 #include "sched/fiber.hpp"
 #include "sched/m.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::gc::detail {
-
-const TypeInfo kDeadType{nullptr, nullptr, "(constructor threw)", 0};
-const TypeInfo kPoisonType{nullptr, nullptr, "(freed)", 0};
 
 #if defined(WEFT_DEBUG_CHECKS)
 alignas(64) std::atomic<bool> g_checked_loads{true};  // read by every Member load: see barrier.cpp
@@ -39,14 +36,10 @@ void set_poison(bool on) {
 #endif
 }
 
-void poison_slot(uintptr_t slot, size_t size, const TypeInfo* old_type) {
+void poison_slot(uintptr_t slot, size_t size) {
     auto* words = reinterpret_cast<uint64_t*>(slot);
-    for (size_t i = 2; i < size / 8; ++i) words[i] = kPattern;
-    if (size >= 16) std::memcpy(&words[1], &old_type, sizeof old_type);
-    reinterpret_cast<ObjectHeader*>(slot)->type.store(&kPoisonType, std::memory_order_relaxed);
+    for (size_t i = 0; i < size / 8; ++i) words[i] = kPattern;
 }
-
-bool is_poisoned(const void* obj) { return header_of(obj)->type.load(std::memory_order_relaxed) == &kPoisonType; }
 
 void check_load(const void* obj) {
     // A fiber inside weft::blocking: its M gave its P up, and the frames
@@ -67,13 +60,16 @@ void check_load(const void* obj) {
                     "other GC objects",
                     obj);
     if (!g_poison.load(std::memory_order_relaxed)) return;
-    if (span_of(reinterpret_cast<uintptr_t>(obj)) == nullptr) return;
-    if (is_poisoned(obj)) {
-        const TypeInfo* old = nullptr;
-        std::memcpy(&old, reinterpret_cast<const char*>(obj), sizeof old);
-        base::fatal("gcpoison: use of freed object %p (was %s) through a Member, by fiber %llu", obj,
-                    old ? old->name : "?", static_cast<unsigned long long>(sched::fiber_id()));
-    }
+    auto a = reinterpret_cast<uintptr_t>(obj);
+    Span* s = span_of(a);
+    if (s == nullptr) return;
+    // A slot no longer allocated was swept (freed and poisoned): under
+    // gcpoison its span keeps its type and pages (sweep.cpp), so the name is
+    // the freed object's.
+    uint32_t i = s->index_of(a);
+    if (i < s->nelems && !s->is_allocated(i))
+        base::fatal("gcpoison: use of freed object %p (was %s) through a Member, by fiber %llu", obj, s->type->name,
+                    static_cast<unsigned long long>(sched::fiber_id()));
 }
 
 // On the G, not the thread: a destructor that broke the rule and parked
@@ -85,6 +81,18 @@ DestructorScope::~DestructorScope() {
     if (g_) --g_->in_gc_destructor;
 }
 
-void constructor_threw(void* obj) { header_of(obj)->type.store(&kDeadType, std::memory_order_relaxed); }
+void constructor_threw(void* obj) {
+    auto a = reinterpret_cast<uintptr_t>(obj);
+    Span* s = span_of(a);
+    WEFT_CHECK(s != nullptr, "constructor_threw: the object is in no span");
+    // Back to zero bytes, what a tracer of a half-built object may see
+    // (gc.hpp, "Constructors"): the unwinding destroyed the fields the
+    // constructor had built, and a conservative word may still reach the
+    // slot. Word stores, atomic: a marker may be tracing it now.
+    size_t bytes = s->large ? s->npages * kPageSize : s->elemsize;
+    auto* words = reinterpret_cast<uint64_t*>(a);
+    for (size_t k = 0; k < bytes / 8; ++k) std::atomic_ref<uint64_t>(words[k]).store(0, std::memory_order_relaxed);
+    if (s->type->destroy != nullptr) note_constructor_threw(s, s->index_of(a));
+}
 
 }  // namespace weft::gc::detail

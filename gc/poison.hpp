@@ -1,10 +1,10 @@
 // poison.hpp — gcpoison=1 and the debug check that destructors run by the
 // collector touch no GC object (weft::gc::detail; poison.cpp).
 //
-// Under gcpoison a swept slot keeps a header pointing at kPoisonType, its
-// old type in the next word and a fill pattern after; Member loads are
-// checked (barrier.hpp g_checked_loads) and a load of a poisoned object is
-// fatal, naming the object and its old type.
+// Under gcpoison a swept slot is filled with a pattern and its span stays
+// with its type even when empty (sweep.cpp); Member loads are checked
+// (barrier.hpp g_checked_loads) and a load of a slot no longer allocated
+// is fatal, naming the object and its type (the span's).
 #pragma once
 
 #include <cstddef>
@@ -15,11 +15,9 @@
 
 namespace weft::gc::detail {
 
-extern const TypeInfo kPoisonType;
 bool poison_enabled();
 void set_poison(bool on);
-void poison_slot(uintptr_t slot, size_t size, const TypeInfo* old_type);
-bool is_poisoned(const void* obj);
+void poison_slot(uintptr_t slot, size_t size);
 
 // Marks the fiber as running a collector-run destructor (G::in_gc_destructor):
 // blocking, yielding, gc::make and gc::collect inside are fatal, and so

@@ -1,17 +1,17 @@
 // size_class.hpp — the small-object size classes (as Go's sizeclasses.go,
 // generated here by a constexpr rule instead of a table).
 //
-// A request of n bytes (the object plus its 8-byte header) is rounded up to
-// the smallest class that holds it; objects above kMaxSmallSize get a span
-// of their own. Classes are 8-byte granular below 32, 16 up to 128, then
+// A request of n bytes (the object: objects have no header) is rounded up
+// to the smallest class that holds it; objects above kMaxSmallSize get a
+// span of their own. Classes are 8-byte granular below 32, 16 up to 128, then
 // grow by about 1/10 of their size (rounded to 16 bytes up to 1 KiB, to 128
 // above), so internal fragmentation stays near 10%. Each class's span
 // length is the smallest page count (up to 8) whose tail waste is at most
 // 1/8 of the span.
 //
 // Invariants
-//   C1 class sizes are strictly increasing multiples of 8 (every object
-//      header and every object is 8-byte aligned).
+//   C1 class sizes are strictly increasing multiples of 8 (every object is
+//      8-byte aligned).
 //   C2 kSizeToClass maps every size in [1, kMaxSmallSize] to the first class
 //      at least that large (checked by a static_assert below).
 #pragma once
@@ -64,7 +64,7 @@ constexpr uint32_t pages_for(uint32_t size) {
 
 constexpr size_t count() {
     size_t n = 1;  // class 0: large objects
-    for (uint32_t s = 16; s <= kMaxSmallSize; s = next_size(s)) ++n;
+    for (uint32_t s = 8; s <= kMaxSmallSize; s = next_size(s)) ++n;
     return n;
 }
 
@@ -75,7 +75,7 @@ inline constexpr size_t kNumClasses = classgen::count();
 inline constexpr std::array<SizeClass, kNumClasses> kClasses = [] {
     std::array<SizeClass, kNumClasses> t{};
     size_t i = 1;
-    for (uint32_t s = 16; s <= kMaxSmallSize; s = classgen::next_size(s), ++i) {
+    for (uint32_t s = 8; s <= kMaxSmallSize; s = classgen::next_size(s), ++i) {
         uint32_t np = classgen::pages_for(s);
         uint64_t recip = ((uint64_t{1} << 48) + s - 1) / s;
         t[i] = SizeClass{s, np, static_cast<uint32_t>(np * kPageSize / s), recip};
@@ -97,7 +97,8 @@ inline constexpr std::array<uint8_t, kMaxSmallSize / 8 + 1> kSizeToClass = [] {
 
 static_assert(kNumClasses >= 50 && kNumClasses <= 80, "size class rule produced an odd table");
 static_assert(kClasses[kNumClasses - 1].size == kMaxSmallSize);
-static_assert(kClasses[kSizeToClass[3]].size == 24, "two-pointer objects (16 B + header) need a 24-byte class");
+static_assert(kClasses[kSizeToClass[1]].size == 8, "a one-reference object needs an 8-byte class");
+static_assert(kClasses[kSizeToClass[3]].size == 24, "W7's node (two references and an integer) needs a 24-byte class");
 
 constexpr size_t size_to_class(size_t n) { return kSizeToClass[(n + 7) >> 3]; }
 

@@ -8,8 +8,8 @@
 //
 // Sweeping a span:
 //   1. every slot allocated (freeindex / alloc_bits) but not marked is dead:
-//      run its destructor (outside every lock), poison it under gcpoison,
-//      clear its header;
+//      run its destructor (the span's type's; outside every lock) unless its
+//      constructor threw, poison it under gcpoison;
 //   2. the mark bits become the alloc bits and are cleared (mark_bitmap.hpp
 //      B1); freeindex restarts at 0. A marked slot that was not allocated
 //      is fatal (marked_free_slot): only a reference to a freed object can
@@ -42,15 +42,25 @@ constexpr uint32_t kMaxSlotWords = [] {
     return m;
 }();
 
-void free_object(uintptr_t slot, size_t size) {
-    auto* h = reinterpret_cast<ObjectHeader*>(slot);
-    const TypeInfo* t = h->type.load(std::memory_order_relaxed);
-    if (t && t->destroy) {
+// Whether slot i's constructor threw (clearing the note: the slot's next
+// object starts afresh).
+bool take_threw(Span* s, uint32_t i) {
+    // Acquire: pairs with note_constructor_threw's CAS (the array's
+    // contents); the bit itself is ordered by the stopped world since.
+    auto* bits = s->threw_bits.load(std::memory_order_acquire);
+    if (bits == nullptr) [[likely]]
+        return false;
+    uint64_t bit = uint64_t{1} << (i % 64);
+    return (bits[i / 64].fetch_and(~bit, std::memory_order_relaxed) & bit) != 0;
+}
+
+void free_object(Span* s, uint32_t i, size_t size) {
+    uintptr_t slot = s->slot_addr(i);
+    if (s->type->destroy != nullptr && !take_threw(s, i)) {
         DestructorScope scope;
-        t->destroy(object_of(slot));
+        s->type->destroy(reinterpret_cast<void*>(slot));
     }
-    if (poison_enabled()) poison_slot(slot, size, t);
-    else h->type.store(nullptr, std::memory_order_relaxed);
+    if (poison_enabled()) poison_slot(slot, size);
 }
 
 // A marked slot that was free all cycle: something shaded a reference to a
@@ -60,7 +70,7 @@ void free_object(uintptr_t slot, size_t size) {
 [[noreturn]] void marked_free_slot(const Span* s, uint32_t i) {
     base::fatal("gc: sweep found slot %u of span %p (%u-byte slots) marked but not allocated: a reference to a "
                 "freed object %p was stored or shaded this cycle",
-                i, reinterpret_cast<void*>(s->base), s->elemsize, object_of(s->slot_addr(i)));
+                i, reinterpret_cast<void*>(s->base), s->elemsize, reinterpret_cast<void*>(s->slot_addr(i)));
 }
 
 }  // namespace
@@ -71,7 +81,7 @@ bool sweep_span(Span* s, bool preserve) {
     WEFT_DCHECK(s->sweepgen.load() == sg - 1, "sweep_span: the span is not ours to sweep");
     if (s->large) {
         if (!s->is_marked(0)) {
-            free_object(s->base, s->npages * kPageSize);
+            free_object(s, 0, s->npages * kPageSize);
             h.total_freed.fetch_add(s->npages * kPageSize, std::memory_order_relaxed);
             h.objects_freed.fetch_add(1, std::memory_order_relaxed);
             central_unlink(s);
@@ -85,10 +95,9 @@ bool sweep_span(Span* s, bool preserve) {
     }
 
     uint32_t fi = s->freeindex.load(std::memory_order_relaxed);
-    // A dead slot is read only to run its destructor or to poison it; its
-    // header needs no clearing (only allocated slots are ever traced, and
-    // allocation rewrites it).
-    const bool visit_dead = s->has_destructors || poison_enabled();
+    // A dead slot is read only to run its destructor or to poison it
+    // (only allocated slots are ever traced, and allocation zeroes them).
+    const bool visit_dead = s->type->destroy != nullptr || poison_enabled();
     uint32_t nfreed = 0;
     uint32_t live = 0;
     const uint32_t nwords = (s->nelems + 63) / 64;
@@ -114,7 +123,7 @@ bool sweep_span(Span* s, bool preserve) {
         while (dead) {
             auto bit = static_cast<uint32_t>(__builtin_ctzll(dead));
             dead &= dead - 1;
-            free_object(s->slot_addr(w * 64 + bit), s->elemsize);
+            free_object(s, w * 64 + bit, s->elemsize);
             ++nfreed;
         }
     }

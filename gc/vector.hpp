@@ -121,12 +121,11 @@ namespace detail {
 inline constexpr size_t kMaxArrayBytes = size_t{1} << 40;
 
 // Bytes the allocator really hands out for an object of `bytes` (its size
-// class, or whole pages for a large object), header excluded. Growth uses
+// class, or whole pages for a large object). Growth uses
 // it to turn slack into capacity, as Go's roundupsize.
 inline size_t usable_bytes(size_t bytes) {
-    size_t with_header = bytes + kHeaderSize;
-    if (with_header <= kMaxSmallSize) return kClasses[size_to_class(with_header)].size - kHeaderSize;
-    return (with_header + kPageSize - 1) / kPageSize * kPageSize - kHeaderSize;
+    if (bytes <= kMaxSmallSize) return kClasses[size_to_class(bytes)].size;
+    return (bytes + kPageSize - 1) / kPageSize * kPageSize;
 }
 
 [[noreturn]] inline void throw_too_large(const char* what, size_t n, size_t max) {

@@ -279,7 +279,7 @@ TEST_CASE("checkmark catches a planted lost shade; without the plant it passes")
         } else {
             CHECK(r.exit_code == 2);
             CHECK(contains(r.err, "gccheckmark: object 0x"));
-            CHECK(contains(r.err, "(gctest::Node, 32 bytes) is reachable but was not marked; reached from object 0x"));
+            CHECK(contains(r.err, "(gctest::Node, 24 bytes) is reachable but was not marked; reached from object 0x"));
         }
     }
 }

@@ -19,7 +19,6 @@
 #include "test_nodes.hpp"
 
 using weft::gc::kPageSize;
-using weft::gc::detail::kHeaderSize;
 using weft::gc::detail::MarkBitmap;
 
 namespace {
@@ -155,11 +154,12 @@ TEST_CASE("prepare_range makes a span's table pages writable first: marking it t
     CHECK(m.is_marked(kept + 32));
 }
 
-TEST_CASE("a page class reads 0 outside the reservation and follows set_page_class") {
+TEST_CASE("a page's class and type read 0 outside the reservation and follow set_pages") {
     Reservation r;
     MarkBitmap m(r.base, Reservation::kBytes);
     CHECK(m.page_class(r.base) == 0);
-    m.set_page_class(r.base + 2 * kPageSize, 3, 17);
+    static const weft::gc::detail::TypeInfo kType{nullptr, nullptr, "test type", 0};
+    m.set_pages(r.base + 2 * kPageSize, 3, 17, &kType);
     CHECK(m.page_class(r.base + kPageSize) == 0);
     CHECK(m.page_class(r.base + 2 * kPageSize) == 17);
     CHECK(m.page_class(r.base + 5 * kPageSize - 1) == 17);
@@ -167,8 +167,13 @@ TEST_CASE("a page class reads 0 outside the reservation and follows set_page_cla
     CHECK(m.page_class(r.base - 8) == 0);
     CHECK(m.page_class(r.base + Reservation::kBytes) == 0);
     CHECK(m.page_class(0) == 0);
-    m.set_page_class(r.base + 2 * kPageSize, 3, 0);
+    CHECK(m.page_type(r.base + kPageSize) == nullptr);
+    CHECK(m.page_type(r.base + 2 * kPageSize) == &kType);
+    CHECK(m.page_type(r.base + 5 * kPageSize - 1) == &kType);
+    CHECK(m.page_type(r.base + 5 * kPageSize) == nullptr);
+    m.set_pages(r.base + 2 * kPageSize, 3, 0, nullptr);
     CHECK(m.page_class(r.base + 3 * kPageSize) == 0);
+    CHECK(m.page_type(r.base + 3 * kPageSize) == nullptr);
 }
 
 TEST_CASE("after a collection, live objects carry no mark bit and a freed large span's pages no class") {
@@ -182,13 +187,13 @@ TEST_CASE("after a collection, live objects carry no mark bit and a freed large 
         weft::WaitGroup wg;
         wg.add(1);
         weft::go([&] {  // the large object is held only by this fiber, which ends
-            big_slot = reinterpret_cast<uintptr_t>(gc::make<Big>()) - kHeaderSize;
+            big_slot = reinterpret_cast<uintptr_t>(gc::make<Big>());
             big_class_before = heap().marks.page_class(big_slot);
             wg.done();
         });
         wg.wait();
         auto* node = gc::make<gctest::Node>(1);
-        uintptr_t slot = reinterpret_cast<uintptr_t>(node) - kHeaderSize;
+        uintptr_t slot = reinterpret_cast<uintptr_t>(node);
         for (int i = 0; i < 3; ++i) gc::collect();
         // The cycle collect() waited for is swept: marks were moved to the
         // alloc bits and cleared (B1).
@@ -198,7 +203,7 @@ TEST_CASE("after a collection, live objects carry no mark bit and a freed large 
         gctest::keep(node);
     });
     CHECK(live_clear);
-    const size_t node_spc = weft::gc::detail::size_to_class(sizeof(gctest::Node) + kHeaderSize) * 2;
+    const size_t node_spc = weft::gc::detail::size_to_class(sizeof(gctest::Node)) * 2;
     CHECK(live_class == weft::gc::detail::page_class_of(node_spc));
     CHECK(big_class_before == weft::gc::detail::page_class_of(weft::gc::detail::kLargeSpc));
     CHECK(big_class_after == 0);  // swept away, its pages back in the page heap

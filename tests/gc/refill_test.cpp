@@ -30,7 +30,7 @@ struct Slab {
     void trace(gc::Visitor& v) const { v.visit(next); }
 };
 
-constexpr uint32_t kSlabClass = weft::gc::detail::size_to_class(sizeof(Slab) + weft::gc::detail::kHeaderSize);
+constexpr uint32_t kSlabClass = weft::gc::detail::size_to_class(sizeof(Slab));
 static_assert(weft::gc::detail::kClasses[kSlabClass].npages == 1 && weft::gc::detail::kClasses[kSlabClass].nelems == 2);
 constexpr size_t kSlabSpc = size_t{kSlabClass} * 2;  // has references: not no-scan
 
@@ -41,7 +41,7 @@ std::atomic<int> g_refills_that_swept{0};
 
 void hook(const HookEvent& e) {
     if (hold_at_phase(e)) return;
-    if (e.point != HookPoint::kRefillSwept || e.obj != &weft::gc::detail::heap().central[kSlabSpc]) return;
+    if (e.point != HookPoint::kRefillSwept || e.obj != weft::gc::detail::central_for(&weft::gc::detail::kTypeInfoFor<Slab>, kSlabSpc)) return;
     uint64_t prev = g_most_swept.load();
     while (e.arg > prev && !g_most_swept.compare_exchange_weak(prev, e.arg)) {
     }
