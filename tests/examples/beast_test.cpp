@@ -104,9 +104,9 @@ TEST_CASE("beast: http::read and http::write with whole messages over a weft::ne
             weft::WaitGroup wg;
             wg.add(1);
             weft::go([&] {
+                weft::suite::DoneOnExit done(wg);
                 weft::beast::Stream<weft::net::Conn> s(ln.accept());
                 serve_reversed(s);
-                wg.done();
             });
             weft::beast::Stream<weft::net::Conn> c(weft::net::dial("tcp", ln.addr().to_string()));
             exchange(c);
@@ -120,9 +120,9 @@ TEST_CASE("beast: http::read and http::write with whole messages over a weft::ne
         weft::WaitGroup wg;
         wg.add(1);
         weft::go([&] {
+            weft::suite::DoneOnExit done(wg);
             weft::beast::Stream<weft::tls::Conn> s(ln.accept());
             serve_reversed(s);
-            wg.done();
         });
         weft::tls::Config ccfg;
         ccfg.root_ca_file(certs().ca);
@@ -162,6 +162,7 @@ TEST_CASE("beast: websocket::stream over weft — handshake, text and binary mes
         weft::WaitGroup wg;
         wg.add(1);
         weft::go([&] {
+            weft::suite::DoneOnExit done(wg);
             websocket::stream<weft::beast::Stream<weft::net::Conn>> ws(ln.accept());
             ws.accept();
             boost::beast::flat_buffer buf;
@@ -174,7 +175,6 @@ TEST_CASE("beast: websocket::stream over weft — handshake, text and binary mes
                 ws.write(buf.data());
                 buf.consume(buf.size());
             }
-            wg.done();
         });
         websocket::stream<weft::beast::Stream<weft::net::Conn>> ws(weft::net::dial("tcp", ln.addr().to_string()));
         ws.handshake("localhost", "/");

@@ -259,10 +259,10 @@ TEST_CASE("tls: a connection destroyed after its run is only closed (no close_no
             weft::WaitGroup wg;
             wg.add(1);
             weft::go([&] {
+                weft::suite::DoneOnExit done(wg);
                 weft::tls::Conn c = ln.accept();
                 c.write_all(std::string_view("x"));
                 c.close();
-                wg.done();
             });
             kept = weft::tls::dial("tcp", ln.addr().to_string(), client_config());
             char b[1];
@@ -335,11 +335,11 @@ TEST_CASE("tls: a read that meets the end of the stream without close_notify is 
         weft::WaitGroup wg;
         wg.add(1);
         weft::go([&] {
+            weft::suite::DoneOnExit done(wg);
             weft::tls::Conn c = ln.accept();
             c.handshake();
             c.write_all(std::string_view("partial"));
             c.raw().close();  // the socket, without close_notify
-            wg.done();
         });
         weft::tls::Conn c = weft::tls::dial("tcp", "127.0.0.1:" + std::to_string(ln.addr().port()), client_config());
         char buf[16];

@@ -116,6 +116,22 @@ void raise_max(std::atomic<T>& max, T v) {
 // or unset) when the scope ends, also when a failed REQUIRE leaves it:
 // the runtime reads WEFT_* at each run, so a leaked value would change the
 // tests after this one.
+// Calls wg.done() when it goes out of scope. Declared first in a fiber's
+// body, it runs after every other local's destructor: a waiter that
+// returns from run() right after wg.wait() then leaves no half-destroyed
+// fiber behind (main's return abandons fibers still running, and whatever
+// they had not destroyed yet would read as a leak).
+class DoneOnExit {
+public:
+    explicit DoneOnExit(weft::WaitGroup& wg) : wg_(wg) {}
+    ~DoneOnExit() { wg_.done(); }
+    DoneOnExit(const DoneOnExit&) = delete;
+    DoneOnExit& operator=(const DoneOnExit&) = delete;
+
+private:
+    weft::WaitGroup& wg_;
+};
+
 class ScopedEnv {
 public:
     ScopedEnv(const char* name, const char* value) : name_(name) {
