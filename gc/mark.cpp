@@ -238,9 +238,9 @@ inline const void* pop(GCWork* w) {
 // cache misses on each object's first words and on its page's type entry
 // (objects have no header), and keeping kPrefetchDepth of them in flight
 // overlaps those misses (as Boehm's mark prefetch). Two lines of the
-// object: slots of 24 bytes and the like straddle lines, and the second
-// missed in a trace() cost W7 4% more collector CPU. The objects in the ring stay grey and held by this
-// marker (mark.hpp K1); a drain that stops early pushes them back.
+// object: slots of 24 bytes and the like straddle lines, and a second line
+// left to trace() stalls it. The objects in the ring stay grey and held by
+// this marker (mark.hpp K1); a drain that stops early pushes them back.
 constexpr uint32_t kPrefetchDepth = 16;
 
 }  // namespace

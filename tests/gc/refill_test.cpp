@@ -41,7 +41,8 @@ std::atomic<int> g_refills_that_swept{0};
 
 void hook(const HookEvent& e) {
     if (hold_at_phase(e)) return;
-    if (e.point != HookPoint::kRefillSwept || e.obj != weft::gc::detail::central_for(&weft::gc::detail::kTypeInfoFor<Slab>, kSlabSpc)) return;
+    if (e.point != HookPoint::kRefillSwept) return;
+    if (e.obj != weft::gc::detail::central_for(&weft::gc::detail::kTypeInfoFor<Slab>, kSlabSpc)) return;
     uint64_t prev = g_most_swept.load();
     while (e.arg > prev && !g_most_swept.compare_exchange_weak(prev, e.arg)) {
     }
