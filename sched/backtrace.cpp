@@ -8,6 +8,9 @@
 //   BT2. The handler, on m's alternate signal stack, takes the request with
 //       an exchange to null, walks from the interrupted rip/rbp inside the
 //       stack that holds the interrupted rsp, and sets `done` (release).
+//       Under TSan the handler may instead run later, on the interrupted
+//       stack itself (capture_in_handler says why); it then walks from its
+//       own frame.
 //   BT3. The requester waits for `done` (acquire), bounded: past the bound
 //       it waits on only while the kernel says m's thread is runnable (it
 //       will run the handler once it gets a CPU; a loaded machine can keep
@@ -29,6 +32,7 @@
 
 #include <weft/clock.hpp>
 #include "runtime/base/backoff.hpp"
+#include "sched/sanitizers.hpp"
 #include "sched/sched.hpp"
 
 namespace weft::sched {
@@ -98,6 +102,28 @@ __attribute__((no_sanitize("address", "thread"))) void capture_interrupted(M* m,
     base::capture(pc, sp, fp, true, r, copy, out);
 }
 
+// BT2's walk, from the handler. ThreadSanitizer defers a signal another
+// thread sent: its own handler saves the context and returns, and the
+// program's handler is called later, from inside TSan's runtime at the
+// thread's next hook, on the thread's current stack. The saved context is
+// then stale: its pc and sp are where the thread was when the signal came,
+// and the frames below the caller still live since are overwritten (a
+// walk from them lost the fiber's own frames). A handler running on the
+// fiber's or g0's stack, not the alternate stack the kernel delivers on,
+// was called so: it walks from its own frame, through TSan's, out to the
+// frames that are live now.
+__attribute__((no_sanitize("address", "thread"))) void capture_in_handler(M* m, G* g, void* ucv,
+                                                                         base::StackCopy* copy, base::Frames& out) {
+#if defined(WEFT_TSAN)
+    auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    base::StackRegion fiber = g ? region_of(g->stack.lo, g->stack.size) : base::StackRegion{};
+    base::StackRegion g0 = region_of(m->g0.stack_lo, m->g0.stack_size);
+    if (fiber.contains(here, 1)) return base::capture_here(fiber, copy, out);
+    if (g0.contains(here, 1)) return base::capture_here(g0, copy, out);
+#endif
+    capture_interrupted(m, g, ucv, copy, out);
+}
+
 // BT2. no_sanitize: reads the interrupted stack as frames.cpp does.
 __attribute__((no_sanitize("address", "thread"))) void on_capture(int, siginfo_t*, void* ucv) {
     int saved_errno = errno;
@@ -105,7 +131,7 @@ __attribute__((no_sanitize("address", "thread"))) void on_capture(int, siginfo_t
     CaptureRequest* req = m ? m->capture.exchange(nullptr, std::memory_order_acq_rel) : nullptr;
     if (req) {
         G* g = m->curg.load(std::memory_order_relaxed);
-        capture_interrupted(m, g, ucv, req->copy, *req->out);
+        capture_in_handler(m, g, ucv, req->copy, *req->out);
         req->g = g;
         req->done.store(true, std::memory_order_release);
     }
