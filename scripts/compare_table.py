@@ -35,8 +35,8 @@ FIGURES = {
     "yield": ("ns_per_yield",),
     "pingpong": ("ns_per_roundtrip",),
     "sieve": ("wall_ms",),
-    # gc_cpu_ms: weft's collector CPU in the measured window (Go 1.19 and
-    # Boehm report none; their column shows "-").
+    # gc_cpu_ms: the collector's CPU in the measured window (Go's derived
+    # from GCCPUFraction, without idle-priority marking; Boehm reports none).
     "binarytrees": ("wall_ms", "peak_rss_kb", "gc_cycles", "max_pause_us", "total_pause_ms", "gc_cpu_ms"),
     "gcpause": ("mutator_ops_per_s", "max_op_us", "p99_op_us", "max_pause_us", "p99_pause_us", "peak_rss_kb",
                 "gc_cpu_ms"),

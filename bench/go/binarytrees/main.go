@@ -26,10 +26,12 @@
 // smaller than Go's single pauses, and taken over the window's last 256
 // cycles should there be more; gc_pauses is the number of per-cycle figures
 // (= gc_cycles); total_pause_ms is exact (MemStats.PauseTotalNs). assist_ms
-// is -1: Go 1.19 does not report assist time.
+// is -1: Go 1.19 does not report assist time. gc_cpu_ms is the collector's
+// CPU in the window, derived from MemStats.GCCPUFraction (bench.GCCPUMs;
+// idle-priority marking not included, as Go 1.19 leaves it out).
 //
 // JSON: workload, runtime, procs, depth, wall_ms, peak_rss_kb, gc_cycles,
-// max_pause_us, gc_pauses, total_pause_ms, assist_ms, host_steal_ms.
+// max_pause_us, gc_pauses, total_pause_ms, assist_ms, gc_cpu_ms, host_steal_ms.
 package main
 
 import (
@@ -172,5 +174,6 @@ func main() {
 		bench.KV("gc_pauses", cycles),
 		bench.KV("total_pause_ms", bench.Fixed(totalPauseMs, 3)),
 		bench.KV("assist_ms", -1),
+		bench.KV("gc_cpu_ms", bench.Fixed(bench.GCCPUMs(&ms1)-bench.GCCPUMs(&ms0), 1)),
 		bench.KV("host_steal_ms", bench.Fixed(stealWindow, 0)))
 }

@@ -22,11 +22,14 @@
 // the cycle's pauses together), read for the cycles completed in the
 // window; weft records each of its pauses. So max_pause_us and
 // p99_pause_us here are per cycle, never smaller than Go's single pauses.
-// assist_ms is -1: Go 1.19 does not report assist time.
+// assist_ms is -1: Go 1.19 does not report assist time. gc_cpu_ms is the
+// collector's CPU in the window, derived from MemStats.GCCPUFraction
+// (bench.GCCPUMs; idle-priority marking not included, as Go 1.19 leaves
+// it out).
 //
 // JSON: workload, runtime, procs, live_mb, idle, mutators, seconds, subtrees,
 // wall_ms, build_ms, max_pause_us, p99_pause_us, gc_pauses, gc_cycles,
-// mutator_ops_per_s, max_op_us, p99_op_us, assist_ms, peak_rss_kb,
+// mutator_ops_per_s, max_op_us, p99_op_us, assist_ms, gc_cpu_ms, peak_rss_kb,
 // host_steal_ms.
 package main
 
@@ -280,6 +283,7 @@ func main() {
 		bench.KV("max_op_us", bench.Fixed(us(maxOp), 1)),
 		bench.KV("p99_op_us", bench.Fixed(us(p99Op), 1)),
 		bench.KV("assist_ms", -1),
+		bench.KV("gc_cpu_ms", bench.Fixed(bench.GCCPUMs(&ms1)-bench.GCCPUMs(&ms0), 1)),
 		bench.KV("peak_rss_kb", peak),
 		bench.KV("host_steal_ms", bench.Fixed(stealWindow, 0)))
 }
