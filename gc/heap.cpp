@@ -117,7 +117,9 @@ Central* central_for(const TypeInfo* type, uint32_t spc) {
     if (Central* c = central_probe(h, type, spc)->load(std::memory_order_acquire)) return c;
     base::LockGuard l(h.lock);
     std::atomic<Central*>* slot = central_probe(h, type, spc);
-    if (Central* c = slot->load(std::memory_order_relaxed)) return c;  // made meanwhile
+    // Made meanwhile? Relaxed: slots are written only under h.lock, which
+    // orders this load after any store to it.
+    if (Central* c = slot->load(std::memory_order_relaxed)) return c;
     if (h.ncentrals >= kCentralSlots / 4 * 3)
         base::fatal("gc heap: more than %zu (type, size class) pairs allocated (the last: %s, %u bytes)",
                     kCentralSlots / 4 * 3, type->name, kClasses[spc / 2].size);

@@ -88,7 +88,10 @@ void constructor_threw(void* obj) {
     // Back to zero bytes, what a tracer of a half-built object may see
     // (gc.hpp, "Constructors"): the unwinding destroyed the fields the
     // constructor had built, and a conservative word may still reach the
-    // slot. Word stores, atomic: a marker may be tracing it now.
+    // slot. Word stores, atomic: a marker may be tracing it now. Relaxed:
+    // whichever value a tracer reads, zero or what the constructor left (a
+    // null or a reference to a GC object still allocated), is one it may
+    // shade, as with any half-built object; the next cycle reads zeros.
     size_t bytes = s->large ? s->npages * kPageSize : s->elemsize;
     auto* words = reinterpret_cast<uint64_t*>(a);
     for (size_t k = 0; k < bytes / 8; ++k) std::atomic_ref<uint64_t>(words[k]).store(0, std::memory_order_relaxed);
